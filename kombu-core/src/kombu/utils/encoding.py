@@ -1,0 +1,80 @@
+"""Text and bytes conversion helpers that never fail on bad input."""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+__all__ = (
+    "default_encoding",
+    "default_encode",
+    "str_to_bytes",
+    "ensure_bytes",
+    "bytes_to_str",
+    "from_utf8",
+    "safe_str",
+    "safe_repr",
+    "get_default_encoding_file",
+)
+
+
+def get_default_encoding_file(file: Any = None) -> str:
+    """Return the encoding of ``file`` (default: stdout), falling back to the filesystem encoding."""
+    file = file if file is not None else sys.stdout
+    return getattr(file, "encoding", None) or sys.getfilesystemencoding()
+
+
+def default_encoding(file: Any = None) -> str:
+    """Return the encoding used when none is given: the filesystem encoding."""
+    return sys.getfilesystemencoding()
+
+
+def str_to_bytes(s: Any) -> Any:
+    """Encode ``s`` as UTF-8 if it is a ``str``; return anything else unchanged."""
+    if isinstance(s, str):
+        return s.encode()
+    return s
+
+
+ensure_bytes = str_to_bytes
+
+
+def bytes_to_str(s: Any) -> Any:
+    """Decode ``s`` as UTF-8 (replacing bad bytes) if it is bytes; return anything else unchanged."""
+    if isinstance(s, (bytes, bytearray, memoryview)):
+        return bytes(s).decode(errors="replace")
+    return s
+
+
+def from_utf8(s: Any, *args: Any, **kwargs: Any) -> Any:
+    """Return ``s`` unchanged (kept for compatibility with Python 2 era callers)."""
+    return s
+
+
+def default_encode(obj: Any) -> Any:
+    """Return ``obj`` unchanged (kept for compatibility with Kombu)."""
+    return obj
+
+
+def safe_str(s: Any, errors: str = "replace") -> str:
+    """Return ``s`` as text without raising: bytes are decoded, other objects ``str()``-ed.
+
+    If converting raises, a ``<Unrepresentable ...>`` placeholder naming the
+    error is returned instead.
+    """
+    if isinstance(s, str):
+        return s
+    try:
+        if isinstance(s, (bytes, bytearray)):
+            return bytes(s).decode(default_encoding(), errors)
+        return str(s)
+    except Exception as exc:
+        return f"<Unrepresentable {type(s)!r}: {exc!r}>"
+
+
+def safe_repr(o: Any, errors: str = "replace") -> str:
+    """Return ``repr(o)`` without raising; fall back to :func:`safe_str` on error."""
+    try:
+        return repr(o)
+    except Exception:
+        return safe_str(o, errors)
