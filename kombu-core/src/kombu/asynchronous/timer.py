@@ -1,0 +1,199 @@
+"""A timer: a heap of callbacks due at given (monotonic) times, driven by the caller.
+
+Nothing here runs in a thread. Iterating a :class:`Timer` yields
+``(delay, entry)`` pairs: an entry that is due (call it), or the seconds to
+wait until the next one is (``(None, None)`` when nothing is scheduled). The
+:class:`~kombu.asynchronous.hub.Hub` drives a timer this way.
+"""
+
+from __future__ import annotations
+
+import heapq
+from collections.abc import Callable, Iterator
+from datetime import datetime
+from time import monotonic, time
+from typing import Any, NamedTuple
+
+__all__ = ("Entry", "Timer", "to_timestamp")
+
+
+def to_timestamp(d: datetime | float, default_timezone: Any = None, time: Callable[[], float] = time) -> float:
+    """Convert a ``datetime`` to a Unix timestamp; numbers are returned unchanged.
+
+    A naive ``datetime`` is taken as local time, or in ``default_timezone``.
+    """
+    if isinstance(d, datetime):
+        if d.tzinfo is None and default_timezone is not None:
+            d = d.replace(tzinfo=default_timezone)
+        return d.timestamp()
+    return d
+
+
+class scheduled(NamedTuple):
+    """A heap item: when it is due, its priority and the entry."""
+
+    eta: float
+    priority: int
+    entry: Entry
+
+
+class Entry:
+    """A scheduled call, ``fun(*args, **kwargs)``; :meth:`cancel` stops it from running."""
+
+    __slots__ = ("fun", "args", "kwargs", "tref", "canceled", "_last_run", "__weakref__")
+
+    def __init__(self, fun: Callable[..., Any], args: tuple | list | None = None, kwargs: dict | None = None) -> None:
+        self.fun = fun
+        self.args = args or ()
+        self.kwargs = kwargs or {}
+        self.tref = self
+        self._last_run: float | None = None
+        self.canceled = False
+
+    def __call__(self) -> Any:
+        return self.fun(*self.args, **self.kwargs)
+
+    def cancel(self) -> None:
+        """Make sure the call does not run (again)."""
+        try:
+            self.tref.canceled = True
+        except Exception:  # pragma: no cover - tref may be foreign
+            pass
+
+    @property
+    def cancelled(self) -> bool:
+        """Whether :meth:`cancel` was called (American spelling)."""
+        return self.canceled
+
+    def __repr__(self) -> str:
+        name = getattr(self.fun, "__qualname__", None) or repr(self.fun)
+        return f"<TimerEntry: {name}(*{self.args!r}, **{self.kwargs!r})>"
+
+    # Heap ties on (eta, priority) fall back to comparing entries.
+    def __lt__(self, other: Entry) -> bool:
+        return id(self) < id(other)
+
+
+class Timer:
+    """Callbacks scheduled by time, run by whoever iterates the timer.
+
+    Times are :func:`time.monotonic` seconds. ``max_interval`` caps the
+    delay the iterator reports. ``on_error(exc)``, if given, is called when
+    an entry run through :meth:`apply_entry` raises; otherwise the error
+    propagates.
+    """
+
+    Entry = Entry
+
+    def __init__(self, max_interval: float | None = None, on_error: Callable[[BaseException], Any] | None = None, **kwargs: Any) -> None:
+        self.max_interval = float(max_interval or 2.0)
+        self.on_error = on_error or self.on_error
+        self._queue: list[scheduled] = []
+
+    on_error: Callable[[BaseException], Any] | None = None
+
+    def __enter__(self) -> Timer:
+        return self
+
+    def __exit__(self, *exc_info: Any) -> None:
+        self.stop()
+
+    def call_at(self, eta: float | datetime, fun: Callable[..., Any], args: tuple = (), kwargs: dict | None = None, priority: int = 0) -> Entry:
+        """Run ``fun`` at monotonic time ``eta`` (or at a wall-clock ``datetime``)."""
+        return self.enter_at(self.Entry(fun, args, kwargs), eta, priority)
+
+    def call_after(self, secs: float, fun: Callable[..., Any], args: tuple = (), kwargs: dict | None = None, priority: int = 0) -> Entry:
+        """Run ``fun`` ``secs`` seconds from now."""
+        return self.enter_after(secs, self.Entry(fun, args, kwargs), priority)
+
+    def call_repeatedly(self, secs: float, fun: Callable[..., Any], args: tuple = (), kwargs: dict | None = None, priority: int = 0) -> Entry:
+        """Run ``fun`` every ``secs`` seconds, first ``secs`` from now, until the entry is canceled.
+
+        The next run is scheduled even if ``fun`` raises.
+        """
+        entry = self.Entry(fun, args, kwargs)
+        call_args, call_kwargs = entry.args, entry.kwargs
+
+        def run() -> Any:
+            entry._last_run = monotonic()
+            try:
+                return fun(*call_args, **call_kwargs)
+            finally:
+                if not entry.canceled:
+                    self.enter_after(secs, entry, priority)
+
+        run.__qualname__ = getattr(fun, "__qualname__", repr(fun))
+        entry.fun = run
+        entry.args, entry.kwargs = (), {}
+        return self.enter_after(secs, entry, priority)
+
+    def enter_at(self, entry: Entry, eta: float | datetime | None = None, priority: int = 0) -> Entry:
+        """Schedule ``entry`` at ``eta`` (now if ``None``); return it."""
+        if eta is None:
+            eta = monotonic()
+        elif isinstance(eta, datetime):
+            eta = monotonic() + (to_timestamp(eta) - time())
+        heapq.heappush(self._queue, scheduled(eta, priority, entry))
+        return entry
+
+    def enter_after(self, secs: float, entry: Entry, priority: int = 0) -> Entry:
+        """Schedule ``entry`` ``secs`` seconds from now; return it."""
+        return self.enter_at(entry, monotonic() + secs, priority)
+
+    def apply_entry(self, entry: Entry) -> None:
+        """Run ``entry``, passing an exception to ``on_error`` if one is set."""
+        try:
+            entry()
+        except Exception as exc:
+            if not self.handle_error(exc):
+                raise
+
+    def handle_error(self, exc: BaseException) -> bool:
+        """Pass ``exc`` to ``on_error``; return whether there was one to handle it."""
+        if self.on_error:
+            self.on_error(exc)
+            return True
+        return False
+
+    def stop(self) -> None:
+        """Nothing to stop: the timer has no thread (kept for API compatibility)."""
+
+    def __iter__(self) -> Iterator[tuple[float | None, Entry | None]]:
+        queue = self._queue
+        max_interval = self.max_interval
+        while True:
+            if not queue:
+                yield None, None
+                continue
+            eta, _, entry = queue[0]
+            now = monotonic()
+            if now < eta:
+                yield min(eta - now, max_interval), None
+                continue
+            heapq.heappop(queue)
+            if not entry.canceled:
+                yield None, entry
+
+    def clear(self) -> None:
+        """Drop every scheduled entry."""
+        self._queue[:] = []
+
+    def cancel(self, tref: Entry) -> None:
+        """Cancel the entry ``tref``."""
+        tref.cancel()
+
+    def __len__(self) -> int:
+        return len(self._queue)
+
+    def __bool__(self) -> bool:
+        return True
+
+    @property
+    def queue(self) -> list[scheduled]:
+        """The scheduled items in due order (a sorted snapshot)."""
+        return sorted(self._queue)
+
+    @property
+    def schedule(self) -> Timer:
+        """The timer itself (for code written against Kombu's older API)."""
+        return self

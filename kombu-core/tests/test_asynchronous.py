@@ -1,0 +1,260 @@
+"""Behaviour of kombu.asynchronous: the Hub, the Timer and the semaphores."""
+
+from __future__ import annotations
+
+import socket
+from queue import Empty
+
+import pytest
+
+import kombu.asynchronous.timer as timer_module
+from kombu.asynchronous import ERR, READ, WRITE, Hub, get_event_loop, set_event_loop
+from kombu.asynchronous.semaphore import DummyLock, LaxBoundedSemaphore
+from kombu.asynchronous.timer import Entry, Timer
+
+
+class FakeClock:
+    def __init__(self):
+        self.now = 100.0
+
+    def __call__(self):
+        return self.now
+
+
+@pytest.fixture
+def clock(monkeypatch):
+    fake = FakeClock()
+    monkeypatch.setattr(timer_module, "monotonic", fake)
+    return fake
+
+
+def test_timer_runs_entries_in_due_order(clock):
+    timer = Timer()
+    ran = []
+    timer.call_after(2, ran.append, ("b",))
+    timer.call_after(1, ran.append, ("a",))
+    canceled = timer.call_after(1.5, ran.append, ("never",))
+    canceled.cancel()
+    it = iter(timer)
+    delay, entry = next(it)
+    assert entry is None and delay == pytest.approx(1)
+    clock.now += 5
+    while True:
+        delay, entry = next(it)
+        if entry is None:
+            break
+        entry()
+    assert ran == ["a", "b"]
+    assert (delay, entry) == (None, None)
+
+
+def test_timer_call_at_and_queue(clock):
+    timer = Timer(max_interval=0.5)
+    first = timer.call_at(clock.now + 10, print)
+    assert [item.entry for item in timer.queue] == [first]
+    delay, entry = next(iter(timer))
+    assert delay == 0.5  # capped by max_interval
+    assert len(timer) == 1
+    timer.clear()
+    assert len(timer) == 0
+
+
+def test_timer_call_repeatedly_reschedules_until_canceled(clock):
+    timer = Timer()
+    ran = []
+    entry = timer.call_repeatedly(1, ran.append, ("tick",))
+    it = iter(timer)
+    for _ in range(3):
+        clock.now += 1
+        _, due = next(it)
+        assert due is entry
+        due()
+    assert ran == ["tick"] * 3
+    entry.cancel()
+    clock.now += 1
+    assert next(it) == (None, None)
+
+
+def test_timer_apply_entry_uses_on_error():
+    errors = []
+    timer = Timer(on_error=errors.append)
+
+    def boom():
+        raise KeyError("x")
+
+    timer.apply_entry(Entry(boom))
+    assert isinstance(errors[0], KeyError)
+    with pytest.raises(KeyError):
+        Timer().apply_entry(Entry(boom))
+
+
+def test_lax_bounded_semaphore():
+    sem = LaxBoundedSemaphore(2)
+    ran = []
+    assert sem.acquire(ran.append, 1)
+    assert sem.acquire(ran.append, 2)
+    assert not sem.acquire(ran.append, 3)  # waits
+    assert ran == [1, 2]
+    sem.release()  # hands the slot to the waiter
+    assert ran == [1, 2, 3] and sem.value == 0
+    sem.release()
+    sem.release()
+    sem.release()  # lax: more releases than acquires is harmless
+    assert sem.value == 2
+    sem.grow(1)
+    assert sem.value == 3 and sem.initial_value == 3
+    sem.shrink(2)
+    assert sem.value == 1 and sem.initial_value == 1
+    assert sem.acquire(ran.append, 4)
+    assert not sem.acquire(ran.append, 5)
+    sem.grow(1)  # the new slot goes to the waiter
+    assert ran[-1] == 5
+    sem.clear()
+    assert sem.value == sem.initial_value == 2
+    with DummyLock():
+        pass
+
+
+def test_hub_call_soon_and_stop():
+    hub = Hub()
+    ran = []
+    hub.call_soon(ran.append, 1)
+    cancel = hub.call_soon(ran.append, "canceled")
+    cancel.cancel()
+    hub.call_soon(ran.append, 2)
+    hub.call_soon(hub.stop)
+    hub.run_forever()
+    assert ran == [1, 2]
+    hub.close()
+
+
+def test_hub_reader_callback_and_remove():
+    hub = Hub()
+    a, b = socket.socketpair()
+    got = []
+
+    def on_readable(sock):
+        got.append(sock.recv(10))
+        if len(got) == 2:
+            hub.stop()
+
+    try:
+        hub.add_reader(a, on_readable, a)
+        assert a.fileno() in hub.readers
+        b.send(b"one")
+        hub.run_once()
+        assert got == [b"one"]
+        b.send(b"two")
+        hub.run_forever()
+        assert got == [b"one", b"two"]
+        hub.remove(a)
+        assert not hub.readers
+        b.send(b"three")
+        hub.call_soon(hub.stop)
+        hub.run_forever()
+        assert got == [b"one", b"two"]
+    finally:
+        hub.close()
+        a.close()
+        b.close()
+
+
+def test_hub_reader_and_writer_on_same_fd():
+    hub = Hub()
+    a, b = socket.socketpair()
+    events = []
+    try:
+        hub.add_writer(a, events.append, "w")
+        hub.add_reader(a, events.append, "r")
+        b.send(b"x")
+        hub.run_once()
+        # the same fd is watched for both: each callback gets its event
+        assert events == ["r", "w"]
+        assert a.fileno() in hub.readers and a.fileno() in hub.writers
+        hub.remove_reader(a)
+        events.clear()
+        hub.run_once()
+        assert events == ["w"]
+        hub.remove_writer(a)
+        assert not hub.readers and not hub.writers
+    finally:
+        hub.close()
+        a.close()
+        b.close()
+
+
+def test_hub_reader_raising_empty_is_ignored():
+    hub = Hub()
+    a, b = socket.socketpair()
+
+    def reader():
+        a.recv(10)
+        raise Empty()
+
+    try:
+        hub.add_reader(a, reader)
+        b.send(b"x")
+        hub.run_once()  # does not raise
+    finally:
+        hub.close()
+        a.close()
+        b.close()
+
+
+def test_hub_timers_fire_and_errors_are_logged(caplog):
+    hub = Hub()
+    ran = []
+
+    def boom():
+        raise RuntimeError("bad timer")
+
+    hub.call_later(0, boom)
+    hub.call_later(0, ran.append, "later")
+    hub.call_at(0, ran.append, "at")
+    entry = hub.call_repeatedly(0, ran.append, "repeat")
+    for _ in range(3):
+        hub.run_once()
+    entry.cancel()
+    assert "later" in ran and "at" in ran
+    assert ran.count("repeat") >= 2
+    assert "bad timer" in caplog.text
+    hub.close()
+
+
+def test_hub_callback_errors_propagate_and_loop_continues():
+    hub = Hub()
+
+    def boom():
+        raise ValueError("callback failed")
+
+    hub.call_soon(boom)
+    with pytest.raises(ValueError):
+        hub.run_once()
+    ran = []
+    hub.call_soon(ran.append, 1)
+    hub.call_soon(hub.stop)
+    hub.run_forever()
+    assert ran == [1]
+
+
+def test_hub_on_tick_and_on_close():
+    hub = Hub()
+    ticks, closed = [], []
+    hub.on_tick.add(lambda: ticks.append(1))
+    hub.on_close.add(closed.append)
+    hub.stop()
+    hub.run_forever()
+    assert ticks == [1]
+    hub.close()
+    assert closed == [hub]
+
+
+def test_get_set_event_loop():
+    previous = get_event_loop()
+    hub = Hub()
+    try:
+        assert set_event_loop(hub) is hub
+        assert get_event_loop() is hub
+    finally:
+        set_event_loop(previous)
+    assert (READ, WRITE, ERR) == (Hub.READ, Hub.WRITE, Hub.ERR)
