@@ -7,9 +7,10 @@ import sys
 import threading
 import weakref
 from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager
 from typing import Any
 
-__all__ = ("register_after_fork", "fileno", "maybe_fileno", "detect_environment", "entrypoints", "coro")
+__all__ = ("register_after_fork", "fileno", "maybe_fileno", "detect_environment", "entrypoints", "coro", "nested")
 
 FILENO_ERRORS = (AttributeError, ValueError, OSError)
 
@@ -101,3 +102,10 @@ def coro(gen: Callable[..., Any]) -> Callable[..., Any]:
     wind_up.__name__ = getattr(gen, "__name__", "coro")
     wind_up.__doc__ = gen.__doc__
     return wind_up
+
+
+@contextmanager
+def nested(*managers: Any) -> Iterator[tuple[Any, ...]]:
+    """Enter every context manager in order; yield their values as a tuple; exit in reverse."""
+    with ExitStack() as stack:
+        yield tuple(stack.enter_context(manager) for manager in managers)

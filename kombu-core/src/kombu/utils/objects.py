@@ -19,8 +19,8 @@ class cached_property(Generic[T]):
     ``__dict__``; later reads return the stored value. Assigning stores a new
     value and deleting forgets it, so the next read recomputes.
 
-    ``@prop.setter`` registers ``fset(obj, value)``, whose return value (if
-    not ``None``) is what gets stored; ``@prop.deleter`` registers
+    ``@prop.setter`` registers ``fset(obj, value)``, whose return value is
+    what gets stored; ``@prop.deleter`` registers
     ``fdel(obj, value)``, called with the cached value when one is forgotten.
     Without hooks the descriptor stays out of the way after the first read
     (a plain attribute lookup), which keeps hot paths fast.
@@ -84,9 +84,7 @@ class _cached_property_with_hooks(cached_property[T]):
 
     def __set__(self, obj: Any, value: Any) -> None:
         if self.fset is not None:
-            result = self.fset(obj, value)
-            if result is not None:
-                value = result
+            value = self.fset(obj, value)
         obj.__dict__[self.attrname] = value
 
     def __delete__(self, obj: Any) -> None:
