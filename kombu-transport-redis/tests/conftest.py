@@ -1,0 +1,147 @@
+"""Fixtures: the real Redis server, a private one the tests may stop, Kombu 5.7.0.
+
+The tests talk to the Redis at ``KOMBU_REDIS_URL`` (default
+``redis://127.0.0.1:6379/14``). When it does not answer, the tests skip --
+unless the environment variable ``CI`` is set, in which case they fail.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+REDIS_URL = os.environ.get("KOMBU_REDIS_URL", "redis://127.0.0.1:6379/14")
+ROOT = Path(__file__).resolve().parents[2]
+KOMBU57_PYTHON = ROOT / ".venv-kombu57" / "bin" / "python"
+
+
+def _missing(what: str) -> None:
+    if os.environ.get("CI"):
+        pytest.fail(f"{what} (CI is set: a missing server is a failure)")
+    pytest.skip(what)
+
+
+def redis_available(url: str = REDIS_URL) -> bool:
+    import redis
+
+    try:
+        redis.Redis.from_url(url, socket_connect_timeout=1).ping()
+    except Exception:  # noqa: BLE001
+        return False
+    return True
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> str:
+    if not redis_available():
+        _missing(f"no Redis server at {REDIS_URL}")
+    return REDIS_URL
+
+
+@pytest.fixture
+def rclient(redis_url: str) -> Iterator[Any]:
+    """A plain redis-py client on the test database."""
+    import redis
+
+    client = redis.Redis.from_url(redis_url)
+    yield client
+    client.close()
+
+
+@pytest.fixture
+def uname() -> str:
+    """A fresh, unique name prefix for keys of one test."""
+    return f"t.{uuid.uuid4().hex[:10]}"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class PrivateRedis:
+    """A redis-server of our own on a free port, which tests stop and start.
+
+    Data survives ``restart()`` (``SHUTDOWN SAVE`` writes a snapshot into the
+    private directory that the next start loads), as it would on a server
+    configured for persistence.
+    """
+
+    def __init__(self, workdir: Path) -> None:
+        self.port = free_port()
+        self.dir = workdir
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self) -> None:
+        binary = shutil.which("redis-server")
+        if binary is None:
+            _missing("redis-server is not installed")
+        self.proc = subprocess.Popen(
+            [str(binary), "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
+             "--appendonly", "no", "--dir", str(self.dir), "--dbfilename", "dump.rdb"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        import redis
+
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                redis.Redis(port=self.port, socket_connect_timeout=0.5).ping()
+                return
+            except Exception:  # noqa: BLE001
+                if time.monotonic() > deadline:
+                    raise RuntimeError("private redis-server did not start") from None
+                time.sleep(0.05)
+
+    def stop(self, save: bool = True) -> None:
+        import redis
+
+        if self.proc is None:
+            return
+        try:
+            redis.Redis(port=self.port).shutdown(save=save, nosave=not save)
+        except Exception:  # noqa: BLE001 - the connection drops as it shuts down
+            pass
+        try:
+            self.proc.wait(10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait(5)
+        self.proc = None
+
+    def restart(self) -> None:
+        self.stop(save=True)
+        self.start()
+
+
+@pytest.fixture
+def private_redis(tmp_path: Path) -> Iterator[PrivateRedis]:
+    server = PrivateRedis(tmp_path)
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop(save=False)
+
+
+@pytest.fixture(scope="session")
+def kombu57() -> Path:
+    """The Kombu 5.7.0 reference interpreter (scripts/reference-venv.sh)."""
+    if not KOMBU57_PYTHON.exists():
+        if os.environ.get("CI"):
+            pytest.fail(f"{KOMBU57_PYTHON} is missing (run scripts/reference-venv.sh)")
+        pytest.skip("Kombu 5.7.0 reference venv is missing (scripts/reference-venv.sh)")
+    return KOMBU57_PYTHON
