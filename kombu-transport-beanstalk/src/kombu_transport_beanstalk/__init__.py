@@ -1,0 +1,1 @@
+"""The beanstalk transport for kombu-core."""

@@ -1,0 +1,1 @@
+"""The couchdb transport for kombu-core."""

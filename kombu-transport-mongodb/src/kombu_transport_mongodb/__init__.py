@@ -1,0 +1,1 @@
+"""The mongodb transport for kombu-core."""

@@ -1,0 +1,1 @@
+"""The sqs transport for kombu-core."""
