@@ -1,0 +1,139 @@
+"""Fast handling of ``Basic.Deliver`` frames for the py-amqp transport.
+
+py-amqp turns each delivery into an ``amqp.Message`` through its generic
+frame handler and argument decoder, then Kombu wraps that in its own
+``Message``. Here the three frames of a delivery (method, content header,
+body) are parsed directly and the Kombu message is built once. Every other
+frame goes to py-amqp's own handler, so everything else (synchronous
+replies, ``basic_get``, returns, cancels, channel and connection closes)
+keeps py-amqp's behaviour.
+
+Decoded properties are cached by their raw bytes when they carry no
+headers: a stream of messages of one shape decodes its properties once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from struct import Struct
+from typing import Any
+
+from amqp.exceptions import RecoverableConnectionError, UnexpectedFrame
+from amqp.method_framing import frame_handler as amqp_frame_handler
+
+from ._frames import decode_properties_basic
+
+__all__ = ("make_frame_handler",)
+
+_DELIVER = b"\x00\x3c\x00\x3c"  # Basic.Deliver (60, 60)
+_QB = Struct(">QB")
+_HEADER = Struct(">HxxQ")
+_PROPS_CACHE_MAX = 256
+
+Frame = tuple[int, int, bytes]
+
+
+class _Pending:
+    """A delivery whose content has not fully arrived yet."""
+
+    __slots__ = ("info", "properties", "size", "chunks", "received")
+
+    def __init__(self, info: dict[str, Any]) -> None:
+        self.info = info
+        self.properties: dict[str, Any] = {}
+        self.size = 0
+        self.chunks: list[bytes] = []
+        self.received = 0
+
+
+def _decode_properties(cache: dict[bytes, dict[str, Any]], raw: bytes) -> dict[str, Any]:
+    props = cache.get(raw)
+    if props is not None:
+        return dict(props)
+    props, _ = decode_properties_basic(raw, 0)
+    if not props.get("application_headers"):
+        if len(cache) >= _PROPS_CACHE_MAX:
+            cache.clear()
+        cache[raw] = dict(props)
+        if "application_headers" in props:
+            props["application_headers"] = {}
+    return props
+
+
+def make_frame_handler(
+    connection: Any, callback: Callable[..., Any]
+) -> Callable[[Frame], bool]:
+    """Build the connection's ``on_inbound_frame``.
+
+    Signature and return value are py-amqp's frame handler's: returns
+    ``True`` when a complete method (with its content) was dispatched.
+    """
+    fallback = amqp_frame_handler(connection, callback)
+    pending: dict[int, _Pending] = {}
+    props_cache: dict[bytes, dict[str, Any]] = {}
+    unpack_qb = _QB.unpack_from
+    unpack_header = _HEADER.unpack_from
+
+    def deliver(channel_id: int, p: _Pending, body: bytes) -> bool:
+        channels = connection.channels
+        if channels is None:
+            raise RecoverableConnectionError("Connection already closed")
+        channel = channels.get(channel_id)
+        if channel is None or channel.is_closing:
+            return True
+        channel.on_delivery(p.info, p.properties, body)
+        return True
+
+    def on_frame(frame: Frame) -> bool:
+        frame_type, channel_id, buf = frame
+        if frame_type == 1:
+            if buf[:4] != _DELIVER:
+                return fallback(frame)
+            connection.bytes_recv += 1
+            n = buf[4]
+            end = 5 + n
+            consumer_tag = buf[5:end].decode("utf-8", "surrogatepass")
+            delivery_tag, redelivered = unpack_qb(buf, end)
+            off = end + 9
+            n = buf[off]
+            exchange = buf[off + 1 : off + 1 + n].decode("utf-8", "surrogatepass")
+            off += 1 + n
+            n = buf[off]
+            routing_key = buf[off + 1 : off + 1 + n].decode("utf-8", "surrogatepass")
+            pending[channel_id] = _Pending(
+                {
+                    "consumer_tag": consumer_tag,
+                    "delivery_tag": delivery_tag,
+                    "redelivered": bool(redelivered),
+                    "exchange": exchange,
+                    "routing_key": routing_key,
+                }
+            )
+            return False
+        p = pending.get(channel_id)
+        if p is None:
+            return fallback(frame)
+        connection.bytes_recv += 1
+        if frame_type == 2:
+            _class_id, size = unpack_header(buf, 0)
+            p.properties = _decode_properties(props_cache, buf[12:])
+            p.size = size
+            if not size:
+                del pending[channel_id]
+                return deliver(channel_id, p, b"")
+            return False
+        if frame_type == 3:
+            if not p.chunks and len(buf) >= p.size:
+                del pending[channel_id]
+                return deliver(channel_id, p, buf)
+            p.chunks.append(buf)
+            p.received += len(buf)
+            if p.received >= p.size:
+                del pending[channel_id]
+                return deliver(channel_id, p, b"".join(p.chunks))
+            return False
+        if frame_type == 8:
+            return False
+        raise UnexpectedFrame(f"Received frame {frame_type} while expecting content")
+
+    return on_frame
