@@ -1,0 +1,39 @@
+# Kombu, as a plugin-based framework. `make demo` runs the main job, `make test` the tests.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+DISTS  := kombu-core kombu-transport-amqp kombu-transport-redis kombu-transport-sqs \
+          kombu-transport-mongodb kombu-transport-couchdb kombu-transport-beanstalk
+STAMP  := $(VENV)/.installed
+
+.PHONY: install demo services test lint bench reference clean
+
+install: $(STAMP)
+
+$(STAMP): requirements-dev.txt $(foreach d,$(DISTS),$(d)/pyproject.toml)
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -r requirements-dev.txt $(foreach d,$(DISTS),-e ./$(d))
+	touch $@
+
+demo: install
+	$(BIN)/python kombu-core/examples/demo.py
+
+services:
+	bash scripts/services.sh
+
+reference:
+	bash scripts/reference-venv.sh
+
+test: install services reference
+	$(BIN)/python -m pytest
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/mypy
+
+bench: install services reference
+	$(BIN)/python bench/run.py $(BENCH_ARGS)
+
+clean:
+	rm -rf $(VENV) .venv-kombu57 .services

@@ -1,0 +1,61 @@
+"""Messaging library for Python, with Kombu's API.
+
+``from kombu import Connection, Exchange, Queue`` and the rest of Kombu 5's
+top-level names. Transports, serializers and compressors are plugins found
+through the ``kombu`` entry-point group; importing this package imports no
+broker client.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+__version__ = "6.0.0a1"
+VERSION = (6, 0, 0, "a1")
+
+__all__ = (
+    "Connection",
+    "BrokerConnection",
+    "Exchange",
+    "Queue",
+    "binding",
+    "Producer",
+    "Consumer",
+    "Message",
+    "pools",
+    "eventloop",
+    "uuid",
+    "parse_url",
+    "enable_insecure_serializers",
+    "disable_insecure_serializers",
+    "serialization",
+    "compression",
+    "exceptions",
+)
+
+from kombu import exceptions
+from kombu.connection import BrokerConnection, Connection
+from kombu.entity import Exchange, Queue, binding
+from kombu.message import Message
+from kombu.messaging import Consumer, Producer
+from kombu.serialization import disable_insecure_serializers, enable_insecure_serializers
+from kombu.utils.url import parse_url
+from kombu.utils.uuid import uuid
+
+_LAZY = {
+    "pools": ("kombu.pools", None),
+    "eventloop": ("kombu.common", "eventloop"),
+    "serialization": ("kombu.serialization", None),
+    "compression": ("kombu.compression", None),
+}
+
+
+def __getattr__(name: str) -> Any:
+    try:
+        module_name, attr = _LAZY[name]
+    except KeyError:
+        raise AttributeError(f"module 'kombu' has no attribute {name!r}") from None
+    import importlib
+
+    module = importlib.import_module(module_name)
+    return getattr(module, attr) if attr else module

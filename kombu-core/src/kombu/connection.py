@@ -1,0 +1,742 @@
+"""Connections to a broker: URL parsing, failover, retrying, channels."""
+
+from __future__ import annotations
+
+import logging
+import random
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
+from itertools import count, cycle
+from typing import Any
+
+from kombu import exceptions
+from kombu.utils.url import as_url, url_to_parts
+
+__all__ = ("Connection", "BrokerConnection", "ConnectionPool", "ChannelPool")
+
+logger = logging.getLogger(__name__)
+
+#: Query options of a URL that set a Connection attribute; every other
+#: option goes into ``transport_options``.
+URL_CONNECTION_OPTIONS: dict[str, Callable[[str], Any]] = {
+    "ssl": lambda v: v.lower() in ("1", "true", "yes", "on", "required") if isinstance(v, str) else bool(v),
+    "heartbeat": float,
+    "connect_timeout": float,
+    "login_method": str,
+    "insist": lambda v: v.lower() in ("1", "true", "yes"),
+}
+
+
+def _shuffle_cycle(items: list[str]) -> Iterator[str]:
+    items = list(items)
+    while True:
+        random.shuffle(items)
+        yield from items
+
+
+failover_strategies: dict[str, Callable[[list[str]], Iterator[str]]] = {
+    "round-robin": cycle,
+    "shuffle": _shuffle_cycle,
+}
+
+
+class Connection:
+    """A connection to the broker.
+
+    Arguments:
+        hostname: a URL (``transport://userid:password@hostname:port/virtual_host``),
+            several URLs separated by ``;`` (failover alternates), a list of
+            URLs, or a plain host name.
+        userid, password, virtual_host, port: override the URL's.
+        ssl: use TLS (``True`` or a dict of options for the transport).
+        transport: the transport's scheme name or class, when the URL has
+            no scheme. ``Connection()`` with nothing at all is ``memory://``.
+        connect_timeout: seconds to wait for the connection to open.
+        transport_options: options for the transport; the URL's query
+            options are added to them.
+        heartbeat: seconds between heartbeats, where the transport has them.
+        failover_strategy: ``"round-robin"``, ``"shuffle"`` or a callable
+            taking the list of URLs and returning an iterator over them.
+
+    The connection opens lazily, on first use; :meth:`connect` opens it now.
+    A URL whose scheme no installed transport claims raises
+    :class:`~kombu.exceptions.TransportNotInstalled` here.
+    """
+
+    port: int | None = None
+    virtual_host = "/"
+    connect_timeout: float = 5
+    uri_prefix: str | None = None
+    declared_entities: set[Any]
+    cycle: Iterator[str] | None = None
+    _connection: Any = None
+    _default_channel: Any = None
+    _transport: Any = None
+    _closed: bool | None = None
+    _logger = False
+
+    def __init__(
+        self,
+        hostname: str | list[str] | tuple[str, ...] = "",
+        userid: str | None = None,
+        password: str | None = None,
+        virtual_host: str | None = None,
+        port: int | None = None,
+        insist: bool = False,
+        ssl: Any = False,
+        transport: Any = None,
+        connect_timeout: float = 5,
+        transport_options: dict[str, Any] | None = None,
+        login_method: str | None = None,
+        uri_prefix: str | None = None,
+        heartbeat: float = 0,
+        failover_strategy: str | Callable[[list[str]], Iterator[str]] = "round-robin",
+        alternates: Iterable[str] | None = None,
+        **kwargs: Any,
+    ) -> None:
+        if isinstance(hostname, (list, tuple)):
+            alt = list(hostname)
+            hostname = alt[0] if alt else ""
+        elif hostname and ";" in hostname:
+            alt = [h.strip() for h in hostname.split(";") if h.strip()]
+            hostname = alt[0]
+        else:
+            alt = [hostname] if hostname and "://" in hostname else []
+        alt.extend(alternates or [])
+        self.alt = alt
+        self.failover_strategy = (
+            failover_strategies.get(failover_strategy, failover_strategy)  # type: ignore[arg-type]
+            if isinstance(failover_strategy, str)
+            else failover_strategy
+        )
+        if self.alt:
+            self.cycle = self.failover_strategy(self.alt)  # type: ignore[operator]
+            next(self.cycle)  # the first alternate is the current one
+        self.transport_options = dict(transport_options or {})
+        params = dict(
+            hostname=hostname,
+            userid=userid,
+            password=password,
+            virtual_host=virtual_host,
+            port=port,
+            insist=insist,
+            ssl=ssl,
+            transport=transport,
+            connect_timeout=connect_timeout,
+            login_method=login_method,
+            heartbeat=heartbeat,
+            uri_prefix=uri_prefix,
+        )
+        self._init_params(**params)
+        self.declared_entities = set()
+        self._connection_ids = count(1)
+
+    # -- parameters ------------------------------------------------------------------
+
+    def _init_params(
+        self,
+        hostname: str,
+        userid: str | None,
+        password: str | None,
+        virtual_host: str | None,
+        port: int | None,
+        insist: bool,
+        ssl: Any,
+        transport: Any,
+        connect_timeout: float,
+        login_method: str | None,
+        heartbeat: float,
+        uri_prefix: str | None = None,
+    ) -> None:
+        query: dict[str, Any] = {}
+        if hostname and "://" in hostname:
+            scheme = hostname.split("://", 1)[0]
+            if "+" in scheme and not self._claims(scheme):
+                # Kombu's "prefix+url" form, e.g. "sqla+postgresql://...".
+                uri_prefix, hostname = hostname.split("+", 1)
+                transport = transport or uri_prefix
+                if self._claims(uri_prefix):
+                    scheme = uri_prefix
+            url = url_to_parts(hostname)
+            transport = transport or scheme
+            hostname = url.hostname or ""
+            userid = userid or url.username
+            password = password or url.password
+            port = port or url.port
+            virtual_host = virtual_host or url.path
+            query = url.query
+        self._url_query = query
+        for key, value in query.items():
+            convert = URL_CONNECTION_OPTIONS.get(key)
+            if convert is None:
+                self.transport_options.setdefault(key, value)
+            elif key == "ssl":
+                ssl = ssl or convert(value)
+            elif key == "heartbeat":
+                heartbeat = heartbeat or convert(value)
+            elif key == "connect_timeout":
+                connect_timeout = convert(value)
+            elif key == "login_method":
+                login_method = login_method or value
+            elif key == "insist":
+                insist = convert(value)
+        self.hostname = hostname or None
+        self.userid = userid
+        self.password = password
+        self.login_method = login_method
+        self.virtual_host = virtual_host or self.virtual_host
+        self.port = port or self.port
+        self.insist = insist
+        self.connect_timeout = connect_timeout
+        self.ssl = ssl
+        self.transport_cls = transport or "memory"
+        self.heartbeat = heartbeat and float(heartbeat)
+        self.uri_prefix = uri_prefix
+        self._transport_info = self._resolve_info(self.transport_cls)
+
+    @staticmethod
+    def _claims(scheme: str) -> bool:
+        from kombu.plugins import registry
+
+        return scheme.lower() in registry().transports
+
+    @staticmethod
+    def _resolve_info(transport: Any) -> Any:
+        if isinstance(transport, str) and ":" not in transport and "." not in transport:
+            from kombu.plugins import transport_info
+
+            return transport_info(transport)
+        return None
+
+    def switch(self, conn_str: str) -> None:
+        """Switch to another URL; the connection reopens on next use."""
+        self.close()
+        self.declared_entities.clear()
+        self._closed = False
+        self._transport = None
+        self._init_params(
+            hostname=conn_str, userid=None, password=None, virtual_host=None, port=None,
+            insist=self.insist, ssl=self.ssl, transport=None, connect_timeout=self.connect_timeout,
+            login_method=self.login_method, heartbeat=self.heartbeat,
+        )
+
+    def maybe_switch_next(self) -> None:
+        """Switch to the next failover alternate, if there is one."""
+        if self.cycle is not None and len(self.alt) > 1:
+            self.switch(next(self.cycle))
+
+    # -- connecting -------------------------------------------------------------------
+
+    def connect(self) -> Connection:
+        """Open the connection now (one attempt); return ``self``."""
+        self._ensure_connection(max_retries=1, reraise_as_library_errors=False)
+        return self
+
+    def _connection_factory(self) -> Any:
+        self.declared_entities.clear()
+        self._default_channel = None
+        self._connection = self._establish_connection()
+        self._closed = False
+        return self._connection
+
+    def _establish_connection(self) -> Any:
+        logger.debug("establishing connection to %s", self.as_uri())
+        conn = self.transport.establish_connection()
+        logger.debug("connection established: %r", self)
+        return conn
+
+    @property
+    def connection(self) -> Any:
+        """The transport's connection object, opened on first access."""
+        if not self._closed:
+            if not self.connected:
+                return self._ensure_connection(max_retries=1, reraise_as_library_errors=False)
+            return self._connection
+        return None
+
+    @property
+    def connected(self) -> bool:
+        """Whether the connection is open."""
+        return self._connection is not None and self.transport.verify_connection(self._connection)
+
+    def _ensure_connection(
+        self,
+        errback: Callable[[BaseException, float], Any] | None = None,
+        max_retries: int | None = None,
+        interval_start: float = 2,
+        interval_step: float = 2,
+        interval_max: float = 30,
+        callback: Callable[[], Any] | None = None,
+        reraise_as_library_errors: bool = True,
+        timeout: float | None = None,
+    ) -> Any:
+        if self.connected:
+            return self._connection
+        from kombu.utils.functional import retry_over_time
+
+        def on_error(exc: BaseException, intervals: Iterator[float], retries: int) -> float:
+            interval = next(intervals)
+            self.maybe_switch_next()
+            if errback:
+                errback(exc, interval)
+            return 0 if self.completes_cycle(retries) is False and len(self.alt) > 1 else interval
+
+        ctx = self._reraise_as_library_errors if reraise_as_library_errors else _dummy_context
+        with ctx():
+            return retry_over_time(
+                self._connection_factory,
+                self.recoverable_connection_errors,
+                (),
+                {},
+                on_error,
+                max_retries,
+                interval_start,
+                interval_step,
+                interval_max,
+                callback,
+                timeout=timeout,
+            )
+
+    def ensure_connection(self, *args: Any, **kwargs: Any) -> Connection:
+        """Open the connection, retrying with back-off; return ``self``.
+
+        Arguments (Kombu 5's): ``errback(exc, interval)`` called before each
+        retry, ``max_retries`` (``None``: forever), ``interval_start``,
+        ``interval_step``, ``interval_max``, ``callback`` (called while
+        waiting), ``timeout`` (seconds in all). The last error is raised as
+        :class:`~kombu.exceptions.OperationalError` when retries run out.
+        """
+        self._ensure_connection(*args, **kwargs)
+        return self
+
+    @contextmanager
+    def _reraise_as_library_errors(
+        self,
+        ConnectionError: type[BaseException] = exceptions.OperationalError,
+        ChannelError: type[BaseException] = exceptions.OperationalError,
+    ) -> Iterator[None]:
+        try:
+            yield
+        except (ConnectionError, ChannelError):
+            raise
+        except self.recoverable_connection_errors as exc:
+            raise ConnectionError(self._sanitize_error(exc)) from exc
+        except self.recoverable_channel_errors as exc:
+            raise ChannelError(self._sanitize_error(exc)) from exc
+
+    def _sanitize_error(self, exc: BaseException) -> str:
+        text = str(exc)
+        if self.password:
+            text = text.replace(self.password, "**")
+        return text
+
+    def completes_cycle(self, retries: int) -> bool:
+        """Whether ``retries`` retries have tried every alternate once."""
+        return not (retries + 1) % len(self.alt) if self.alt else True
+
+    def ensure(
+        self,
+        obj: Any,
+        fun: Callable[..., Any],
+        errback: Callable[[BaseException, float], Any] | None = None,
+        max_retries: int | None = None,
+        interval_start: float = 1,
+        interval_step: float = 1,
+        interval_max: float = 1,
+        on_revive: Callable[[Any], Any] | None = None,
+        retry_errors: tuple[type[BaseException], ...] | None = None,
+    ) -> Callable[..., Any]:
+        """Wrap ``fun`` so it is retried when the connection or channel fails.
+
+        On a recoverable connection error the connection is reopened (with
+        back-off per the ``interval_*`` arguments), ``obj.revive(channel)`` is
+        called with a new channel, then ``fun`` is called again; on a
+        recoverable channel error only the channel is replaced. After
+        ``max_retries`` the error is raised.
+        """
+        if retry_errors is None:
+            retry_errors = ()
+
+        def _ensured(*args: Any, **kwargs: Any) -> Any:
+            got_connection = 0
+            conn_errors = self.recoverable_connection_errors
+            chan_errors = self.recoverable_channel_errors
+            has_modern_errors = hasattr(self.transport, "recoverable_connection_errors")
+            for retries in count(0):
+                try:
+                    return fun(*args, **kwargs)
+                except retry_errors as exc:
+                    if max_retries is not None and retries >= max_retries:
+                        raise
+                    self._debug("ensure retry policy error: %r", exc)
+                except conn_errors as exc:
+                    if got_connection and not has_modern_errors:
+                        raise
+                    if max_retries is not None and retries >= max_retries:
+                        raise
+                    self._debug("ensure connection error: %r", exc, exc_info=1)
+                    self.collect()
+                    errback and errback(exc, 0)
+                    remaining_retries = None
+                    if max_retries is not None:
+                        remaining_retries = max(max_retries - retries, 1)
+                    self._ensure_connection(
+                        errback,
+                        remaining_retries,
+                        interval_start,
+                        interval_step,
+                        interval_max,
+                        reraise_as_library_errors=False,
+                    )
+                    channel = self.default_channel
+                    obj.revive(channel)
+                    if on_revive:
+                        on_revive(channel)
+                    got_connection += 1
+                except chan_errors as exc:
+                    if max_retries is not None and retries > max_retries:
+                        raise
+                    self._debug("ensure channel error: %r", exc, exc_info=1)
+                    errback and errback(exc, 0)
+                    self._default_channel = None
+                    channel = self.default_channel
+                    obj.revive(channel)
+                    if on_revive:
+                        on_revive(channel)
+
+        _ensured.__name__ = f"{getattr(fun, '__name__', 'fun')}(ensured)"
+        _ensured.__doc__ = fun.__doc__
+        _ensured.__module__ = getattr(fun, "__module__", __name__)
+        return _ensured
+
+    def autoretry(self, fun: Callable[..., Any], channel: Any = None, **ensure_options: Any) -> Callable[..., Any]:
+        """Wrap ``fun(*args, channel=...)`` so it is retried on connection errors.
+
+        The wrapper returns ``(result, channel)``; the channel is replaced
+        when the connection was re-established.
+        """
+        connection = self
+        create_channel = self.channel
+
+        class Revival:
+            __name__ = getattr(fun, "__name__", None)
+            __module__ = getattr(fun, "__module__", None)
+            __doc__ = getattr(fun, "__doc__", None)
+
+            def __init__(self, connection: Connection) -> None:
+                self.connection = connection
+
+            def revive(self, channel: Any) -> None:
+                self.channel = channel
+
+            def __call__(self, *args: Any, **kwargs: Any) -> tuple[Any, Any]:
+                if channel is None and not hasattr(self, "channel"):
+                    self.channel = create_channel()
+                return self.connection.ensure(self, fun, **ensure_options)(*args, channel=self.channel, **kwargs), self.channel
+
+            channel: Any
+
+        revive = Revival(connection)
+        if channel is not None:
+            revive.channel = channel
+        return revive
+
+    def _debug(self, msg: str, *args: Any, **kwargs: Any) -> None:
+        logger.debug("[Connection %s] " + msg, self.as_uri(), *args, **kwargs)
+
+    # -- channels and events -----------------------------------------------------------
+
+    def channel(self) -> Any:
+        """Create and return a new channel."""
+        chan = self.transport.create_channel(self.connection)
+        return chan
+
+    @property
+    def default_channel(self) -> Any:
+        """A channel made on first access and kept for the connection's life.
+
+        Opening the connection here retries per the transport options
+        ``max_retries``, ``interval_start``, ``interval_step``, ``interval_max``.
+        """
+        self._ensure_connection(**self._extract_failover_opts())
+        if self._default_channel is None:
+            self._default_channel = self.channel()
+        return self._default_channel
+
+    def _extract_failover_opts(self) -> dict[str, Any]:
+        conn_opts: dict[str, Any] = {"timeout": self.connect_timeout}
+        for key in ("max_retries", "interval_start", "interval_step", "interval_max"):
+            if key in self.transport_options:
+                conn_opts[key] = self.transport_options[key]
+        return conn_opts
+
+    def drain_events(self, **kwargs: Any) -> Any:
+        """Wait for one event (a message) on any channel of this connection.
+
+        Raises :class:`socket.timeout` when ``timeout`` seconds passed with
+        nothing received.
+        """
+        return self.transport.drain_events(self.connection, **kwargs)
+
+    def maybe_close_channel(self, channel: Any) -> None:
+        """Close ``channel``, ignoring connection and channel errors."""
+        try:
+            channel.close()
+        except (self.connection_errors + self.channel_errors + (OSError,)):
+            pass
+
+    def heartbeat_check(self, rate: int = 2) -> Any:
+        """Check heartbeats; call at ``rate`` times the heartbeat frequency."""
+        return self.transport.heartbeat_check(self.connection, rate=rate)
+
+    def get_heartbeat_interval(self) -> float:
+        return float(self.transport.get_heartbeat_interval(self.connection))
+
+    def register_with_event_loop(self, loop: Any) -> None:
+        """Let ``loop`` (a :class:`kombu.asynchronous.Hub`) drive this connection."""
+        self.transport.register_with_event_loop(self.connection, loop)
+
+    def qos_semantics_matches_spec(self) -> bool:
+        return bool(self.transport.qos_semantics_matches_spec(self.connection))
+
+    def supports_exchange_type(self, exchange_type: str) -> bool:
+        return exchange_type in self.transport.implements.exchange_type
+
+    # -- closing ------------------------------------------------------------------------
+
+    def _do_close_self(self) -> None:
+        self.declared_entities.clear()
+        if self._default_channel is not None:
+            self.maybe_close_channel(self._default_channel)
+        if self._connection is not None:
+            try:
+                self.transport.close_connection(self._connection)
+            except self.connection_errors + (AttributeError, OSError):
+                pass
+            self._connection = None
+
+    def _close(self) -> None:
+        self._do_close_self()
+        self._default_channel = None
+        self._closed = True
+        self._transport = None
+
+    def collect(self, socket_timeout: float | None = None) -> None:
+        """Drop the (probably dead) connection without talking to the broker."""
+        collect = getattr(self._transport, "_collect", None)
+        if collect is not None and self._connection is not None:
+            try:
+                collect(self._connection)
+            except Exception:  # noqa: BLE001 - collecting a dead connection
+                pass
+        self._connection = None
+        self._default_channel = None
+        self.declared_entities.clear()
+        self._transport = None
+
+    def release(self) -> None:
+        """Close the connection (or return it to its pool)."""
+        self._close()
+
+    close = release
+
+    def __enter__(self) -> Connection:
+        return self
+
+    def __exit__(self, *exc_info: Any) -> None:
+        self.release()
+
+    # -- the transport ---------------------------------------------------------------------
+
+    def create_transport(self) -> Any:
+        transport = self.get_transport_cls()(client=self)
+        info = self._transport_info
+        if info is not None and getattr(transport, "capabilities", None) is None:
+            transport.capabilities = info.capabilities
+        return transport
+
+    def get_transport_cls(self) -> Any:
+        from kombu.transport import resolve_transport
+
+        if self._transport_info is not None:
+            from kombu.transport import _import_target
+
+            return _import_target(self._transport_info.target)
+        return resolve_transport(self.transport_cls)
+
+    @property
+    def transport(self) -> Any:
+        if self._transport is None:
+            self._transport = self.create_transport()
+        return self._transport
+
+    @property
+    def capabilities(self) -> Any:
+        """The transport's :class:`~kombu.hookspecs.Capabilities`, if known."""
+        return self._transport_info.capabilities if self._transport_info is not None else None
+
+    @property
+    def connection_errors(self) -> tuple[type[BaseException], ...]:
+        return tuple(self.transport.connection_errors)
+
+    @property
+    def channel_errors(self) -> tuple[type[BaseException], ...]:
+        return tuple(self.transport.channel_errors)
+
+    @property
+    def recoverable_connection_errors(self) -> tuple[type[BaseException], ...]:
+        try:
+            return tuple(self.transport.recoverable_connection_errors)
+        except AttributeError:
+            return self.connection_errors
+
+    @property
+    def recoverable_channel_errors(self) -> tuple[type[BaseException], ...]:
+        try:
+            return tuple(self.transport.recoverable_channel_errors)
+        except AttributeError:
+            return ()
+
+    @property
+    def is_evented(self) -> bool:
+        """Whether the transport can be driven by :class:`kombu.asynchronous.Hub`."""
+        return bool(self.transport.implements.asynchronous)
+
+    @property
+    def manager(self) -> Any:
+        return self.transport.manager
+
+    def get_manager(self, *args: Any, **kwargs: Any) -> Any:
+        return self.transport.get_manager(*args, **kwargs)
+
+    # -- description ---------------------------------------------------------------------
+
+    @property
+    def host(self) -> str:
+        """``hostname:port``."""
+        return ":".join([self.hostname or "localhost", str(self.port or self._default_port())])
+
+    def _default_port(self) -> Any:
+        try:
+            return self.transport.default_port
+        except Exception:  # noqa: BLE001 - only for display
+            return None
+
+    def _info(self, resolve: bool = True) -> list[tuple[str, Any]]:
+        transport_cls = self.transport_cls
+        defaults = self.transport.default_connection_params
+        hostname = self.hostname or defaults.get("hostname")
+        port = self.port or defaults.get("port")
+        return [
+            ("hostname", hostname),
+            ("userid", self.userid or defaults.get("userid")),
+            ("password", self.password or defaults.get("password")),
+            ("virtual_host", self.virtual_host or defaults.get("virtual_host")),
+            ("port", port),
+            ("insist", self.insist),
+            ("ssl", self.ssl),
+            ("transport", transport_cls),
+            ("connect_timeout", self.connect_timeout),
+            ("transport_options", self.transport_options),
+            ("login_method", self.login_method or defaults.get("login_method")),
+            ("uri_prefix", self.uri_prefix),
+            ("heartbeat", self.heartbeat),
+            ("failover_strategy", self.failover_strategy),
+            ("alternates", self.alt),
+        ]
+
+    def info(self) -> dict[str, Any]:
+        """The connection's parameters as a dict (the password included)."""
+        return dict(self._info())
+
+    def as_uri(self, include_password: bool = False, mask: str = "**", getfields: Any = None) -> str:
+        """Return the connection's URL; the password is masked unless asked for."""
+        info = self.info()
+        vhost = info["virtual_host"]
+        uri = as_url(
+            str(info["transport"]) if isinstance(info["transport"], str) else "custom",
+            info["hostname"] or "localhost",
+            info["port"],
+            info["userid"],
+            info["password"],
+            vhost if vhost not in (None, "") else None,
+            sanitize=not include_password,
+            mask=mask,
+        )
+        if self.uri_prefix:
+            return f"{self.uri_prefix}+{uri}"
+        return uri
+
+    def clone(self, **kwargs: Any) -> Connection:
+        """A new, unopened connection with the same parameters (``kwargs`` override)."""
+        return self.__class__(**dict(self._info(resolve=False), **kwargs))
+
+    def __reduce__(self) -> Any:
+        return self.__class__, tuple(self.info().values()), None
+
+    def __eqhash__(self) -> Any:
+        return hash((str(self.transport_cls), self.hostname, self.userid, self.password, self.virtual_host,
+                     self.port, repr(self.transport_options)))
+
+    def __repr__(self) -> str:
+        return f"<Connection: {self.as_uri()} at {id(self):#x}>"
+
+    def __copy__(self) -> Connection:
+        return self.clone()
+
+    # -- factories ------------------------------------------------------------------------
+
+    def Producer(self, channel: Any = None, *args: Any, **kwargs: Any) -> Any:
+        """A :class:`kombu.Producer` on ``channel`` (default: this connection)."""
+        from kombu.messaging import Producer
+
+        return Producer(channel or self, *args, **kwargs)
+
+    def Consumer(self, queues: Any = None, channel: Any = None, *args: Any, **kwargs: Any) -> Any:
+        """A :class:`kombu.Consumer` on ``channel`` (default: the default channel)."""
+        from kombu.messaging import Consumer
+
+        return Consumer(channel or self, queues, *args, **kwargs)
+
+    def Pool(self, limit: int | None = None, **kwargs: Any) -> Any:
+        """A pool of connections like this one, at most ``limit`` at a time."""
+        from kombu.resource import ConnectionPool as _ConnectionPool
+
+        return _ConnectionPool(self, limit=limit, **kwargs)
+
+    def ChannelPool(self, limit: int | None = None, **kwargs: Any) -> Any:
+        """A pool of channels of this connection, at most ``limit`` at a time."""
+        from kombu.resource import ChannelPool as _ChannelPool
+
+        return _ChannelPool(self, limit=limit, **kwargs)
+
+    def SimpleQueue(self, name: Any, no_ack: bool | None = None, queue_opts: Any = None,
+                    queue_args: Any = None, exchange_opts: Any = None, channel: Any = None, **kwargs: Any) -> Any:
+        """A :class:`kombu.simple.SimpleQueue` on this connection."""
+        from kombu.simple import SimpleQueue
+
+        return SimpleQueue(channel or self, name, no_ack, queue_opts, queue_args, exchange_opts, **kwargs)
+
+    def SimpleBuffer(self, name: Any, no_ack: bool | None = None, queue_opts: Any = None,
+                     queue_args: Any = None, exchange_opts: Any = None, channel: Any = None, **kwargs: Any) -> Any:
+        """A :class:`kombu.simple.SimpleBuffer` (transient, no acks) on this connection."""
+        from kombu.simple import SimpleBuffer
+
+        return SimpleBuffer(channel or self, name, no_ack, queue_opts, queue_args, exchange_opts, **kwargs)
+
+
+BrokerConnection = Connection
+
+
+@contextmanager
+def _dummy_context(*args: Any, **kwargs: Any) -> Iterator[None]:
+    yield
+
+
+def __getattr__(name: str) -> Any:
+    if name in ("ConnectionPool", "ChannelPool"):
+        from kombu import resource
+
+        return getattr(resource, name)
+    raise AttributeError(name)
+

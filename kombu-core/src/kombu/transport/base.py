@@ -1,0 +1,237 @@
+"""The interface every transport implements (Kombu 5's ``kombu.transport.base``).
+
+A *native* transport (AMQP) maps these methods one to one onto its client
+library. A *virtual* transport subclasses :mod:`kombu.transport.virtual`,
+which implements this interface on top of a few storage primitives.
+"""
+
+from __future__ import annotations
+
+import errno
+import socket
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+from kombu.exceptions import ChannelError, ConnectionError
+from kombu.message import Message as BaseMessage
+from kombu.utils.url import as_url, url_to_parts
+
+if TYPE_CHECKING:
+    from kombu.connection import Connection
+
+__all__ = ("Message", "StdChannel", "Management", "Transport", "Implements", "to_queue_arguments")
+
+
+def to_queue_arguments(arguments: Mapping[str, Any] | None = None, **options: Any) -> dict[str, Any]:
+    """Merge Kombu's queue options into AMQP ``x-`` queue arguments.
+
+    ``expires`` and ``message_ttl`` are seconds and become milliseconds;
+    ``None`` options are left out.
+    """
+    args = dict(arguments or {})
+    for key, name, to_ms in (
+        ("expires", "x-expires", True),
+        ("message_ttl", "x-message-ttl", True),
+        ("max_length", "x-max-length", False),
+        ("max_length_bytes", "x-max-length-bytes", False),
+        ("max_priority", "x-max-priority", False),
+    ):
+        value = options.get(key)
+        if value is not None:
+            args[name] = int(value * 1000) if to_ms else value
+    return args
+
+
+class Message(BaseMessage):
+    """Kombu 5 exports the message class here too."""
+
+
+class StdChannel:
+    """Base class of every transport's channel."""
+
+    no_ack_consumers: Any = None
+    channel_id: Any = None
+
+    def Consumer(self, *args: Any, **kwargs: Any) -> Any:
+        from kombu.messaging import Consumer
+
+        return Consumer(self, *args, **kwargs)
+
+    def Producer(self, *args: Any, **kwargs: Any) -> Any:
+        from kombu.messaging import Producer
+
+        return Producer(self, *args, **kwargs)
+
+    def get_bindings(self) -> Any:
+        raise NotImplementedError(f"{type(self).__name__} does not implement get_bindings")
+
+    def after_reply_message_received(self, queue: str) -> None:
+        """Called after a reply to a request-reply (pidbox) call arrived on ``queue``."""
+
+    def prepare_queue_arguments(self, arguments: Mapping[str, Any] | None, **kwargs: Any) -> dict[str, Any]:
+        """Return the broker arguments for a queue declared with ``kwargs``."""
+        return to_queue_arguments(arguments, **kwargs)
+
+    def __enter__(self) -> StdChannel:
+        return self
+
+    def __exit__(self, *exc_info: Any) -> None:
+        self.close()  # type: ignore[attr-defined]
+
+
+class Management:
+    """Broker management API (optional; none of the core's transports need it)."""
+
+    def __init__(self, transport: Transport) -> None:
+        self.transport = transport
+
+    def get_bindings(self) -> Any:
+        raise NotImplementedError("Your transport does not implement list_bindings")
+
+
+class Implements(dict):  # type: ignore[type-arg]
+    """Feature flags of a transport, readable as attributes."""
+
+    def __getattr__(self, key: str) -> Any:
+        try:
+            return self[key]
+        except KeyError:
+            raise AttributeError(key) from None
+
+    def __setattr__(self, key: str, value: Any) -> None:
+        self[key] = value
+
+    def extend(self, **kwargs: Any) -> Implements:
+        return self.__class__(self, **kwargs)
+
+
+default_transport_capabilities = Implements(
+    asynchronous=False,
+    exchange_type=frozenset(["direct", "topic", "fanout", "headers"]),
+    heartbeats=False,
+)
+
+
+class Transport:
+    """Base class of every transport.
+
+    ``Transport(client)`` is made by :class:`kombu.Connection`; ``client`` is
+    that connection and carries the parsed URL (``hostname``, ``port``,
+    ``userid``, ``password``, ``virtual_host``), ``ssl``, ``heartbeat``,
+    ``connect_timeout`` and ``transport_options``.
+
+    Contract: ``establish_connection()`` returns the transport's connection
+    object (or raises one of ``connection_errors``); ``create_channel(conn)``
+    returns a :class:`StdChannel`; ``drain_events(conn, timeout)`` delivers
+    at least one event or raises :class:`socket.timeout`.
+    """
+
+    client: Connection | None = None
+    default_port: int | None = None
+    default_ssl_port: int | None = None
+    polling_interval: float | None = None
+    connection_errors: tuple[type[BaseException], ...] = (ConnectionError,)
+    channel_errors: tuple[type[BaseException], ...] = (ChannelError,)
+    driver_type = "N/A"
+    driver_name = "N/A"
+    Management = Management
+    implements = default_transport_capabilities
+
+    def __init__(self, client: Connection, **kwargs: Any) -> None:
+        self.client = client
+
+    @property
+    def recoverable_connection_errors(self) -> tuple[type[BaseException], ...]:
+        """Errors after which reconnecting may help (the connection is dead)."""
+        return self.connection_errors
+
+    @property
+    def recoverable_channel_errors(self) -> tuple[type[BaseException], ...]:
+        """Errors after which a new channel on the same connection may help."""
+        return ()
+
+    def establish_connection(self) -> Any:
+        raise NotImplementedError("Subclass responsibility")
+
+    def close_connection(self, connection: Any) -> None:
+        raise NotImplementedError("Subclass responsibility")
+
+    def create_channel(self, connection: Any) -> Any:
+        raise NotImplementedError("Subclass responsibility")
+
+    def close_channel(self, channel: Any) -> None:
+        raise NotImplementedError("Subclass responsibility")
+
+    def drain_events(self, connection: Any, **kwargs: Any) -> Any:
+        raise NotImplementedError("Subclass responsibility")
+
+    def heartbeat_check(self, connection: Any, rate: int = 2) -> None:
+        """Send/check heartbeats; a no-op where the broker has none."""
+
+    def driver_version(self) -> str:
+        return "N/A"
+
+    def get_heartbeat_interval(self, connection: Any) -> float:
+        return 0
+
+    def register_with_event_loop(self, connection: Any, loop: Any) -> None:
+        raise NotImplementedError(f"{type(self).__name__} cannot be driven by an event loop")
+
+    def unregister_from_event_loop(self, connection: Any, loop: Any) -> None:
+        pass
+
+    def verify_connection(self, connection: Any) -> bool:
+        return True
+
+    def qos_semantics_matches_spec(self, connection: Any) -> bool:
+        return True
+
+    def on_readable(self, connection: Any, loop: Any) -> None:
+        reader = getattr(self, "_reader", None)
+        if reader is None:
+            self._reader = reader = self._make_reader(connection)
+        reader(loop)
+
+    def _make_reader(self, connection: Any, timeout: type[BaseException] = socket.timeout,
+                     _errno: Any = errno) -> Any:
+        drain_events = connection.drain_events
+
+        def _read(loop: Any) -> None:
+            try:
+                drain_events(timeout=0)
+            except timeout:
+                return
+            except OSError as exc:
+                if exc.errno in (_errno.EAGAIN, _errno.EINTR):
+                    return
+                raise
+
+        return _read
+
+    def as_uri(self, uri: str, include_password: bool = False, mask: str = "**") -> str:
+        """Format ``uri`` for display; the password is masked unless asked for."""
+        if include_password:
+            return uri
+        try:
+            return as_url(*url_to_parts(uri), sanitize=True, mask=mask)
+        except ValueError:
+            return uri
+
+    @property
+    def default_connection_params(self) -> dict[str, Any]:
+        return {}
+
+    def get_manager(self, *args: Any, **kwargs: Any) -> Management:
+        return self.Management(self)
+
+    @property
+    def manager(self) -> Management:
+        return self.get_manager()
+
+    @property
+    def supports_heartbeats(self) -> bool:
+        return bool(self.implements.heartbeats)
+
+    @property
+    def supports_ev(self) -> bool:
+        return bool(self.implements.asynchronous)

@@ -1,0 +1,184 @@
+"""``memory://``: an in-process broker on the virtual routing engine.
+
+Every connection in the process shares one broker, so a producer and a
+consumer on different connections (or threads) talk to each other. Queues
+declared with ``max_priority`` deliver higher priorities first.
+"""
+
+from __future__ import annotations
+
+import heapq
+import threading
+from collections import deque
+from collections.abc import Mapping
+from itertools import count
+from queue import Empty
+from typing import Any
+
+from kombu.transport import virtual
+
+__all__ = ("Transport", "Channel", "MemoryBroker")
+
+
+class MemoryQueue:
+    """One queue's messages: FIFO, or by priority when ``max_priority`` is set."""
+
+    __slots__ = ("max_priority", "_fifo", "_heap", "_seq", "_front")
+
+    def __init__(self, max_priority: int | None = None) -> None:
+        self.max_priority = max_priority
+        self._fifo: deque[dict[str, Any]] = deque()
+        self._heap: list[tuple[int, int, dict[str, Any]]] = []
+        self._seq = count(1)
+        self._front = 0
+
+    def _priority(self, message: Mapping[str, Any]) -> int:
+        try:
+            priority = int(message["properties"].get("priority") or 0)
+        except (TypeError, ValueError):
+            priority = 0
+        return max(0, min(priority, self.max_priority or 0))
+
+    def put(self, message: dict[str, Any], front: bool = False) -> None:
+        if self.max_priority is None:
+            if front:
+                self._fifo.appendleft(message)
+            else:
+                self._fifo.append(message)
+            return
+        if front:
+            self._front -= 1
+            seq = self._front
+        else:
+            seq = next(self._seq)
+        heapq.heappush(self._heap, (-self._priority(message), seq, message))
+
+    def get(self) -> dict[str, Any]:
+        if self.max_priority is None:
+            if not self._fifo:
+                raise Empty()
+            return self._fifo.popleft()
+        if not self._heap:
+            raise Empty()
+        return heapq.heappop(self._heap)[2]
+
+    def purge(self) -> int:
+        size = len(self)
+        self._fifo.clear()
+        self._heap.clear()
+        return size
+
+    def __len__(self) -> int:
+        return len(self._fifo) + len(self._heap)
+
+
+class MemoryBroker:
+    """The process-wide store behind every ``memory://`` connection."""
+
+    def __init__(self) -> None:
+        self.queues: dict[str, MemoryQueue] = {}
+        self.lock = threading.RLock()
+        self.changed = threading.Condition(self.lock)
+        self.version = 0
+        self.tags = count(1)
+
+    def queue(self, name: str) -> MemoryQueue:
+        try:
+            return self.queues[name]
+        except KeyError:
+            return self.queues.setdefault(name, MemoryQueue())
+
+    def notify(self) -> None:
+        self.version += 1
+        self.changed.notify_all()
+
+    def clear(self) -> None:
+        with self.lock:
+            self.queues.clear()
+
+
+broker = MemoryBroker()
+
+
+class Channel(virtual.Channel):
+    """A channel on the in-process broker."""
+
+    stores_objects = True
+
+    def _has_queue(self, queue: str, **kwargs: Any) -> bool:
+        return queue in broker.queues
+
+    def _new_queue(self, queue: str, **kwargs: Any) -> None:
+        arguments = kwargs.get("arguments") or {}
+        max_priority = arguments.get("x-max-priority")
+        with broker.lock:
+            if queue not in broker.queues:
+                broker.queues[queue] = MemoryQueue(max_priority)
+
+    def _get(self, queue: str, timeout: float | None = None) -> dict[str, Any]:
+        with broker.lock:
+            q = broker.queues.get(queue)
+            if q is None:
+                raise Empty()
+            payload = q.get()
+        # Each delivery gets its own properties and tag: one published
+        # envelope may sit in several queues (fanout).
+        properties = dict(payload["properties"])
+        properties["delivery_info"] = dict(properties["delivery_info"])
+        properties["delivery_tag"] = next(broker.tags)
+        return {**payload, "properties": properties}
+
+    def _put(self, queue: str, message: dict[str, Any], **kwargs: Any) -> None:
+        with broker.lock:
+            broker.queue(queue).put(message)
+            broker.notify()
+
+    def _restore_at_beginning(self, message: virtual.Message) -> None:
+        payload = message.serializable()
+        payload["redelivered"] = True
+        queue = message.queue
+        if not queue:
+            return self._restore(message)
+        with broker.lock:
+            broker.queue(queue).put(payload, front=True)
+            broker.notify()
+
+    def _purge(self, queue: str) -> int:
+        with broker.lock:
+            q = broker.queues.get(queue)
+            return q.purge() if q is not None else 0
+
+    def _size(self, queue: str) -> int:
+        q = broker.queues.get(queue)
+        return len(q) if q is not None else 0
+
+    def _delete(self, queue: str, *args: Any, **kwargs: Any) -> None:
+        with broker.lock:
+            broker.queues.pop(queue, None)
+
+    def close(self) -> None:
+        super().close()
+        with broker.lock:
+            broker.notify()
+
+
+class Transport(virtual.Transport):
+    """The ``memory://`` transport."""
+
+    Channel = Channel
+    #: One topology for every memory connection in the process.
+    state = virtual.BrokerState()
+    driver_type = "memory"
+    driver_name = "memory"
+    polling_interval = 0.05
+    implements = virtual.Transport.implements.extend(asynchronous=True)
+
+    def _poll_token(self) -> int:
+        return broker.version
+
+    def _wait_for_messages(self, token: Any, timeout: float | None) -> None:
+        with broker.lock:
+            broker.changed.wait_for(lambda: broker.version != token, timeout)
+
+    def driver_version(self) -> str:
+        return "N/A"

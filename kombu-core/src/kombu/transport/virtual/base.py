@@ -1,0 +1,830 @@
+"""Virtual transports: AMQP semantics on brokers that only store messages.
+
+A virtual transport subclasses :class:`Channel` and implements the storage
+primitives of :class:`AbstractChannel` (``_get``, ``_put``, ``_purge``,
+``_size``, ``_delete``, ``_new_queue``, ``_has_queue`` and, for brokers that
+broadcast or store bindings, ``_put_fanout``, ``_queue_bind``,
+``_queue_unbind`` and ``get_table``). Everything else is shared here:
+exchanges and bindings (:mod:`kombu.transport.virtual.exchange`), consumers,
+prefetch, acknowledgement bookkeeping and redelivery of unacked messages.
+
+These are Kombu 5's class and method names, so a Kombu 5 virtual transport
+ports by adding an entry point.
+"""
+
+from __future__ import annotations
+
+import base64
+import socket
+import time
+from collections import OrderedDict, defaultdict
+from collections.abc import Callable, Iterable, Mapping
+from itertools import count
+from queue import Empty
+from typing import Any, NamedTuple
+
+from kombu.exceptions import CapabilityNotSupported, ChannelError, ResourceError
+from kombu.transport import base
+from kombu.transport.virtual.exchange import STANDARD_EXCHANGE_TYPES, ExchangeType, Router
+from kombu.utils.uuid import uuid
+
+__all__ = (
+    "Base64",
+    "NotEquivalentError",
+    "UndeliverableWarning",
+    "BrokerState",
+    "QoS",
+    "Message",
+    "AbstractChannel",
+    "Channel",
+    "Management",
+    "Transport",
+    "Empty",
+    "queue_declare_ok_t",
+)
+
+ARRAY_TYPE_H = "H"
+
+
+class queue_declare_ok_t(NamedTuple):
+    queue: str
+    message_count: int
+    consumer_count: int
+
+
+class Base64:
+    """The ``base64`` body encoding."""
+
+    def encode(self, s: bytes | str) -> str:
+        if isinstance(s, str):
+            s = s.encode("utf-8")
+        return base64.b64encode(s).decode("ascii")
+
+    def decode(self, s: bytes | str) -> bytes:
+        return base64.b64decode(s)
+
+
+class NotEquivalentError(ChannelError):
+    """An entity was redeclared with different arguments."""
+
+
+class UndeliverableWarning(UserWarning):
+    """A message could not be routed to any queue."""
+
+
+class BrokerState:
+    """Exchanges and bindings declared on a virtual broker.
+
+    Binding tables are replaced, never mutated, when they change, so a
+    compiled router can be reused for as long as its table is the current one.
+    """
+
+    def __init__(self, exchanges: dict[str, dict[str, Any]] | None = None) -> None:
+        self.exchanges: dict[str, dict[str, Any]] = {} if exchanges is None else exchanges
+        self.bindings: dict[tuple[str, str, str], Any] = {}
+        self.queue_index: defaultdict[str, set[tuple[str, str, str]]] = defaultdict(set)
+
+    def clear(self) -> None:
+        self.exchanges.clear()
+        self.bindings.clear()
+        self.queue_index.clear()
+
+    def has_binding(self, queue: str, exchange: str, routing_key: str) -> bool:
+        return (queue, exchange, routing_key) in self.bindings
+
+    def binding_declare(self, queue: str, exchange: str, routing_key: str, arguments: Any) -> None:
+        key = (queue, exchange, routing_key)
+        self.bindings.setdefault(key, arguments)
+        self.queue_index[queue].add(key)
+
+    def binding_delete(self, queue: str, exchange: str, routing_key: str) -> None:
+        key = (queue, exchange, routing_key)
+        self.bindings.pop(key, None)
+        self.queue_index[queue].discard(key)
+
+    def queue_bindings_delete(self, queue: str) -> None:
+        for key in self.queue_index.pop(queue, set()):
+            self.bindings.pop(key, None)
+
+    def queue_bindings(self, queue: str) -> list[tuple[str, str, Any]]:
+        return [(exchange, rkey, self.bindings[(q, exchange, rkey)]) for q, exchange, rkey in self.queue_index[queue]]
+
+
+class QoS:
+    """Prefetch limit and the messages delivered but not yet acknowledged.
+
+    ``append`` records a delivery; ``ack`` forgets it; ``reject`` forgets it
+    and, with ``requeue``, puts it back at the head of its queue; when the
+    channel closes, every unacknowledged message is restored.
+    """
+
+    restore_at_shutdown = True
+
+    def __init__(self, channel: Channel, prefetch_count: int = 0) -> None:
+        self.channel = channel
+        self.prefetch_count = prefetch_count or 0
+        self._delivered: OrderedDict[Any, Message] = OrderedDict()
+        self._restored_once = False
+
+    def can_consume(self) -> bool:
+        """Whether the prefetch limit allows one more delivery."""
+        return not self.prefetch_count or len(self._delivered) < self.prefetch_count
+
+    def can_consume_max_estimate(self) -> int | None:
+        """How many more messages may be delivered now (``None``: no limit)."""
+        if self.prefetch_count:
+            return max(self.prefetch_count - len(self._delivered), 0)
+        return None
+
+    def append(self, message: Message, delivery_tag: Any) -> None:
+        self._delivered[delivery_tag] = message
+
+    def get(self, delivery_tag: Any) -> Message:
+        return self._delivered[delivery_tag]
+
+    def ack(self, delivery_tag: Any, multiple: bool = False) -> None:
+        """Forget ``delivery_tag`` (and, with ``multiple``, every earlier one)."""
+        if multiple:
+            for tag in list(self._delivered):
+                self._delivered.pop(tag)
+                if tag == delivery_tag:
+                    break
+        else:
+            self._delivered.pop(delivery_tag, None)
+
+    def reject(self, delivery_tag: Any, requeue: bool = False) -> None:
+        """Forget ``delivery_tag``; with ``requeue`` put the message back first in line."""
+        message = self._delivered.pop(delivery_tag, None)
+        if requeue and message is not None:
+            self.channel._restore_at_beginning(message)
+
+    def restore_unacked(self) -> list[tuple[BaseException, Message]]:
+        """Restore every unacknowledged message; return the errors met."""
+        errors = []
+        while self._delivered:
+            _, message = self._delivered.popitem(last=False)
+            try:
+                self.channel._restore(message)
+            except BaseException as exc:  # noqa: BLE001 - reported to the caller
+                errors.append((exc, message))
+        return errors
+
+    def restore_unacked_once(self, stderr: Any = None) -> None:
+        """Restore unacked messages at shutdown, at most once."""
+        if self._restored_once or not self.restore_at_shutdown or not self.channel.do_restore:
+            return
+        self._restored_once = True
+        for exc, message in self.restore_unacked():
+            if stderr is not None:
+                print(f"Unable to restore message {message.delivery_tag!r}: {exc!r}", file=stderr)
+
+    def restore_visible(self, *args: Any, **kwargs: Any) -> None:
+        """Restore messages whose visibility timeout passed (transports that lease)."""
+
+
+class Message(base.Message):
+    """A message received by a virtual channel, built from its stored envelope.
+
+    ``queue`` is the queue it was fetched from, where it is restored to.
+    """
+
+    queue: str | None = None
+
+    def __init__(self, payload: dict[str, Any], channel: Any = None, **kwargs: Any) -> None:
+        self._raw = payload
+        properties = payload["properties"]
+        body = payload.get("body")
+        if body:
+            body_encoding = properties.get("body_encoding")
+            if body_encoding:
+                body = channel.decode_body(body, body_encoding)
+        delivery_info = properties.get("delivery_info")
+        if delivery_info is None:
+            delivery_info = properties["delivery_info"] = {}
+        if payload.get("redelivered"):
+            delivery_info["redelivered"] = True
+        super().__init__(
+            body=body,
+            channel=channel,
+            delivery_tag=properties["delivery_tag"],
+            content_type=payload.get("content-type"),
+            content_encoding=payload.get("content-encoding"),
+            headers=payload.get("headers"),
+            properties=properties,
+            delivery_info=delivery_info,
+            postencode="utf-8",
+            **kwargs,
+        )
+
+    def serializable(self) -> dict[str, Any]:
+        """Return the envelope to store again, e.g. when restoring the message."""
+        props = self.properties
+        raw_body = self._raw.get("body")
+        headers = dict(self.headers)
+        if headers.get("compression"):
+            body = raw_body  # still compressed, as stored
+        else:
+            body = self.body
+            encoding = props.get("body_encoding")
+            if encoding:
+                body, _ = self.channel.encode_body(body, encoding)
+            elif isinstance(body, bytes) and isinstance(raw_body, str):
+                body = raw_body
+        return {
+            "body": body,
+            "properties": props,
+            "content-type": self.content_type,
+            "content-encoding": self.content_encoding,
+            "headers": headers,
+        }
+
+
+class AbstractChannel:
+    """The storage primitives a virtual transport implements."""
+
+    def _get(self, queue: str, timeout: float | None = None) -> dict[str, Any]:
+        """Remove and return the next message of ``queue``; raise ``Empty`` if none."""
+        raise NotImplementedError("Virtual channels must implement _get")
+
+    def _put(self, queue: str, message: dict[str, Any], **kwargs: Any) -> None:
+        """Append ``message`` to ``queue``."""
+        raise NotImplementedError("Virtual channels must implement _put")
+
+    def _purge(self, queue: str) -> int:
+        """Remove every message of ``queue``; return how many."""
+        raise NotImplementedError("Virtual channels must implement _purge")
+
+    def _size(self, queue: str) -> int:
+        """Return the number of ready messages in ``queue``."""
+        return 0
+
+    def _delete(self, queue: str, *args: Any, **kwargs: Any) -> None:
+        """Delete ``queue`` (called once per binding with its table entry)."""
+        self._purge(queue)
+
+    def _new_queue(self, queue: str, **kwargs: Any) -> None:
+        """Create ``queue`` if the broker needs it created."""
+
+    def _has_queue(self, queue: str, **kwargs: Any) -> bool:
+        """Whether ``queue`` exists (used by passive declares)."""
+        return True
+
+    def _poll(self, cycle: Any, callback: Any, timeout: float | None = None) -> Any:
+        raise NotImplementedError("Kombu 5's FairCycle polling is replaced by Transport.drain_events")
+
+    def _get_and_deliver(self, queue: str, callback: Callable[[Any, str], Any]) -> None:
+        message = self._get(queue)
+        callback(message, queue)
+
+
+class Channel(AbstractChannel, base.StdChannel):
+    """A virtual channel: the AMQP channel API over storage primitives."""
+
+    Message = Message
+    QoS = QoS
+
+    #: Whether ``_put_fanout`` broadcasts for fanout exchanges; otherwise each
+    #: bound queue gets a copy through ``_put``.
+    supports_fanout = False
+    #: Encoding used for ``bytes`` bodies (text bodies are stored as they are).
+    body_encoding = "base64"
+    codecs: dict[str, Any] = {"base64": Base64()}
+    #: Whether the storage keeps Python objects, so bytes need no encoding.
+    stores_objects = False
+    do_restore = True
+    deadletter_queue: str | None = None
+    exchange_types: dict[str, Any] = dict(STANDARD_EXCHANGE_TYPES)
+    from_transport_options: tuple[str, ...] = ("body_encoding", "deadletter_queue")
+    min_priority = 0
+    max_priority = 9
+    default_priority = 0
+
+    def __init__(self, connection: Transport, **kwargs: Any) -> None:
+        self.connection = connection
+        self._consumers: set[str] = set()
+        self._cycle = None
+        self._tag_to_queue: dict[str, str] = {}
+        self._active_queues: list[str] = []
+        self._callbacks: dict[str, Callable[[Message], Any]] = {}
+        self._routers: dict[str, tuple[Any, Router]] = {}
+        self._rr = 0
+        self._qos: QoS | None = None
+        self.closed = False
+        self.no_ack_consumers: set[str] = set()
+        self.events: defaultdict[str, set[Any]] = defaultdict(set)
+        self.exchange_types = {name: cls(self) for name, cls in self.exchange_types.items()}
+        self.channel_id = connection._next_channel_id()
+        topts = connection.client.transport_options if connection.client is not None else {}
+        for opt in self.from_transport_options:
+            if opt in topts:
+                setattr(self, opt, topts[opt])
+
+    # -- capabilities ---------------------------------------------------------------
+
+    def _require(self, capability: str, what: str) -> None:
+        caps = self.connection.capabilities
+        if caps is not None and not getattr(caps, capability):
+            raise CapabilityNotSupported(f"{type(self.connection).__module__} does not support {what}")
+
+    def _check_queue_arguments(self, arguments: Mapping[str, Any] | None) -> None:
+        if not arguments:
+            return
+        if arguments.get("x-max-priority") is not None:
+            self._require("priorities", "message priorities (max_priority)")
+        if arguments.get("x-message-ttl") is not None:
+            self._require("message_ttl", "message TTL (message_ttl)")
+        if arguments.get("x-expires") is not None:
+            self._require("queue_expires", "queue expiry (expires)")
+
+    # -- exchanges ------------------------------------------------------------------
+
+    def exchange_declare(
+        self,
+        exchange: str | None = None,
+        type: str = "direct",
+        durable: bool = False,
+        auto_delete: bool = False,
+        arguments: Mapping[str, Any] | None = None,
+        nowait: bool = False,
+        passive: bool = False,
+    ) -> None:
+        """Declare an exchange; raise a channel error on a conflicting redeclare."""
+        if type not in self.exchange_types:
+            raise CapabilityNotSupported(
+                f"exchange type {type!r} is not supported by this transport "
+                f"(supported: {', '.join(sorted(self.exchange_types))})"
+            )
+        if exchange is None:
+            return
+        state = self.state
+        if passive:
+            if exchange not in state.exchanges:
+                raise ChannelError(f"NOT_FOUND - no exchange {exchange!r} in vhost {self._vhost!r}")
+            return
+        prev = state.exchanges.get(exchange)
+        if prev is not None:
+            if not self.exchange_types[type].equivalent(prev, exchange, type, durable, auto_delete, arguments):
+                raise NotEquivalentError(
+                    f"PRECONDITION_FAILED - cannot redeclare exchange {exchange!r} in vhost "
+                    f"{self._vhost!r} with different type, durable, or autodelete value"
+                )
+            return
+        state.exchanges[exchange] = {
+            "type": type,
+            "durable": durable,
+            "auto_delete": auto_delete,
+            "arguments": dict(arguments or {}),
+            "table": [],
+        }
+
+    def exchange_delete(self, exchange: str, if_unused: bool = False, nowait: bool = False) -> None:
+        """Delete an exchange and its bindings."""
+        for rkey, _, queue in self.get_table(exchange) if exchange in self.state.exchanges else ():
+            self.state.binding_delete(queue, exchange, rkey)
+        self.state.exchanges.pop(exchange, None)
+        self._routers.pop(exchange, None)
+
+    def exchange_bind(self, destination: str, source: str = "", routing_key: str = "",
+                      nowait: bool = False, arguments: Mapping[str, Any] | None = None) -> None:
+        raise CapabilityNotSupported("exchange-to-exchange bindings are not supported by virtual transports")
+
+    def exchange_unbind(self, destination: str, source: str = "", routing_key: str = "",
+                        nowait: bool = False, arguments: Mapping[str, Any] | None = None) -> None:
+        raise CapabilityNotSupported("exchange-to-exchange bindings are not supported by virtual transports")
+
+    def typeof(self, exchange: str, default: str = "direct") -> ExchangeType:
+        """Return the exchange type object of ``exchange``."""
+        try:
+            type_name = self.state.exchanges[exchange]["type"]
+        except KeyError:
+            type_name = default
+        return self.exchange_types[type_name]  # type: ignore[no-any-return]
+
+    def get_exchanges(self) -> list[str]:
+        return list(self.state.exchanges)
+
+    def get_table(self, exchange: str) -> list[tuple[str, Any, str]]:
+        """Return the binding table of ``exchange`` (``KeyError`` if undeclared)."""
+        return self.state.exchanges[exchange]["table"]  # type: ignore[no-any-return]
+
+    def _set_table(self, exchange: str, table: list[tuple[str, Any, str]]) -> None:
+        self.state.exchanges[exchange]["table"] = table
+
+    # -- queues ---------------------------------------------------------------------
+
+    def queue_declare(self, queue: str | None = None, passive: bool = False, **kwargs: Any) -> queue_declare_ok_t:
+        """Declare a queue; with ``passive`` raise a channel error if it is missing."""
+        queue = queue or "amq.gen-" + uuid()
+        if passive:
+            if not self._has_queue(queue, **kwargs):
+                raise ChannelError(f"NOT_FOUND - no queue {queue!r} in vhost {self._vhost!r}")
+        else:
+            self._check_queue_arguments(kwargs.get("arguments"))
+            self._new_queue(queue, **kwargs)
+        return queue_declare_ok_t(queue, self._size(queue), 0)
+
+    def queue_delete(self, queue: str, if_unused: bool = False, if_empty: bool = False, **kwargs: Any) -> int | None:
+        """Delete a queue, its messages and its bindings."""
+        if if_empty and self._size(queue):
+            return None
+        size = self._size(queue)
+        for exchange, routing_key, args in self.state.queue_bindings(queue):
+            meta = self.typeof(exchange).prepare_bind(queue, exchange, routing_key, args)
+            self._delete(queue, exchange, *meta, **kwargs)
+            self._drop_from_table(exchange, meta)
+        else:
+            self._delete(queue, **kwargs)
+        self.state.queue_bindings_delete(queue)
+        return size
+
+    def queue_bind(self, queue: str, exchange: str | None = None, routing_key: str = "",
+                   arguments: Mapping[str, Any] | None = None, **kwargs: Any) -> None:
+        """Bind ``queue`` to ``exchange``; binding twice is a no-op."""
+        exchange = exchange or "amq.direct"
+        if self.state.has_binding(queue, exchange, routing_key):
+            return
+        if exchange not in self.state.exchanges:
+            self.exchange_declare(exchange, self.typeof(exchange).type)
+        self.state.binding_declare(queue, exchange, routing_key, arguments)
+        meta = self.typeof(exchange).prepare_bind(queue, exchange, routing_key, arguments)
+        self._set_table(exchange, [*self.state.exchanges[exchange]["table"], meta])
+        if self.supports_fanout:
+            self._queue_bind(exchange, *meta)
+
+    def queue_unbind(self, queue: str, exchange: str | None = None, routing_key: str = "",
+                     arguments: Mapping[str, Any] | None = None, **kwargs: Any) -> None:
+        """Remove a binding made with :meth:`queue_bind`."""
+        exchange = exchange or "amq.direct"
+        if not self.state.has_binding(queue, exchange, routing_key):
+            return
+        arguments = self.state.bindings.get((queue, exchange, routing_key), arguments)
+        self.state.binding_delete(queue, exchange, routing_key)
+        meta = self.typeof(exchange).prepare_bind(queue, exchange, routing_key, arguments)
+        self._drop_from_table(exchange, meta)
+        if self.supports_fanout:
+            self._queue_unbind(exchange, *meta)
+
+    def _drop_from_table(self, exchange: str, meta: tuple[str, Any, str]) -> None:
+        state = self.state.exchanges.get(exchange)
+        if state is not None:
+            self._set_table(exchange, [m for m in state["table"] if m != meta])
+
+    def _queue_bind(self, exchange: str, routing_key: str, pattern: Any, queue: str) -> None:
+        """Store a binding where every process sees it (transports with ``supports_fanout``)."""
+
+    def _queue_unbind(self, exchange: str, routing_key: str, pattern: Any, queue: str) -> None:
+        """Remove a binding stored by :meth:`_queue_bind`."""
+
+    def _put_fanout(self, exchange: str, message: dict[str, Any], routing_key: str, **kwargs: Any) -> None:
+        """Broadcast ``message`` to every queue bound to ``exchange``."""
+        raise NotImplementedError("Virtual channels with supports_fanout must implement _put_fanout")
+
+    def list_bindings(self) -> Iterable[tuple[str, str, str]]:
+        for exchange in self.state.exchanges:
+            for rkey, _, queue in self.get_table(exchange):
+                yield queue, exchange, rkey
+
+    def queue_purge(self, queue: str, **kwargs: Any) -> int:
+        """Remove every ready message of ``queue``; return how many."""
+        return self._purge(queue)
+
+    # -- routing ----------------------------------------------------------------------
+
+    def _lookup(self, exchange: str, routing_key: str, default: str | None = None,
+                headers: Mapping[str, Any] | None = None) -> list[str]:
+        """Return the queues a message published to ``exchange`` reaches."""
+        try:
+            table = self.get_table(exchange)
+        except KeyError:
+            table = []
+        cached = self._routers.get(exchange)
+        if cached is not None and (cached[0] is table or cached[0] == table):
+            router = cached[1]
+        else:
+            router = self.typeof(exchange).compile(table)
+            self._routers[exchange] = (table, router)
+        queues = router.lookup(routing_key, headers)
+        if not queues:
+            default = default or self.deadletter_queue
+            if default:
+                self._new_queue(default)
+                return [default]
+        return queues
+
+    # -- publishing ---------------------------------------------------------------------
+
+    def prepare_message(self, body: Any, priority: int | None = None, content_type: str | None = None,
+                        content_encoding: str | None = None, headers: dict[str, Any] | None = None,
+                        properties: dict[str, Any] | None = None) -> dict[str, Any]:
+        """Build the stored envelope of a message."""
+        properties = properties if properties is not None else {}
+        properties.setdefault("delivery_info", {})
+        properties.setdefault("priority", priority or self.default_priority)
+        return {
+            "body": body,
+            "content-encoding": content_encoding,
+            "content-type": content_type,
+            "headers": headers or {},
+            "properties": properties,
+        }
+
+    def basic_publish(self, message: dict[str, Any], exchange: str, routing_key: str, **kwargs: Any) -> None:
+        """Route ``message`` through ``exchange`` (``""``: straight to queue ``routing_key``)."""
+        props = message["properties"]
+        if props.get("expiration") is not None:
+            self._require("message_ttl", "per-message TTL (expiration)")
+        body = message["body"]
+        if isinstance(body, bytes) and not self.stores_objects:
+            message["body"], props["body_encoding"] = self.encode_body(body, self.body_encoding)
+        props["delivery_tag"] = uuid()
+        delivery_info = props["delivery_info"]
+        delivery_info["exchange"] = exchange
+        delivery_info["routing_key"] = routing_key
+        kwargs.pop("mandatory", None)
+        kwargs.pop("immediate", None)
+        if exchange:
+            self.typeof(exchange).deliver(message, exchange, routing_key, **kwargs)
+        else:
+            self._put(routing_key, message, **kwargs)
+
+    def encode_body(self, body: Any, encoding: str | None = None) -> tuple[Any, str | None]:
+        if encoding:
+            return self.codecs[encoding].encode(body), encoding
+        return body, encoding
+
+    def decode_body(self, body: Any, encoding: str | None = None) -> Any:
+        if encoding:
+            return self.codecs[encoding].decode(body)
+        return body
+
+    # -- consuming ----------------------------------------------------------------------
+
+    def basic_consume(self, queue: str, no_ack: bool = False, callback: Callable[[Any], Any] | None = None,
+                      consumer_tag: str | None = None, **kwargs: Any) -> str:
+        """Start delivering messages from ``queue`` to ``callback``."""
+        consumer_tag = consumer_tag or "ctag-" + uuid()
+        assert callback is not None
+        self._tag_to_queue[consumer_tag] = queue
+        if queue not in self._active_queues:
+            self._active_queues.append(queue)
+        if no_ack:
+            self.no_ack_consumers.add(consumer_tag)
+
+        def _callback(message: Message) -> Any:
+            message.delivery_info["consumer_tag"] = consumer_tag
+            if not no_ack:
+                self.qos.append(message, message.delivery_tag)
+            return callback(message)
+
+        self._callbacks[queue] = _callback
+        self._consumers.add(consumer_tag)
+        self.connection._on_consumer_change(self)
+        return consumer_tag
+
+    def basic_cancel(self, consumer_tag: str) -> None:
+        """Stop the consumer ``consumer_tag``."""
+        if consumer_tag not in self._consumers:
+            return
+        self._consumers.discard(consumer_tag)
+        self.no_ack_consumers.discard(consumer_tag)
+        queue = self._tag_to_queue.pop(consumer_tag, None)
+        if queue is not None and queue not in self._tag_to_queue.values():
+            if queue in self._active_queues:
+                self._active_queues.remove(queue)
+            self._callbacks.pop(queue, None)
+        self.connection._on_consumer_change(self)
+
+    def _deliver(self, payload: dict[str, Any], queue: str) -> None:
+        """Hand a fetched envelope to the consumer of ``queue``."""
+        message = self.Message(payload, channel=self)
+        message.queue = queue
+        callback = self._callbacks.get(queue)
+        if callback is None:
+            # The consumer was cancelled after the fetch: the message goes back.
+            self._restore_at_beginning(message)
+            return
+        callback(message)
+
+    def deliver_one(self) -> bool:
+        """Fetch and deliver one message from the active queues, round robin.
+
+        Returns whether a message was delivered. Respects the prefetch limit.
+        """
+        queues = self._active_queues
+        if not queues or (self._qos is not None and not self._qos.can_consume()):
+            return False
+        n = len(queues)
+        for _ in range(n):
+            queue = queues[self._rr % n]
+            self._rr += 1
+            try:
+                payload = self._get(queue)
+            except Empty:
+                continue
+            self._deliver(payload, queue)
+            return True
+        return False
+
+    def basic_get(self, queue: str, no_ack: bool = False, **kwargs: Any) -> Message | None:
+        """Fetch one message from ``queue``; ``None`` when it is empty."""
+        try:
+            payload = self._get(queue)
+        except Empty:
+            return None
+        message = self.Message(payload, channel=self)
+        message.queue = queue
+        if not no_ack:
+            self.qos.append(message, message.delivery_tag)
+        return message
+
+    def basic_ack(self, delivery_tag: Any, multiple: bool = False) -> None:
+        self.qos.ack(delivery_tag, multiple=multiple)
+
+    def basic_reject(self, delivery_tag: Any, requeue: bool = False) -> None:
+        self.qos.reject(delivery_tag, requeue=requeue)
+
+    def basic_nack(self, delivery_tag: Any, multiple: bool = False, requeue: bool = True) -> None:
+        self.qos.reject(delivery_tag, requeue=requeue)
+
+    def basic_recover(self, requeue: bool = False) -> None:
+        """Redeliver every unacknowledged message (only ``requeue=True`` is supported)."""
+        if not requeue:
+            raise CapabilityNotSupported("basic_recover(requeue=False) is not supported by virtual transports")
+        self.qos.restore_unacked()
+
+    def basic_qos(self, prefetch_size: int = 0, prefetch_count: int = 0, apply_global: bool = False) -> None:
+        """Limit unacknowledged deliveries to ``prefetch_count`` (0: no limit)."""
+        self.qos.prefetch_count = prefetch_count
+
+    def message_to_python(self, raw_message: Any) -> Message:
+        if isinstance(raw_message, self.Message):
+            return raw_message
+        return self.Message(raw_message, channel=self)
+
+    def _restore(self, message: Message) -> None:
+        """Put an unacknowledged message back on the queue it came from.
+
+        A message whose queue is unknown is routed again by its exchange and
+        routing key.
+        """
+        delivery_info = message.delivery_info
+        payload = message.serializable()
+        payload["redelivered"] = True
+        if message.queue:
+            queues = [message.queue]
+        else:
+            queues = self._lookup(delivery_info["exchange"], delivery_info["routing_key"],
+                                  headers=payload.get("headers"))
+        for queue in queues:
+            self._put(queue, payload)
+
+    def _restore_at_beginning(self, message: Message) -> None:
+        """Put a rejected message back first in line (default: like :meth:`_restore`)."""
+        self._restore(message)
+
+    def flow(self, active: bool = True) -> None:
+        raise CapabilityNotSupported("flow control is not supported by virtual transports")
+
+    def drain_events(self, timeout: float | None = None, callback: Any = None) -> None:
+        """Deliver one message of this channel (``Empty`` if there is none)."""
+        if not self.deliver_one():
+            raise Empty()
+
+    def close(self) -> None:
+        """Cancel consumers, restore unacknowledged messages and release the channel."""
+        if self.closed:
+            return
+        self.closed = True
+        for consumer in list(self._consumers):
+            self.basic_cancel(consumer)
+        if self._qos is not None:
+            self._qos.restore_unacked_once()
+        self.connection.close_channel(self)
+
+    @property
+    def state(self) -> BrokerState:
+        return self.connection.state
+
+    @property
+    def qos(self) -> QoS:
+        if self._qos is None:
+            self._qos = self.QoS(self)
+        return self._qos
+
+    @property
+    def _vhost(self) -> str:
+        client = self.connection.client
+        return (client.virtual_host if client is not None else None) or "/"
+
+    def _get_message_priority(self, message: Mapping[str, Any], reverse: bool = False) -> int:
+        """The message's priority clamped to ``min_priority..max_priority``."""
+        try:
+            priority = max(min(int(message["properties"]["priority"]), self.max_priority), self.min_priority)
+        except (TypeError, ValueError, KeyError):
+            priority = self.default_priority
+        return (self.max_priority - priority) if reverse else priority
+
+    def __enter__(self) -> Channel:
+        return self
+
+    def __exit__(self, *exc_info: Any) -> None:
+        self.close()
+
+
+class Management(base.Management):
+    def get_bindings(self) -> list[dict[str, str]]:
+        channel = self.transport.create_channel(self.transport)
+        try:
+            return [dict(destination=q, source=e, routing_key=r) for q, e, r in channel.list_bindings()]
+        finally:
+            channel.close()
+
+
+class Transport(base.Transport):
+    """A virtual transport: holds channels and runs their delivery loop.
+
+    ``drain_events`` delivers one message from any consuming channel, round
+    robin, waiting with :meth:`_wait_for_messages` between empty rounds.
+    """
+
+    Channel: type[Channel] = Channel
+    Management = Management
+    #: Seconds to sleep between polls when nothing arrived.
+    polling_interval: float | None = 1.0
+    channel_max = 65535
+    #: Exchanges and bindings; a class attribute shared by every connection
+    #: (so every connection to an in-process broker sees one topology).
+    state = BrokerState()
+    capabilities: Any = None
+    driver_type = "virtual"
+    driver_name = "virtual"
+    implements = base.Transport.implements.extend(asynchronous=False, heartbeats=False)
+
+    def __init__(self, client: Any, **kwargs: Any) -> None:
+        super().__init__(client, **kwargs)
+        self.channels: list[Channel] = []
+        self._consuming: list[Channel] = []
+        self._channel_ids = count(1)
+        self._rr = 0
+        topts = client.transport_options if client is not None else {}
+        polling_interval = topts.get("polling_interval")
+        if polling_interval is not None:
+            self.polling_interval = float(polling_interval)
+
+    def _next_channel_id(self) -> int:
+        channel_id = next(self._channel_ids)
+        if channel_id > self.channel_max:
+            raise ResourceError(f"No free channel ids, current={len(self.channels)}, channel_max={self.channel_max}")
+        return channel_id
+
+    def create_channel(self, connection: Any) -> Channel:
+        channel = self.Channel(self)
+        self.channels.append(channel)
+        return channel
+
+    def close_channel(self, channel: Channel) -> None:
+        try:
+            self.channels.remove(channel)
+        except ValueError:
+            pass
+        self._on_consumer_change(channel)
+
+    def _on_consumer_change(self, channel: Channel) -> None:
+        self._consuming = [c for c in self.channels if c._active_queues and not c.closed]
+
+    def establish_connection(self) -> Transport:
+        return self
+
+    def close_connection(self, connection: Any) -> None:
+        for channel in list(self.channels):
+            channel.close()
+
+    def drain_events(self, connection: Any, timeout: float | None = None) -> None:
+        """Deliver one message to its consumer; raise ``socket.timeout`` if none came in time."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            token = self._poll_token()
+            consuming = self._consuming
+            n = len(consuming)
+            for i in range(n):
+                channel = consuming[(self._rr + i) % n]
+                if channel.deliver_one():
+                    self._rr = (self._rr + i + 1) % n
+                    return
+            remaining = None if deadline is None else deadline - time.monotonic()
+            if remaining is not None and remaining <= 0:
+                raise socket.timeout()
+            self._wait_for_messages(token, remaining)
+
+    def _poll_token(self) -> Any:
+        """A marker taken before a poll round, handed to :meth:`_wait_for_messages`."""
+        return None
+
+    def _wait_for_messages(self, token: Any, timeout: float | None) -> None:
+        """Block until messages may have arrived since ``token`` (or ``timeout``)."""
+        interval = self.polling_interval or 0.0
+        time.sleep(interval if timeout is None else min(interval, timeout))
+
+    @property
+    def default_connection_params(self) -> dict[str, Any]:
+        return {"port": self.default_port, "hostname": "localhost"}

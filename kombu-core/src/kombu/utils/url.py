@@ -1,0 +1,115 @@
+"""Parsing and formatting of broker URLs.
+
+A broker URL has the form ``transport://userid:password@hostname:port/virtual_host?opt=v``.
+``transport+scheme://...`` (e.g. ``redis+socket://``) keeps the whole scheme.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, NamedTuple
+from urllib.parse import parse_qsl, quote, unquote, urlsplit
+
+__all__ = ("urlparts", "url_to_parts", "parse_url", "as_url", "sanitize_url", "maybe_sanitize_url")
+
+MASK = "**"
+
+
+class urlparts(NamedTuple):
+    """The parts of a broker URL; ``path`` has its leading slash removed."""
+
+    scheme: str
+    hostname: str | None
+    port: int | None
+    username: str | None
+    password: str | None
+    path: str | None
+    query: dict[str, Any]
+
+
+def url_to_parts(url: str) -> urlparts:
+    """Split ``url`` into :class:`urlparts`, unquoting user, password and path."""
+    scheme = urlsplit(url).scheme
+    if not scheme:
+        raise ValueError(f"Malformed URL: {url!r}")
+    # urlsplit only knows netlocs for some schemes; make it treat ours alike.
+    parts = urlsplit("http" + url[len(scheme):])
+    path = parts.path
+    if path.startswith("/"):
+        path = path[1:]
+    try:
+        port = parts.port
+    except ValueError as exc:
+        raise ValueError(f"Malformed port in URL {maybe_sanitize_url(url)!r}") from None
+    return urlparts(
+        scheme,
+        unquote(parts.hostname) if parts.hostname else None,
+        port,
+        unquote(parts.username) if parts.username else None,
+        unquote(parts.password) if parts.password else None,
+        unquote(path) if path else None,
+        dict(parse_qsl(parts.query)),
+    )
+
+
+def parse_url(url: str) -> dict[str, Any]:
+    """Parse ``url`` into keyword arguments for :class:`kombu.Connection`.
+
+    Returns a dict with ``transport``, ``hostname``, ``port``, ``userid``,
+    ``password`` and ``virtual_host``, plus every query option.
+    """
+    scheme, host, port, user, password, path, query = url_to_parts(url)
+    return dict(
+        transport=scheme,
+        hostname=host,
+        port=port,
+        userid=user,
+        password=password,
+        virtual_host=path,
+        **query,
+    )
+
+
+def as_url(
+    scheme: str,
+    host: str | None = None,
+    port: int | None = None,
+    user: str | None = None,
+    password: str | None = None,
+    path: str | None = None,
+    query: Mapping[str, Any] | None = None,
+    sanitize: bool = False,
+    mask: str = MASK,
+) -> str:
+    """Format URL parts back into a URL; with ``sanitize`` the password is masked."""
+    url = f"{scheme}://"
+    if user:
+        url += quote(user, safe="")
+        if password:
+            url += ":" + (mask if sanitize else quote(password, safe=""))
+        url += "@"
+    elif password:
+        url += ":" + (mask if sanitize else quote(password, safe="")) + "@"
+    url += host or ""
+    if port:
+        url += f":{port}"
+    if path:
+        url += "/" + quote(path, safe="/")
+    if query:
+        url += "?" + "&".join(f"{k}={v}" for k, v in query.items())
+    return url
+
+
+def sanitize_url(url: str, mask: str = MASK) -> str:
+    """Return ``url`` with its password replaced by ``mask``."""
+    return as_url(*url_to_parts(url), sanitize=True, mask=mask)
+
+
+def maybe_sanitize_url(url: Any, mask: str = MASK) -> Any:
+    """Sanitize ``url`` if it is a URL string; return anything else unchanged."""
+    if isinstance(url, str) and "://" in url:
+        try:
+            return sanitize_url(url, mask)
+        except ValueError:
+            return url.split("://", 1)[0] + "://" + mask
+    return url
