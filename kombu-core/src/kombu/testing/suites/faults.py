@@ -1,0 +1,129 @@
+"""Connection loss: what a network transport must survive.
+
+These tests run only for network transports (``network`` true, see
+:mod:`kombu.testing.base`). They connect through the ``fault_proxy`` fixture
+(:class:`kombu.testing.proxy.FaultProxy`) and cut the TCP connections under
+the client, as a network failure or a broker restart would.
+"""
+
+from __future__ import annotations
+
+import socket
+from typing import Any
+
+from ..base import ConformanceBase, Recorder
+from .acks import assert_redelivered
+
+__all__ = ("ConnectionFaultConformance",)
+
+
+class ConnectionFaultConformance(ConformanceBase):
+    """Unacked messages come back after a cut; ``ensure`` recovers publishing and consuming."""
+
+    def test_unacked_message_redelivered_after_connection_cut(self, fault_proxy: Any) -> None:
+        from kombu import Consumer
+
+        direct = self.connection()
+        queue = self.declared_queue(direct)
+        self.publish(direct, queue, {"survive": "cut"})
+
+        proxied = self.connection(fault_proxy.url(self.url))
+        rec = Recorder()
+        consumer = Consumer(proxied.channel(), [queue], callbacks=[rec], prefetch_count=1)
+        consumer.consume()
+        self.collect(proxied, rec, 1)
+        assert rec.bodies == [{"survive": "cut"}]
+        assert fault_proxy.cut(reset=True) >= 1, "the consumer was not connected via the proxy"
+
+        rec2 = Recorder(ack=True)
+        with Consumer(direct.channel(), [queue], callbacks=[rec2]):
+            self.collect(direct, rec2, 1, timeout=self.redelivery_timeout)
+        assert rec2.bodies == [{"survive": "cut"}], "an unacked message was lost in a cut"
+        assert_redelivered(rec2.messages[0])
+
+    def test_ensure_retries_publish_after_cut(self, fault_proxy: Any) -> None:
+        from kombu import Consumer, Producer
+
+        direct = self.connection()
+        queue = self.declared_queue(direct)
+        proxied = self.connection(fault_proxy.url(self.url))
+        producer = Producer(proxied.default_channel, exchange=queue.exchange)
+        producer.publish("before", routing_key=queue.routing_key)
+        assert fault_proxy.cut(reset=True) >= 1, "the producer was not connected via the proxy"
+
+        publish = proxied.ensure(producer, producer.publish, max_retries=5,
+                                 interval_start=0, interval_step=0.2, interval_max=1)
+        publish("after", routing_key=queue.routing_key)
+
+        rec = Recorder(ack=True)
+        with Consumer(direct.channel(), [queue], callbacks=[rec]):
+            self.collect(direct, rec, 2)
+            self.watch(direct)
+        assert sorted(rec.bodies) == ["after", "before"]
+
+    def test_consumer_recovers_after_cut_mid_stream(self, fault_proxy: Any) -> None:
+        from kombu import Consumer
+
+        direct = self.connection()
+        queue = self.declared_queue(direct)
+        total = 6
+        for i in range(total):
+            self.publish(direct, queue, i)
+
+        proxied = self.connection(fault_proxy.url(self.url))
+        rec = Recorder(ack=True)
+        consumer = Consumer(proxied.default_channel, [queue], callbacks=[rec], prefetch_count=1)
+        consumer.consume()
+        self.collect(proxied, rec, 2)
+        assert len(rec) >= 2
+        assert fault_proxy.cut(reset=True) >= 1, "the consumer was not connected via the proxy"
+
+        def drain_once() -> None:
+            try:
+                proxied.drain_events(timeout=0.25)
+            except socket.timeout:
+                pass
+
+        drain = proxied.ensure(
+            consumer, drain_once, max_retries=10, interval_start=0, interval_step=0.2,
+            interval_max=1, on_revive=lambda channel: consumer.consume(),
+        )
+        self.drain_with(drain, lambda: set(rec.bodies) >= set(range(total)),
+                        self.redelivery_timeout)
+        assert set(rec.bodies) == set(range(total)), f"lost messages: got {sorted(rec.bodies)}"
+        assert fault_proxy.accepted >= 2, "the consumer did not reconnect through the proxy"
+
+    def test_connection_errors_are_typed_after_cut(self, fault_proxy: Any) -> None:
+        from kombu import Consumer
+
+        direct = self.connection()
+        queue = self.declared_queue(direct)
+        proxied = self.connection(fault_proxy.url(self.url))
+        consumer = Consumer(proxied.default_channel, [queue], callbacks=[Recorder()])
+        consumer.consume()
+        fault_proxy.stop()  # the broker is gone: nothing accepts connections any more
+        errors = tuple(proxied.connection_errors) + tuple(
+            getattr(proxied, "recoverable_connection_errors", ())
+        )
+        raised: list[BaseException] = []
+        for _ in range(20):
+            try:
+                proxied.drain_events(timeout=0.25)
+            except socket.timeout:
+                continue
+            except Exception as exc:  # noqa: BLE001 - checked just below
+                raised.append(exc)
+                break
+        assert raised, "drain_events on a dead connection never raised"
+        assert isinstance(raised[0], errors), (
+            f"{type(raised[0]).__name__} is not one of connection_errors {errors}"
+        )
+
+    def drain_with(self, step: Any, until: Any, timeout: float) -> bool:
+        """Call ``step()`` until ``until()`` holds or ``timeout`` passes."""
+        import time
+
+        deadline = time.monotonic() + timeout
+        while not until() and time.monotonic() < deadline:
+            step()
+        return until()

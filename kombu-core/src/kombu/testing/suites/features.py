@@ -1,0 +1,197 @@
+"""Capability-driven features: priorities, message TTL, queue expiry; purge and size.
+
+A declared capability is tested for its behaviour; an undeclared one must
+raise :class:`kombu.exceptions.CapabilityNotSupported` when used.
+"""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from ..base import ConformanceBase, poll
+
+__all__ = (
+    "PriorityConformance",
+    "MessageTTLConformance",
+    "QueueExpiresConformance",
+    "PurgeSizeConformance",
+)
+
+
+class PriorityConformance(ConformanceBase):
+    """Higher ``priority`` first, on a queue declared with ``max_priority``.
+
+    Priorities 1, 5 and 9 are used: on virtual transports that group
+    priorities in steps (Kombu's 0, 3, 6, 9) they still fall in different steps.
+    """
+
+    def test_higher_priority_delivered_first(self) -> None:
+        self.require("priorities")
+        conn = self.connection()
+        queue = self.declared_queue(conn, max_priority=10)
+        for priority in (1, 9, 5, 1, 9):
+            self.publish(conn, queue, {"p": priority}, priority=priority)
+        got: list[int] = []
+        bound = queue(conn.default_channel)
+        poll(lambda: bool(_take(bound, got)), self.timeout)
+        while _take(bound, got):
+            pass
+        assert got == [9, 9, 5, 1, 1], f"delivered in priority order {got}"
+
+    def test_priority_with_consumer_and_prefetch_one(self) -> None:
+        from kombu import Consumer
+
+        self.require("priorities")
+        conn = self.connection()
+        queue = self.declared_queue(conn, max_priority=10)
+        for priority in (1, 5, 9):
+            self.publish(conn, queue, priority, priority=priority)
+        order: list[int] = []
+
+        def on_message(body: int, message: object) -> None:
+            order.append(body)
+            message.ack()  # type: ignore[attr-defined]
+
+        with Consumer(conn.default_channel, [queue], callbacks=[on_message], prefetch_count=1):
+            self.drain(conn, lambda: len(order) >= 3)
+        assert order == [9, 5, 1]
+
+    def test_undeclared_priorities_raise_on_queue(self) -> None:
+        from kombu.exceptions import CapabilityNotSupported
+
+        self.require_not("priorities")
+        conn = self.connection()
+        queue = self.queue(max_priority=10)
+        with pytest.raises(CapabilityNotSupported):
+            queue(conn.channel()).declare()
+
+    def test_undeclared_priorities_raise_on_publish(self) -> None:
+        from kombu.exceptions import CapabilityNotSupported
+
+        self.require_not("priorities")
+        conn = self.connection()
+        queue = self.declared_queue(conn)
+        with pytest.raises(CapabilityNotSupported):
+            self.publish(conn, queue, "urgent", priority=9)
+
+
+def _take(bound: object, into: list[int]) -> bool:
+    message = bound.get()  # type: ignore[attr-defined]
+    if message is None:
+        return False
+    into.append(message.payload["p"])
+    message.ack()
+    return True
+
+
+class MessageTTLConformance(ConformanceBase):
+    """An expired message is never delivered; an unexpired one still is."""
+
+    def test_per_message_expiration(self) -> None:
+        self.require("message_ttl")
+        conn = self.connection()
+        queue = self.declared_queue(conn)
+        self.publish(conn, queue, "short", expiration=0.3)
+        self.publish(conn, queue, "long", expiration=60)
+        self.publish(conn, queue, "forever")
+        time.sleep(1.0)
+        got = [m.payload for m in self.get_all(conn, queue)]
+        assert sorted(got) == ["forever", "long"], f"got {got}"
+
+    def test_queue_message_ttl(self) -> None:
+        self.require("message_ttl")
+        conn = self.connection()
+        queue = self.declared_queue(conn, message_ttl=0.3)
+        self.publish(conn, queue, "expires")
+        time.sleep(1.0)
+        self.publish(conn, queue, "fresh")
+        got = [m.payload for m in self.get_all(conn, queue)]
+        assert got == ["fresh"]
+
+    def test_undeclared_message_ttl_raises_on_queue(self) -> None:
+        from kombu.exceptions import CapabilityNotSupported
+
+        self.require_not("message_ttl")
+        conn = self.connection()
+        queue = self.queue(message_ttl=1.0)
+        with pytest.raises(CapabilityNotSupported):
+            queue(conn.channel()).declare()
+
+    def test_undeclared_message_ttl_raises_on_publish(self) -> None:
+        from kombu.exceptions import CapabilityNotSupported
+
+        self.require_not("message_ttl")
+        conn = self.connection()
+        queue = self.declared_queue(conn)
+        with pytest.raises(CapabilityNotSupported):
+            self.publish(conn, queue, "expiring", expiration=10)
+
+
+class QueueExpiresConformance(ConformanceBase):
+    """``Queue(expires=...)`` deletes an unused queue."""
+
+    def test_unused_queue_expires(self) -> None:
+        self.require("queue_expires")
+        conn = self.connection()
+        queue = self.declared_queue(conn, expires=0.5)
+
+        def gone() -> bool:
+            channel = conn.channel()
+            try:
+                queue(channel).queue_declare(passive=True)
+            except conn.channel_errors:
+                return True
+            finally:
+                try:
+                    channel.close()
+                except Exception:  # noqa: BLE001 - the broker may have closed it
+                    pass
+            return False
+
+        # A passive declare counts as use on some brokers (RabbitMQ), so look
+        # less often than the queue's expiry.
+        assert poll(gone, timeout=max(self.timeout, 3.0), interval=1.0)
+
+    def test_undeclared_queue_expires_raises(self) -> None:
+        from kombu.exceptions import CapabilityNotSupported
+
+        self.require_not("queue_expires")
+        conn = self.connection()
+        queue = self.queue(expires=10.0)
+        with pytest.raises(CapabilityNotSupported):
+            queue(conn.channel()).declare()
+
+
+class PurgeSizeConformance(ConformanceBase):
+    """``queue_declare(passive=True)`` counts ready messages; ``purge`` empties and counts."""
+
+    def test_message_count_and_purge(self) -> None:
+        conn = self.connection()
+        queue = self.declared_queue(conn)
+        bound = queue(conn.default_channel)
+        assert bound.queue_declare(passive=True).message_count == 0
+        for i in range(3):
+            self.publish(conn, queue, i)
+        assert poll(lambda: bound.queue_declare(passive=True).message_count == 3, self.timeout)
+        assert bound.purge() == 3
+        assert bound.queue_declare(passive=True).message_count == 0
+        assert bound.get() is None
+
+    def test_purge_of_empty_queue_returns_zero(self) -> None:
+        conn = self.connection()
+        queue = self.declared_queue(conn)
+        assert queue(conn.default_channel).purge() == 0
+
+    def test_purge_leaves_other_queues(self) -> None:
+        conn = self.connection()
+        first = self.declared_queue(conn)
+        second = self.declared_queue(conn)
+        self.publish(conn, first, "a")
+        self.publish(conn, second, "b")
+        channel = conn.default_channel
+        assert poll(lambda: second(channel).queue_declare(passive=True).message_count == 1,
+                    self.timeout)
+        assert first(channel).purge() == 1
+        assert second(channel).queue_declare(passive=True).message_count == 1
