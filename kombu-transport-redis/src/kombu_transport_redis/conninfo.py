@@ -152,10 +152,12 @@ def conninfo_from_client(client: Any, options: Mapping[str, Any], scheme: str = 
         if parts.password:
             info.password = unquote(parts.password)
     elif scheme == "redis+socket":
+        # redis+socket:///run/redis.sock?virtual_host=2 -> path in the URL
+        # path, database in the ``virtual_host`` option.
         info.kind = "unix"
-        path = vhost if isinstance(vhost, str) and vhost.startswith("/") else None
-        info.path = path or ("/" + hostname.lstrip("/"))
-        vhost = query.get("virtual_host", 0)
+        raw_path = vhost if isinstance(vhost, str) and vhost.strip("/") else hostname
+        info.path = "/" + str(raw_path).lstrip("/")
+        vhost = options.get("virtual_host", 0)
     else:
         info.host = hostname
 

@@ -84,7 +84,7 @@ class KeyLayout:
     # -- queues -----------------------------------------------------------
     def step(self, priority: int) -> int:
         """The priority step a message of ``priority`` is stored under."""
-        return self.steps[bisect(self.steps, priority) - 1]
+        return self.steps[max(bisect(self.steps, priority) - 1, 0)]
 
     def queue_key(self, queue: str, priority: int = 0) -> str:
         """The (prefixed) list holding ``queue``'s messages of ``priority``."""

@@ -1,0 +1,395 @@
+"""The Redis channel and its acknowledgement bookkeeping.
+
+A :class:`Channel` implements the virtual engine's storage primitives on
+Redis lists and sets laid out as Kombu 5.7.0 lays them out (see
+:mod:`kombu_transport_redis.keys`). Its commands go through the transport's
+pipelined :class:`~kombu_transport_redis.link.Link`; consuming (fetching,
+blocking, PUB/SUB) is driven by the transport (:mod:`.consumer`).
+
+Acknowledgement contract (at-least-once):
+
+* A delivery is recorded in ``unacked``/``unacked_index`` in the same atomic
+  step that takes it off its list (Lua ``FETCH``), before the application
+  sees it; the record is removed only when the application acks or rejects.
+* ``reject(requeue=True)`` and a clean close put the message back at the
+  head of the queue it came from, each exactly once (Lua ``RESTORE``: only
+  the one who removes the record pushes the message).
+* A consumer that dies leaves its records; any consumer restores them after
+  ``visibility_timeout`` (:mod:`.restore`). While the consumer lives, its
+  :class:`~kombu_transport_redis.lease.LeaseKeeper` keeps them fresh.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections import deque
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any
+
+from kombu.transport import virtual
+from kombu.transport.virtual.exchange import STANDARD_EXCHANGE_TYPES, DirectExchange
+from kombu.transport.virtual.base import Empty
+
+from . import scripts
+
+if TYPE_CHECKING:
+    from .transport import Transport
+
+__all__ = ("Channel", "QoS", "RedisDirectExchange")
+
+logger = logging.getLogger(__name__)
+_dumps = json.dumps
+_loads = json.loads
+
+
+def mark_redelivered(raw: str | bytes) -> str:
+    """The envelope ``raw`` with Kombu 5's redelivered flags set, as JSON."""
+    payload = _loads(raw)
+    props = payload.setdefault("properties", {})
+    info = props.get("delivery_info")
+    if not isinstance(info, dict):
+        info = props["delivery_info"] = {}
+    info["redelivered"] = True
+    headers = payload.get("headers")
+    if isinstance(headers, dict):
+        headers["redelivered"] = True
+    return _dumps(payload)
+
+
+class QoS(virtual.QoS):
+    """Prefetch and acks; the records in Redis are kept by the channel."""
+
+    channel: Channel
+
+    def ack(self, delivery_tag: Any, multiple: bool = False) -> None:
+        if multiple:
+            tags = []
+            for tag in self._delivered:
+                tags.append(tag)
+                if tag == delivery_tag:
+                    break
+        else:
+            tags = [delivery_tag]
+        super().ack(delivery_tag, multiple=multiple)
+        self.channel._forget(tags)
+
+    def reject(self, delivery_tag: Any, requeue: bool = False) -> None:
+        self._delivered.pop(delivery_tag, None)
+        if requeue:
+            self.channel._give_back([delivery_tag], head=True)
+        else:
+            self.channel._forget([delivery_tag])
+
+    def restore_unacked(self) -> list[tuple[BaseException, Any]]:
+        tags = list(self._delivered)
+        self._delivered.clear()
+        try:
+            self.channel._give_back(tags, head=True)
+        except BaseException as exc:  # noqa: BLE001 - reported to the caller
+            return [(exc, tag) for tag in tags]
+        return []
+
+    def restore_visible(self, *args: Any, **kwargs: Any) -> None:
+        self.channel.connection.restore_visible()
+
+
+class RedisDirectExchange(DirectExchange):
+    """Direct exchange routed by the Redis server (one pipelined script call)."""
+
+    def deliver(self, message: dict[str, Any], exchange: str, routing_key: str, **kwargs: Any) -> None:
+        channel = self.channel
+        if channel is None or not channel._can_route_on_server():
+            super().deliver(message, exchange, routing_key, **kwargs)
+            return
+        channel._put_direct(exchange, routing_key, message)
+
+
+class Channel(virtual.Channel):
+    """A channel of the Redis transport."""
+
+    QoS = QoS
+    connection: Transport
+    supports_fanout = True
+    exchange_types = {**STANDARD_EXCHANGE_TYPES, "direct": RedisDirectExchange}
+    from_transport_options = virtual.Channel.from_transport_options + ("server_routing",)
+
+    #: Route direct exchanges inside Redis (Lua) rather than reading the
+    #: bindings first: one pipelined command per publish, always current.
+    server_routing = True
+
+    def __init__(self, connection: Transport, **kwargs: Any) -> None:
+        super().__init__(connection, **kwargs)
+        self.keys = connection.keys
+        self.link = connection.link
+        #: queue -> x-expires in ms, for queues declared with ``expires``.
+        self._expires: dict[str, int] = {}
+        #: delivery tag -> (queue, raw envelope) of every recorded delivery
+        #: this channel holds (fetched, delivered or not, and not yet acked).
+        self._inflight: dict[str, tuple[str, str]] = {}
+        #: fetched, not yet delivered: (queue, raw envelope, tag or None).
+        self._buffer: deque[tuple[str, dict[str, Any], str | None]] = deque()
+
+    # -- producing --------------------------------------------------------------
+    def _can_route_on_server(self) -> bool:
+        return self.server_routing and not self._expires and not self.deadletter_queue
+
+    def _put_direct(self, exchange: str, routing_key: str, message: dict[str, Any]) -> None:
+        keys = self.keys
+        step = keys.step(self._get_message_priority(message))
+        suffix = f"{keys.sep}{step}" if step else ""
+        self.link.send("EVALSHA", scripts.PUBLISH_DIRECT.sha, 1, keys.binding_key(exchange),
+                       routing_key, _dumps(message), keys.prefix, suffix, keys.sep)
+
+    def _put(self, queue: str, message: dict[str, Any], **kwargs: Any) -> None:
+        """LPUSH ``message`` on ``queue`` (priority sub-list), pipelined."""
+        keys = self.keys
+        key = keys.queue_key(queue, self._get_message_priority(message))
+        expires = self._expires.get(queue)
+        if expires is None:
+            self.link.send("LPUSH", key, _dumps(message))
+        else:
+            self.link.send_many([("LPUSH", key, _dumps(message)),
+                                 *self._expire_commands(queue, expires)])
+
+    def _put_fanout(self, exchange: str, message: dict[str, Any], routing_key: str,
+                    **kwargs: Any) -> None:
+        """PUBLISH on Kombu 5's fanout channel (pipelined)."""
+        self.link.send("PUBLISH", self.keys.fanout_channel(exchange, routing_key), _dumps(message))
+
+    # -- queues -------------------------------------------------------------------
+    def _marker(self, queue: str) -> str:
+        return f"{self.keys.prefix}_kombu.queue.{queue}"
+
+    def _expire_commands(self, queue: str, ms: int) -> list[tuple[Any, ...]]:
+        keys = [*self.keys.queue_keys(queue), self._marker(queue)]
+        return [("PEXPIRE", k, ms) for k in keys]
+
+    def _new_queue(self, queue: str, auto_delete: bool = False, **kwargs: Any) -> None:
+        """Mark ``queue`` as declared (so a passive declare of an empty queue works)."""
+        expires = _queue_expires(kwargs.get("arguments"))
+        marker = self._marker(queue)
+        if expires is None:
+            self._expires.pop(queue, None)
+            self.link.call_many([("SET", marker, "1"), ("PERSIST", marker)])
+        else:
+            self._expires[queue] = expires
+            self.link.call_many([("SET", marker, "1", "PX", expires),
+                                 *self._expire_commands(queue, expires)])
+
+    def _has_queue(self, queue: str, **kwargs: Any) -> bool:
+        keys = [self._marker(queue), *self.keys.queue_keys(queue)]
+        return bool(self.link.call("EXISTS", *keys))
+
+    def _size(self, queue: str) -> int:
+        replies = self.link.call_many([("LLEN", k) for k in self.keys.queue_keys(queue)])
+        return sum(r for r in replies if isinstance(r, int))
+
+    def _purge(self, queue: str) -> int:
+        cmds: list[tuple[Any, ...]] = []
+        for k in self.keys.queue_keys(queue):
+            cmds += [("LLEN", k), ("DEL", k)]
+        replies = self.link.call_many(cmds)
+        return sum(r for r in replies[::2] if isinstance(r, int))
+
+    def _delete(self, queue: str, *args: Any, **kwargs: Any) -> None:
+        """Delete ``queue``'s lists; with a binding (``exchange, rk, pattern, q``) drop it too."""
+        cmds: list[tuple[Any, ...]] = []
+        if args:
+            exchange, routing_key, pattern = args[0], args[1], args[2]
+            member = self.keys.binding_member(routing_key, pattern, queue)
+            cmds += [("SREM", self.keys.binding_key(exchange), member),
+                     ("SREM", self.keys.binding_permanent_key(exchange), member)]
+        cmds += [("DEL", *self.keys.queue_keys(queue), self._marker(queue))]
+        self._expires.pop(queue, None)
+        self.link.call_many(cmds)
+
+    # -- bindings -------------------------------------------------------------------
+    def _queue_bind(self, exchange: str, routing_key: str, pattern: Any, queue: str) -> None:
+        keys = self.keys
+        member = keys.binding_member(routing_key, pattern, queue)
+        expires = self._expires.get(queue)
+        if expires is None:
+            self.link.call_many([("SADD", keys.binding_key(exchange), member),
+                                 ("SADD", keys.binding_permanent_key(exchange), member)])
+        else:
+            self.link.evalsha(scripts.BIND_EXPIRING,
+                              [keys.binding_key(exchange), keys.binding_deadlines_key],
+                              [member, exchange, binding_ttl(expires)])
+
+    def _queue_unbind(self, exchange: str, routing_key: str, pattern: Any, queue: str) -> None:
+        keys = self.keys
+        member = keys.binding_member(routing_key, pattern, queue)
+        self.link.call_many([("SREM", keys.binding_key(exchange), member),
+                             ("SREM", keys.binding_permanent_key(exchange), member)])
+
+    def get_table(self, exchange: str) -> list[tuple[str, Any, str]]:
+        """The bindings of ``exchange`` as stored in Redis (every process's)."""
+        members = self.link.call("SMEMBERS", self.keys.binding_key(exchange)) or ()
+        table = []
+        for m in members:
+            entry = self.keys.parse_binding(m)
+            if entry is not None:
+                table.append(entry)
+        table.sort()
+        return table
+
+    # -- fetching -----------------------------------------------------------------------
+    def _get(self, queue: str, timeout: float | None = None) -> dict[str, Any]:
+        raw = self._fetch_one(queue, record=False)
+        if raw is None:
+            raise Empty()
+        return _loads(raw)  # type: ignore[no-any-return]
+
+    def _fetch_one(self, queue: str, record: bool) -> str | bytes | None:
+        self.connection.flush_acks()
+        keys = self.keys
+        out = self.link.call("EVALSHA", scripts.FETCH.sha, 2 + len(keys.steps),
+                             keys.unacked_key, keys.unacked_index_key, *keys.queue_keys(queue),
+                             1, repr(time.time()), "1" if record else "0")
+        if not out:
+            return None
+        raw = out[1]
+        self._touch_expiring(queue)
+        return raw  # type: ignore[no-any-return]
+
+    def _touch_expiring(self, queue: str) -> None:
+        expires = self._expires.get(queue)
+        if expires is not None:
+            self.link.send_many(self._expire_commands(queue, expires))
+
+    def basic_get(self, queue: str, no_ack: bool = False, **kwargs: Any) -> Any:
+        """Take one message; unless ``no_ack`` it is recorded as unacked atomically."""
+        raw = self._fetch_one(queue, record=not no_ack)
+        if raw is None:
+            return None
+        text = raw.decode() if isinstance(raw, bytes) else raw
+        payload = _loads(text)
+        message = self.Message(payload, channel=self)
+        message.queue = queue
+        if not no_ack:
+            self._inflight[message.delivery_tag] = (queue, text)
+            self.qos.append(message, message.delivery_tag)
+        return message
+
+    def queue_is_no_ack(self, queue: str) -> bool:
+        """Whether every consumer of ``queue`` on this channel is ``no_ack``."""
+        tags = [t for t, q in self._tag_to_queue.items() if q == queue]
+        return bool(tags) and all(t in self.no_ack_consumers for t in tags)
+
+    def accept_fetched(self, queue: str, raw: str | bytes, recorded: bool) -> None:
+        """Buffer a fetched message for delivery (called by the transport)."""
+        text = raw.decode() if isinstance(raw, bytes) else raw
+        try:
+            payload = _loads(text)
+            tag = payload["properties"]["delivery_tag"]
+        except (ValueError, KeyError, TypeError):
+            logger.error("redis: dropping an envelope that is not Kombu JSON from %r: %.200r",
+                         queue, text)
+            return
+        if recorded:
+            self._inflight[tag] = (queue, text)
+        else:
+            tag = None
+        self._buffer.append((queue, payload, tag))
+
+    def deliver_buffered(self, limit: int | None = None) -> int:
+        """Deliver buffered messages while the prefetch window allows; how many."""
+        n = 0
+        buf = self._buffer
+        qos = self.qos
+        deliver = self._deliver
+        while buf and (limit is None or n < limit):
+            if not qos.can_consume():
+                break
+            queue, payload, _tag = buf.popleft()
+            deliver(payload, queue)
+            n += 1
+        return n
+
+    def window(self) -> int | None:
+        """How many more messages may be fetched now (``None``: unlimited)."""
+        est = self.qos.can_consume_max_estimate()
+        if est is None:
+            return None
+        return max(est - len(self._buffer), 0)
+
+    # -- acks and restores --------------------------------------------------------------
+    def _forget(self, tags: Iterable[Any]) -> None:
+        """Drop the records of acked/rejected deliveries (batched, pipelined)."""
+        inflight = self._inflight
+        dead = [t for t in tags if inflight.pop(t, None) is not None]
+        if dead:
+            self.connection.queue_acks(dead)
+
+    def _give_back(self, tags: Iterable[Any], head: bool = True) -> int:
+        """Restore held deliveries to the queues they came from, each at most once."""
+        entries = []
+        for tag in tags:
+            held = self._inflight.pop(tag, None)
+            if held is not None:
+                entries.append((tag, held[0], held[1]))
+        return self.connection.restore_entries(entries, head=head)
+
+    def _restore(self, message: Any) -> None:
+        tag = message.delivery_tag
+        if tag in self._inflight:
+            self._give_back([tag], head=True)
+        elif message.queue:  # not recorded (no_ack): push a copy back
+            self._put(message.queue, _loads(mark_redelivered(_dumps(message.serializable()))))
+
+    def _restore_at_beginning(self, message: Any) -> None:
+        self._restore(message)
+
+    def give_back_buffer(self, queue: str | None = None) -> None:
+        """Return buffered (fetched, undelivered) messages of ``queue`` (all if None)."""
+        keep: deque[tuple[str, dict[str, Any], str | None]] = deque()
+        back = []
+        for entry in self._buffer:
+            if queue is None or entry[0] == queue:
+                back.append(entry)
+            else:
+                keep.append(entry)
+        self._buffer = keep
+        recorded = [e[2] for e in back if e[2] is not None]
+        if recorded:
+            self._give_back(recorded, head=True)
+        unrecorded = [e for e in back if e[2] is None]
+        for q, payload, _ in reversed(unrecorded):
+            self.link.send("RPUSH", self.keys.queue_key(q, self._get_message_priority(payload)),
+                           _dumps(payload))
+
+    def basic_cancel(self, consumer_tag: str) -> None:
+        queue = self._tag_to_queue.get(consumer_tag)
+        super().basic_cancel(consumer_tag)
+        if queue is not None and queue not in self._active_queues:
+            self.give_back_buffer(queue)
+
+    def close(self) -> None:
+        if self.closed:
+            return
+        try:
+            self.give_back_buffer()
+            super().close()
+            self.connection.flush_acks()
+        finally:
+            self._inflight.clear()
+
+
+def _queue_expires(arguments: Any) -> int | None:
+    try:
+        value = arguments["x-expires"]
+    except (KeyError, TypeError):
+        return None
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def binding_ttl(expires_ms: int) -> int:
+    """Kombu 5.7's binding-table lifetime for a queue expiring after ``expires_ms``."""
+    return max(expires_ms * 2, 60 * 60 * 1000)
+
+

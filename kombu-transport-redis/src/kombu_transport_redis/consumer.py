@@ -1,0 +1,355 @@
+"""Getting messages to consumers: batched fetch, blocking wait, PUB/SUB.
+
+:class:`Poller` belongs to one transport (one ``kombu.Connection``) and
+serves all its channels:
+
+* **Fetch** (busy path): one ``FETCH`` script call per channel takes up to
+  the channel's prefetch window off its queues *and* records each message as
+  unacked, atomically, in one round trip (pipelined with the pending acks).
+* **Wait** (idle path): when nothing could be fetched, a ``BRPOP`` on a
+  second connection waits for the first message of any consumed queue,
+  while the PUB/SUB connection waits for fanout broadcasts. A message taken
+  by ``BRPOP`` is recorded as unacked with the next command on the command
+  link, before it is handed to the application (Kombu 5 has the same short
+  window between the pop and the record). When the wait ends without a
+  ``BRPOP`` answer, ``CLIENT UNBLOCK`` cancels it and its answer is read,
+  so no message is ever left in a half-read reply.
+* **Fanout**: ``PSUBSCRIBE`` to Kombu 5's channel names of every fanout
+  exchange a consumed queue is bound to; each broadcast is recorded (with a
+  fresh delivery tag per queue copy) and delivered to each such queue.
+"""
+
+from __future__ import annotations
+
+import json
+import select
+import time
+import uuid
+from typing import TYPE_CHECKING, Any
+
+from . import scripts
+
+if TYPE_CHECKING:
+    from .channel import Channel
+    from .transport import Transport
+
+__all__ = ("Poller",)
+
+_dumps = json.dumps
+
+
+class Poller:
+    """Fetches, waits for and receives messages for a transport's consumers."""
+
+    #: Most messages one FETCH call takes when prefetch is unlimited.
+    fetch_max = 100
+
+    def __init__(self, transport: Transport) -> None:
+        self.transport = transport
+        self.keys = transport.keys
+        self.block_conn: Any = None
+        self._block_id: int | None = None
+        self._brpop_keys: list[str] | None = None   # outstanding BRPOP's keys
+        self.sub_conn: Any = None
+        self._patterns: set[str] = set()
+        self._rr = 0
+
+    # -- bookkeeping -------------------------------------------------------------
+    def consuming(self) -> list[Channel]:
+        return [c for c in self.transport.channels if c._active_queues and not c.closed]
+
+    def fanout_targets(self) -> dict[str, list[tuple[Channel, str]]]:
+        """exchange -> [(channel, queue)] for consumed queues bound to fanout exchanges."""
+        out: dict[str, list[tuple[Channel, str]]] = {}
+        for ch in self.consuming():
+            for queue in ch._active_queues:
+                for exchange, _rk, _args in ch.state.queue_bindings(queue):
+                    if ch.typeof(exchange).type == "fanout":
+                        out.setdefault(exchange, []).append((ch, queue))
+        return out
+
+    # -- delivery ---------------------------------------------------------------
+    def deliver_buffered(self) -> bool:
+        delivered = False
+        for ch in self.consuming():
+            if ch._buffer and ch.deliver_buffered():
+                delivered = True
+        return delivered
+
+    def fetch(self) -> bool:
+        """Fill every consuming channel's buffer from its queues; whether any came."""
+        transport = self.transport
+        plans: list[tuple[Channel, list[str], bool]] = []
+        cmds: list[tuple[Any, ...]] = []
+        now = repr(time.time())
+        keys = self.keys
+        for ch in self.consuming():
+            if ch._buffer:
+                continue
+            window = ch.window()
+            if window == 0:
+                continue
+            want = self.fetch_max if window is None else min(window, self.fetch_max)
+            queues = list(ch._active_queues)
+            if len(queues) > 1:
+                k = self._rr % len(queues)
+                queues = queues[k:] + queues[:k]
+                self._rr += 1
+            groups: dict[bool, list[str]] = {}
+            for q in queues:
+                groups.setdefault(not ch.queue_is_no_ack(q), []).append(q)
+            for record, qs in groups.items():
+                lists = [k for q in qs for k in keys.queue_keys(q)]
+                plans.append((ch, qs, record))
+                cmds.append(("EVALSHA", scripts.FETCH.sha, 2 + len(lists), keys.unacked_key,
+                             keys.unacked_index_key, *lists, want, now, "1" if record else "0"))
+        if not cmds:
+            return False
+        transport.flush_acks()
+        replies = transport.link.call_many(cmds)
+        got = False
+        for (ch, _qs, record), reply in zip(plans, replies):
+            if isinstance(reply, BaseException):
+                raise reply
+            if not reply:
+                continue
+            got = True
+            for i in range(0, len(reply), 2):
+                key = reply[i].decode() if isinstance(reply[i], bytes) else reply[i]
+                ch.accept_fetched(keys.queue_of_key(key), reply[i + 1], record)
+        return got
+
+    # -- waiting ------------------------------------------------------------------
+    def _block(self) -> Any:
+        conn = self.block_conn
+        if conn is None:
+            conn = self.block_conn = self.transport.pool.get_connection()
+        if conn._sock is None:
+            conn.connect()
+            self._block_id = None
+            self._brpop_keys = None
+        if self._block_id is None:
+            conn.send_command("CLIENT", "ID", check_health=False)
+            self._block_id = int(conn.read_response())
+        return conn
+
+    def brpop_keys(self) -> list[str]:
+        """Keys to wait on: priority-major over the queues of channels with room."""
+        per_queue: list[list[str]] = []
+        seen: set[str] = set()
+        for ch in self.consuming():
+            if ch.window() == 0 or ch._buffer:
+                continue
+            for q in ch._active_queues:
+                if q not in seen:
+                    seen.add(q)
+                    per_queue.append(self.keys.queue_keys(q))
+        return [k for level in zip(*per_queue) for k in level] if per_queue else []
+
+    def start_brpop(self, timeout: float) -> Any:
+        """Send BRPOP (if not already outstanding); return the connection or None."""
+        keys = self.brpop_keys()
+        if self._brpop_keys is not None:
+            if self._brpop_keys == keys:
+                return self.block_conn
+            self.cancel_brpop()
+        if not keys:
+            return None
+        conn = self._block()
+        conn.send_command("BRPOP", *keys, f"{max(timeout, 0.01):.3f}", check_health=False)
+        self._brpop_keys = keys
+        return conn
+
+    def read_brpop(self) -> bool:
+        """Read the outstanding BRPOP answer; buffer its message; whether one came."""
+        conn = self.block_conn
+        self._brpop_keys = None
+        try:
+            reply = conn.read_response()
+        except BaseException:
+            self._block_id = None
+            raise
+        if not reply:
+            return False
+        key, raw = reply
+        key = key.decode() if isinstance(key, bytes) else key
+        self._accept_popped(self.keys.queue_of_key(key), raw)
+        return True
+
+    def cancel_brpop(self) -> bool:
+        """Cancel an outstanding BRPOP and read its answer (it may carry a message)."""
+        if self._brpop_keys is None or self.block_conn is None:
+            self._brpop_keys = None
+            return False
+        try:
+            if self._block_id is not None:
+                self.transport.link.call("CLIENT", "UNBLOCK", self._block_id)
+            return self.read_brpop()
+        except self.transport.connection_errors:
+            self._drop_block()
+            return False
+
+    def _drop_block(self) -> None:
+        self._brpop_keys = None
+        self._block_id = None
+        if self.block_conn is not None:
+            self.block_conn.disconnect()
+
+    def _accept_popped(self, queue: str, raw: bytes | str) -> None:
+        """Record a BRPOP'd message (pipelined) and buffer it for its consumer."""
+        owner = None
+        for ch in self.consuming():
+            if queue in ch._active_queues:
+                owner = ch
+                break
+        text = raw.decode() if isinstance(raw, bytes) else raw
+        if owner is None:       # consumer went away: straight back to the head
+            self.transport.link.send("RPUSH", self.keys.queue_key(queue, _priority(text)), text)
+            return
+        record = not owner.queue_is_no_ack(queue)
+        if record:
+            self._record([text])
+        owner.accept_fetched(queue, text, record)
+
+    def _record(self, texts: list[str], envelopes: list[dict[str, Any]] | None = None) -> None:
+        args: list[Any] = [repr(time.time())]
+        for text in texts:
+            try:
+                env = json.loads(text)
+                props = env["properties"]
+                info = props.get("delivery_info") or {}
+                value = f"[{text},{_dumps(info.get('exchange', ''))},{_dumps(info.get('routing_key', ''))}]"
+                args += [props["delivery_tag"], value]
+            except (ValueError, KeyError, TypeError):
+                continue
+        if len(args) > 1:
+            keys = self.keys
+            self.transport.link.send("EVALSHA", scripts.RECORD.sha, 2, keys.unacked_key,
+                                     keys.unacked_index_key, *args)
+
+    # -- PUB/SUB ------------------------------------------------------------------------
+    def _sub(self) -> Any:
+        conn = self.sub_conn
+        if conn is None:
+            conn = self.sub_conn = self.transport.pool.get_connection()
+        if conn._sock is None:
+            conn.connect()
+            self._patterns = set()
+        return conn
+
+    def sync_subscriptions(self) -> Any:
+        """PSUBSCRIBE/PUNSUBSCRIBE so that exactly the needed patterns are active."""
+        wanted: set[str] = set()
+        for exchange in self.fanout_targets():
+            wanted.update(self.keys.fanout_patterns_for(exchange))
+        if not wanted and self.sub_conn is None:
+            return None
+        conn = self._sub()
+        add = wanted - self._patterns
+        drop = self._patterns - wanted
+        if add:
+            conn.send_command("PSUBSCRIBE", *sorted(add), check_health=False)
+        if drop:
+            conn.send_command("PUNSUBSCRIBE", *sorted(drop), check_health=False)
+        self._patterns = wanted
+        return conn if wanted else None
+
+    def read_pubsub(self) -> bool:
+        """Read every available PUB/SUB message and buffer it; whether any was a message."""
+        conn = self.sub_conn
+        got = False
+        targets = None
+        while True:
+            reply = conn.read_response()
+            kind = reply[0].decode() if isinstance(reply[0], bytes) else reply[0]
+            if kind == "pmessage":
+                if targets is None:
+                    targets = self.fanout_targets()
+                got = self._on_broadcast(reply[2], reply[3], targets) or got
+            elif kind == "message":
+                if targets is None:
+                    targets = self.fanout_targets()
+                got = self._on_broadcast(reply[1], reply[2], targets) or got
+            if not conn.can_read(0):
+                return got
+
+    def _on_broadcast(self, channel: Any, data: Any, targets: dict[str, list[Any]]) -> bool:
+        exchange = self.keys.exchange_of_channel(channel)
+        receivers = targets.get(exchange)
+        if not receivers or not data:
+            return False
+        text = data.decode() if isinstance(data, bytes) else data
+        try:
+            base = json.loads(text)
+        except ValueError:
+            return False
+        records = []
+        for ch, queue in receivers:
+            env = json.loads(text) if len(receivers) > 1 else base
+            record = not ch.queue_is_no_ack(queue)
+            if record:
+                # Each queue's copy is its own delivery, with its own tag.
+                env["properties"]["delivery_tag"] = str(uuid.uuid4())
+            copy = _dumps(env)
+            if record:
+                records.append(copy)
+            ch.accept_fetched(queue, copy, record)
+        if records:
+            self._record(records)
+        return True
+
+    # -- the wait ---------------------------------------------------------------------------
+    def wait(self, timeout: float) -> bool:
+        """Wait up to ``timeout`` seconds for a message; buffer it; whether one came."""
+        block = self.start_brpop(timeout)
+        sub = self.sync_subscriptions()
+        self.transport.flush_acks()
+        self.transport.link.flush()
+        socks = []
+        if block is not None:
+            socks.append(block._sock)
+        if sub is not None:
+            socks.append(sub._sock)
+        if not socks:
+            time.sleep(min(timeout, 0.1))
+            return False
+        got = False
+        if sub is not None and sub.can_read(0):
+            ready = [sub._sock]
+        else:
+            ready, _, _ = select.select(socks, [], [], timeout + 0.05)
+        if sub is not None and sub._sock in ready:
+            got = self.read_pubsub()
+        if block is not None:
+            if block._sock in ready and not got:
+                got = self.read_brpop() or got
+            elif self._brpop_keys is not None:
+                got = self.cancel_brpop() or got
+        return got
+
+    def close(self) -> None:
+        try:
+            self.cancel_brpop()
+        except Exception:  # noqa: BLE001 - closing
+            pass
+        for attr in ("block_conn", "sub_conn"):
+            conn = getattr(self, attr)
+            setattr(self, attr, None)
+            if conn is not None:
+                try:
+                    conn.disconnect()
+                finally:
+                    try:
+                        self.transport.pool.release(conn)
+                    except Exception:  # noqa: BLE001
+                        pass
+        self._patterns = set()
+        self._brpop_keys = None
+        self._block_id = None
+
+
+def _priority(text: str) -> int:
+    try:
+        return int(json.loads(text)["properties"].get("priority") or 0)
+    except (ValueError, KeyError, TypeError, AttributeError):
+        return 0

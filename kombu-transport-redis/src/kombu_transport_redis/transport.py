@@ -1,0 +1,326 @@
+"""The Redis transport (``redis://``, ``rediss://``, ``redis+socket://``, ``sentinel://``).
+
+Also importable as ``kombu.transport.redis`` (Kombu 5's module path), with
+Kombu 5's names ``Transport``, ``SentinelTransport``, ``Channel`` and ``QoS``.
+
+Connections: one pipelined command connection per ``kombu.Connection``
+(publishes, acks, fetches, declarations), one for ``BRPOP`` while waiting,
+one for PUB/SUB once a fanout queue is consumed, and one for the lease
+keeper thread once messages are held. See the README for the options.
+"""
+
+from __future__ import annotations
+
+import logging
+import socket
+import threading
+import time
+import uuid
+from collections.abc import Iterable
+from typing import Any
+
+import redis
+from redis import exceptions as rexc
+
+from kombu.exceptions import OperationalError
+from kombu.transport import virtual
+from kombu.transport.virtual.base import BrokerState
+
+from . import scripts
+from .channel import Channel, QoS, mark_redelivered
+from .conninfo import DEFAULT_PORT, DEFAULT_SENTINEL_PORT, ConnInfo, conninfo_from_client, make_pool
+from .consumer import Poller
+from .keys import DEFAULT_SEP, PRIORITY_STEPS, KeyLayout
+from .lease import LeaseKeeper
+from .link import Link
+
+__all__ = ("Transport", "SentinelTransport", "Channel", "QoS", "RedisConnectionError",
+           "DEFAULT_PORT", "PRIORITY_STEPS")
+
+logger = logging.getLogger(__name__)
+
+
+class RedisConnectionError(OperationalError, rexc.ConnectionError):
+    """The Redis server cannot be reached (both Kombu's and redis-py's error type)."""
+
+
+#: Exchanges and bindings declared in this process, per Redis database.
+_STATES: dict[tuple[Any, ...], BrokerState] = {}
+_STATES_LOCK = threading.Lock()
+
+_ACK_BATCH = 64
+
+
+class Transport(virtual.Transport):
+    """Redis transport on the core's virtual engine, wire-compatible with Kombu 5."""
+
+    Channel = Channel
+    default_port = DEFAULT_PORT
+    driver_type = "redis"
+    driver_name = "redis"
+    polling_interval = None
+    implements = virtual.Transport.implements.extend(
+        asynchronous=True,
+        exchange_type=frozenset(["direct", "topic", "fanout", "headers"]),
+    )
+    connection_errors = (
+        virtual.Transport.connection_errors
+        + (rexc.ConnectionError, rexc.TimeoutError, rexc.BusyLoadingError,
+           rexc.AuthenticationError, rexc.ReadOnlyError, socket.error, OSError, EOFError)
+    )
+    channel_errors = virtual.Transport.channel_errors + (
+        rexc.DataError, rexc.InvalidResponse, rexc.ResponseError)
+
+    #: Defaults of the transport options (Kombu 5's names and values).
+    visibility_timeout: float = 3600
+    unacked_mutex_expire: int = 300
+    unacked_restore_limit: int | None = None
+    unacked_restore_interval: float = 10.0
+    lease_interval: float | None = None
+    brpop_timeout: float = 1.0
+    max_connections: int = 10
+
+    def __init__(self, client: Any, **kwargs: Any) -> None:
+        super().__init__(client, **kwargs)
+        opts = dict(client.transport_options or {}) if client is not None else {}
+        self.options = opts
+        scheme = str(getattr(client, "transport_cls", "redis") or "redis")
+        self.conninfo: ConnInfo = conninfo_from_client(client, opts, scheme=scheme)
+        for name in ("visibility_timeout", "unacked_mutex_expire", "unacked_restore_limit",
+                     "unacked_restore_interval", "lease_interval", "max_connections"):
+            if opts.get(name) is not None:
+                setattr(self, name, opts[name])
+        if opts.get("brpop_timeout") is not None:
+            self.brpop_timeout = float(opts["brpop_timeout"])
+        if opts.get("polling_interval") is not None:
+            self.brpop_timeout = float(opts["polling_interval"])
+        fanout_prefix = opts.get("fanout_prefix", True)
+        if isinstance(fanout_prefix, str):
+            prefix_fmt = fanout_prefix
+        else:
+            prefix_fmt = "/{db}." if fanout_prefix else ""
+        self.keys = KeyLayout(
+            db=self.conninfo.db,
+            prefix=opts.get("global_keyprefix", "") or "",
+            sep=opts.get("sep", DEFAULT_SEP),
+            steps=tuple(opts.get("priority_steps", PRIORITY_STEPS)),
+            high_first=str(opts.get("priority_order", "amqp")).lower() != "kombu",
+            fanout_prefix=prefix_fmt,
+            fanout_patterns=bool(opts.get("fanout_patterns", True)),
+            unacked=opts.get("unacked_key", "unacked"),
+            unacked_index=opts.get("unacked_index_key", "unacked_index"),
+            unacked_mutex=opts.get("unacked_mutex_key", "unacked_mutex"),
+        )
+        self._pool: Any = None
+        self._link: Link | None = None
+        self.poller = Poller(self)
+        self._acks: list[str] = []
+        self._last_restore = 0.0
+        self._lease: LeaseKeeper | None = None
+        self._state_key = (self.conninfo.describe(), self.keys.prefix)
+
+    # -- shared state and connections ----------------------------------------------
+    @property  # type: ignore[override]
+    def state(self) -> BrokerState:
+        with _STATES_LOCK:
+            state = _STATES.get(self._state_key)
+            if state is None:
+                state = _STATES[self._state_key] = BrokerState()
+            return state
+
+    @property
+    def pool(self) -> Any:
+        if self._pool is None:
+            self._pool = make_pool(self.conninfo, max_connections=None)
+        return self._pool
+
+    @property
+    def link(self) -> Link:
+        if self._link is None:
+            self._link = Link(self.pool)
+        return self._link
+
+    def establish_connection(self) -> Transport:
+        """Connect (PING) or raise :class:`RedisConnectionError` naming no password."""
+        try:
+            self.link.connect()
+            self.link.call("PING")
+        except (rexc.ConnectionError, rexc.TimeoutError, OSError) as exc:
+            self._close_links()
+            raise RedisConnectionError(
+                f"cannot connect to {self.conninfo.describe()}: {type(exc).__name__}: "
+                f"{_scrub(str(exc), self.conninfo.password)}") from None
+        return self
+
+    def close_connection(self, connection: Any) -> None:
+        try:
+            super().close_connection(connection)
+            self.flush_acks()
+            if self._link is not None and self._link.connected:
+                self._link.flush(raise_deferred=False)
+        except self.connection_errors:
+            pass
+        finally:
+            self._close_links()
+
+    def _close_links(self) -> None:
+        if self._lease is not None:
+            self._lease.stop()
+            self._lease = None
+        self.poller.close()
+        if self._link is not None:
+            self._link.close()
+            self._link = None
+        pool, self._pool = self._pool, None
+        if pool is not None:
+            try:
+                pool.disconnect()
+            except Exception:  # noqa: BLE001
+                pass
+
+    def driver_version(self) -> str:
+        return str(redis.__version__)
+
+    def verify_connection(self, connection: Any) -> bool:
+        try:
+            self.link.call("PING")
+        except self.connection_errors:
+            return False
+        return True
+
+    # -- acks, restores -------------------------------------------------------------
+    def queue_acks(self, tags: list[str]) -> None:
+        """Remember acked deliveries; their records are deleted in batches."""
+        self._acks.extend(tags)
+        if len(self._acks) >= _ACK_BATCH:
+            self.flush_acks()
+
+    def flush_acks(self) -> None:
+        """Send the pending record deletions (pipelined: no round trip)."""
+        acks = self._acks
+        if not acks:
+            return
+        self._acks = []
+        keys = self.keys
+        self.link.send_many([("HDEL", keys.unacked_key, *acks),
+                             ("ZREM", keys.unacked_index_key, *acks)])
+
+    def restore_entries(self, entries: list[tuple[str, str, str]], head: bool = True) -> int:
+        """Give ``(tag, queue, raw)`` deliveries back to their queues, at most once each."""
+        if not entries:
+            return 0
+        keys = self.keys
+        self.flush_acks()
+        order = list(reversed(entries)) if head else entries
+        script_keys = [keys.unacked_key, keys.unacked_index_key]
+        args: list[Any] = ["head" if head else "tail"]
+        for tag, queue, raw in order:
+            script_keys.append(keys.queue_key(queue, _priority_of(raw)))
+            args += [tag, mark_redelivered(raw)]
+        return int(self.link.evalsha(scripts.RESTORE, script_keys, args) or 0)
+
+    def held_tags(self) -> list[str]:
+        """Delivery tags this connection holds (snapshot; safe from another thread)."""
+        out: list[str] = []
+        for ch in tuple(self.channels):
+            out.extend(tuple(ch._inflight))
+        return out
+
+    def _ensure_lease(self) -> None:
+        if self._lease is not None:
+            return
+        interval = self.lease_interval or max(min(self.visibility_timeout / 4, 60.0), 0.05)
+        info = self.conninfo
+        pool_holder: list[Any] = []
+
+        def make_client() -> Any:
+            if not pool_holder:
+                pool_holder.append(make_pool(info, max_connections=2))
+            return redis.Redis(connection_pool=pool_holder[0])
+
+        self._lease = LeaseKeeper(make_client, self.keys.unacked_index_key, self.held_tags,
+                                  interval)
+        self._lease.start()
+
+    def restore_visible(self, force: bool = False) -> int:
+        """Restore deliveries whose lease ran out (their consumer is gone).
+
+        Runs at most every ``unacked_restore_interval`` seconds unless
+        ``force``; under Kombu's ``unacked_mutex`` so that one process at a
+        time does it. Returns how many were restored.
+        """
+        now = time.monotonic()
+        if not force and now - self._last_restore < self.unacked_restore_interval:
+            return 0
+        self._last_restore = now
+        from .restore import restore_expired
+
+        return restore_expired(self)
+
+    # -- consuming --------------------------------------------------------------------
+    def _maintain(self) -> None:
+        if any(ch._inflight for ch in self.channels):
+            self._ensure_lease()
+        self.restore_visible()
+
+    def drain_events(self, connection: Any, timeout: float | None = None) -> None:
+        """Deliver the messages available (at least one) or raise ``socket.timeout``."""
+        poller = self.poller
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            if poller.deliver_buffered():
+                self._after_delivery()
+                return
+            if poller.fetch():
+                continue
+            self._maintain()
+            remaining = None if deadline is None else deadline - time.monotonic()
+            if remaining is not None and remaining <= 0:
+                raise socket.timeout()
+            wait = self.brpop_timeout if remaining is None else min(remaining, self.brpop_timeout)
+            poller.wait(wait)
+
+    def _after_delivery(self) -> None:
+        if self._lease is None and any(ch._inflight for ch in self.channels):
+            self._ensure_lease()
+
+    def register_with_event_loop(self, connection: Any, loop: Any) -> None:
+        from .eventloop import register
+
+        register(self, loop)
+
+
+class SentinelTransport(Transport):
+    """Redis through Sentinel: ``sentinel://h1:26379;sentinel://h2:26379``."""
+
+    default_port = DEFAULT_SENTINEL_PORT
+
+
+def _priority_of(raw: str) -> int:
+    import json
+
+    try:
+        return int(json.loads(raw)["properties"].get("priority") or 0)
+    except (ValueError, KeyError, TypeError, AttributeError):
+        return 0
+
+
+def _scrub(text: str, password: str | None) -> str:
+    if password:
+        text = text.replace(password, "**")
+    return text
+
+
+def new_token() -> str:
+    return uuid.uuid4().hex
+
+
+def chunks(items: Iterable[Any], n: int) -> Iterable[list[Any]]:
+    batch: list[Any] = []
+    for item in items:
+        batch.append(item)
+        if len(batch) >= n:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
