@@ -388,7 +388,8 @@ class Connection:
                         interval_max,
                         reraise_as_library_errors=False,
                     )
-                    channel = self.default_channel
+                    channel = self.channel()
+                    self.revive(channel)
                     obj.revive(channel)
                     if on_revive:
                         on_revive(channel)
@@ -440,6 +441,12 @@ class Connection:
         if channel is not None:
             revive.channel = channel
         return revive
+
+    def revive(self, new_channel: Any) -> None:
+        """Drop the default channel when a new one replaces it after reconnecting."""
+        if self._default_channel is not None and new_channel is not self._default_channel:
+            self.maybe_close_channel(self._default_channel)
+            self._default_channel = None
 
     def _debug(self, msg: str, *args: Any, **kwargs: Any) -> None:
         logger.debug("[Connection %s] " + msg, self.as_uri(), *args, **kwargs)

@@ -1,0 +1,89 @@
+"""The plugin system: hooks, entry points, Kombu 5 module paths, import cost."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from kombu import Connection, plugins
+from kombu.hookspecs import Capabilities, TransportInfo, hookimpl
+from kombu.plugins import PluginConflict, Registry
+
+
+def test_builtins_come_through_the_hooks():
+    reg = plugins.registry()
+    assert reg.transports["memory"].target == "kombu.transport.memory:Transport"
+    assert {"json", "pickle", "yaml", "msgpack"} <= set(reg.serializers)
+    assert {"zlib", "bzip2", "lzma"} <= set(reg.compressors)
+
+
+def test_third_party_plugin_registered_at_run_time():
+    class Plugin:
+        @hookimpl
+        def kombu_transports(self):
+            return [TransportInfo(name="thirdparty", schemes=("thirdparty",),
+                                  target="kombu.transport.memory:Transport", distribution="acme-kombu",
+                                  capabilities=Capabilities(exchange_types=frozenset({"direct"})))]
+
+    plugin = Plugin()
+    plugins.register(plugin, name="acme")
+    try:
+        with Connection("thirdparty://") as conn:
+            assert conn.capabilities.exchange_types == frozenset({"direct"})
+            conn.default_channel.queue_declare("tp.q")
+            with pytest.raises(NotImplementedError):
+                conn.default_channel.queue_declare("tp.q2", arguments={"x-max-priority": 5})
+    finally:
+        plugins.plugin_manager().unregister(plugin)
+        plugins.reset()
+
+
+def test_two_plugins_claiming_a_scheme_is_an_error():
+    reg = Registry()
+    reg.add_transport(TransportInfo("a", ("x",), "a:T", "dist-a"))
+    with pytest.raises(PluginConflict, match="dist-a.*dist-b"):
+        reg.add_transport(TransportInfo("b", ("x",), "b:T", "dist-b"))
+
+
+def _run(code: str) -> str:
+    return subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True).stdout
+
+
+def test_import_kombu_imports_no_broker_client_nor_plugins():
+    out = _run(
+        "import sys, kombu\n"
+        "heavy = {'redis', 'amqp', 'pika', 'boto3', 'botocore', 'pymongo', 'greenstalk', 'requests', 'pluggy'}\n"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in heavy))"
+    )
+    assert out.strip() == "[]"
+
+
+def test_connection_imports_only_its_own_client():
+    out = _run(
+        "import sys\nfrom kombu import Connection\n"
+        "Connection('memory://').default_channel\n"
+        "print(sorted(m for m in ('redis', 'amqp', 'pika', 'boto3', 'pymongo') if m in sys.modules))"
+    )
+    assert out.strip() == "[]"
+
+
+def test_python_m_kombu_lists_memory_serializers_compressors():
+    out = subprocess.run([sys.executable, "-m", "kombu"], check=True, capture_output=True, text=True).stdout
+    assert "memory://" in out
+    for name in ("json", "pickle", "zlib", "bzip2", "lzma"):
+        assert name in out
+
+
+def test_kombu5_module_paths_resolve_to_the_plugin_module():
+    reg = plugins.registry()
+    for info in reg.unique_transports():
+        for alias in info.kombu_modules:
+            out = _run(f"import kombu.transport.{alias} as m, {info.module} as real; print(m is real)")
+            assert out.strip() == "True", (alias, info.module)
+
+
+def test_unknown_kombu_module_path_fails_cleanly():
+    with pytest.raises(ModuleNotFoundError):
+        __import__("kombu.transport.nosuchthing")
