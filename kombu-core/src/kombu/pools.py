@@ -128,6 +128,16 @@ def _connection_key(connection: Any) -> Any:
     )
 
 
+def _after_fork_cleanup_group(group: PoolGroup) -> None:
+    # The pools hold the parent's connections: forget them without closing.
+    for pool in list(group.values()):
+        try:
+            pool.force_close_all(after_fork=True)
+        except Exception:
+            pass
+    group.clear()
+
+
 class PoolGroup(EqualityDict):
     """A dict of pools created on first lookup: ``group[connection]`` is that connection's pool.
 
@@ -150,13 +160,13 @@ class PoolGroup(EqualityDict):
 
     def __getitem__(self, key: Any) -> Any:
         h = _connection_key(key)
-        try:
-            return dict.__getitem__(self, h)
-        except KeyError:
+        pool = self.get(h)
+        if pool is None:
             with self._mutex:
-                if h in self:
-                    return dict.__getitem__(self, h)
-                return self.__missing__(key)
+                pool = self.get(h)
+                if pool is None:
+                    pool = self.__missing__(key)
+        return pool
 
     def __setitem__(self, key: Any, value: Any) -> None:
         dict.__setitem__(self, _connection_key(key), value)
@@ -234,13 +244,3 @@ def reset(*args: Any, **kwargs: Any) -> None:
             pass
     for group in _groups:
         group.clear()
-
-
-def _after_fork_cleanup_group(group: PoolGroup) -> None:
-    # The pools hold the parent's connections: forget them without closing.
-    for pool in list(group.values()):
-        try:
-            pool.force_close_all(after_fork=True)
-        except Exception:
-            pass
-    group.clear()
