@@ -8,6 +8,7 @@ declared with ``max_priority`` deliver higher priorities first.
 from __future__ import annotations
 
 import heapq
+import os
 import threading
 from collections import deque
 from collections.abc import Mapping
@@ -81,6 +82,8 @@ class MemoryBroker:
         self.changed = threading.Condition(self.lock)
         self.version = 0
         self.tags = count(1)
+        #: Write ends of the pipes of event loops waiting for messages.
+        self.wakers: set[int] = set()
 
     def queue(self, name: str) -> MemoryQueue:
         try:
@@ -91,6 +94,11 @@ class MemoryBroker:
     def notify(self) -> None:
         self.version += 1
         self.changed.notify_all()
+        for fd in self.wakers:
+            try:
+                os.write(fd, b"\0")
+            except (BlockingIOError, OSError):
+                pass  # the pipe is full: the loop is already due to wake
 
     def clear(self) -> None:
         with self.lock:
@@ -182,3 +190,66 @@ class Transport(virtual.Transport):
 
     def driver_version(self) -> str:
         return "N/A"
+
+    # -- event loop (kombu.asynchronous.Hub) -------------------------------------------
+
+    _wakeup: tuple[int, int] | None = None
+
+    def register_with_event_loop(self, connection: Any, loop: Any) -> None:
+        """Deliver messages from ``loop``: woken through a pipe on every put.
+
+        A periodic pass also runs every ``polling_interval`` seconds, for
+        messages held back by the prefetch limit until an ack frees room.
+        """
+        if self._wakeup is None:
+            read_fd, write_fd = os.pipe()
+            os.set_blocking(read_fd, False)
+            os.set_blocking(write_fd, False)
+            self._wakeup = (read_fd, write_fd)
+            with broker.lock:
+                broker.wakers.add(write_fd)
+        loop.add_reader(self._wakeup[0], self._on_wakeup)
+        loop.call_repeatedly(self.polling_interval or 0.05, self.deliver_ready)
+        loop.call_soon(self.deliver_ready)
+
+    def unregister_from_event_loop(self, connection: Any, loop: Any) -> None:
+        if self._wakeup is None:
+            return
+        read_fd, write_fd = self._wakeup
+        self._wakeup = None
+        loop.remove(read_fd)
+        with broker.lock:
+            broker.wakers.discard(write_fd)
+        os.close(read_fd)
+        os.close(write_fd)
+
+    def _on_wakeup(self) -> None:
+        assert self._wakeup is not None
+        try:
+            while os.read(self._wakeup[0], 4096):
+                pass
+        except BlockingIOError:
+            pass
+        self.deliver_ready()
+
+    def deliver_ready(self) -> int:
+        """Deliver every message that can be delivered now; return how many."""
+        delivered = 0
+        progress = True
+        while progress:
+            progress = False
+            for channel in list(self._consuming):
+                if channel.deliver_one():
+                    delivered += 1
+                    progress = True
+        return delivered
+
+    def close_connection(self, connection: Any) -> None:
+        super().close_connection(connection)
+        if self._wakeup is not None:
+            read_fd, write_fd = self._wakeup
+            self._wakeup = None
+            with broker.lock:
+                broker.wakers.discard(write_fd)
+            os.close(read_fd)
+            os.close(write_fd)
