@@ -41,10 +41,16 @@ class _Pair:
         self.client = client
         self.upstream = upstream
         self.closed = threading.Event()
+        self.threads: list[threading.Thread] = []
         self._lock = threading.Lock()
 
     def close(self, reset: bool = False) -> None:
-        """Close both sockets once; with ``reset`` the peers get a TCP RST."""
+        """Close both sockets once; with ``reset`` the peers get a TCP RST.
+
+        The pump threads are stopped (and joined, bounded) before the sockets
+        are closed, so the close is the sockets' last use and takes effect at
+        once: when this returns, the peers have been sent their FIN or RST.
+        """
         with self._lock:
             if self.closed.is_set():
                 return
@@ -59,6 +65,11 @@ class _Pair:
                     sock.shutdown(socket.SHUT_RDWR)
             except OSError:
                 pass
+        current = threading.current_thread()
+        for thread in self.threads:
+            if thread is not current:
+                thread.join(1.0)
+        for sock in (self.client, self.upstream):
             try:
                 sock.close()
             except OSError:
@@ -179,12 +190,14 @@ class FaultProxy:
         return rewrite_url(url, self.address)
 
     # -- internals -------------------------------------------------------
-    def _spawn(self, target: object, name: str, *args: object) -> None:
+    def _spawn(self, target: object, name: str, *args: object) -> threading.Thread:
         thread = threading.Thread(
             target=target, args=args, name=f"kombu-fault-proxy-{name}", daemon=True
         )
+        self._threads = [t for t in self._threads if t.is_alive()]
         self._threads.append(thread)
         thread.start()
+        return thread
 
     def _close_pairs(self, reset: bool) -> int:
         with self._lock:
@@ -220,8 +233,8 @@ class FaultProxy:
                     return
                 self._pairs.add(pair)
                 self.accepted += 1
-            self._spawn(self._pump, "c2s", pair, client, upstream)
-            self._spawn(self._pump, "s2c", pair, upstream, client)
+            pair.threads.append(self._spawn(self._pump, "c2s", pair, client, upstream))
+            pair.threads.append(self._spawn(self._pump, "s2c", pair, upstream, client))
 
     def _pump(self, pair: _Pair, source: socket.socket, sink: socket.socket) -> None:
         """Copy bytes from ``source`` to ``sink`` until either side closes."""

@@ -49,6 +49,11 @@ class ConnectionFaultConformance(ConformanceBase):
         proxied = self.connection(fault_proxy.url(self.url))
         producer = Producer(proxied.default_channel, exchange=queue.exchange)
         producer.publish("before", routing_key=queue.routing_key)
+        # Settle the first message before the cut: a publish still in flight
+        # when the network fails is not guaranteed by any transport.
+        first = self.get_eventually(queue(direct.default_channel))
+        assert first is not None and first.payload == "before"
+        first.ack()
         assert fault_proxy.cut(reset=True) >= 1, "the producer was not connected via the proxy"
 
         publish = proxied.ensure(producer, producer.publish, max_retries=5,
@@ -57,9 +62,9 @@ class ConnectionFaultConformance(ConformanceBase):
 
         rec = Recorder(ack=True)
         with Consumer(direct.channel(), [queue], callbacks=[rec]):
-            self.collect(direct, rec, 2)
+            self.collect(direct, rec, 1)
             self.watch(direct)
-        assert sorted(rec.bodies) == ["after", "before"]
+        assert rec.bodies == ["after"], "a publish retried by ensure() after a cut was lost"
 
     def test_consumer_recovers_after_cut_mid_stream(self, fault_proxy: Any) -> None:
         from kombu import Consumer
