@@ -122,7 +122,6 @@ class Channel(virtual.Channel):
     def __init__(self, connection: Transport, **kwargs: Any) -> None:
         super().__init__(connection, **kwargs)
         self.keys = connection.keys
-        self.link = connection.link
         #: queue -> x-expires in ms, for queues declared with ``expires``.
         self._expires: dict[str, int] = {}
         #: delivery tag -> (queue, raw envelope) of every recorded delivery
@@ -130,6 +129,11 @@ class Channel(virtual.Channel):
         self._inflight: dict[str, tuple[str, str]] = {}
         #: fetched, not yet delivered: (queue, raw envelope, tag or None).
         self._buffer: deque[tuple[str, dict[str, Any], str | None]] = deque()
+
+    @property
+    def link(self) -> Any:
+        """The transport's command link (replaced when the transport reconnects)."""
+        return self.connection.link
 
     # -- producing --------------------------------------------------------------
     def _can_route_on_server(self) -> bool:
@@ -139,7 +143,7 @@ class Channel(virtual.Channel):
         keys = self.keys
         step = keys.step(self._get_message_priority(message))
         suffix = f"{keys.sep}{step}" if step else ""
-        self.link.send("EVALSHA", scripts.PUBLISH_DIRECT.sha, 1, keys.binding_key(exchange),
+        self.link.publish("EVALSHA", scripts.PUBLISH_DIRECT.sha, 1, keys.binding_key(exchange),
                        routing_key, _dumps(message), keys.prefix, suffix, keys.sep)
 
     def _put(self, queue: str, message: dict[str, Any], **kwargs: Any) -> None:
@@ -148,7 +152,7 @@ class Channel(virtual.Channel):
         key = keys.queue_key(queue, self._get_message_priority(message))
         expires = self._expires.get(queue)
         if expires is None:
-            self.link.send("LPUSH", key, _dumps(message))
+            self.link.publish("LPUSH", key, _dumps(message))
         else:
             self.link.send_many([("LPUSH", key, _dumps(message)),
                                  *self._expire_commands(queue, expires)])
@@ -156,7 +160,8 @@ class Channel(virtual.Channel):
     def _put_fanout(self, exchange: str, message: dict[str, Any], routing_key: str,
                     **kwargs: Any) -> None:
         """PUBLISH on Kombu 5's fanout channel (pipelined)."""
-        self.link.send("PUBLISH", self.keys.fanout_channel(exchange, routing_key), _dumps(message))
+        self.link.publish("PUBLISH", self.keys.fanout_channel(exchange, routing_key),
+                          _dumps(message))
 
     # -- queues -------------------------------------------------------------------
     def _marker(self, queue: str) -> str:

@@ -96,7 +96,10 @@ class ConnInfo:
                               "password": self.password,
                               # The Link runs its own health checks between
                               # pipelined replies; redis-py's would interleave.
-                              "health_check_interval": 0}
+                              "health_check_interval": 0,
+                              # RESP2: PUB/SUB messages are plain replies, as
+                              # Kombu 5 reads them (RESP3 makes them pushes).
+                              "protocol": 2}
         kw.update({k: v for k, v in self.socket.items() if v is not None})
         if self.kind == "unix":
             kw["path"] = self.path

@@ -48,11 +48,20 @@ class LeaseKeeper:
             keeper thread, so it must only take a snapshot (e.g. ``tuple(d)``
             of a dict, which is atomic under the GIL).
         interval: seconds between renewals.
+        alive: returns whether the consumer's own connection still looks
+            alive; when it does not, renewing stops for good.
+
+    A lease is tied to the connection that took the deliveries: when that
+    connection dies (or the keeper's own connection fails), the keeper stops
+    and never reconnects, so deliveries of a dead connection expire and are
+    restored even though the process lives on.
     """
 
     def __init__(self, make_client: Callable[[], Any], index_key: str,
-                 held: Callable[[], Iterable[str]], interval: float) -> None:
+                 held: Callable[[], Iterable[str]], interval: float,
+                 alive: Callable[[], bool] | None = None) -> None:
         self.make_client = make_client
+        self.alive = alive
         self.index_key = index_key
         self.held = held
         self.interval = max(0.05, float(interval))
@@ -105,12 +114,16 @@ class LeaseKeeper:
     def _run(self) -> None:
         while not self._stop.wait(self.interval):
             try:
+                if self.alive is not None and not self.alive():
+                    logger.info("redis: consumer connection lost; lease renewal stopped")
+                    break
                 self.renew_now()
-            except Exception as exc:  # noqa: BLE001 - keep renewing after a blip
-                logger.debug("redis lease renewal failed: %r", exc)
-                client, self._client = self._client, None
-                if client is not None:
-                    try:
-                        client.close()
-                    except Exception:  # noqa: BLE001
-                        pass
+            except Exception as exc:  # noqa: BLE001 - the connection is gone
+                logger.info("redis: lease renewal failed, stopped: %r", exc)
+                break
+        client, self._client = self._client, None
+        if client is not None:
+            try:
+                client.close()
+            except Exception:  # noqa: BLE001
+                pass

@@ -25,6 +25,7 @@ connection itself.
 from __future__ import annotations
 
 import logging
+import time
 from collections import deque
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -43,6 +44,8 @@ _BY_SHA = {s.sha: s for s in ALL}
 SOFT_PENDING = 128
 #: Block reading replies once this many are outstanding.
 HARD_PENDING = 2048
+#: A publish after this many seconds without traffic waits for its reply.
+IDLE_CONFIRM = 0.05
 
 
 class Pending:
@@ -66,13 +69,17 @@ class Link:
         scripts: Lua scripts loaded on every (re)connect.
     """
 
-    def __init__(self, pool: Any, scripts: Iterable[Script] = ALL) -> None:
+    def __init__(self, pool: Any, scripts: Iterable[Script] = ALL,
+                 carry: Iterable[Pending] = ()) -> None:
         self.pool = pool
         self.scripts = tuple(scripts)
         self.conn: Any = None
-        self.pending: deque[Pending] = deque()
+        #: Unanswered commands; ``carry`` are those a previous link of the
+        #: same transport left unanswered (re-sent on connect).
+        self.pending: deque[Pending] = deque(p for p in carry if p.resend)
         self._deferred: BaseException | None = None
         self._sends = 0
+        self.last_io = 0.0
 
     # -- connection -------------------------------------------------------------
     def connect(self) -> Any:
@@ -125,6 +132,10 @@ class Link:
             except Exception:  # noqa: BLE001 - best effort on a broken socket
                 pass
 
+    def unanswered(self) -> list[Pending]:
+        """The re-sendable commands still waiting for a reply."""
+        return [p for p in self.pending if p.resend]
+
     def close(self) -> None:
         """Disconnect and give the connection back to its pool."""
         conn, self.conn = self.conn, None
@@ -158,8 +169,24 @@ class Link:
             self._drop()
             raise
         self._sends += 1
+        self.last_io = time.monotonic()
         if len(self.pending) >= SOFT_PENDING and not self._sends % 64:
             self._read_available()
+
+    def publish(self, *args: Any) -> None:
+        """Send a publishing command: pipelined in a burst, confirmed after a pause.
+
+        The first publish after :data:`IDLE_CONFIRM` seconds of silence waits
+        for its reply, so a connection that died while idle is found out by
+        the publish itself (whose caller can retry, e.g. ``Connection.ensure``)
+        rather than swallowing the message. Later publishes of a burst are
+        pipelined; if the connection breaks under them they are re-sent on
+        the next connection.
+        """
+        if time.monotonic() - self.last_io > IDLE_CONFIRM:
+            self.call(*args)
+        else:
+            self.send(*args)
 
     def send_many(self, commands: list[tuple[Any, ...]], resend: bool = True) -> None:
         """Write several commands in one socket write; replies read later."""
@@ -252,6 +279,7 @@ class Link:
             self.pending = deque(p for p in self.pending if p.resend)
             raise
         self.pending.popleft()
+        self.last_io = time.monotonic()
         if entry.callback is not None:
             entry.callback(reply)
 

@@ -85,10 +85,11 @@ def _restore_one(transport: Transport, channel: Any, tag: Any) -> int:
     else:
         queues = channel._lookup(exchange, routing_key, headers=payload.get("headers"))
     if not queues:
-        # Nowhere to go (its bindings are gone): keep it rather than lose it,
-        # and look again after another visibility timeout.
-        link.call("ZADD", keys.unacked_index_key, "XX", repr(time.time()), tag)
-        logger.warning("redis: unacked delivery %r of exchange %r routes nowhere; kept",
+        # Unroutable now (its queues and bindings are gone): dropped, as AMQP
+        # drops an unroutable message and Kombu 5's restore does.
+        link.evalsha(scripts.RESTORE_ROUTED, [keys.unacked_key, keys.unacked_index_key],
+                     [tag, "", "head"])
+        logger.warning("redis: unacked delivery %r of exchange %r routes nowhere now; dropped",
                        tag, exchange)
         return 0
     priority = channel._get_message_priority(payload)

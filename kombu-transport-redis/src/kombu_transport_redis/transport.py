@@ -113,6 +113,7 @@ class Transport(virtual.Transport):
         )
         self._pool: Any = None
         self._link: Link | None = None
+        self._carry: list[Any] = []
         self.poller = Poller(self)
         self._acks: list[str] = []
         self._last_restore = 0.0
@@ -137,7 +138,8 @@ class Transport(virtual.Transport):
     @property
     def link(self) -> Link:
         if self._link is None:
-            self._link = Link(self.pool)
+            carry, self._carry = self._carry, []
+            self._link = Link(self.pool, carry=carry)
         return self._link
 
     def establish_connection(self) -> Transport:
@@ -169,6 +171,9 @@ class Transport(virtual.Transport):
             self._lease = None
         self.poller.close()
         if self._link is not None:
+            # Publishes/acks sent but never answered go out again on the
+            # next connection of this transport (at-least-once).
+            self._carry = self._link.unanswered()
             self._link.close()
             self._link = None
         pool, self._pool = self._pool, None
@@ -239,8 +244,23 @@ class Transport(virtual.Transport):
             return redis.Redis(connection_pool=pool_holder[0])
 
         self._lease = LeaseKeeper(make_client, self.keys.unacked_index_key, self.held_tags,
-                                  interval)
+                                  interval, alive=self._link_alive)
         self._lease.start()
+
+    def _link_alive(self) -> bool:
+        """Whether the command connection's socket is still open (peek, any thread)."""
+        link = self._link
+        conn = link.conn if link is not None else None
+        sock = getattr(conn, "_sock", None)
+        if sock is None:
+            return False
+        try:
+            data = sock.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT)
+        except BlockingIOError:
+            return True
+        except OSError:
+            return False
+        return bool(data)
 
     def restore_visible(self, force: bool = False) -> int:
         """Restore deliveries whose lease ran out (their consumer is gone).

@@ -1,0 +1,27 @@
+"""The core's conformance kit against the real Redis server."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from kombu.testing import TransportConformance
+
+from .conftest import redis_available
+
+URL = os.environ.get("KOMBU_REDIS_CONFORMANCE_URL", "redis://127.0.0.1:6379/15")
+
+
+@pytest.fixture(autouse=True)
+def _needs_redis() -> None:
+    if not redis_available(URL):
+        if os.environ.get("CI"):
+            pytest.fail(f"no Redis server at {URL} (CI is set)")
+        pytest.skip(f"no Redis server at {URL}")
+
+
+class TestRedisConformance(TransportConformance):
+    url = URL
+    # Short enough that the kit's redelivery-after-death tests finish.
+    transport_options = {"visibility_timeout": 2, "unacked_restore_interval": 0.5}
