@@ -10,9 +10,9 @@ method frame, content header frame, body frames) from pre-encoded pieces:
   properties, so messages of one *shape* (same content type, encoding,
   delivery mode, priority, no per-message headers...) share one encoding.
 
-Property values are encoded the way py-amqp encodes them (tables through
-:func:`amqp.serialization.dumps`), so what goes on the wire is what Kombu 5
-on py-amqp writes, byte for byte, and the decoder is py-amqp's own.
+Property values are encoded the way py-amqp encodes them (tables by
+:mod:`kombu_transport_amqp._table`), so what goes on the wire is what Kombu 5
+on py-amqp writes, byte for byte; the decoder is py-amqp's own.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from datetime import datetime
 from struct import Struct
 from typing import Any
 
-from amqp.serialization import decode_properties_basic, dumps
+from ._table import encode_table
 
 __all__ = (
     "FRAME_END",
@@ -35,7 +35,6 @@ __all__ = (
     "reject_frame",
     "nack_frame",
     "content_header_parts",
-    "decode_properties_basic",
 )
 
 FRAME_END = b"\xce"
@@ -151,7 +150,7 @@ def encode_properties(props: Mapping[str, Any]) -> bytes:
         elif kind == "o":
             parts.append(_B.pack(int(value)))
         elif kind == "F":
-            parts.append(dumps("F", (value,)))
+            parts.append(encode_table(value))
         else:  # timestamp
             if isinstance(value, datetime):
                 value = calendar.timegm(value.utctimetuple())

@@ -20,8 +20,7 @@ from typing import Any
 
 from amqp.exceptions import RecoverableConnectionError, UnexpectedFrame
 from amqp.method_framing import frame_handler as amqp_frame_handler
-
-from ._frames import decode_properties_basic
+from amqp.serialization import decode_properties_basic
 
 __all__ = ("make_frame_handler",)
 

@@ -13,6 +13,8 @@ __all__ = (
     "DEFAULT_PORT",
     "DEFAULT_SSL_PORT",
     "PRODUCT",
+    "as_bool",
+    "coerce_options",
     "client_properties",
     "to_rabbitmq_queue_arguments",
     "QueueTypes",
@@ -59,6 +61,39 @@ def to_rabbitmq_queue_arguments(
         except KeyError:
             raise TypeError(f"unknown queue option {key!r}") from None
         result[name] = convert(value)
+    return result
+
+
+def as_bool(value: Any) -> bool:
+    """``"true"``/``"1"``/``"yes"``/``"on"`` (any case) and truthy non-strings are true."""
+    if isinstance(value, str):
+        return value.strip().lower() in ("1", "true", "yes", "on")
+    return bool(value)
+
+
+#: transport option -> converter, for values that arrive as URL query strings.
+OPTION_TYPES: dict[str, Callable[[Any], Any]] = {
+    "confirm_publish": as_bool,
+    "confirm_timeout": float,
+    "read_timeout": float,
+    "write_timeout": float,
+    "connect_timeout": float,
+    "write_buffer_size": int,
+    "frame_max": int,
+    "channel_max": int,
+    "blocked_connection_timeout": float,
+    "socket_timeout": float,
+    "stack_timeout": float,
+}
+
+
+def coerce_options(options: Mapping[str, Any]) -> dict[str, Any]:
+    """Transport options with URL-query strings converted to their types."""
+    result = dict(options)
+    for key, convert in OPTION_TYPES.items():
+        value = result.get(key)
+        if isinstance(value, str):
+            result[key] = convert(value)
     return result
 
 

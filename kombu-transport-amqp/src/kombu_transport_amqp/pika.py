@@ -39,6 +39,8 @@ from kombu.message import Message as BaseMessage
 from kombu.transport import base
 
 from . import common
+from ._frames import encode_properties
+from ._table import decode_properties
 
 __all__ = (
     "Message",
@@ -93,6 +95,61 @@ class MessageReturned(ChannelError):
 
 class FlowNotSupported(ChannelError, NotImplementedError):
     """``channel.flow`` is not available on pika (nor honoured by RabbitMQ)."""
+
+
+class EncodedProperties(pika.BasicProperties):  # type: ignore[misc]
+    """Basic properties encoded once, by this package's encoder.
+
+    pika cannot put floats in header tables and re-encodes properties on
+    every publish; these are encoded as Kombu 5 on py-amqp encodes them
+    (:func:`kombu_transport_amqp._frames.encode_properties`), once per
+    message shape, and handed to pika's frame writer as is.
+    """
+
+    def __init__(self, properties: dict[str, Any]) -> None:
+        headers = properties.get("application_headers")
+        super().__init__(**{k: v for k, v in properties.items() if k in _PROPERTY_NAMES},
+                         headers=headers)
+        self._encoded = encode_properties(properties)
+
+    def encode(self) -> list[bytes]:
+        """The pre-encoded property flags and list."""
+        return [self._encoded]
+
+
+class DecodedProperties(pika.BasicProperties):  # type: ignore[misc]
+    """Basic properties decoded by this package's decoder.
+
+    pika's own decoder truncates ``float`` header values to integers; this
+    one returns exactly what py-amqp returns. Installed as pika's class for
+    Basic content headers when this module is imported (see
+    :func:`install_decoder`); behaves as ``pika.BasicProperties`` otherwise.
+    """
+
+    def decode(self, encoded: bytes, offset: int = 0) -> DecodedProperties:
+        """Fill the attributes from the encoded property flags and list."""
+        props = decode_properties(encoded, offset)
+        headers = props.pop("application_headers", None)
+        for name, value in props.items():
+            setattr(self, name, value)
+        self.headers = headers
+        return self
+
+
+def install_decoder() -> None:
+    """Make pika decode Basic properties with :class:`DecodedProperties`.
+
+    Process-wide: pika looks the class up in ``pika.spec.props``. The only
+    behaviour change for other pika users in the process is that float
+    header values keep their fractional part.
+    """
+    import pika.spec
+
+    if pika.spec.props.get(pika.spec.BasicProperties.INDEX) is pika.spec.BasicProperties:
+        pika.spec.props[pika.spec.BasicProperties.INDEX] = DecodedProperties
+
+
+install_decoder()
 
 
 def properties_to_dict(props: pika.BasicProperties) -> dict[str, Any]:
@@ -237,16 +294,12 @@ class Channel(base.StdChannel):  # type: ignore[misc]
                 key = cached = None
             if cached is not None:
                 return body, cached
-        props = dict(properties or {})
-        props.pop("application_headers", None)
-        extra = {k: v for k, v in props.items() if k in _PROPERTY_NAMES}
-        timestamp = extra.get("timestamp")
-        if timestamp is not None and not isinstance(timestamp, int):
-            extra["timestamp"] = int(timestamp.timestamp() if hasattr(timestamp, "timestamp") else timestamp)
-        built = pika.BasicProperties(
-            content_type=content_type, content_encoding=content_encoding,
-            headers=headers, priority=priority, **extra,
-        )
+        all_props: dict[str, Any] = dict(properties or {})
+        for name, value in (("content_type", content_type), ("content_encoding", content_encoding),
+                            ("application_headers", headers), ("priority", priority)):
+            if value is not None:
+                all_props[name] = value
+        built = EncodedProperties(all_props)
         if key is not None:
             if len(self._props) >= _CACHE_MAX:
                 self._props.clear()
@@ -314,7 +367,16 @@ class Channel(base.StdChannel):  # type: ignore[misc]
             if fun is None:
                 self.basic_reject(method.delivery_tag, requeue=True)
                 return
-            fun(message)
+            try:
+                fun(message)
+            except BaseException:
+                # The error propagates out of drain_events; pika has already
+                # forgotten that this channel has more events queued, so ask
+                # it to dispatch the rest on the next drain.
+                request = getattr(conn.blocking, "_request_channel_dispatch", None)
+                if request is not None:
+                    request(self.channel_id)
+                raise
 
         tag = self.blocking.basic_consume(
             queue, on_message, auto_ack=no_ack, exclusive=exclusive,
@@ -502,7 +564,7 @@ class Transport(base.Transport):  # type: ignore[misc]
 
     def _parameters(self) -> tuple[pika.ConnectionParameters, dict[str, Any]]:
         info = self.client
-        options = dict(info.transport_options or {})
+        options = common.coerce_options(info.transport_options or {})
         ssl = info.ssl
         port = info.port or (self.default_ssl_port if ssl else self.default_port)
         host = info.hostname or "127.0.0.1"

@@ -15,9 +15,13 @@ Transport options (``Connection(transport_options={...})``) are passed to
 ``confirm_timeout``
     Seconds to wait for a publisher confirm (``confirm_publish=True``);
     ``None`` waits forever.
+``write_mode``
+    ``"direct"`` (default: each publish is sent at once; acks made by
+    consumer callbacks are batched until ``drain_events`` returns or would
+    block), ``"cork"`` or ``"buffer"`` (publishes batched too); see
+    :mod:`kombu_transport_amqp._io` for the guarantees of each.
 ``write_buffer_size``
-    Bytes of asynchronous frames (publishes, acks) batched before a
-    ``sendall`` (default 65536). ``0`` sends every frame at once.
+    Bytes batched in user space before a ``sendall`` (default 65536).
 """
 
 from __future__ import annotations
@@ -82,11 +86,13 @@ class Channel(amqp.Channel, base.StdChannel):  # type: ignore[misc]
     Contracts beyond py-amqp's:
 
     * ``basic_publish`` takes what :meth:`prepare_message` returns (or an
-      ``amqp.Message``) and only buffers the frames; they are sent at the
-      connection's next flush point (see :mod:`kombu_transport_amqp._io`).
-      With ``confirm_publish`` it flushes and waits for the broker's ack and
-      raises :class:`amqp.exceptions.MessageNacked` on a nack.
-    * ``basic_ack``/``basic_reject``/``basic_nack`` are buffered the same way.
+      ``amqp.Message``) and writes its frames with one ``sendall`` (by
+      default; see ``write_mode`` in :mod:`kombu_transport_amqp._io`).
+      With ``confirm_publish`` it waits for the broker's ack and raises
+      :class:`amqp.exceptions.MessageNacked` on a nack.
+    * ``basic_ack``/``basic_reject``/``basic_nack`` made by consumer
+      callbacks during ``drain_events`` are batched until it returns or
+      would block.
     * ``basic_qos(..., a_global=True)`` followed by ``basic_consume`` of a
       quorum or stream queue declared on this connection switches the
       channel to the same prefetch per consumer, which those queues require.
@@ -212,7 +218,7 @@ class Channel(amqp.Channel, base.StdChannel):  # type: ignore[misc]
         conn = self.connection
         if conn is None or conn._transport is None:
             raise RecoverableConnectionError(f"{what}: connection closed")
-        conn.write_later(frame)
+        conn._transport.write_later(frame, True)
 
     def basic_ack(self, delivery_tag: int, multiple: bool = False, argsig: str = "") -> None:
         """Acknowledge one delivery (or all up to it with ``multiple``)."""
@@ -329,17 +335,19 @@ class Channel(amqp.Channel, base.StdChannel):  # type: ignore[misc]
 class Connection(amqp.Connection):  # type: ignore[misc]
     """A py-amqp connection with batched writes and fast deliveries.
 
-    Extra keyword arguments: ``write_buffer_size`` (bytes, ``0`` disables
-    batching) and ``confirm_timeout`` (seconds).
+    Extra keyword arguments: ``write_mode`` and ``write_buffer_size`` (see
+    :mod:`kombu_transport_amqp._io`) and ``confirm_timeout`` (seconds).
     """
 
     Channel = Channel
 
     def __init__(self, *args: Any, write_buffer_size: int = DEFAULT_WRITE_BUFFER,
-                 confirm_timeout: float | None = None, **kwargs: Any) -> None:
+                 write_mode: str | None = None, confirm_timeout: float | None = None,
+                 **kwargs: Any) -> None:
         kwargs["frame_handler"] = make_frame_handler
         super().__init__(*args, **kwargs)
         self.write_buffer_size = int(write_buffer_size)
+        self.write_mode = write_mode
         self.confirm_timeout = confirm_timeout
         self.queue_types = common.QueueTypes()
 
@@ -351,7 +359,7 @@ class Connection(amqp.Connection):  # type: ignore[misc]
         transport = cls(
             host, connect_timeout=connect_timeout, ssl=ssl, read_timeout=read_timeout,
             write_timeout=write_timeout, socket_settings=socket_settings,
-            write_buffer_size=self.write_buffer_size, **kwargs,
+            write_buffer_size=self.write_buffer_size, write_mode=self.write_mode, **kwargs,
         )
         transport.on_write = self._count_write
         return transport
@@ -381,6 +389,38 @@ class Connection(amqp.Connection):  # type: ignore[misc]
             with transport.having_timeout(timeout):
                 frame = transport.read_frame()
         return self.on_inbound_frame(frame)
+
+    def drain_events(self, timeout: float | None = None) -> None:
+        """Wait for one complete method (``socket.timeout`` if none came in time).
+
+        Writes made by the callbacks it runs are batched and sent before it
+        returns (or before it would block).
+        """
+        transport = self._transport
+        if transport is None:
+            raise RecoverableConnectionError("connection already closed")
+        transport.begin_dispatch()
+        try:
+            while not self.blocking_read(timeout):
+                pass
+        finally:
+            transport.end_dispatch()
+
+    def drain_pending(self, timeout: float | None = None) -> None:
+        """:meth:`drain_events`, then dispatch every frame already received."""
+        transport = self._transport
+        if transport is None:
+            raise RecoverableConnectionError("connection already closed")
+        transport.begin_dispatch()
+        try:
+            while not self.blocking_read(timeout):
+                pass
+            while transport.has_buffered_frame():
+                self.on_inbound_frame(transport.read_frame())
+                if self._transport is None:
+                    break
+        finally:
+            transport.end_dispatch()
 
     def drain_buffered(self) -> None:
         """Dispatch every frame already received, without any I/O."""
@@ -423,6 +463,9 @@ class Transport(base.Transport):  # type: ignore[misc]
         self.client = client
         self.default_port = default_port or self.default_port
         self.default_ssl_port = default_ssl_port or self.default_ssl_port
+        scheme = str(getattr(client, "transport_cls", "") or "").lower()
+        if scheme == "amqps" and not getattr(client, "ssl", None):
+            client.ssl = True
 
     def driver_version(self) -> str:
         """py-amqp's version."""
@@ -454,7 +497,7 @@ class Transport(base.Transport):  # type: ignore[misc]
         password = info.password
         if callable(password):
             password = password()
-        options: dict[str, Any] = dict(info.transport_options or {})
+        options = common.coerce_options(info.transport_options or {})
         extra_props = options.pop("client_properties", None)
         options.setdefault(
             "client_properties",
@@ -496,8 +539,7 @@ class Transport(base.Transport):  # type: ignore[misc]
 
     def drain_events(self, connection: Connection, timeout: float | None = None, **kwargs: Any) -> Any:
         """Wait for one event (``socket.timeout`` if none), then handle all already received."""
-        connection.drain_events(timeout=timeout)
-        connection.drain_buffered()
+        connection.drain_pending(timeout=timeout)
 
     def _collect(self, connection: Connection | None) -> None:
         if connection is not None:
@@ -539,8 +581,7 @@ class Transport(base.Transport):  # type: ignore[misc]
     def on_readable(self, connection: Connection, loop: Any) -> None:
         """Handle whatever the socket has, without blocking."""
         try:
-            connection.drain_events(timeout=0)
-            connection.drain_buffered()
+            connection.drain_pending(timeout=0)
         except socket.timeout:
             pass
         finally:
