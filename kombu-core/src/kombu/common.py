@@ -74,6 +74,9 @@ class Broadcast(Queue):
     the ``events`` exchange.
     """
 
+    # ``queue`` is kept so a copy (e.g. a bound one) keeps the same queue name.
+    attrs = Queue.attrs + (("queue", None),)
+
     def __init__(
         self,
         name: str | None = None,
