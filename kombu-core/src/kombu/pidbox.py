@@ -67,6 +67,12 @@ def _matches(hostname: str, pattern: str, matcher: str) -> bool:
     return bool(match(hostname, pattern, matcher))
 
 
+def _supports(channel: Any, capability: str) -> bool:
+    """Whether the transport behind ``channel`` declares ``capability`` (unknown: assume yes)."""
+    capabilities = getattr(getattr(channel, "connection", None), "capabilities", None)
+    return capabilities is None or bool(getattr(capabilities, capability, True))
+
+
 class Node:
     """A mailbox node: consumes the commands addressed to ``hostname`` and runs its handlers.
 
@@ -248,6 +254,8 @@ class Mailbox:
         self.queue_exclusive = queue_exclusive
         self.reply_queue_ttl = reply_queue_ttl
         self.reply_queue_expires = reply_queue_expires
+        # Kombu's default expiry is best effort: dropped where the transport has none.
+        self._default_reply_expiry = reply_queue_expires == REPLY_QUEUE_EXPIRES
         self._producer_pool = producer_pool
 
     def __call__(self, connection: Any) -> Mailbox:
@@ -299,6 +307,19 @@ class Mailbox:
     def reply_queue(self) -> Queue:
         """The reply queue (see :meth:`get_reply_queue`)."""
         return self.get_reply_queue()
+
+    def _reply_queue_for(self, channel: Any) -> Queue:
+        """The reply queue as declared on ``channel``.
+
+        The default expiry (10 s) is left out on transports without queue
+        expiry; an expiry or TTL the application asked for is kept, so such
+        a transport refuses it clearly.
+        """
+        queue = self.reply_queue
+        if queue.expires is not None and self._default_reply_expiry and not _supports(channel, "queue_expires"):
+            queue = copy(queue)
+            queue.expires = None
+        return queue
 
     def get_queue(self, hostname: str) -> Queue:
         """Return the command queue of node ``hostname``."""
@@ -365,7 +386,7 @@ class Mailbox:
         }
         chan = channel or self.connection.default_channel
         if reply_ticket:
-            maybe_declare(self.reply_queue(chan))
+            maybe_declare(self._reply_queue_for(chan)(chan))
             message.update(ticket=reply_ticket, reply_to={"exchange": self.reply_exchange.name, "routing_key": self.oid})
         serializer = serializer or self.serializer
         with self.producer_or_acquire(producer, chan) as producer:
@@ -424,7 +445,7 @@ class Mailbox:
         if accept is None:
             accept = self.accept
         chan = channel or self.connection.default_channel
-        queue = self.reply_queue
+        queue = self._reply_queue_for(chan)
         responses: list[Any] = list(self.unclaimed.pop(ticket, ()))
         if limit and len(responses) >= limit:
             return responses
