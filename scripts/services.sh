@@ -268,6 +268,12 @@ ensure() {  # ensure SERVER
         fail "$name" "port $HOST:$port is taken by something that does not answer as $name"
     fi
     "${name}_install" || fail "$name" "could not install it (see the logs in $STATE)"
+    if port_open "$port"; then  # the package's own service started it (systemd machines)
+        wait_until "$TIMEOUT" "${name}_ready" "$port" \
+            || fail "$name" "installed and listening on $HOST:$port, but not ready"
+        log "$name on $HOST:$port: started by its package"
+        return 0
+    fi
     dir=$(dir_of "$name" "$port")
     mkdir -p "$dir"
     log "$name: starting on $HOST:$port (files in $dir)"
