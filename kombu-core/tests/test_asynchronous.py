@@ -258,3 +258,37 @@ def test_get_set_event_loop():
     finally:
         set_event_loop(previous)
     assert (READ, WRITE, ERR) == (Hub.READ, Hub.WRITE, Hub.ERR)
+
+
+def test_hub_run_forever_consumes_memory_messages_published_from_another_thread():
+    import threading
+
+    from kombu import Connection, Queue
+    from kombu.utils.uuid import uuid
+
+    queue = Queue(f"hub-{uuid()}")
+    received = []
+    hub = Hub()
+
+    def on_message(body, message):
+        received.append(body)
+        message.ack()
+        if len(received) == 3:
+            hub.stop()
+
+    with Connection("memory://") as conn:
+        assert conn.is_evented
+        consumer = conn.Consumer(queue, callbacks=[on_message])
+        consumer.consume()
+        conn.register_with_event_loop(hub)
+
+        def publish():
+            with Connection("memory://") as other:
+                for i in range(3):
+                    other.Producer().publish(i, routing_key=queue.name)
+
+        hub.call_soon(threading.Thread(target=publish).start)
+        hub.run_forever()
+        assert received == [0, 1, 2]
+        consumer.cancel()
+    hub.close()
