@@ -182,7 +182,7 @@ class Poller:
             self._brpop_keys = None
             return False
         try:
-            if self._block_id is not None:
+            if self._block_id is not None and not self.block_conn.can_read(0):
                 self.transport.link.call("CLIENT", "UNBLOCK", self._block_id)
             return self.read_brpop()
         except self.transport.connection_errors:
@@ -299,9 +299,25 @@ class Poller:
         return True
 
     # -- the wait ---------------------------------------------------------------------------
+    def brpop_outstanding(self) -> bool:
+        return self._brpop_keys is not None and self.block_conn is not None
+
+    def poll_brpop(self) -> bool:
+        """Read the outstanding BRPOP answer if it already arrived; whether a message came."""
+        conn = self.block_conn
+        if self._brpop_keys is None or conn is None or conn._sock is None:
+            return False
+        if conn.can_read(0):
+            return self.read_brpop()
+        return False
+
     def wait(self, timeout: float) -> bool:
-        """Wait up to ``timeout`` seconds for a message; buffer it; whether one came."""
-        block = self.start_brpop(timeout)
+        """Wait up to ``timeout`` seconds for a message; buffer it; whether one came.
+
+        The BRPOP stays outstanding when the wait ends first: its answer is
+        read by a later wait (never dropped, it may carry a popped message).
+        """
+        block = self.start_brpop(self.transport.brpop_timeout)
         sub = self.sync_subscriptions()
         self.transport.flush_acks()
         self.transport.link.flush()
@@ -316,15 +332,14 @@ class Poller:
         got = False
         if sub is not None and sub.can_read(0):
             ready = [sub._sock]
+        elif block is not None and block.can_read(0):
+            ready = [block._sock]
         else:
-            ready, _, _ = select.select(socks, [], [], timeout + 0.05)
+            ready, _, _ = select.select(socks, [], [], max(timeout, 0))
         if sub is not None and sub._sock in ready:
             got = self.read_pubsub()
-        if block is not None:
-            if block._sock in ready and not got:
-                got = self.read_brpop() or got
-            elif self._brpop_keys is not None:
-                got = self.cancel_brpop() or got
+        if block is not None and block._sock in ready:
+            got = self.read_brpop() or got
         return got
 
     def close(self) -> None:

@@ -45,7 +45,7 @@ SOFT_PENDING = 128
 #: Block reading replies once this many are outstanding.
 HARD_PENDING = 2048
 #: A publish after this many seconds without traffic waits for its reply.
-IDLE_CONFIRM = 0.05
+IDLE_CONFIRM = 0.002
 
 
 class Pending:
@@ -80,6 +80,9 @@ class Link:
         self._deferred: BaseException | None = None
         self._sends = 0
         self.last_io = 0.0
+        #: Publishes sent after this many idle seconds wait for their reply
+        #: (0: every publish waits: ``confirm_publish`` transport option).
+        self.idle_confirm = IDLE_CONFIRM
 
     # -- connection -------------------------------------------------------------
     def connect(self) -> Any:
@@ -183,7 +186,7 @@ class Link:
         pipelined; if the connection breaks under them they are re-sent on
         the next connection.
         """
-        if time.monotonic() - self.last_io > IDLE_CONFIRM:
+        if time.monotonic() - self.last_io >= self.idle_confirm:
             self.call(*args)
         else:
             self.send(*args)

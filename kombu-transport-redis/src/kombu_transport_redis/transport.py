@@ -140,6 +140,10 @@ class Transport(virtual.Transport):
         if self._link is None:
             carry, self._carry = self._carry, []
             self._link = Link(self.pool, carry=carry)
+            if self.options.get("confirm_publish"):
+                self._link.idle_confirm = 0.0
+            elif self.options.get("publish_confirm_after") is not None:
+                self._link.idle_confirm = float(self.options["publish_confirm_after"])
         return self._link
 
     def establish_connection(self) -> Transport:
@@ -147,6 +151,7 @@ class Transport(virtual.Transport):
         try:
             self.link.connect()
             self.link.call("PING")
+            self.link.last_io = 0.0     # the first publish confirms the new connection
         except (rexc.ConnectionError, rexc.TimeoutError, OSError) as exc:
             self._close_links()
             raise RedisConnectionError(
@@ -187,11 +192,8 @@ class Transport(virtual.Transport):
         return str(redis.__version__)
 
     def verify_connection(self, connection: Any) -> bool:
-        try:
-            self.link.call("PING")
-        except self.connection_errors:
-            return False
-        return True
+        """Whether the command connection is open (no I/O: called on every drain)."""
+        return self._link is not None and self._link.connected
 
     # -- acks, restores -------------------------------------------------------------
     def queue_acks(self, tags: list[str]) -> None:
@@ -291,7 +293,12 @@ class Transport(virtual.Transport):
             if poller.deliver_buffered():
                 self._after_delivery()
                 return
-            if poller.fetch():
+            if poller.brpop_outstanding():
+                # While a BRPOP waits, the next message goes to it first;
+                # fetching now could overtake it (FIFO), so read it first.
+                if poller.poll_brpop():
+                    continue
+            elif poller.fetch():
                 continue
             self._maintain()
             remaining = None if deadline is None else deadline - time.monotonic()
