@@ -8,6 +8,8 @@ from typing import Any
 
 __all__ = ("LamportClock", "timetuple")
 
+R_CLOCK = "_lamport(clock={0}, timestamp={1}, id={2} {3!r})"
+
 
 class timetuple(tuple):
     """An event's place in time: ``(clock, timestamp, id, obj)``.
@@ -28,7 +30,7 @@ class timetuple(tuple):
         return tuple(self)
 
     def __repr__(self) -> str:
-        return f"_lamport(clock={self[0]}, timestamp={self[1]}, id={self[2]} {self[3]!r})"
+        return R_CLOCK.format(*self)
 
     def __lt__(self, other: Sequence) -> bool:  # type: ignore[override]
         try:

@@ -23,6 +23,11 @@ from .entity import Exchange, Queue
 __all__ = ("Publisher", "Consumer", "ConsumerSet")
 
 
+def entry_to_queue(queue: str, **options: Any) -> Queue:
+    """Build a :class:`~kombu.Queue` from a carrot-style entry (``exchange``, ``routing_key``, ...)."""
+    return Queue.from_dict(queue, **options)
+
+
 def _iterconsume(connection: Any, consumer: Any, no_ack: bool | None = False, limit: int | None = None) -> Iterator[Any]:
     consumer.consume(no_ack=no_ack)
     for iteration in count(0):

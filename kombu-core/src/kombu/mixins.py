@@ -42,6 +42,9 @@ __all__ = ("ConsumerMixin", "ConsumerProducerMixin")
 
 logger = logging.getLogger(__name__)
 
+W_CONN_LOST = "Connection to broker lost, trying to re-establish connection..."
+W_CONN_ERROR = "Broker connection error, trying again in %s seconds: %r."
+
 
 def _consumer_class() -> type:
     from .messaging import Consumer
@@ -103,7 +106,7 @@ class ConsumerMixin:
 
     def on_connection_error(self, exc: Exception, interval: float) -> None:
         """Called when (re)connecting fails, before waiting ``interval`` seconds to retry."""
-        logger.warning("Broker connection error, trying again in %s seconds: %r.", interval, exc, exc_info=True)
+        logger.warning(W_CONN_ERROR, interval, exc, exc_info=True)
 
     @contextmanager
     def extra_context(self, connection: Any, channel: Any) -> Iterator[None]:
@@ -122,7 +125,7 @@ class ConsumerMixin:
                 else:
                     sleep(restart_limit.expected_time(_tokens))
             except errors:
-                logger.warning("Connection to broker lost, trying to re-establish connection...", exc_info=True)
+                logger.warning(W_CONN_LOST, exc_info=True)
 
     @contextmanager
     def consumer_context(self, **kwargs: Any) -> Iterator[tuple[Any, Any, list[Any]]]:

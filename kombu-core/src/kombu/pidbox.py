@@ -18,9 +18,7 @@ collects replies on its reply queue, which expires when unused::
 
 from __future__ import annotations
 
-import fnmatch
 import logging
-import re
 import socket
 import threading
 import warnings
@@ -36,6 +34,7 @@ from .clocks import LamportClock
 from .common import maybe_declare, oid_from
 from .entity import Exchange, Queue
 from .exceptions import InconsistencyError
+from .matcher import match
 from .utils.functional import maybe_evaluate, reprcall
 from .utils.objects import cached_property
 from .utils.uuid import uuid
@@ -52,19 +51,6 @@ W_PIDBOX_IN_USE = (
     "Or if you meant to start multiple nodes on the same host please make sure\n"
     "you give each node a unique node name!\n"
 )
-
-
-def _matches(hostname: str, pattern: str, matcher: str) -> bool:
-    """Whether ``hostname`` matches ``pattern`` with ``matcher`` ``"glob"`` or ``"pcre"``."""
-    if matcher == "glob":
-        return fnmatch.fnmatch(hostname, pattern)
-    if matcher == "pcre":
-        return re.search(pattern, hostname) is not None
-    try:
-        from .matcher import match  # type: ignore[import-not-found]
-    except ImportError:
-        raise ValueError(f"Unknown matcher {matcher!r}") from None
-    return bool(match(hostname, pattern, matcher))
 
 
 def _supports(channel: Any, capability: str) -> bool:
@@ -178,7 +164,7 @@ class Node:
         if destination:
             run = self.hostname in destination
         elif pattern and matcher:
-            run = _matches(self.hostname, pattern, matcher)
+            run = match(self.hostname, pattern, matcher)
         else:
             run = True
         if run:

@@ -10,11 +10,15 @@ from __future__ import annotations
 
 import heapq
 from collections.abc import Callable, Iterator
-from datetime import datetime
+from datetime import datetime, timezone
 from time import monotonic, time
 from typing import Any, NamedTuple
 
 __all__ = ("Entry", "Timer", "to_timestamp")
+
+#: The default cap, in seconds, on the delay a timer reports.
+DEFAULT_MAX_INTERVAL = 2
+EPOCH = datetime.fromtimestamp(0, timezone.utc)
 
 
 def to_timestamp(d: datetime | float, default_timezone: Any = None, time: Callable[[], float] = time) -> float:
@@ -86,7 +90,7 @@ class Timer:
     Entry = Entry
 
     def __init__(self, max_interval: float | None = None, on_error: Callable[[BaseException], Any] | None = None, **kwargs: Any) -> None:
-        self.max_interval = float(max_interval or 2.0)
+        self.max_interval = float(max_interval or DEFAULT_MAX_INTERVAL)
         self.on_error = on_error or self.on_error
         self._queue: list[scheduled] = []
 

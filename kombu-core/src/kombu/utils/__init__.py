@@ -9,6 +9,9 @@ from __future__ import annotations
 from importlib import import_module
 from typing import Any
 
+# Eager: the submodule ``kombu.utils.uuid`` would otherwise shadow the function.
+from .uuid import uuid
+
 __all__ = (
     "EqualityDict",
     "uuid",
@@ -29,7 +32,6 @@ __all__ = (
 
 _LAZY = {
     "EqualityDict": "collections",
-    "uuid": "uuid",
     "maybe_list": "functional",
     "fxrange": "functional",
     "fxrangemax": "functional",

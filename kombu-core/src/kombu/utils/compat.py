@@ -10,7 +10,7 @@ from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from typing import Any
 
-__all__ = ("register_after_fork", "fileno", "maybe_fileno", "detect_environment", "entrypoints", "coro", "nested")
+__all__ = ("register_after_fork", "fileno", "maybe_fileno", "detect_environment", "entrypoints", "coro", "nested", "get_gevent_concurrent_error")
 
 FILENO_ERRORS = (AttributeError, ValueError, OSError)
 
@@ -109,3 +109,11 @@ def nested(*managers: Any) -> Iterator[tuple[Any, ...]]:
     """Enter every context manager in order; yield their values as a tuple; exit in reverse."""
     with ExitStack() as stack:
         yield tuple(stack.enter_context(manager) for manager in managers)
+
+
+def get_gevent_concurrent_error() -> type[BaseException] | None:
+    """Return gevent's ``ConcurrentObjectUseError`` if gevent is imported, else ``None``."""
+    gevent_exceptions = sys.modules.get("gevent.exceptions")
+    if gevent_exceptions is None:
+        return None
+    return getattr(gevent_exceptions, "ConcurrentObjectUseError", None)

@@ -15,12 +15,23 @@ __all__ = (
     "safe_str",
     "safe_repr",
     "get_default_encoding_file",
+    "set_default_encoding_file",
+    "default_encoding_file",
 )
+
+#: The file whose encoding :func:`get_default_encoding_file` reports (``None``: stdout).
+default_encoding_file: Any = None
+
+
+def set_default_encoding_file(file: Any) -> None:
+    """Make ``file`` the one whose encoding :func:`get_default_encoding_file` reports."""
+    global default_encoding_file
+    default_encoding_file = file
 
 
 def get_default_encoding_file(file: Any = None) -> str:
     """Return the encoding of ``file`` (default: stdout), falling back to the filesystem encoding."""
-    file = file if file is not None else sys.stdout
+    file = file if file is not None else (default_encoding_file or sys.stdout)
     return getattr(file, "encoding", None) or sys.getfilesystemencoding()
 
 

@@ -6,8 +6,6 @@ code importing them from Kombu keeps working.
 
 from __future__ import annotations
 
-import inspect
-import random
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator, Mapping, MutableMapping
@@ -37,7 +35,7 @@ __all__ = (
 
 T = TypeVar("T")
 
-_KEYWORD_MARK = object()
+_KEYWORD_MARK = KEYWORD_MARK = object()
 
 
 class ChannelPromise:
@@ -251,6 +249,11 @@ class lazy:
 promise = lazy
 
 
+def maybe_promise(value: Any) -> Any:
+    """Return ``value``, evaluated first if it is a :class:`lazy` (Kombu's old name)."""
+    return maybe_evaluate(value)
+
+
 def maybe_evaluate(value: Any) -> Any:
     """Return ``value.evaluate()`` for a :class:`lazy` value, else ``value``."""
     if isinstance(value, lazy):
@@ -279,6 +282,8 @@ def dictfilter(d: Mapping | None = None, **kw: Any) -> dict:
 
 def shufflecycle(it: list) -> Iterator[Any]:
     """Yield items of ``it`` forever, each a random pick (Kombu's failover helper)."""
+    import random
+
     it = list(it)
     for _ in repeat(None):
         random.shuffle(it)
@@ -395,6 +400,8 @@ def reprcall(name: str, args: tuple = (), kwargs: Mapping[str, Any] | None = Non
 
 def accepts_argument(func: Callable[..., Any], argument_name: str) -> bool:
     """Return true if ``func`` has a parameter named ``argument_name``."""
+    import inspect
+
     try:
         params = inspect.signature(func).parameters
     except (TypeError, ValueError):
