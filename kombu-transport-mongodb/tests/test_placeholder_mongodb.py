@@ -1,7 +1,9 @@
 """The placeholder distribution kombu-transport-mongodb: it installs, imports nothing heavy,
-and ships its type marker."""
+and until a transport fills it, its URL scheme fails with a clear error."""
 import subprocess
 import sys
+
+import pytest
 
 
 def test_import_does_not_import_the_client_library():
@@ -14,3 +16,10 @@ def test_ships_py_typed():
     from importlib.resources import files
     assert files('kombu_transport_mongodb').joinpath('py.typed').is_file()
 
+
+def test_scheme_not_served_yet_names_the_distribution():
+    from kombu import Connection
+    from kombu.exceptions import TransportNotInstalled
+
+    with pytest.raises(TransportNotInstalled, match='pip install kombu-transport-mongodb'):
+        Connection('mongodb://localhost/').get_transport_cls()
