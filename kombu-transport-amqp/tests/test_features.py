@@ -450,3 +450,29 @@ def test_amqps_scheme_turns_tls_on_with_the_tls_port() -> None:
     transport = conn.transport
     assert conn.ssl is True
     assert transport.default_connection_params["port"] == 5671
+
+
+def test_event_loop_consumes_and_acks_without_blocking(names: list[str]) -> None:
+    from kombu.asynchronous import Hub
+
+    from .conftest import AMQP_URL
+
+    with Connection(AMQP_URL) as conn, Connection(AMQP_URL) as producer_conn:
+        queue = setup_queue(conn, names)
+        got: list[Any] = []
+        hub = Hub()
+        consumer = Consumer(conn.channel(), [queue], callbacks=[lambda b, m: (got.append(b), m.ack())])
+        consumer.qos(prefetch_count=1)
+        consumer.consume()
+        conn.register_with_event_loop(hub)
+        producer = Producer(producer_conn.default_channel, exchange=queue.exchange, routing_key="key")
+        for i in range(20):
+            producer.publish(i)
+        deadline = time.monotonic() + TIMEOUT
+        while len(got) < 20 and time.monotonic() < deadline:
+            hub.run_once()
+        conn.transport.unregister_from_event_loop(conn.connection, hub)
+        hub.close()
+        assert got == list(range(20))
+        consumer.cancel()
+        assert depth(conn, queue) == 0  # every ack reached the broker

@@ -429,6 +429,25 @@ class Connection(amqp.Connection):  # type: ignore[misc]
             self.on_inbound_frame(transport.read_frame())
             transport = self._transport
 
+    def on_tick(self) -> None:
+        """Event-loop tick: dispatch frames already read, send what is held back.
+
+        Frames can sit in the read buffer without the socket being readable
+        (read together with a synchronous reply); the hub would not wake up
+        for them, so each tick hands them out.
+        """
+        transport = self._transport
+        if transport is None:
+            return
+        if transport.has_buffered_frame():
+            transport.begin_dispatch()
+            try:
+                self.drain_buffered()
+            finally:
+                transport.end_dispatch()
+        else:
+            transport.flush()
+
     def heartbeat_tick(self, rate: int = 2) -> None:
         """Flush, then send/check heartbeats as py-amqp does."""
         self.flush()
@@ -562,12 +581,16 @@ class Transport(base.Transport):  # type: ignore[misc]
         return common.qos_semantics_matches_spec(connection.server_properties)
 
     def register_with_event_loop(self, connection: Connection, loop: Any) -> None:
-        """Read from the socket when the hub says it is readable; flush every tick."""
+        """Read from the socket when the hub says it is readable.
+
+        Every tick also dispatches frames already buffered and sends what is
+        held back (:meth:`Connection.on_tick`).
+        """
         connection.transport.raise_on_initial_eintr = True
         loop.add_reader(connection.sock, self.on_readable, connection, loop)
         on_tick = getattr(loop, "on_tick", None)
         if on_tick is not None:
-            on_tick.add(connection.flush)
+            on_tick.add(connection.on_tick)
 
     def unregister_from_event_loop(self, connection: Connection, loop: Any) -> None:
         """Undo :meth:`register_with_event_loop`."""
@@ -576,7 +599,7 @@ class Transport(base.Transport):  # type: ignore[misc]
             loop.remove(sock)
         on_tick = getattr(loop, "on_tick", None)
         if on_tick is not None:
-            on_tick.discard(connection.flush)
+            on_tick.discard(connection.on_tick)
 
     def on_readable(self, connection: Connection, loop: Any) -> None:
         """Handle whatever the socket has, without blocking."""
