@@ -5,9 +5,8 @@ from __future__ import annotations
 import socket
 from queue import Empty
 
-import pytest
-
 import kombu.asynchronous.timer as timer_module
+import pytest
 from kombu.asynchronous import ERR, READ, WRITE, Hub, get_event_loop, set_event_loop
 from kombu.asynchronous.semaphore import DummyLock, LaxBoundedSemaphore
 from kombu.asynchronous.timer import Entry, Timer

@@ -5,12 +5,11 @@ from __future__ import annotations
 import socket
 
 import pytest
-
 from kombu import Connection, Exchange, Queue
 from kombu.common import (
     PREFETCH_COUNT_MAX,
-    QoS,
     Broadcast,
+    QoS,
     collect_replies,
     drain_consumer,
     eventloop,

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-
 from kombu import Connection
 from kombu.compat import Consumer, ConsumerSet, Publisher
 from kombu.utils.uuid import uuid

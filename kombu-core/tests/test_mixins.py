@@ -5,7 +5,6 @@ from __future__ import annotations
 import socket
 
 import pytest
-
 from kombu import Connection, Exchange, Queue
 from kombu.exceptions import ConnectionError
 from kombu.mixins import ConsumerMixin, ConsumerProducerMixin

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import socket
 import threading
 
 import pytest
-
 from kombu import Connection
 from kombu.clocks import LamportClock
 from kombu.pidbox import Mailbox, Node
@@ -48,7 +46,7 @@ class NodeThread(threading.Thread):
                 while not self.stopping.is_set():
                     try:
                         conn.drain_events(timeout=0.02)
-                    except socket.timeout:
+                    except TimeoutError:
                         pass
         except BaseException as exc:  # pragma: no cover - reported by the fixture
             self.error = exc
@@ -113,9 +111,8 @@ def test_cast_and_abcast_need_no_reply(nodes):
 
 
 def test_destination_must_be_a_list():
-    with Connection("memory://") as conn:
-        with pytest.raises(ValueError):
-            Mailbox("x")(conn).call("n1", "ping")
+    with Connection("memory://") as conn, pytest.raises(ValueError):
+        Mailbox("x")(conn).call("n1", "ping")
 
 
 def test_queues_and_exchanges_follow_kombu_names():

@@ -6,10 +6,12 @@ import os
 import threading
 
 import pytest
-
-from kombu import Connection, Exchange, Queue
-from kombu import pools
-from kombu.exceptions import ChannelLimitExceeded, ConnectionLimitExceeded, LimitExceeded
+from kombu import Connection, Exchange, Queue, pools
+from kombu.exceptions import (
+    ChannelLimitExceeded,
+    ConnectionLimitExceeded,
+    LimitExceeded,
+)
 from kombu.pools import connections, producers
 from kombu.resource import ChannelPool, ConnectionPool, Resource
 from kombu.utils.uuid import uuid

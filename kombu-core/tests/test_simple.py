@@ -5,7 +5,6 @@ from __future__ import annotations
 import threading
 
 import pytest
-
 from kombu import Connection, Exchange, Queue
 from kombu.simple import SimpleBuffer, SimpleQueue
 from kombu.utils.uuid import uuid
@@ -52,9 +51,8 @@ def test_get_blocks_until_another_thread_puts(conn):
 
     def producer():
         ready.wait()
-        with Connection("memory://") as other:
-            with other.SimpleQueue(name) as q:
-                q.put("from thread")
+        with Connection("memory://") as other, other.SimpleQueue(name) as q:
+            q.put("from thread")
 
     thread = threading.Thread(target=producer)
     thread.start()

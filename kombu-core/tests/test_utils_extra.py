@@ -7,14 +7,19 @@ import pickle
 from contextlib import contextmanager
 
 import pytest
-
-import kombu.utils as utils
+from kombu import utils
 from kombu.log import LOG_LEVELS, LogMixin, get_logger, get_loglevel
 from kombu.utils.collections import EqualityDict, HashedSeq
 from kombu.utils.compat import nested
 from kombu.utils.debug import Logwrapped
 from kombu.utils.div import emergency_dump_state
-from kombu.utils.scheduling import FairCycle, cycle_by_name, priority_cycle, round_robin_cycle, sorted_cycle
+from kombu.utils.scheduling import (
+    FairCycle,
+    cycle_by_name,
+    priority_cycle,
+    round_robin_cycle,
+    sorted_cycle,
+)
 
 
 def test_lazy_reexports_from_kombu_utils():

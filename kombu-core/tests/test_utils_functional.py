@@ -6,7 +6,6 @@ import pickle
 from itertools import islice
 
 import pytest
-
 from kombu.utils.functional import (
     ChannelPromise,
     LRUCache,
@@ -90,7 +89,7 @@ def test_retry_over_time_errback_gets_interval_iterator():
 
 
 def test_retry_over_time_timeout_reraises(monkeypatch):
-    import kombu.utils.functional as functional
+    from kombu.utils import functional
 
     clock = iter([0.0, 5.0, 11.0])
     monkeypatch.setattr(functional, "monotonic", lambda: next(clock))
@@ -101,7 +100,7 @@ def test_retry_over_time_timeout_reraises(monkeypatch):
 
 
 def test_retry_over_time_sleeps_the_interval_and_calls_callback(monkeypatch):
-    import kombu.utils.functional as functional
+    from kombu.utils import functional
 
     slept = []
     monkeypatch.setattr(functional, "sleep", slept.append)
@@ -114,7 +113,7 @@ def test_retry_over_time_sleeps_the_interval_and_calls_callback(monkeypatch):
 
 
 def test_retry_over_time_callback_can_abort(monkeypatch):
-    import kombu.utils.functional as functional
+    from kombu.utils import functional
 
     monkeypatch.setattr(functional, "sleep", lambda s: None)
 

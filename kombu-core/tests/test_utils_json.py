@@ -8,7 +8,6 @@ from datetime import date, datetime, time, timedelta, timezone
 from decimal import Decimal
 
 import pytest
-
 from kombu.utils.json import JSONEncoder, dumps, loads, register_type
 
 UUID = uuid.UUID("5b4c12a4-6f39-4b1d-9c6e-1f2a3b4c5d6e")
@@ -107,7 +106,7 @@ def test_register_type():
 def test_dumps_passes_options_and_encoder_class():
     assert dumps({"b": 1, "a": 2}, sort_keys=True) == '{"a": 2, "b": 1}'
     assert dumps({"a": 1}, default_kwargs={"separators": (",", ":")}) == '{"a":1}'
-    assert stdjson.dumps({"d": Decimal("1")}, cls=JSONEncoder) == '{"d": {"__type__": "decimal", "__value__": "1"}}'
+    assert stdjson.dumps({"d": Decimal(1)}, cls=JSONEncoder) == '{"d": {"__type__": "decimal", "__value__": "1"}}'
 
 
 def test_loads_bytes_without_decoding():

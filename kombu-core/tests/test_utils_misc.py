@@ -7,8 +7,7 @@ import socket
 import sys
 
 import pytest
-
-import kombu.utils.limits as limits
+from kombu.utils import limits
 from kombu.utils.compat import fileno, maybe_fileno, register_after_fork
 from kombu.utils.eventio import ERR, READ, WRITE, _poll, _select, poll
 from kombu.utils.imports import symbol_by_name

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import os
-import socket
 import threading
 from collections import deque
 from collections.abc import Callable, Iterator
@@ -19,19 +18,19 @@ from .exceptions import ChannelError, OperationalError
 from .utils.uuid import uuid
 
 __all__ = (
+    "PREFETCH_COUNT_MAX",
     "Broadcast",
-    "maybe_declare",
-    "uuid",
-    "itermessages",
-    "send_reply",
+    "QoS",
     "collect_replies",
-    "insured",
     "drain_consumer",
     "eventloop",
     "ignore_errors",
+    "insured",
+    "itermessages",
+    "maybe_declare",
     "oid_from",
-    "QoS",
-    "PREFETCH_COUNT_MAX",
+    "send_reply",
+    "uuid",
 )
 
 #: The largest prefetch count AMQP can express; above it QoS disables the limit.
@@ -75,7 +74,7 @@ class Broadcast(Queue):
     """
 
     # ``queue`` is kept so a copy (e.g. a bound one) keeps the same queue name.
-    attrs = Queue.attrs + (("queue", None),)
+    attrs = (*Queue.attrs, ("queue", None))  # type: ignore[assignment]
 
     def __init__(
         self,
@@ -96,7 +95,7 @@ class Broadcast(Queue):
             queue=queue,
             name=queue,
             auto_delete=auto_delete,
-            exchange=exchange if exchange is not None else Exchange(name, type="fanout"),
+            exchange=exchange if exchange is not None else Exchange(name or "", type="fanout"),
             **kwargs,
         )
 
@@ -195,7 +194,7 @@ def eventloop(conn: Any, limit: int | None = None, timeout: float | None = None,
     for _ in range(limit) if limit else count():
         try:
             yield conn.drain_events(timeout=timeout)
-        except socket.timeout:
+        except TimeoutError:
             if timeout and not ignore_timeouts:
                 raise
 
@@ -268,7 +267,7 @@ def collect_replies(conn: Any, channel: Any, queue: Any, *args: Any, **kwargs: A
 
 
 def _ensure_errback(exc: Exception, interval: float) -> None:
-    logger.error("Connection error: %r. Retry in %ss\n", exc, interval, exc_info=True)
+    logger.error("Connection error: %r. Retry in %ss\n", exc, interval, exc_info=exc)
 
 
 @contextmanager
@@ -348,8 +347,7 @@ class QoS:
         with self._mutex:
             if self.value:
                 self.value -= n
-                if self.value < 1:
-                    self.value = 1
+                self.value = max(self.value, 1)
             return self.value
 
     def set(self, pcount: int) -> int:

@@ -20,7 +20,7 @@ from typing import Any
 from . import messaging
 from .entity import Exchange, Queue
 
-__all__ = ("Publisher", "Consumer", "ConsumerSet")
+__all__ = ("Consumer", "ConsumerSet", "Publisher")
 
 
 def entry_to_queue(queue: str, **options: Any) -> Queue:
@@ -92,7 +92,7 @@ class Publisher(messaging.Producer):
     def __enter__(self) -> Publisher:
         return self
 
-    def __exit__(self, *exc_info: Any) -> None:
+    def __exit__(self, *exc_info: object) -> None:
         self.close()
 
     @property
@@ -172,7 +172,7 @@ class Consumer(messaging.Consumer):
     def __enter__(self) -> Consumer:
         return self
 
-    def __exit__(self, *exc_info: Any) -> None:
+    def __exit__(self, *exc_info: object) -> None:
         self.close()
 
     def __iter__(self) -> Iterator[Any]:

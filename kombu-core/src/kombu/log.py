@@ -13,7 +13,7 @@ from .utils.encoding import safe_repr, safe_str
 from .utils.functional import maybe_evaluate
 from .utils.objects import cached_property
 
-__all__ = ("LogMixin", "LOG_LEVELS", "get_loglevel", "setup_logging", "get_logger", "safeRepr")
+__all__ = ("LOG_LEVELS", "LogMixin", "get_logger", "get_loglevel", "safeRepr", "setup_logging")
 
 #: Level names to numbers and numbers to names.
 LOG_LEVELS: dict[Any, Any] = dict(logging._nameToLevel)  # type: ignore[attr-defined]
@@ -54,7 +54,7 @@ class LogMixin:
         return self.log(logging.INFO, *args, **kwargs)
 
     def warn(self, *args: Any, **kwargs: Any) -> Any:
-        return self.log(logging.WARN, *args, **kwargs)
+        return self.log(logging.WARNING, *args, **kwargs)
 
     def error(self, *args: Any, **kwargs: Any) -> Any:
         kwargs.setdefault("exc_info", True)

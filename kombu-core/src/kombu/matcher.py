@@ -13,11 +13,11 @@ from __future__ import annotations
 import fnmatch
 import re
 from collections.abc import Callable
-from typing import Any
+from typing import Any, ClassVar
 
 from .utils.encoding import bytes_to_str
 
-__all__ = ("MatcherNotInstalled", "MatcherRegistry", "match", "register", "unregister", "registry")
+__all__ = ("MatcherNotInstalled", "MatcherRegistry", "match", "register", "registry", "unregister")
 
 MatcherFunction = Callable[..., Any]
 
@@ -31,7 +31,7 @@ class MatcherRegistry:
 
     MatcherNotInstalled = MatcherNotInstalled
     #: Matchers whose function takes ``(pattern, data)`` rather than ``(data, pattern)``.
-    matcher_pattern_first = ["pcre"]
+    matcher_pattern_first: ClassVar[list[str]] = ["pcre"]
 
     def __init__(self) -> None:
         self._matchers: dict[str, MatcherFunction] = {}

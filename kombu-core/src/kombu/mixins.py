@@ -24,7 +24,6 @@ once a second.
 from __future__ import annotations
 
 import logging
-import socket
 from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import partial
@@ -106,7 +105,7 @@ class ConsumerMixin:
 
     def on_connection_error(self, exc: Exception, interval: float) -> None:
         """Called when (re)connecting fails, before waiting ``interval`` seconds to retry."""
-        logger.warning(W_CONN_ERROR, interval, exc, exc_info=True)
+        logger.warning(W_CONN_ERROR, interval, exc, exc_info=exc)
 
     @contextmanager
     def extra_context(self, connection: Any, channel: Any) -> Iterator[None]:
@@ -144,14 +143,14 @@ class ConsumerMixin:
         event, ``socket.timeout`` is raised.
         """
         elapsed = 0.0
-        with self.consumer_context(**kwargs) as (conn, channel, consumers):
+        with self.consumer_context(**kwargs) as (conn, _channel, _consumers):
             for _ in range(limit) if limit else count():
                 if self.should_stop:
                     break
                 self.on_iteration()
                 try:
                     conn.drain_events(timeout=safety_interval)
-                except socket.timeout:
+                except TimeoutError:
                     conn.heartbeat_check()
                     elapsed += safety_interval
                     if timeout and elapsed >= timeout:

@@ -111,7 +111,7 @@ class Node:
 
     def on_decode_error(self, message: Any, exc: Exception) -> None:
         """Log a command that could not be decoded."""
-        logger.error("Cannot decode message: %r", exc, exc_info=True)
+        logger.error("Cannot decode message: %r", exc, exc_info=exc)
 
     def listen(self, channel: Any = None, callback: Callable[..., Any] | None = None) -> Any:
         """Start consuming commands (handled by ``callback`` or :meth:`handle_message`); return the consumer."""
@@ -136,7 +136,7 @@ class Node:
         except SystemExit:
             raise
         except Exception as exc:
-            logger.error("pidbox command error: %r", exc, exc_info=True)
+            logger.exception("pidbox command error")
             reply = {"error": repr(exc)}
         if reply_to:
             self.reply({self.hostname: reply}, exchange=reply_to["exchange"], routing_key=reply_to["routing_key"], ticket=ticket)
@@ -203,7 +203,7 @@ class Mailbox:
     #: The reply exchange.
     reply_exchange: Exchange = None  # type: ignore[assignment]
     #: Content types accepted for replies.
-    accept: Any = ["json"]
+    accept: Any = ["json"]  # noqa: RUF012 - replaced per instance
     #: Serializer of commands and replies (``None``: the producer's default).
     serializer: str | None = None
 
@@ -302,9 +302,9 @@ class Mailbox:
         a transport refuses it clearly.
         """
         queue = self.reply_queue
-        if queue.expires is not None and self._default_reply_expiry and not _supports(channel, "queue_expires"):
+        if getattr(queue, "expires", None) is not None and self._default_reply_expiry and not _supports(channel, "queue_expires"):
             queue = copy(queue)
-            queue.expires = None
+            queue.expires = None  # type: ignore[attr-defined]
         return queue
 
     def get_queue(self, hostname: str) -> Queue:
@@ -335,9 +335,9 @@ class Mailbox:
     def _publish_reply(self, reply: Any, exchange: str, routing_key: str, ticket: str | None, channel: Any = None, producer: Any = None, **opts: Any) -> None:
         chan = channel or self.connection.default_channel
         reply_exchange = Exchange(exchange, type="direct", delivery_mode="transient", durable=False)
-        with self.producer_or_acquire(producer, chan) as producer:
+        with self.producer_or_acquire(producer, chan) as publisher:
             try:
-                producer.publish(
+                publisher.publish(
                     reply,
                     exchange=reply_exchange,
                     routing_key=routing_key,
@@ -375,8 +375,8 @@ class Mailbox:
             maybe_declare(self._reply_queue_for(chan)(chan))
             message.update(ticket=reply_ticket, reply_to={"exchange": self.reply_exchange.name, "routing_key": self.oid})
         serializer = serializer or self.serializer
-        with self.producer_or_acquire(producer, chan) as producer:
-            producer.publish(
+        with self.producer_or_acquire(producer, chan) as publisher:
+            publisher.publish(
                 message,
                 exchange=self.exchange.name,
                 declare=[self.exchange],
@@ -464,7 +464,7 @@ class Mailbox:
                         break
                     try:
                         self.connection.drain_events(timeout=remaining)
-                    except socket.timeout:
+                    except TimeoutError:
                         break
             return responses
         finally:

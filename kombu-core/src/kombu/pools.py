@@ -30,14 +30,14 @@ from .utils.compat import register_after_fork
 from .utils.functional import lazy
 
 __all__ = (
-    "ProducerPool",
     "PoolGroup",
-    "register_group",
+    "ProducerPool",
     "connections",
-    "producers",
     "get_limit",
-    "set_limit",
+    "producers",
+    "register_group",
     "reset",
+    "set_limit",
 )
 
 _limit = [10]
@@ -133,7 +133,7 @@ def _after_fork_cleanup_group(group: PoolGroup) -> None:
     for pool in list(group.values()):
         try:
             pool.force_close_all(after_fork=True)
-        except Exception:
+        except Exception:  # noqa: BLE001, S110 - best effort in a fresh child
             pass
     group.clear()
 
@@ -240,7 +240,7 @@ def reset(*args: Any, **kwargs: Any) -> None:
     for pool in _all_pools():
         try:
             pool.force_close_all()
-        except Exception:
+        except Exception:  # noqa: BLE001, S110 - reset closes what it can
             pass
     for group in _groups:
         group.clear()

@@ -27,7 +27,7 @@ from . import exceptions
 from .utils.compat import register_after_fork
 from .utils.functional import lazy
 
-__all__ = ("Resource", "ConnectionPool", "ChannelPool", "LifoQueue")
+__all__ = ("ChannelPool", "ConnectionPool", "LifoQueue", "Resource")
 
 
 class _LifoQueue(LifoQueue):
@@ -40,7 +40,7 @@ class _LifoQueue(LifoQueue):
 def _after_fork_cleanup_resource(resource: Resource) -> None:
     try:
         resource.force_close_all(close_pool=False, after_fork=True)
-    except Exception:
+    except Exception:  # noqa: BLE001, S110 - best effort in a fresh child
         pass
 
 
@@ -194,7 +194,7 @@ class Resource:
         if reset:
             try:
                 self.force_close_all(close_pool=False)
-            except Exception:
+            except Exception:  # noqa: BLE001, S110 - resizing goes on with fresh resources
                 pass
         self.setup()
         if previous and limit < previous:

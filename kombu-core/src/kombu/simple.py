@@ -16,13 +16,12 @@ unless the queue was made with ``no_ack``) and raises :class:`queue.Empty`
 
 from __future__ import annotations
 
-import socket
 from collections import deque
 from queue import Empty
 from time import monotonic
-from typing import Any
+from typing import Any, ClassVar
 
-__all__ = ("SimpleQueue", "SimpleBuffer")
+__all__ = ("SimpleBuffer", "SimpleQueue")
 
 
 def _maybe_channel(channel: Any) -> Any:
@@ -58,7 +57,7 @@ class SimpleBase:
     def __enter__(self) -> SimpleBase:
         return self
 
-    def __exit__(self, *exc_info: Any) -> None:
+    def __exit__(self, *exc_info: object) -> None:
         self.close()
 
     def get(self, block: bool = True, timeout: float | None = None) -> Any:
@@ -79,7 +78,7 @@ class SimpleBase:
                 raise self.Empty()
             try:
                 _client(self.channel).drain_events(timeout=remaining)
-            except socket.timeout:
+            except TimeoutError:
                 raise self.Empty() from None
             if timeout is not None:
                 remaining = timeout - (monotonic() - started)
@@ -150,9 +149,9 @@ class SimpleQueue(SimpleBase):
     """
 
     no_ack = False
-    queue_opts: dict[str, Any] = {}
-    queue_args: dict[str, Any] = {}
-    exchange_opts: dict[str, Any] = {"type": "direct"}
+    queue_opts: ClassVar[dict[str, Any]] = {}
+    queue_args: ClassVar[dict[str, Any]] = {}
+    exchange_opts: ClassVar[dict[str, Any]] = {"type": "direct"}
 
     def __init__(
         self,
@@ -192,5 +191,5 @@ class SimpleBuffer(SimpleQueue):
     """A transient queue: not durable, deleted when unused, messages not acknowledged."""
 
     no_ack = True
-    queue_opts = {"durable": False, "auto_delete": True, "exclusive": True}
-    exchange_opts = {"durable": False, "delivery_mode": "transient", "auto_delete": True}
+    queue_opts: ClassVar[dict[str, Any]] = {"durable": False, "auto_delete": True, "exclusive": True}
+    exchange_opts: ClassVar[dict[str, Any]] = {"durable": False, "delivery_mode": "transient", "auto_delete": True}

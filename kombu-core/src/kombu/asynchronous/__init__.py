@@ -6,4 +6,4 @@ from kombu.utils.eventio import ERR, READ, WRITE
 
 from .hub import Hub, get_event_loop, set_event_loop
 
-__all__ = ("READ", "WRITE", "ERR", "Hub", "get_event_loop", "set_event_loop")
+__all__ = ("ERR", "READ", "WRITE", "Hub", "get_event_loop", "set_event_loop")

@@ -26,7 +26,7 @@ from kombu.utils.eventio import ERR, READ, WRITE, poll
 
 from .timer import Entry, Timer
 
-__all__ = ("Hub", "get_event_loop", "set_event_loop", "Stop")
+__all__ = ("Hub", "Stop", "get_event_loop", "set_event_loop")
 
 logger = logging.getLogger(__name__)
 
@@ -52,7 +52,7 @@ def set_event_loop(loop: Hub | None) -> Hub | None:
 class _Call:
     """A callback queued with :meth:`Hub.call_soon`; :meth:`cancel` drops it."""
 
-    __slots__ = ("fun", "args", "cancelled")
+    __slots__ = ("args", "cancelled", "fun")
 
     def __init__(self, fun: Callable[..., Any], args: tuple) -> None:
         self.fun = fun
@@ -231,9 +231,9 @@ class Hub:
                 except OSError as exc:
                     if exc.errno == errno.ENOMEM:
                         raise
-                    logger.error("Error in timer: %r", exc, exc_info=True)
-                except Exception as exc:
-                    logger.error("Error in timer: %r", exc, exc_info=True)
+                    logger.exception("Error in timer")
+                except Exception:
+                    logger.exception("Error in timer")
         if delay is None:
             delay = min_delay
         return min(delay, max_delay)
@@ -336,7 +336,7 @@ class Hub:
     def __enter__(self) -> Hub:
         return self
 
-    def __exit__(self, *exc_info: Any) -> None:
+    def __exit__(self, *exc_info: object) -> None:
         self.close()
 
     def repr_active(self) -> str:

@@ -6,7 +6,7 @@ from collections import deque
 from collections.abc import Callable
 from typing import Any
 
-__all__ = ("LaxBoundedSemaphore", "DummyLock")
+__all__ = ("DummyLock", "LaxBoundedSemaphore")
 
 
 class LaxBoundedSemaphore:
@@ -71,5 +71,5 @@ class DummyLock:
     def __enter__(self) -> DummyLock:
         return self
 
-    def __exit__(self, *exc_info: Any) -> None:
+    def __exit__(self, *exc_info: object) -> None:
         pass

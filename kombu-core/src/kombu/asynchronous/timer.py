@@ -18,7 +18,7 @@ __all__ = ("Entry", "Timer", "to_timestamp")
 
 #: The default cap, in seconds, on the delay a timer reports.
 DEFAULT_MAX_INTERVAL = 2
-EPOCH = datetime.fromtimestamp(0, timezone.utc)
+EPOCH = datetime.fromtimestamp(0, timezone.utc)  # noqa: UP017 - Python 3.10
 
 
 def to_timestamp(d: datetime | float, default_timezone: Any = None, time: Callable[[], float] = time) -> float:
@@ -44,7 +44,7 @@ class scheduled(NamedTuple):
 class Entry:
     """A scheduled call, ``fun(*args, **kwargs)``; :meth:`cancel` stops it from running."""
 
-    __slots__ = ("fun", "args", "kwargs", "tref", "canceled", "_last_run", "__weakref__")
+    __slots__ = ("__weakref__", "_last_run", "args", "canceled", "fun", "kwargs", "tref")
 
     def __init__(self, fun: Callable[..., Any], args: tuple | list | None = None, kwargs: dict | None = None) -> None:
         self.fun = fun
@@ -59,10 +59,7 @@ class Entry:
 
     def cancel(self) -> None:
         """Make sure the call does not run (again)."""
-        try:
-            self.tref.canceled = True
-        except Exception:  # pragma: no cover - tref may be foreign
-            pass
+        self.tref.canceled = True
 
     @property
     def cancelled(self) -> bool:
@@ -78,6 +75,9 @@ class Entry:
         return id(self) < id(other)
 
 
+TimerEntry = Entry
+
+
 class Timer:
     """Callbacks scheduled by time, run by whoever iterates the timer.
 
@@ -87,7 +87,7 @@ class Timer:
     propagates.
     """
 
-    Entry = Entry
+    Entry: type[TimerEntry] = Entry
 
     def __init__(self, max_interval: float | None = None, on_error: Callable[[BaseException], Any] | None = None, **kwargs: Any) -> None:
         self.max_interval = float(max_interval or DEFAULT_MAX_INTERVAL)
@@ -99,18 +99,18 @@ class Timer:
     def __enter__(self) -> Timer:
         return self
 
-    def __exit__(self, *exc_info: Any) -> None:
+    def __exit__(self, *exc_info: object) -> None:
         self.stop()
 
-    def call_at(self, eta: float | datetime, fun: Callable[..., Any], args: tuple = (), kwargs: dict | None = None, priority: int = 0) -> Entry:
+    def call_at(self, eta: float | datetime, fun: Callable[..., Any], args: tuple = (), kwargs: dict | None = None, priority: int = 0) -> TimerEntry:
         """Run ``fun`` at monotonic time ``eta`` (or at a wall-clock ``datetime``)."""
         return self.enter_at(self.Entry(fun, args, kwargs), eta, priority)
 
-    def call_after(self, secs: float, fun: Callable[..., Any], args: tuple = (), kwargs: dict | None = None, priority: int = 0) -> Entry:
+    def call_after(self, secs: float, fun: Callable[..., Any], args: tuple = (), kwargs: dict | None = None, priority: int = 0) -> TimerEntry:
         """Run ``fun`` ``secs`` seconds from now."""
         return self.enter_after(secs, self.Entry(fun, args, kwargs), priority)
 
-    def call_repeatedly(self, secs: float, fun: Callable[..., Any], args: tuple = (), kwargs: dict | None = None, priority: int = 0) -> Entry:
+    def call_repeatedly(self, secs: float, fun: Callable[..., Any], args: tuple = (), kwargs: dict | None = None, priority: int = 0) -> TimerEntry:
         """Run ``fun`` every ``secs`` seconds, first ``secs`` from now, until the entry is canceled.
 
         The next run is scheduled even if ``fun`` raises.
@@ -131,7 +131,7 @@ class Timer:
         entry.args, entry.kwargs = (), {}
         return self.enter_after(secs, entry, priority)
 
-    def enter_at(self, entry: Entry, eta: float | datetime | None = None, priority: int = 0) -> Entry:
+    def enter_at(self, entry: TimerEntry, eta: float | datetime | None = None, priority: int = 0) -> TimerEntry:
         """Schedule ``entry`` at ``eta`` (now if ``None``); return it."""
         if eta is None:
             eta = monotonic()
@@ -140,11 +140,11 @@ class Timer:
         heapq.heappush(self._queue, scheduled(eta, priority, entry))
         return entry
 
-    def enter_after(self, secs: float, entry: Entry, priority: int = 0) -> Entry:
+    def enter_after(self, secs: float, entry: TimerEntry, priority: int = 0) -> TimerEntry:
         """Schedule ``entry`` ``secs`` seconds from now; return it."""
         return self.enter_at(entry, monotonic() + secs, priority)
 
-    def apply_entry(self, entry: Entry) -> None:
+    def apply_entry(self, entry: TimerEntry) -> None:
         """Run ``entry``, passing an exception to ``on_error`` if one is set."""
         try:
             entry()
@@ -162,7 +162,7 @@ class Timer:
     def stop(self) -> None:
         """Nothing to stop: the timer has no thread (kept for API compatibility)."""
 
-    def __iter__(self) -> Iterator[tuple[float | None, Entry | None]]:
+    def __iter__(self) -> Iterator[tuple[float | None, TimerEntry | None]]:
         queue = self._queue
         max_interval = self.max_interval
         while True:
@@ -182,7 +182,7 @@ class Timer:
         """Drop every scheduled entry."""
         self._queue[:] = []
 
-    def cancel(self, tref: Entry) -> None:
+    def cancel(self, tref: TimerEntry) -> None:
         """Cancel the entry ``tref``."""
         tref.cancel()
 

@@ -10,7 +10,7 @@ from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from typing import Any
 
-__all__ = ("register_after_fork", "fileno", "maybe_fileno", "detect_environment", "entrypoints", "coro", "nested", "get_gevent_concurrent_error")
+__all__ = ("coro", "detect_environment", "entrypoints", "fileno", "get_gevent_concurrent_error", "maybe_fileno", "nested", "register_after_fork")
 
 FILENO_ERRORS = (AttributeError, ValueError, OSError)
 
@@ -26,13 +26,13 @@ def _run_after_fork() -> None:
             for callback in callbacks:
                 try:
                     callback(obj)
-                except Exception:  # a failing hook must not stop the others
+                except Exception:  # noqa: BLE001, S110 - a failing hook must not stop the others
                     pass
     for obj, callbacks in list(_after_fork_by_id.values()):
         for callback in callbacks:
             try:
                 callback(obj)
-            except Exception:
+            except Exception:  # noqa: BLE001, S110 - a failing hook must not stop the others
                 pass
 
 

@@ -7,7 +7,7 @@ from typing import Any
 
 from .functional import reprcall
 
-__all__ = ("setup_logging", "Logwrapped")
+__all__ = ("Logwrapped", "setup_logging")
 
 
 def setup_logging(loglevel: int | None = logging.DEBUG, loggers: list[str] | None = None) -> None:

@@ -34,7 +34,7 @@ def emergency_dump_state(
     with open_file(persist, "wb") as fh:
         try:
             dump(state, fh)
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - anything unpicklable falls back to text
             print(f"Cannot pickle state: {exc!r}. Fallback to pformat.", file=stderr)
             fh.seek(0)
             fh.truncate()

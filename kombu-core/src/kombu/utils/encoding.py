@@ -6,17 +6,17 @@ import sys
 from typing import Any
 
 __all__ = (
-    "default_encoding",
-    "default_encode",
-    "str_to_bytes",
-    "ensure_bytes",
     "bytes_to_str",
-    "from_utf8",
-    "safe_str",
-    "safe_repr",
-    "get_default_encoding_file",
-    "set_default_encoding_file",
+    "default_encode",
+    "default_encoding",
     "default_encoding_file",
+    "ensure_bytes",
+    "from_utf8",
+    "get_default_encoding_file",
+    "safe_repr",
+    "safe_str",
+    "set_default_encoding_file",
+    "str_to_bytes",
 )
 
 #: The file whose encoding :func:`get_default_encoding_file` reports (``None``: stdout).
@@ -79,7 +79,7 @@ def safe_str(s: Any, errors: str = "replace") -> str:
         if isinstance(s, (bytes, bytearray)):
             return bytes(s).decode(default_encoding(), errors)
         return str(s)
-    except Exception as exc:
+    except Exception as exc:  # noqa: BLE001 - must never raise
         return f"<Unrepresentable {type(s)!r}: {exc!r}>"
 
 
@@ -87,5 +87,5 @@ def safe_repr(o: Any, errors: str = "replace") -> str:
     """Return ``repr(o)`` without raising; fall back to :func:`safe_str` on error."""
     try:
         return repr(o)
-    except Exception:
+    except Exception:  # noqa: BLE001 - must never raise
         return safe_str(o, errors)

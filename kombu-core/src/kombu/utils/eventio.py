@@ -16,7 +16,7 @@ from typing import Any
 
 from .compat import fileno
 
-__all__ = ("poll", "READ", "WRITE", "ERR", "POLL_READ", "POLL_WRITE", "POLL_ERR")
+__all__ = ("ERR", "POLL_ERR", "POLL_READ", "POLL_WRITE", "READ", "WRITE", "poll")
 
 #: The descriptor is readable.
 READ = POLL_READ = 0x001

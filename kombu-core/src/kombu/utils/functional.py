@@ -15,22 +15,22 @@ from time import monotonic, sleep
 from typing import Any, TypeVar
 
 __all__ = (
+    "ChannelPromise",
     "LRUCache",
-    "memoize",
-    "lazy",
-    "promise",
-    "maybe_evaluate",
-    "is_list",
-    "maybe_list",
+    "accepts_argument",
     "dictfilter",
-    "retry_over_time",
     "fxrange",
     "fxrangemax",
-    "reprkwargs",
+    "is_list",
+    "lazy",
+    "maybe_evaluate",
+    "maybe_list",
+    "memoize",
+    "promise",
     "reprcall",
-    "accepts_argument",
+    "reprkwargs",
+    "retry_over_time",
     "shufflecycle",
-    "ChannelPromise",
 )
 
 T = TypeVar("T")
@@ -46,6 +46,7 @@ class ChannelPromise:
     """
 
     __slots__ = ("__contract__", "__value__")
+    __value__: Any
 
     def __init__(self, contract: Callable[[], Any]) -> None:
         self.__contract__ = contract

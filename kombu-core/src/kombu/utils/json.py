@@ -132,9 +132,7 @@ def loads(
     """
     if isinstance(s, memoryview):
         s = s.tobytes().decode("utf-8")
-    elif isinstance(s, bytearray):
-        s = s.decode("utf-8")
-    elif decode_bytes and isinstance(s, bytes):
+    elif isinstance(s, bytearray) or decode_bytes and isinstance(s, bytes):
         s = s.decode("utf-8")
     marker = "__type__" if isinstance(s, str) else b"__type__"
     if object_hook is None or marker not in s:  # type: ignore[operator]

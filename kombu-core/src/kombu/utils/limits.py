@@ -55,8 +55,8 @@ class TokenBucket:
     def expected_time(self, tokens: int = 1) -> float:
         """Return the seconds until ``tokens`` can be consumed (0 if they can now)."""
         available = self._get_tokens()
-        tokens = max(tokens, available)
-        return (tokens - available) / self.fill_rate
+        wanted = max(tokens, available)
+        return (wanted - available) / self.fill_rate
 
     def _get_tokens(self) -> float:
         if self._tokens < self.capacity:

@@ -7,7 +7,7 @@ from typing import Any
 
 from .imports import symbol_by_name
 
-__all__ = ("FairCycle", "priority_cycle", "round_robin_cycle", "sorted_cycle", "cycle_by_name")
+__all__ = ("FairCycle", "cycle_by_name", "priority_cycle", "round_robin_cycle", "sorted_cycle")
 
 CYCLE_ALIASES = {
     "round_robin": "kombu.utils.scheduling:round_robin_cycle",

@@ -7,7 +7,7 @@ from collections.abc import Iterable, Iterator
 from difflib import SequenceMatcher
 from typing import NamedTuple
 
-__all__ = ("escape_regex", "fmatch_iter", "fmatch_best", "version_string_as_tuple", "version_info_t", "pluralize")
+__all__ = ("escape_regex", "fmatch_best", "fmatch_iter", "pluralize", "version_info_t", "version_string_as_tuple")
 
 
 def escape_regex(p: str, white: str = "") -> str:
@@ -25,10 +25,8 @@ def fmatch_iter(needle: str, haystack: Iterable[str], min_ratio: float = 0.6) ->
 
 def fmatch_best(needle: str, haystack: Iterable[str], min_ratio: float = 0.6) -> str | None:
     """Return the candidate most similar to ``needle``, or ``None`` if none reaches ``min_ratio``."""
-    try:
-        return sorted(fmatch_iter(needle, haystack, min_ratio), reverse=True)[0][1]
-    except IndexError:
-        return None
+    best = max(fmatch_iter(needle, haystack, min_ratio), default=None)
+    return best[1] if best is not None else None
 
 
 class version_info_t(NamedTuple):
