@@ -605,6 +605,11 @@ class Connection:
             return ()
 
     @property
+    def supports_heartbeats(self) -> bool:
+        """Whether the transport sends and checks heartbeats."""
+        return bool(self.transport.implements.heartbeats)
+
+    @property
     def is_evented(self) -> bool:
         """Whether the transport can be driven by :class:`kombu.asynchronous.Hub`."""
         return bool(self.transport.implements.asynchronous)

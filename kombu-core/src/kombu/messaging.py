@@ -175,7 +175,8 @@ class Producer:
         )
         if self.auto_declare and self.exchange.name:
             if declare is None:
-                declare = [self.exchange]
+                if not self._exchange_declared():
+                    declare = [self.exchange]
             elif self.exchange not in declare:
                 declare = [self.exchange, *declare]
         publish = self._publish
@@ -209,6 +210,20 @@ class Producer:
             timeout=timeout, confirm_timeout=confirm_timeout,
         )
 
+    def _exchange_declared(self) -> bool:
+        """Whether the producer's exchange is in its connection's declared cache."""
+        declared = self._declared
+        if declared is None:
+            client = self.connection
+            declared = self._declared = getattr(client, "declared_entities", None)
+            if declared is None:
+                return False
+            self._exchange_ident = hash(self.exchange) if self.exchange.can_cache_declaration else None
+        return self._exchange_ident is not None and self._exchange_ident in declared
+
+    _declared: set[Any] | None = None
+    _exchange_ident: int | None = None
+
     def _get_channel(self) -> Any:
         channel = self._channel
         if isinstance(channel, ChannelPromise):
@@ -225,6 +240,7 @@ class Producer:
 
     def revive(self, channel: Any) -> None:
         """Use ``channel`` (or a connection's default channel, made lazily) from now on."""
+        self._declared = None
         if _is_connection(channel):
             connection = channel
             self.__connection__ = connection

@@ -81,6 +81,7 @@ class MemoryBroker:
         self.lock = threading.RLock()
         self.changed = threading.Condition(self.lock)
         self.version = 0
+        self.waiting = 0
         self.tags = count(1)
         #: Write ends of the pipes of event loops waiting for messages.
         self.wakers: set[int] = set()
@@ -93,7 +94,8 @@ class MemoryBroker:
 
     def notify(self) -> None:
         self.version += 1
-        self.changed.notify_all()
+        if self.waiting:
+            self.changed.notify_all()
         for fd in self.wakers:
             try:
                 os.write(fd, b"\0")
@@ -112,6 +114,9 @@ class Channel(virtual.Channel):
     """A channel on the in-process broker."""
 
     stores_objects = True
+
+    def _next_delivery_tag(self) -> None:
+        return None  # each delivery gets its own tag in _get
 
     def _has_queue(self, queue: str, **kwargs: Any) -> bool:
         return queue in broker.queues
@@ -186,7 +191,11 @@ class Transport(virtual.Transport):
 
     def _wait_for_messages(self, token: Any, timeout: float | None) -> None:
         with broker.lock:
-            broker.changed.wait_for(lambda: broker.version != token, timeout)
+            broker.waiting += 1
+            try:
+                broker.changed.wait_for(lambda: broker.version != token, timeout)
+            finally:
+                broker.waiting -= 1
 
     def driver_version(self) -> str:
         return "N/A"

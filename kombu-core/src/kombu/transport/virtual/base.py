@@ -15,6 +15,7 @@ ports by adding an entry point.
 from __future__ import annotations
 
 import base64
+import os
 import socket
 import time
 from collections import OrderedDict, defaultdict
@@ -44,6 +45,28 @@ __all__ = (
 )
 
 ARRAY_TYPE_H = "H"
+
+
+class _DeliveryTags:
+    """Unique delivery tags: a random per-process prefix and a counter.
+
+    A uuid per message costs more than the rest of a publish; this is as
+    unique (the prefix is a fresh uuid in every process, forks included).
+    """
+
+    def __init__(self) -> None:
+        self.reset()
+        os.register_at_fork(after_in_child=self.reset)
+
+    def reset(self) -> None:
+        self.prefix = uuid() + "."
+        self.counter = count(1)
+
+    def __call__(self) -> str:
+        return f"{self.prefix}{next(self.counter)}"
+
+
+next_delivery_tag = _DeliveryTags()
 
 
 class queue_declare_ok_t(NamedTuple):
@@ -536,7 +559,7 @@ class Channel(AbstractChannel, base.StdChannel):
         body = message["body"]
         if isinstance(body, bytes) and not self.stores_objects:
             message["body"], props["body_encoding"] = self.encode_body(body, self.body_encoding)
-        props["delivery_tag"] = uuid()
+        props["delivery_tag"] = self._next_delivery_tag()
         delivery_info = props["delivery_info"]
         delivery_info["exchange"] = exchange
         delivery_info["routing_key"] = routing_key
@@ -546,6 +569,10 @@ class Channel(AbstractChannel, base.StdChannel):
             self.typeof(exchange).deliver(message, exchange, routing_key, **kwargs)
         else:
             self._put(routing_key, message, **kwargs)
+
+    def _next_delivery_tag(self) -> Any:
+        """A delivery tag unique across processes, for the published envelope."""
+        return next_delivery_tag()
 
     def encode_body(self, body: Any, encoding: str | None = None) -> tuple[Any, str | None]:
         if encoding:
