@@ -12,6 +12,7 @@ keeper thread once messages are held. See the README for the options.
 from __future__ import annotations
 
 import logging
+import select
 import socket
 import threading
 import time
@@ -257,10 +258,13 @@ class Transport(virtual.Transport):
         if sock is None:
             return False
         try:
+            readable, _, _ = select.select([sock], [], [], 0)
+            if not readable:
+                return True
             data = sock.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT)
-        except BlockingIOError:
+        except (BlockingIOError, InterruptedError):
             return True
-        except OSError:
+        except (OSError, ValueError):
             return False
         return bool(data)
 
