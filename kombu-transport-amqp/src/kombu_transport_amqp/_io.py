@@ -259,6 +259,19 @@ class BufferedIO:
                 return frame_type, channel, buf[pos + 7 : end]
         return self._read_frame_slow()
 
+    def read_buffered(self) -> tuple[int, int, bytes] | None:
+        """The next frame if it is already completely buffered, else ``None`` (no I/O)."""
+        buf, pos = self._rbuf, self._rpos
+        if len(buf) - pos >= 8:
+            frame_type, channel, size = _unpack_head(buf, pos)
+            end = pos + 7 + size
+            if end < len(buf):
+                if buf[end] != 206:
+                    raise UnexpectedFrame(f"Received frame_end {buf[end]:#04x} while expecting 0xce")
+                self._rpos = end + 1
+                return frame_type, channel, buf[pos + 7 : end]
+        return None
+
     def _read_frame_slow(self) -> tuple[int, int, bytes]:
         while True:
             buf, pos = self._rbuf, self._rpos

@@ -415,18 +415,24 @@ class Connection(amqp.Connection):  # type: ignore[misc]
         try:
             while not self.blocking_read(timeout):
                 pass
-            while transport.has_buffered_frame():
-                self.on_inbound_frame(transport.read_frame())
-                if self._transport is None:
+            read, handle = transport.read_buffered, self.on_inbound_frame
+            frame = read()
+            while frame is not None:
+                handle(frame)
+                if self._transport is not transport:
                     break
+                frame = read()
         finally:
             transport.end_dispatch()
 
     def drain_buffered(self) -> None:
         """Dispatch every frame already received, without any I/O."""
         transport = self._transport
-        while transport is not None and transport.has_buffered_frame():
-            self.on_inbound_frame(transport.read_frame())
+        while transport is not None:
+            frame = transport.read_buffered()
+            if frame is None:
+                break
+            self.on_inbound_frame(frame)
             transport = self._transport
 
     def on_tick(self) -> None:
