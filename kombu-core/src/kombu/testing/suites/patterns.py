@@ -7,7 +7,6 @@ registration), so every transport runs them too.
 
 from __future__ import annotations
 
-import socket
 import threading
 from typing import Any
 
@@ -144,17 +143,17 @@ class PatternsConformance(ConformanceBase):
                     # PUBSUB for fanout) only receive broadcasts after it
                     try:
                         conn.drain_events(timeout=0.5)
-                    except socket.timeout:
+                    except TimeoutError:
                         pass
                     ready.set()
                     while not stop.is_set():
                         try:
                             conn.drain_events(timeout=0.1)
-                        except socket.timeout:
+                        except TimeoutError:
                             pass
                 finally:
                     conn.release()
-            except BaseException as exc:  # pragma: no cover - reported below
+            except BaseException as exc:  # noqa: BLE001 - reported by the test thread  # pragma: no cover
                 errors.append(exc)
                 ready.set()
 
