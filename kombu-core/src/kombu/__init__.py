@@ -39,7 +39,6 @@ from kombu.entity import Exchange, Queue, binding
 from kombu.message import Message
 from kombu.messaging import Consumer, Producer
 from kombu.serialization import disable_insecure_serializers, enable_insecure_serializers
-from kombu.utils.url import parse_url
 from kombu.utils.uuid import uuid
 
 _LAZY = {
@@ -47,6 +46,7 @@ _LAZY = {
     "eventloop": ("kombu.common", "eventloop"),
     "serialization": ("kombu.serialization", None),
     "compression": ("kombu.compression", None),
+    "parse_url": ("kombu.utils.url", "parse_url"),
 }
 
 

@@ -34,9 +34,9 @@ def kombu_transports() -> list[TransportInfo]:
 
 
 def _pickle_dumps(obj: Any) -> bytes:
-    from kombu.serialization import pickle_protocol
+    from kombu import serialization
 
-    return pickle.dumps(obj, protocol=pickle_protocol)
+    return pickle.dumps(obj, protocol=serialization.pickle_protocol)
 
 
 def _pickle_loads(data: bytes | str) -> Any:

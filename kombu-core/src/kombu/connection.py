@@ -2,19 +2,19 @@
 
 from __future__ import annotations
 
-import logging
-import random
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from itertools import count, cycle
 from typing import Any
 
 from kombu import exceptions
-from kombu.utils.url import as_url, url_to_parts
-
 __all__ = ("Connection", "BrokerConnection", "ConnectionPool", "ChannelPool")
 
-logger = logging.getLogger(__name__)
+
+def _logger() -> Any:
+    import logging  # only when something is logged: keeps `import kombu` cheap
+
+    return logging.getLogger(__name__)
 
 #: Query options of a URL that set a Connection attribute; every other
 #: option goes into ``transport_options``.
@@ -28,6 +28,8 @@ URL_CONNECTION_OPTIONS: dict[str, Callable[[str], Any]] = {
 
 
 def _shuffle_cycle(items: list[str]) -> Iterator[str]:
+    import random
+
     items = list(items)
     while True:
         random.shuffle(items)
@@ -157,6 +159,8 @@ class Connection:
                 transport = transport or uri_prefix
                 if self._claims(uri_prefix):
                     scheme = uri_prefix
+            from kombu.utils.url import url_to_parts
+
             url = url_to_parts(hostname)
             transport = transport or scheme
             hostname = url.hostname or ""
@@ -240,10 +244,10 @@ class Connection:
         return self._connection
 
     def _establish_connection(self) -> Any:
-        logger.debug("establishing connection to %s", self.as_uri())
-        conn = self.transport.establish_connection()
-        logger.debug("connection established: %r", self)
-        return conn
+        logger = _logger()
+        if logger.isEnabledFor(10):
+            logger.debug("establishing connection to %s", self.as_uri())
+        return self.transport.establish_connection()
 
     @property
     def connection(self) -> Any:
@@ -449,7 +453,9 @@ class Connection:
             self._default_channel = None
 
     def _debug(self, msg: str, *args: Any, **kwargs: Any) -> None:
-        logger.debug("[Connection %s] " + msg, self.as_uri(), *args, **kwargs)
+        logger = _logger()
+        if logger.isEnabledFor(10):
+            logger.debug("[Connection %s] " + msg, self.as_uri(), *args, **kwargs)
 
     # -- channels and events -----------------------------------------------------------
 
@@ -663,6 +669,8 @@ class Connection:
 
     def as_uri(self, include_password: bool = False, mask: str = "**", getfields: Any = None) -> str:
         """Return the connection's URL; the password is masked unless asked for."""
+        from kombu.utils.url import as_url
+
         info = self.info()
         vhost = info["virtual_host"]
         uri = as_url(

@@ -6,7 +6,6 @@ same bases it has there.
 
 from __future__ import annotations
 
-from socket import timeout as socket_timeout
 from typing import NoReturn
 
 __all__ = (
@@ -35,7 +34,8 @@ __all__ = (
     "CapabilityNotSupported",
 )
 
-TimeoutError = socket_timeout
+#: ``socket.timeout`` is this builtin since Python 3.10.
+TimeoutError = TimeoutError
 
 
 def reraise(tp: type[BaseException], value: BaseException, tb: object = None) -> NoReturn:

@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
-import logging
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from kombu.compression import decompress
 from kombu.exceptions import MessageStateError
 from kombu.serialization import loads
 
-__all__ = ("Message",)
+if TYPE_CHECKING:
+    import logging
 
-logger = logging.getLogger(__name__)
+__all__ = ("Message",)
 
 ACK_STATES = frozenset({"ACK", "REJECTED", "RECEIVED_NOT_ACKED", "REQUEUED"})
 

@@ -15,7 +15,6 @@ with :func:`enable_insecure_serializers`.
 from __future__ import annotations
 
 import codecs
-import pickle
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -41,7 +40,15 @@ __all__ = (
     "TRUSTED_CONTENT",
 )
 
-pickle_protocol = pickle.DEFAULT_PROTOCOL
+
+def __getattr__(name: str) -> Any:
+    # ``pickle`` and ``pickle_protocol`` are Kombu 5 names; loading pickle
+    # only when asked keeps `import kombu` cheap.
+    if name in ("pickle", "pickle_protocol"):
+        import pickle
+
+        return pickle if name == "pickle" else pickle.DEFAULT_PROTOCOL
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 #: Raw content that needs no decoder and is always accepted.
 TRUSTED_CONTENT = frozenset({"application/data", "application/text"})

@@ -8,13 +8,11 @@ which implements this interface on top of a few storage primitives.
 from __future__ import annotations
 
 import errno
-import socket
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from kombu.exceptions import ChannelError, ConnectionError
 from kombu.message import Message as BaseMessage
-from kombu.utils.url import as_url, url_to_parts
 
 if TYPE_CHECKING:
     from kombu.connection import Connection
@@ -192,7 +190,7 @@ class Transport:
             self._reader = reader = self._make_reader(connection)
         reader(loop)
 
-    def _make_reader(self, connection: Any, timeout: type[BaseException] = socket.timeout,
+    def _make_reader(self, connection: Any, timeout: type[BaseException] = TimeoutError,
                      _errno: Any = errno) -> Any:
         drain_events = connection.drain_events
 
@@ -212,6 +210,8 @@ class Transport:
         """Format ``uri`` for display; the password is masked unless asked for."""
         if include_password:
             return uri
+        from kombu.utils.url import as_url, url_to_parts
+
         try:
             return as_url(*url_to_parts(uri), sanitize=True, mask=mask)
         except ValueError:

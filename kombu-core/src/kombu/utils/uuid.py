@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from uuid import uuid4
+from typing import Any, Callable
 
 
-def uuid(_uuid: object = uuid4) -> str:
+def uuid(_uuid: Callable[[], Any] | None = None) -> str:
     """Return a new random UUID as a string, e.g. ``'5b4c...-...'``."""
-    return str(_uuid())  # type: ignore[operator]
+    if _uuid is None:
+        from uuid import uuid4 as _uuid  # imported on first use: keeps `import kombu` cheap
+    return str(_uuid())

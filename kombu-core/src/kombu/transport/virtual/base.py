@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import base64
 import os
-import socket
 import time
 from collections import OrderedDict, defaultdict
 from collections.abc import Callable, Iterable, Mapping
@@ -840,7 +839,7 @@ class Transport(base.Transport):
                     return
             remaining = None if deadline is None else deadline - time.monotonic()
             if remaining is not None and remaining <= 0:
-                raise socket.timeout()
+                raise TimeoutError()  # socket.timeout
             self._wait_for_messages(token, remaining)
 
     def _poll_token(self) -> Any:
