@@ -120,6 +120,51 @@ class PatternsConformance(ConformanceBase):
         assert stopped, "ConsumerMixin.run() did not return after should_stop"
         assert sorted(worker.bodies) == [0, 1, 2]
 
+    def test_consumer_mixin_reconnects_after_connection_cut(self, fault_proxy: Any) -> None:
+        from kombu.mixins import ConsumerMixin
+        from kombu.utils.limits import TokenBucket
+
+        direct = self.connection()
+        queue = self.declared_queue(direct)
+        proxied = self.connection(fault_proxy.url(self.url))
+        first_seen = threading.Event()
+
+        class Worker(ConsumerMixin):
+            def __init__(self, connection: Any) -> None:
+                self.connection = connection
+                self.bodies: list[Any] = []
+                self.revived = 0
+                self.restart_limit = TokenBucket(100, capacity=10)
+
+            def get_consumers(self, Consumer: Any, channel: Any) -> list[Any]:
+                return [Consumer(queues=[queue], callbacks=[self.on_message])]
+
+            def on_connection_revived(self) -> None:
+                self.revived += 1
+
+            def on_message(self, body: Any, message: Any) -> None:
+                message.ack()
+                self.bodies.append(body)
+                first_seen.set()
+                if "after" in self.bodies:
+                    self.should_stop = True
+
+        worker = Worker(proxied)
+        thread = threading.Thread(target=worker.run, kwargs={"safety_interval": 0.25}, daemon=True)
+        thread.start()
+        try:
+            self.publish(direct, queue, "before")
+            assert first_seen.wait(self.timeout * 2), "the worker consumed nothing"
+            assert fault_proxy.cut(reset=True) >= 1, "the worker was not connected via the proxy"
+            self.publish(direct, queue, "after")
+            thread.join(self.redelivery_timeout * 2)
+            stopped = not thread.is_alive()
+        finally:
+            worker.should_stop = True
+        assert stopped, "the worker did not get the message published after the cut"
+        assert worker.bodies.count("before") >= 1 and "after" in worker.bodies
+        assert worker.revived >= 2, "the worker did not reconnect"
+
     # -- kombu.pidbox -----------------------------------------------------------------
     def test_pidbox_call_collects_a_reply_from_each_node(self) -> None:
         from kombu.pidbox import Mailbox
