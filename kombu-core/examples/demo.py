@@ -7,7 +7,6 @@ message was routed and what was received.
 
 from __future__ import annotations
 
-import socket
 from collections import defaultdict
 from typing import Any
 
@@ -57,7 +56,7 @@ def main(url: str = "memory://") -> dict[str, list[Any]]:
         while True:
             try:
                 conn.drain_events(timeout=0.2)
-            except socket.timeout:
+            except TimeoutError:
                 break
         for consumer in consumers:
             consumer.cancel()

@@ -6,7 +6,6 @@ import pickle
 import socket
 
 import pytest
-
 from kombu import BrokerConnection, Connection
 from kombu.exceptions import OperationalError, TransportNotInstalled
 
@@ -146,6 +145,6 @@ def test_autoretry_returns_result_and_channel():
 def test_context_manager_releases():
     conn = Connection("memory://")
     with conn:
-        conn.default_channel
+        assert conn.default_channel is not None
         assert conn.connected
     assert not conn.connected

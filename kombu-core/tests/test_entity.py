@@ -5,7 +5,6 @@ from __future__ import annotations
 import pickle
 
 import pytest
-
 from kombu import Connection, Exchange, Queue, binding
 from kombu.exceptions import NotBoundError
 

@@ -6,7 +6,6 @@ import subprocess
 import sys
 
 import pytest
-
 from kombu import Connection, plugins
 from kombu.hookspecs import Capabilities, TransportInfo, hookimpl
 from kombu.plugins import PluginConflict, Registry

@@ -6,7 +6,6 @@ import datetime
 import uuid
 
 import pytest
-
 from kombu import compression, serialization
 from kombu.exceptions import ContentDisallowed, DecodeError, EncodeError, SerializerNotInstalled
 

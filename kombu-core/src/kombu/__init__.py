@@ -10,6 +10,14 @@ from __future__ import annotations
 
 from typing import Any
 
+from kombu import exceptions
+from kombu.connection import BrokerConnection, Connection
+from kombu.entity import Exchange, Queue, binding
+from kombu.message import Message
+from kombu.messaging import Consumer, Producer
+from kombu.serialization import disable_insecure_serializers, enable_insecure_serializers
+from kombu.utils.uuid import uuid
+
 __version__ = "6.0.0a1"
 VERSION = (6, 0, 0, "a1")
 
@@ -32,14 +40,6 @@ __all__ = (
     "compression",
     "exceptions",
 )
-
-from kombu import exceptions
-from kombu.connection import BrokerConnection, Connection
-from kombu.entity import Exchange, Queue, binding
-from kombu.message import Message
-from kombu.messaging import Consumer, Producer
-from kombu.serialization import disable_insecure_serializers, enable_insecure_serializers
-from kombu.utils.uuid import uuid
 
 _LAZY = {
     "pools": ("kombu.pools", None),

@@ -8,7 +8,8 @@ from itertools import count, cycle
 from typing import Any
 
 from kombu import exceptions
-__all__ = ("Connection", "BrokerConnection", "ConnectionPool", "ChannelPool")
+
+__all__ = ("Connection", "BrokerConnection", "ConnectionPool", "ChannelPool")  # noqa: F822 - pools load lazily
 
 
 def _logger() -> Any:

@@ -61,7 +61,7 @@ class Message:
         if compression and body is not None:
             try:
                 self.body = decompress(body, compression)
-            except Exception:
+            except Exception:  # noqa: BLE001 - kept and raised by decode()
                 self.errors.append(sys.exc_info())
         if postencode and isinstance(self.body, str):
             self.body = self.body.encode(postencode)

@@ -35,8 +35,6 @@ __all__ = (
     "prepare_accept_content",
     "enable_insecure_serializers",
     "disable_insecure_serializers",
-    "pickle",
-    "pickle_protocol",
     "TRUSTED_CONTENT",
 )
 

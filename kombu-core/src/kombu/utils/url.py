@@ -39,7 +39,7 @@ def url_to_parts(url: str) -> urlparts:
         path = path[1:]
     try:
         port = parts.port
-    except ValueError as exc:
+    except ValueError:
         raise ValueError(f"Malformed port in URL {maybe_sanitize_url(url)!r}") from None
     return urlparts(
         scheme,
