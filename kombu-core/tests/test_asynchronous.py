@@ -291,3 +291,25 @@ def test_hub_run_forever_consumes_memory_messages_published_from_another_thread(
         assert received == [0, 1, 2]
         consumer.cancel()
     hub.close()
+
+
+def test_hub_consolidates_read_events():
+    hub = Hub()
+    a, b = socket.socketpair()
+    c, d = socket.socketpair()
+    batches = []
+    hub.consolidate_callback = batches.append
+    try:
+        hub.add(a, None, READ | ERR, consolidate=True)
+        hub.add(c, None, READ | ERR, consolidate=True)
+        b.send(b"x")
+        d.send(b"y")
+        hub.run_once()
+        assert len(batches) == 1 and sorted(batches[0]) == sorted([a.fileno(), c.fileno()])
+        assert "R" in hub.repr_events([(a.fileno(), READ)])
+        hub.remove(a)
+        assert a.fileno() not in hub.consolidate
+    finally:
+        hub.close()
+        for s in (a, b, c, d):
+            s.close()

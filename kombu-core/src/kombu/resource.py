@@ -17,6 +17,7 @@ starts afresh.
 from __future__ import annotations
 
 import os
+import threading
 from collections import deque
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -67,6 +68,7 @@ class Resource:
             self.close_after_fork = close_after_fork
         self._resource: _LifoQueue = _LifoQueue()
         self._dirty: set[Any] = set()
+        self._grow_lock = threading.Lock()
         self._pid = os.getpid()
         if self.close_after_fork:
             register_after_fork(self, _after_fork_cleanup_resource)
@@ -81,9 +83,12 @@ class Resource:
         raise NotImplementedError("subclass responsibility")
 
     def _add_when_empty(self) -> None:
-        if self.limit and len(self._dirty) >= self.limit:
-            raise self.LimitExceeded(self.limit)
-        self._resource.put_nowait(self.new())
+        with self._grow_lock:
+            if self._resource.qsize():
+                return  # one was released meanwhile: take that
+            if self.limit and len(self._dirty) >= self.limit:
+                raise self.LimitExceeded(self.limit)
+            self._resource.put_nowait(self.new())
 
     def acquire(self, block: bool = False, timeout: float | None = None) -> Any:
         """Take a resource from the pool.

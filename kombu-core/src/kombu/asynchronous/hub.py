@@ -103,6 +103,11 @@ class Hub:
         self._scheduler: Any = None
         #: Exceptions from timers that propagate instead of being logged.
         self.propagate_errors: tuple[type[BaseException], ...] = ()
+        #: Descriptors added with ``consolidate=True``: their read events are
+        #: collected per iteration and passed together to
+        #: :attr:`consolidate_callback` (a list of descriptors).
+        self.consolidate: set[int] = set()
+        self.consolidate_callback: Callable[[list[int]], Any] | None = None
 
     # -- descriptors -------------------------------------------------------
 
@@ -136,12 +141,16 @@ class Hub:
         """Call ``callback(*args)`` when any of ``fds`` has an event in ``flags``.
 
         ``fds`` is a descriptor, an object with ``fileno()``, or a list of them.
+        With ``consolidate`` the read events of such descriptors are handed
+        together to :attr:`consolidate_callback` instead.
         """
         if isinstance(fds, Iterable) and not isinstance(fds, (str, bytes)):
             for fd in fds:
                 self.add(fd, callback, flags, args, consolidate)
             return
         fd = fileno(fds)
+        if consolidate:
+            self.consolidate.add(fd)
         if flags & READ:
             self.readers[fd] = (callback, args)
         if flags & WRITE:
@@ -168,6 +177,7 @@ class Hub:
             return
         self.readers.pop(fd, None)
         self.writers.pop(fd, None)
+        self.consolidate.discard(fd)
         if self._poller is not None:
             self._poller.unregister(fd)
 
@@ -272,8 +282,14 @@ class Hub:
             if self._ready:
                 poll_timeout = 0
             if self.readers or self.writers:
+                to_consolidate: list[int] = []
                 for fd, event in self.poller.poll(poll_timeout) or ():
+                    if fd in self.consolidate and event & (READ | ERR) and fd not in self.writers:
+                        to_consolidate.append(fd)
+                        continue
                     self._dispatch(fd, event)
+                if to_consolidate and self.consolidate_callback is not None:
+                    self.consolidate_callback(to_consolidate)
             elif poll_timeout:
                 # Nothing to wait on but time itself.
                 sleep(poll_timeout)
@@ -344,6 +360,13 @@ class Hub:
         parts = [f"{fd}(R)->{getattr(cb, '__qualname__', cb)}" for fd, (cb, _) in self.readers.items()]
         parts += [f"{fd}(W)->{getattr(cb, '__qualname__', cb)}" for fd, (cb, _) in self.writers.items()]
         return ", ".join(parts)
+
+    def repr_events(self, events: list[tuple[int, int]]) -> str:
+        """Describe poll results ``[(fd, events), ...]``, for debugging."""
+        names = {READ: "R", WRITE: "W", ERR: "!"}
+        return ", ".join(
+            f"{fd}({''.join(name for flag, name in names.items() if event & flag) or '?'})" for fd, event in events
+        )
 
     def __repr__(self) -> str:
         return f"<Hub@{id(self):#x}: R:{len(self.readers)} W:{len(self.writers)}>"
