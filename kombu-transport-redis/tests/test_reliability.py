@@ -133,11 +133,12 @@ def test_long_task_is_not_redelivered_while_its_consumer_lives(redis_url: str,
 def test_server_restart_loses_nothing(private_redis: PrivateRedis, uname: str) -> None:
     url = private_redis.url
     q = _queue(uname)
-    with Connection(url, transport_options=FAST) as conn:
-        q(conn.channel()).declare()
-        producer = Producer(conn.channel(), exchange=q.exchange)
-        publish = conn.ensure(producer, producer.publish, max_retries=20, interval_start=0.1,
-                              interval_step=0.2, interval_max=0.5)
+    with Connection(url, transport_options=FAST) as pconn, \
+            Connection(url, transport_options=FAST) as conn:
+        q(pconn.channel()).declare()
+        producer = Producer(pconn.channel(), exchange=q.exchange)
+        publish = pconn.ensure(producer, producer.publish, max_retries=20, interval_start=0.1,
+                               interval_step=0.2, interval_max=0.5)
         for i in range(5):
             publish({"n": i}, routing_key=uname)
         got: list[Any] = []
@@ -156,11 +157,6 @@ def test_server_restart_loses_nothing(private_redis: PrivateRedis, uname: str) -
         private_redis.restart()
         for i in range(5, 8):
             publish({"n": i}, routing_key=uname)
-
-        def recover(c: Any, channel: Any) -> None:
-            consumer.revive(channel)
-            consumer.consume()
-
         deadline = time.monotonic() + 20
         while len(set(got)) < 8 and time.monotonic() < deadline:
             try:
@@ -169,7 +165,8 @@ def test_server_restart_loses_nothing(private_redis: PrivateRedis, uname: str) -
                 pass
             except conn.connection_errors:
                 conn.ensure_connection(max_retries=20, interval_start=0.1, interval_step=0.2)
-                recover(conn, conn.channel())
+                consumer.revive(conn.channel())
+                consumer.consume()
         for m in held:
             try:
                 m.ack()
