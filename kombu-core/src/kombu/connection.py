@@ -421,8 +421,7 @@ class Connection:
         The wrapper returns ``(result, channel)``; the channel is replaced
         when the connection was re-established.
         """
-        connection = self
-        create_channel = self.channel
+        channels = [channel]
 
         class Revival:
             __name__ = getattr(fun, "__name__", None)
@@ -433,19 +432,16 @@ class Connection:
                 self.connection = connection
 
             def revive(self, channel: Any) -> None:
-                self.channel = channel
+                channels[0] = channel
 
             def __call__(self, *args: Any, **kwargs: Any) -> tuple[Any, Any]:
-                if channel is None and not hasattr(self, "channel"):
-                    self.channel = create_channel()
-                return self.connection.ensure(self, fun, **ensure_options)(*args, channel=self.channel, **kwargs), self.channel
+                # Read the channel on every attempt: ensure() revives it.
+                if channels[0] is None:
+                    self.revive(self.connection.default_channel)
+                return fun(*args, channel=channels[0], **kwargs), channels[0]
 
-            channel: Any
-
-        revive = Revival(connection)
-        if channel is not None:
-            revive.channel = channel
-        return revive
+        revival = Revival(self)
+        return self.ensure(revival, revival, **ensure_options)
 
     def revive(self, new_channel: Any) -> None:
         """Drop the default channel when a new one replaces it after reconnecting."""
