@@ -313,3 +313,27 @@ def test_hub_consolidates_read_events():
         hub.close()
         for s in (a, b, c, d):
             s.close()
+
+
+def test_debug_descriptions():
+    from kombu.asynchronous.debug import callback_for, repr_active, repr_events, repr_flag
+
+    hub = Hub()
+    a, b = socket.socketpair()
+    try:
+        def on_read():
+            pass
+
+        hub.add_reader(a, on_read)
+        assert repr_flag(READ) == "R" and repr_flag(READ | WRITE) == "RW" and repr_flag(ERR) == "!"
+        assert "on_read" in repr_active(hub) and "on_read" in hub.repr_active()
+        assert "on_read" in repr_events(hub, [(a.fileno(), READ)])
+        assert callback_for(hub, a.fileno(), READ)[0] is on_read
+        assert hub._callback_for(a, READ)[0] is on_read
+        assert callback_for(hub, a.fileno(), WRITE, None) is None
+        with pytest.raises(KeyError):
+            callback_for(hub, a.fileno(), WRITE)
+    finally:
+        hub.close()
+        a.close()
+        b.close()

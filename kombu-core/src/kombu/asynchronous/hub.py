@@ -357,6 +357,310 @@ class Hub:
 
     def repr_active(self) -> str:
         """Describe the watched descriptors and their callbacks, for debugging."""
+        from .debug import repr_active
+
+        return repr_active(self)
+
+    def repr_events(self, events: list[tuple[int, int]]) -> str:
+        """Describe poll results ``[(fd, events), ...]``, for debugging."""
+        from .debug import repr_events
+
+        return repr_events(self, events)
+
+    def _callback_for(self, fd: Any, flag: int, *default: Any) -> Any:
+        from .debug import callback_for
+
+        return callback_for(self, fileno(fd), flag, *default)
+
+    def __repr__(self) -> str:
+        return f"<call_soon: {getattr(self.fun, '__qualname__', self.fun)!r}{self.args!r}>"
+
+
+def _raise_stop() -> None:
+    raise Stop()
+
+
+class Hub:
+    """An event loop over file descriptors, a timer and ready callbacks.
+
+    Reader and writer callbacks are called with the ``*args`` they were added
+    with. One iteration (:meth:`run_once`) runs the ``on_tick`` callbacks,
+    the callbacks queued with :meth:`call_soon`, the timers that are due,
+    then waits for descriptor events (at most until the next timer) and
+    dispatches them. Errors from timers are logged; errors from callbacks
+    propagate out of :meth:`run_once`/:meth:`run_forever`, except
+    :class:`queue.Empty`, which a reader may raise when there was nothing to read.
+    """
+
+    READ, WRITE, ERR = READ, WRITE, ERR
+
+    def __init__(self, timer: Timer | None = None) -> None:
+        self.timer = timer if timer is not None else Timer()
+        self.readers: dict[int, tuple[Callable[..., Any], tuple]] = {}
+        self.writers: dict[int, tuple[Callable[..., Any], tuple]] = {}
+        self.on_tick: set[Callable[[], Any]] = set()
+        self.on_close: set[Callable[[Hub], Any]] = set()
+        self._ready: deque[_Call] = deque()
+        self._poller: Any = None
+        self._loop: Generator[None, None, None] | None = None
+        self._running = False
+        self._scheduler: Any = None
+        #: Exceptions from timers that propagate instead of being logged.
+        self.propagate_errors: tuple[type[BaseException], ...] = ()
+        #: Descriptors added with ``consolidate=True``: their read events are
+        #: collected per iteration and passed together to
+        #: :attr:`consolidate_callback` (a list of descriptors).
+        self.consolidate: set[int] = set()
+        self.consolidate_callback: Callable[[list[int]], Any] | None = None
+
+    # -- descriptors -------------------------------------------------------
+
+    @property
+    def poller(self) -> Any:
+        """The underlying :func:`kombu.utils.eventio.poll` object, created on first use."""
+        if self._poller is None:
+            self._poller = poll()
+        return self._poller
+
+    @poller.setter
+    def poller(self, value: Any) -> None:
+        self._poller = value
+
+    def _flags(self, fd: int) -> int:
+        flags = 0
+        if fd in self.readers:
+            flags |= READ | ERR
+        if fd in self.writers:
+            flags |= WRITE
+        return flags
+
+    def _update(self, fd: int) -> None:
+        flags = self._flags(fd)
+        if flags:
+            self.poller.register(fd, flags)
+        elif self._poller is not None:
+            self._poller.unregister(fd)
+
+    def add(self, fds: Any, callback: Callable[..., Any], flags: int, args: tuple = (), consolidate: bool = False) -> None:
+        """Call ``callback(*args)`` when any of ``fds`` has an event in ``flags``.
+
+        ``fds`` is a descriptor, an object with ``fileno()``, or a list of them.
+        With ``consolidate`` the read events of such descriptors are handed
+        together to :attr:`consolidate_callback` instead.
+        """
+        if isinstance(fds, Iterable) and not isinstance(fds, (str, bytes)):
+            for fd in fds:
+                self.add(fd, callback, flags, args, consolidate)
+            return
+        fd = fileno(fds)
+        if consolidate:
+            self.consolidate.add(fd)
+        if flags & READ:
+            self.readers[fd] = (callback, args)
+        if flags & WRITE:
+            self.writers[fd] = (callback, args)
+        try:
+            self._update(fd)
+        except (ValueError, OSError):
+            self.remove(fd)
+            raise
+
+    def add_reader(self, fds: Any, callback: Callable[..., Any], *args: Any) -> None:
+        """Call ``callback(*args)`` whenever ``fds`` is readable (or has an error)."""
+        self.add(fds, callback, READ | ERR, args)
+
+    def add_writer(self, fds: Any, callback: Callable[..., Any], *args: Any) -> None:
+        """Call ``callback(*args)`` whenever ``fds`` is writable."""
+        self.add(fds, callback, WRITE, args)
+
+    def remove(self, fd: Any) -> None:
+        """Stop watching ``fd`` for anything."""
+        try:
+            fd = fileno(fd)
+        except (AttributeError, ValueError, OSError):
+            return
+        self.readers.pop(fd, None)
+        self.writers.pop(fd, None)
+        self.consolidate.discard(fd)
+        if self._poller is not None:
+            self._poller.unregister(fd)
+
+    def remove_reader(self, fd: Any) -> None:
+        """Stop watching ``fd`` for reading (a writer on it stays)."""
+        fd = fileno(fd)
+        self.readers.pop(fd, None)
+        self._update(fd)
+
+    def remove_writer(self, fd: Any) -> None:
+        """Stop watching ``fd`` for writing (a reader on it stays)."""
+        fd = fileno(fd)
+        self.writers.pop(fd, None)
+        self._update(fd)
+
+    # -- callbacks and timers ------------------------------------------------
+
+    def call_soon(self, callback: Callable[..., Any], *args: Any) -> _Call:
+        """Run ``callback(*args)`` on the next iteration; returns a handle with ``cancel()``."""
+        call = _Call(callback, args)
+        self._ready.append(call)
+        return call
+
+    def call_later(self, delay: float, callback: Callable[..., Any], *args: Any) -> Entry:
+        """Run ``callback(*args)`` after ``delay`` seconds; returns the timer entry."""
+        return self.timer.call_after(delay, callback, args)
+
+    def call_at(self, when: float, callback: Callable[..., Any], *args: Any) -> Entry:
+        """Run ``callback(*args)`` at monotonic time ``when``; returns the timer entry."""
+        return self.timer.call_at(when, callback, args)
+
+    def call_repeatedly(self, delay: float, callback: Callable[..., Any], *args: Any) -> Entry:
+        """Run ``callback(*args)`` every ``delay`` seconds until the returned entry is canceled."""
+        return self.timer.call_repeatedly(delay, callback, args)
+
+    @property
+    def scheduler(self) -> Any:
+        """The iterator over :attr:`timer` used to fire timers."""
+        if self._scheduler is None:
+            self._scheduler = iter(self.timer)
+        return self._scheduler
+
+    def fire_timers(self, min_delay: float = 1, max_delay: float = 10, max_timers: int = 10, propagate: tuple[type[BaseException], ...] = ()) -> float:
+        """Run up to ``max_timers`` due timers; return how long the loop may wait for events.
+
+        Errors from timers are logged unless their type is in ``propagate``.
+        """
+        delay: float | None = None
+        if self.timer._queue:
+            for _ in range(max_timers):
+                delay, entry = next(self.scheduler)
+                if entry is None:
+                    break
+                delay = 0  # more may be due: do not wait for events
+                try:
+                    entry()
+                except propagate:
+                    raise
+                except (MemoryError, AssertionError):
+                    raise
+                except OSError as exc:
+                    if exc.errno == errno.ENOMEM:
+                        raise
+                    logger.exception("Error in timer")
+                except Exception:
+                    logger.exception("Error in timer")
+        if delay is None:
+            delay = min_delay
+        return min(delay, max_delay)
+
+    # -- the loop ----------------------------------------------------------
+
+    def _run_ready(self) -> None:
+        ready = self._ready
+        for _ in range(len(ready)):
+            ready.popleft()()
+
+    def _dispatch(self, fd: int, event: int) -> None:
+        reader = self.readers.get(fd) if event & (READ | ERR) else None
+        writer = self.writers.get(fd) if event & WRITE else None
+        if reader is None and writer is None and event & ERR:
+            writer = self.writers.get(fd)
+        if reader is None and writer is None:
+            self.remove(fd)
+            return
+        for handler in (reader, writer):
+            if handler is not None:
+                callback, args = handler
+                try:
+                    callback(*args)
+                except Empty:
+                    pass
+
+    def create_loop(self) -> Generator[None, None, None]:
+        """Return the generator behind :meth:`run_once`: each ``next()`` is one iteration."""
+        while True:
+            for tick in list(self.on_tick):
+                tick()
+            if self._ready:
+                self._run_ready()
+            poll_timeout = self.fire_timers(propagate=self.propagate_errors) if self.timer._queue else 1.0
+            if self._ready:
+                poll_timeout = 0
+            if self.readers or self.writers:
+                to_consolidate: list[int] = []
+                for fd, event in self.poller.poll(poll_timeout) or ():
+                    if fd in self.consolidate and event & (READ | ERR) and fd not in self.writers:
+                        to_consolidate.append(fd)
+                        continue
+                    self._dispatch(fd, event)
+                if to_consolidate and self.consolidate_callback is not None:
+                    self.consolidate_callback(to_consolidate)
+            elif poll_timeout:
+                # Nothing to wait on but time itself.
+                sleep(poll_timeout)
+            yield
+
+    @property
+    def loop(self) -> Generator[None, None, None]:
+        """The loop generator, created on first use."""
+        if self._loop is None:
+            self._loop = self.create_loop()
+        return self._loop
+
+    def run_once(self) -> None:
+        """Run one iteration of the loop."""
+        try:
+            next(self.loop)
+        except StopIteration:
+            self._loop = None
+        except BaseException:
+            # The generator is finished once anything escapes it: start afresh next time.
+            self._loop = None
+            raise
+
+    def run_forever(self) -> None:
+        """Run iterations until :meth:`stop` is called (or a callback raises)."""
+        self._running = True
+        try:
+            while True:
+                try:
+                    self.run_once()
+                except Stop:
+                    break
+        finally:
+            self._running = False
+
+    def stop(self) -> None:
+        """Make :meth:`run_forever` return after the current iteration's ready callbacks."""
+        self.call_soon(_raise_stop)
+
+    def reset(self) -> None:
+        """Close the poller and forget every descriptor, timer and callback."""
+        self.close()
+        self.timer.clear()
+        self._scheduler = None
+
+    def close(self, *args: Any) -> None:
+        """Run the ``on_close`` callbacks with the hub, then release every descriptor and callback."""
+        for callback in list(self.on_close):
+            callback(self)
+        self.on_close.clear()
+        for fd in list(self.readers) + list(self.writers):
+            self.remove(fd)
+        self._ready.clear()
+        self.on_tick.clear()
+        if self._poller is not None:
+            self._poller.close()
+            self._poller = None
+        self._loop = None
+
+    def __enter__(self) -> Hub:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def repr_active(self) -> str:
+        """Describe the watched descriptors and their callbacks, for debugging."""
         parts = [f"{fd}(R)->{getattr(cb, '__qualname__', cb)}" for fd, (cb, _) in self.readers.items()]
         parts += [f"{fd}(W)->{getattr(cb, '__qualname__', cb)}" for fd, (cb, _) in self.writers.items()]
         return ", ".join(parts)
