@@ -25,6 +25,11 @@ WRITE = POLL_WRITE = 0x004
 #: The descriptor has an error or was hung up.
 ERR = POLL_ERR = 0x008 | 0x010
 
+# The poll(2) bits READ/WRITE/ERR are made of (the same values on every platform).
+POLLIN, POLLOUT, POLLERR, POLLHUP, POLLNVAL = 0x001, 0x004, 0x008, 0x010, 0x020
+#: ``select()`` errors meaning a registered descriptor is no longer valid.
+SELECT_BAD_FD = {errno.EBADF}
+
 
 class _poll:
     """Poller on ``select.poll`` (whose flag values READ/WRITE/ERR are)."""
