@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-
 from kombu.matcher import MatcherNotInstalled, MatcherRegistry, match, register, registry, unregister
 
 
