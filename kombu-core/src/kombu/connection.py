@@ -425,7 +425,7 @@ class Connection:
 
         class Revival:
             __name__ = getattr(fun, "__name__", None)
-            __module__ = getattr(fun, "__module__", None)
+            __module__ = getattr(fun, "__module__", None)  # type: ignore[assignment]
             __doc__ = getattr(fun, "__doc__", None)
 
             def __init__(self, connection: Connection) -> None:

@@ -54,6 +54,7 @@ class Exchange(MaybeChannelBound):
     passive = False
     delivery_mode: int | None = None
     no_declare = False
+    arguments: dict[str, Any]
 
     attrs = (
         ("name", None),
@@ -266,6 +267,16 @@ class Queue(MaybeChannelBound):
     ContentDisallowed = None
     name = ""
     exchange: Exchange = Exchange("")
+    queue_arguments: dict[str, Any] | None = None
+    binding_arguments: dict[str, Any] | None = None
+    consumer_arguments: dict[str, Any] | None = None
+    alias: str | None = None
+    no_declare: bool | None = None
+    expires: float | None = None
+    message_ttl: float | None = None
+    max_length: int | None = None
+    max_length_bytes: int | None = None
+    max_priority: int | None = None
     routing_key = ""
     durable = True
     exclusive = False

@@ -318,7 +318,6 @@ class Consumer:
     ContentDisallowed = ContentDisallowed
 
     channel: Any = None
-    queues: list[Queue]
     no_ack: bool | None = None
     auto_declare = True
     callbacks: list[Callable[[Any, Any], Any]]
@@ -359,7 +358,7 @@ class Consumer:
             self.revive(self.channel)
 
     @property
-    def queues(self) -> list[Queue]:  # type: ignore[no-redef]
+    def queues(self) -> list[Queue]:
         return list(self._queues.values())
 
     @queues.setter

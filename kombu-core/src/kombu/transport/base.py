@@ -87,6 +87,9 @@ class Management:
         raise NotImplementedError("Your transport does not implement list_bindings")
 
 
+_Management = Management
+
+
 class Implements(dict):  # type: ignore[type-arg]
     """Feature flags of a transport, readable as attributes."""
 
@@ -221,11 +224,11 @@ class Transport:
     def default_connection_params(self) -> dict[str, Any]:
         return {}
 
-    def get_manager(self, *args: Any, **kwargs: Any) -> Management:
+    def get_manager(self, *args: Any, **kwargs: Any) -> _Management:
         return self.Management(self)
 
     @property
-    def manager(self) -> Management:
+    def manager(self) -> _Management:
         return self.get_manager()
 
     @property

@@ -299,6 +299,10 @@ class AbstractChannel:
         callback(message, queue)
 
 
+VirtualMessage = Message
+VirtualQoS = QoS
+
+
 class Channel(AbstractChannel, base.StdChannel):
     """A virtual channel: the AMQP channel API over storage primitives."""
 
@@ -327,10 +331,10 @@ class Channel(AbstractChannel, base.StdChannel):
         self._cycle = None
         self._tag_to_queue: dict[str, str] = {}
         self._active_queues: list[str] = []
-        self._callbacks: dict[str, Callable[[Message], Any]] = {}
+        self._callbacks: dict[str, Callable[[VirtualMessage], Any]] = {}
         self._routers: dict[str, tuple[Any, Router]] = {}
         self._rr = 0
-        self._qos: QoS | None = None
+        self._qos: VirtualQoS | None = None
         self.closed = False
         self.no_ack_consumers: set[str] = set()
         self.events: defaultdict[str, set[Any]] = defaultdict(set)
@@ -596,7 +600,7 @@ class Channel(AbstractChannel, base.StdChannel):
         if no_ack:
             self.no_ack_consumers.add(consumer_tag)
 
-        def _callback(message: Message) -> Any:
+        def _callback(message: VirtualMessage) -> Any:
             message.delivery_info["consumer_tag"] = consumer_tag
             if not no_ack:
                 self.qos.append(message, message.delivery_tag)
@@ -651,7 +655,7 @@ class Channel(AbstractChannel, base.StdChannel):
             return True
         return False
 
-    def basic_get(self, queue: str, no_ack: bool = False, **kwargs: Any) -> Message | None:
+    def basic_get(self, queue: str, no_ack: bool = False, **kwargs: Any) -> VirtualMessage | None:
         """Fetch one message from ``queue``; ``None`` when it is empty."""
         try:
             payload = self._get(queue)
@@ -682,12 +686,12 @@ class Channel(AbstractChannel, base.StdChannel):
         """Limit unacknowledged deliveries to ``prefetch_count`` (0: no limit)."""
         self.qos.prefetch_count = prefetch_count
 
-    def message_to_python(self, raw_message: Any) -> Message:
+    def message_to_python(self, raw_message: Any) -> VirtualMessage:
         if isinstance(raw_message, self.Message):
             return raw_message
         return self.Message(raw_message, channel=self)
 
-    def _restore(self, message: Message) -> None:
+    def _restore(self, message: VirtualMessage) -> None:
         """Put an unacknowledged message back on the queue it came from.
 
         A message whose queue is unknown is routed again by its exchange and
@@ -704,7 +708,7 @@ class Channel(AbstractChannel, base.StdChannel):
         for queue in queues:
             self._put(queue, payload)
 
-    def _restore_at_beginning(self, message: Message) -> None:
+    def _restore_at_beginning(self, message: VirtualMessage) -> None:
         """Put a rejected message back first in line (default: like :meth:`_restore`)."""
         self._restore(message)
 
@@ -732,7 +736,7 @@ class Channel(AbstractChannel, base.StdChannel):
         return self.connection.state
 
     @property
-    def qos(self) -> QoS:
+    def qos(self) -> VirtualQoS:
         if self._qos is None:
             self._qos = self.QoS(self)
         return self._qos
@@ -766,6 +770,9 @@ class Management(base.Management):
             channel.close()
 
 
+VirtualChannel = Channel
+
+
 class Transport(base.Transport):
     """A virtual transport: holds channels and runs their delivery loop.
 
@@ -788,8 +795,8 @@ class Transport(base.Transport):
 
     def __init__(self, client: Any, **kwargs: Any) -> None:
         super().__init__(client, **kwargs)
-        self.channels: list[Channel] = []
-        self._consuming: list[Channel] = []
+        self.channels: list[VirtualChannel] = []
+        self._consuming: list[VirtualChannel] = []
         self._channel_ids = count(1)
         self._rr = 0
         topts = client.transport_options if client is not None else {}
@@ -803,19 +810,19 @@ class Transport(base.Transport):
             raise ResourceError(f"No free channel ids, current={len(self.channels)}, channel_max={self.channel_max}")
         return channel_id
 
-    def create_channel(self, connection: Any) -> Channel:
+    def create_channel(self, connection: Any) -> VirtualChannel:
         channel = self.Channel(self)
         self.channels.append(channel)
         return channel
 
-    def close_channel(self, channel: Channel) -> None:
+    def close_channel(self, channel: VirtualChannel) -> None:
         try:
             self.channels.remove(channel)
         except ValueError:
             pass
         self._on_consumer_change(channel)
 
-    def _on_consumer_change(self, channel: Channel) -> None:
+    def _on_consumer_change(self, channel: VirtualChannel) -> None:
         self._consuming = [c for c in self.channels if c._active_queues and not c.closed]
 
     def establish_connection(self) -> Transport:
@@ -825,7 +832,7 @@ class Transport(base.Transport):
         for channel in list(self.channels):
             channel.close()
 
-    def drain_events(self, connection: Any, timeout: float | None = None) -> None:
+    def drain_events(self, connection: Any, timeout: float | None = None, **kwargs: Any) -> None:
         """Deliver one message to its consumer; raise ``socket.timeout`` if none came in time."""
         deadline = None if timeout is None else time.monotonic() + timeout
         while True:

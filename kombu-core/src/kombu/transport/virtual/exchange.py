@@ -16,6 +16,7 @@ hot path: a dict access for direct, precompiled regexes for topic.
 
 from __future__ import annotations
 
+import builtins
 import json
 import re
 from collections.abc import Iterable, Mapping, Sequence
@@ -168,7 +169,7 @@ class ExchangeType:
     """
 
     type: str = ""
-    router_class: type[Router] = Router
+    router_class: builtins.type[Router] = Router
 
     def __init__(self, channel: Channel | None = None) -> None:
         self.channel = channel
