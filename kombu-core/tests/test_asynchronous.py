@@ -337,3 +337,16 @@ def test_debug_descriptions():
         hub.close()
         a.close()
         b.close()
+
+
+def test_hub_close_runs_pending_callbacks_once():
+    hub = Hub()
+    ran = []
+
+    def ack():
+        ran.append("ack")
+        hub.call_soon(ran.append, "scheduled during close")
+
+    hub.call_soon(ack)
+    hub.close()
+    assert ran == ["ack"]

@@ -336,17 +336,24 @@ class Hub:
         self._scheduler = None
 
     def close(self, *args: Any) -> None:
-        """Run the ``on_close`` callbacks with the hub, then release every descriptor and callback."""
-        for callback in list(self.on_close):
-            callback(self)
-        self.on_close.clear()
+        """Release every descriptor, run the ``on_close`` callbacks, then the pending ``call_soon`` callbacks.
+
+        Pending callbacks run once, so work already scheduled (an ack, for
+        example) is not dropped; callbacks they schedule in turn are not run.
+        """
         for fd in list(self.readers) + list(self.writers):
             self.remove(fd)
-        self._ready.clear()
+        self.consolidate.clear()
         self.on_tick.clear()
         if self._poller is not None:
             self._poller.close()
             self._poller = None
+        for callback in list(self.on_close):
+            callback(self)
+        self.on_close.clear()
+        pending, self._ready = self._ready, deque()
+        for call in pending:
+            call()
         self._loop = None
 
     def __enter__(self) -> Hub:
