@@ -247,11 +247,6 @@ class ConnectionPool(Resource):
         """Return a new, unconnected clone of the pool's connection."""
         return self.connection.clone()
 
-    def release_resource(self, resource: Any) -> None:
-        debug = getattr(resource, "_debug", None)
-        if debug is not None:
-            debug("released")
-
     def close_resource(self, resource: Any) -> None:
         close = getattr(resource, "_close", None) or resource.close
         close()
@@ -277,9 +272,6 @@ class ConnectionPool(Resource):
     def prepare(self, resource: Any) -> Any:
         if isinstance(resource, lazy):
             resource = resource()
-        debug = getattr(resource, "_debug", None)
-        if debug is not None:
-            debug("acquired")
         return resource
 
 
