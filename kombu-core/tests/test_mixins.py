@@ -170,3 +170,40 @@ def test_consumer_producer_mixin_replies_on_its_own_connection():
         worker.run()
         assert worker._producer_connection is None  # closed on consume end
         assert replies(conn.default_channel).get(no_ack=True).payload == {"x": 4}
+
+
+def test_connecting_backs_off_until_the_broker_is_reachable(monkeypatch):
+    import kombu.utils.functional as functional
+
+    slept = []
+    monkeypatch.setattr(functional, "sleep", slept.append)
+    queue = make_queue()
+    publish(queue, "finally")
+
+    class PatientWorker(Worker):
+        failures = 2
+        intervals: list = []
+
+        def create_connection(self):
+            conn = super().create_connection()
+            worker = self
+            real = conn.transport.establish_connection
+
+            def flaky():
+                if worker.failures:
+                    worker.failures -= 1
+                    raise ConnectionError("broker unreachable")
+                return real()
+
+            conn.transport.establish_connection = flaky
+            return conn
+
+        def on_connection_error(self, exc, interval):
+            self.intervals.append(interval)
+
+    with Connection("memory://") as conn:
+        worker = PatientWorker(conn, queue, stop_after=1)
+        worker.run()
+    assert worker.bodies == ["finally"]
+    assert worker.intervals == [2.0, 4.0]  # Kombu's default back-off: 2 s, then 2 s more
+    assert sum(slept) == 6.0
