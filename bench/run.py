@@ -272,6 +272,12 @@ def table(records, url, scenarios, labels, notes):
                     cr = paired_ratio(side.get('cpu', {}), raw_slot.get('cpu', {}))
                     cells += [f'{rr:.2f}×' if rr else '–', f'{cr:.2f}×' if cr else '–']
                 out.append('| ' + ' | '.join(cells) + ' |')
+    loads = [r['loadavg_1m'] for r in records if r.get('url') == url and 'loadavg_1m' in r]
+    if loads:
+        cpus = next((r['cpus'] for r in records if r.get('url') == url and r.get('cpus')), '?')
+        out += ['', f'Load average (1 min) during the runs: {min(loads):.1f} to '
+                    f'{max(loads):.1f} on {cpus} CPUs; a load near or above the CPU count '
+                    'makes msgs/s noisy, CPU µs/msg less so.']
     errors = errors_of(records, url)
     if errors:
         out += ['', 'Errors:'] + [f'- {e}' for e in errors]
