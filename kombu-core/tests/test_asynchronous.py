@@ -350,3 +350,32 @@ def test_hub_close_runs_pending_callbacks_once():
     hub.call_soon(ack)
     hub.close()
     assert ran == ["ack"]
+
+
+def test_to_timestamp_maps_wall_clock_datetimes_onto_the_timer_clock():
+    from datetime import datetime, timedelta, timezone
+    from time import monotonic
+
+    from kombu.asynchronous.timer import to_timestamp
+
+    soon = datetime.now(timezone.utc) + timedelta(seconds=100)
+    assert to_timestamp(soon) == pytest.approx(monotonic() + 100, abs=5)
+    naive_utc = soon.replace(tzinfo=None)  # naive datetimes are UTC
+    assert to_timestamp(naive_utc) == pytest.approx(monotonic() + 100, abs=5)
+    assert to_timestamp(datetime(1971, 1, 1)) == 0  # never below zero
+    assert to_timestamp(42.5) == 42.5
+
+
+def test_timer_call_at_datetime():
+    from datetime import datetime, timedelta, timezone
+
+    timer = Timer()
+    ran = []
+    timer.call_at(datetime.now(timezone.utc) - timedelta(seconds=1), ran.append, ("past",))
+    later = timer.call_at(datetime.now(timezone.utc) + timedelta(hours=1), ran.append, ("future",))
+    it = iter(timer)
+    delay, entry = next(it)
+    entry()
+    delay, entry = next(it)
+    assert ran == ["past"] and entry is None and delay > 0
+    later.cancel()

@@ -9,27 +9,34 @@ wait until the next one is (``(None, None)`` when nothing is scheduled). The
 from __future__ import annotations
 
 import heapq
+import logging
 from collections.abc import Callable, Iterator
-from datetime import datetime, timezone
-from time import monotonic, time
+from datetime import datetime, timezone, tzinfo
+from time import monotonic
+from time import time as _wall_time
 from typing import Any, NamedTuple
 
 __all__ = ("Entry", "Timer", "to_timestamp")
+
+logger = logging.getLogger(__name__)
 
 #: The default cap, in seconds, on the delay a timer reports.
 DEFAULT_MAX_INTERVAL = 2
 EPOCH = datetime.fromtimestamp(0, timezone.utc)  # noqa: UP017 - Python 3.10
 
 
-def to_timestamp(d: datetime | float, default_timezone: Any = None, time: Callable[[], float] = time) -> float:
-    """Convert a ``datetime`` to a Unix timestamp; numbers are returned unchanged.
+def to_timestamp(d: datetime | float, default_timezone: tzinfo | None = timezone.utc, time: Callable[[], float] = monotonic) -> float:  # noqa: UP017
+    """Convert a wall-clock ``datetime`` to the timer's clock (``time``, monotonic); numbers pass through.
 
-    A naive ``datetime`` is taken as local time, or in ``default_timezone``.
+    A naive ``datetime`` is taken to be in ``default_timezone`` (UTC). The
+    result never goes below 0. This is what :meth:`Timer.call_at` expects,
+    so ``timer.call_at(to_timestamp(eta), fun)`` runs ``fun`` at ``eta``.
     """
     if isinstance(d, datetime):
-        if d.tzinfo is None and default_timezone is not None:
+        if d.tzinfo is None:
             d = d.replace(tzinfo=default_timezone)
-        return d.timestamp()
+        offset = _wall_time() - time()
+        return max((d - EPOCH).total_seconds() - offset, 0)
     return d
 
 
@@ -136,7 +143,12 @@ class Timer:
         if eta is None:
             eta = monotonic()
         elif isinstance(eta, datetime):
-            eta = monotonic() + (to_timestamp(eta) - time())
+            try:
+                eta = to_timestamp(eta)
+            except Exception as exc:
+                if not self.handle_error(exc):
+                    raise
+                return entry
         heapq.heappush(self._queue, scheduled(eta, priority, entry))
         return entry
 
