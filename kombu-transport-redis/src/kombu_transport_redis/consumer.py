@@ -53,6 +53,9 @@ class Poller:
         self.sub_conn: Any = None
         self._patterns: set[str] = set()
         self._rr = 0
+        #: FETCH calls sent and not yet answered.
+        self.fetch_pending = 0
+        self._fetch_got = False
 
     # -- bookkeeping -------------------------------------------------------------
     def consuming(self) -> list[Channel]:
@@ -76,8 +79,13 @@ class Poller:
                 delivered = True
         return delivered
 
-    def fetch(self) -> bool:
-        """Fill every consuming channel's buffer from its queues; whether any came."""
+    def send_fetch(self) -> bool:
+        """Ask for up to each consuming channel's window of messages (pipelined).
+
+        Returns whether a fetch was sent; its answer is read by
+        :meth:`read_fetch` (or any later read on the link) and buffered in
+        the channels.
+        """
         transport = self.transport
         plans: list[tuple[Channel, list[str], bool]] = []
         cmds: list[tuple[Any, ...]] = []
@@ -106,18 +114,69 @@ class Poller:
         if not cmds:
             return False
         transport.flush_acks()
-        replies = transport.link.call_many(cmds)
-        got = False
-        for (ch, _qs, record), reply in zip(plans, replies):
-            if isinstance(reply, BaseException):
-                raise reply
-            if not reply:
-                continue
-            got = True
-            for i in range(0, len(reply), 2):
-                key = reply[i].decode() if isinstance(reply[i], bytes) else reply[i]
-                ch.accept_fetched(keys.queue_of_key(key), reply[i + 1], record)
-        return got
+        link = transport.link
+        self.fetch_pending += len(cmds)
+        self._fetch_got = False
+        for (ch, _qs, record), cmd in zip(plans, cmds):
+            try:
+                link.send(*cmd, callback=_FetchReply(self, ch, record), resend=False)
+            except BaseException:
+                self.fetch_pending = 0
+                raise
+        return True
+
+    def fetch(self) -> bool:
+        """Fetch now and wait for the answers; whether any message came."""
+        if not self.send_fetch():
+            return False
+        self.transport.link.flush()
+        return self._fetch_got
+
+    def read_fetch(self, timeout: float) -> None:
+        """Read the answers of sent fetches that arrive within ``timeout`` seconds.
+
+        A fetch still unanswered then stays pending (a stalled network must
+        not hang ``drain_events``); its answer is read later, in order.
+        """
+        link = self.transport.link
+        conn = link.conn
+        if not any(isinstance(p.callback, _FetchReply) for p in link.pending):
+            # Lost with a broken connection, or answered with an error.
+            self.fetch_pending = 0
+            link.flush()
+            return
+        try:
+            if conn is None or conn._sock is None:
+                link.flush()
+                return
+            if not conn.can_read(0):
+                ready, _, _ = select.select([conn._sock], [], [], max(timeout, 0))
+                if not ready:
+                    return
+            while self.fetch_pending and link.pending:
+                link._read_one(False)
+                if self.fetch_pending and not conn.can_read(0):
+                    break
+        except BaseException:
+            self.fetch_pending = 0
+            raise
+        if self.fetch_pending and not any(isinstance(p.callback, _FetchReply)
+                                          for p in link.pending):
+            self.fetch_pending = 0
+            link.flush()
+
+    def _on_fetch(self, ch: Channel, record: bool, reply: Any) -> None:
+        self.fetch_pending = max(self.fetch_pending - 1, 0)
+        if not reply or ch.closed:
+            if reply and ch.closed:      # recorded but undeliverable: give back
+                for i in range(0, len(reply), 2):
+                    self._accept_popped(self.keys.queue_of_key(_text(reply[i])), reply[i + 1],
+                                        recorded=record)
+            return
+        self._fetch_got = True
+        keys = self.keys
+        for i in range(0, len(reply), 2):
+            ch.accept_fetched(keys.queue_of_key(_text(reply[i])), reply[i + 1], record)
 
     # -- waiting ------------------------------------------------------------------
     def _block(self) -> Any:
@@ -195,8 +254,8 @@ class Poller:
         if self.block_conn is not None:
             self.block_conn.disconnect()
 
-    def _accept_popped(self, queue: str, raw: bytes | str) -> None:
-        """Record a BRPOP'd message (pipelined) and buffer it for its consumer."""
+    def _accept_popped(self, queue: str, raw: bytes | str, recorded: bool = False) -> None:
+        """Buffer a popped message for its consumer, recording it (pipelined) if needed."""
         owner = None
         for ch in self.consuming():
             if queue in ch._active_queues:
@@ -204,10 +263,15 @@ class Poller:
                 break
         text = raw.decode() if isinstance(raw, bytes) else raw
         if owner is None:       # consumer went away: straight back to the head
+            if recorded:
+                tag = _tag(text)
+                if tag is not None:
+                    self.transport.restore_entries([(tag, queue, text)], head=True)
+                    return
             self.transport.link.send("RPUSH", self.keys.queue_key(queue, _priority(text)), text)
             return
         record = not owner.queue_is_no_ack(queue)
-        if record:
+        if record and not recorded:
             self._record([text])
         owner.accept_fetched(queue, text, record)
 
@@ -320,7 +384,7 @@ class Poller:
         block = self.start_brpop(self.transport.brpop_timeout)
         sub = self.sync_subscriptions()
         self.transport.flush_acks()
-        self.transport.link.flush()
+        self.transport.link._read_available()
         socks = []
         if block is not None:
             socks.append(block._sock)
@@ -361,6 +425,32 @@ class Poller:
         self._patterns = set()
         self._brpop_keys = None
         self._block_id = None
+
+
+class _FetchReply:
+    """Callback of one FETCH: buffers its messages in the channel."""
+
+    __slots__ = ("poller", "ch", "record")
+
+    def __init__(self, poller: Poller, ch: Channel, record: bool) -> None:
+        self.poller = poller
+        self.ch = ch
+        self.record = record
+
+    def __call__(self, reply: Any) -> None:
+        self.poller._on_fetch(self.ch, self.record, reply)
+
+
+def _text(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else value
+
+
+def _tag(text: str) -> str | None:
+    try:
+        tag = json.loads(text)["properties"]["delivery_tag"]
+    except (ValueError, KeyError, TypeError):
+        return None
+    return tag if isinstance(tag, str) else None
 
 
 def _priority(text: str) -> int:

@@ -293,16 +293,27 @@ class Transport(virtual.Transport):
         """Deliver the messages available (at least one) or raise ``socket.timeout``."""
         poller = self.poller
         deadline = None if timeout is None else time.monotonic() + timeout
+        fetched_empty = False
         while True:
             if poller.deliver_buffered():
                 self._after_delivery()
                 return
+            remaining = None if deadline is None else deadline - time.monotonic()
+            if poller.fetch_pending:
+                # Answers to a fetch already sent: wait for them (bounded).
+                poller.read_fetch(self.brpop_timeout if remaining is None
+                                  else max(min(remaining, self.brpop_timeout), 0))
+                if not poller.fetch_pending and not poller._fetch_got:
+                    fetched_empty = True
+                if poller.fetch_pending and remaining is not None and remaining <= 0:
+                    raise socket.timeout()
+                continue
             if poller.brpop_outstanding():
                 # While a BRPOP waits, the next message goes to it first;
                 # fetching now could overtake it (FIFO), so read it first.
                 if poller.poll_brpop():
                     continue
-            elif poller.fetch():
+            elif not fetched_empty and poller.send_fetch():
                 continue
             self._maintain()
             remaining = None if deadline is None else deadline - time.monotonic()
@@ -310,6 +321,7 @@ class Transport(virtual.Transport):
                 raise socket.timeout()
             wait = self.brpop_timeout if remaining is None else min(remaining, self.brpop_timeout)
             poller.wait(wait)
+            fetched_empty = False
 
     def _after_delivery(self) -> None:
         if self._lease is None and any(ch._inflight for ch in self.channels):
