@@ -148,11 +148,35 @@ def test_node_dispatch_and_clock():
     assert clock.value == 42
 
 
-def test_reply_expiry_default_is_best_effort_but_explicit_expiry_is_refused():
-    from kombu.exceptions import CapabilityNotSupported
+def test_ttl_and_expiry_are_left_out_where_the_transport_lacks_them(nodes):
+    # Celery's mailbox sets queue_ttl, queue_expires and reply TTL/expiry;
+    # memory:// has neither capability, and remote control must still work.
+    from kombu.pidbox import _queue_for
 
     with Connection("memory://") as conn:
-        channel = conn.default_channel
-        assert Mailbox("a")._reply_queue_for(channel).expires is None  # memory:// has no expiry
-        with pytest.raises(CapabilityNotSupported):
-            Mailbox(f"b-{uuid()}", reply_queue_expires=5)(conn).call(["nobody"], "ping", timeout=0.01)
+        mailbox = Mailbox("celery", type="fanout", queue_ttl=300.0, queue_expires=10.0, reply_queue_ttl=60.0)
+        adapted = _queue_for(mailbox.get_queue("worker"), conn.default_channel)
+        assert adapted.expires is None and adapted.message_ttl is None
+        assert mailbox.get_queue("worker").message_ttl == 300.0  # the original is untouched
+
+    celery_like, thread = nodes
+    celery_like.queue_ttl, celery_like.reply_queue_ttl = 300.0, 60.0
+    with Connection("memory://") as conn:
+        assert celery_like(conn).call(["n1"], "ping", timeout=30) == [{"n1": {"pong": "n1"}}]
+
+
+def test_ttl_and_expiry_are_kept_where_supported():
+    from kombu.pidbox import _queue_for
+
+    class Capable:
+        queue_expires = True
+        message_ttl = True
+
+    class Transport:
+        capabilities = Capable()
+
+    class Channel:
+        connection = Transport()
+
+    queue = Mailbox("x", queue_ttl=5.0, queue_expires=7.0).get_queue("n")
+    assert _queue_for(queue, Channel()) is queue

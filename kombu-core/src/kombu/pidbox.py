@@ -59,6 +59,32 @@ def _supports(channel: Any, capability: str) -> bool:
     return capabilities is None or bool(getattr(capabilities, capability, True))
 
 
+_QUEUE_HINTS = (("expires", "queue_expires"), ("message_ttl", "message_ttl"))
+_hints_dropped: set[tuple[str, str]] = set()
+
+
+def _queue_for(queue: Queue, channel: Any) -> Queue:
+    """``queue`` as declared on ``channel``: without expiry/TTL the transport lacks.
+
+    Mailbox queues use expiry and TTL only to clean up after nodes and callers
+    that went away (Celery sets both). Where the transport has no such
+    capability they are left out (logged once per transport and setting), so
+    remote control works on every transport, as it does on Kombu 5's virtual
+    transports, which ignore them.
+    """
+    dropped = [attr for attr, capability in _QUEUE_HINTS if getattr(queue, attr, None) is not None and not _supports(channel, capability)]
+    if not dropped:
+        return queue
+    adapted = copy(queue)
+    for attr in dropped:
+        setattr(adapted, attr, None)
+        key = (type(channel.connection).__module__, attr)
+        if key not in _hints_dropped:
+            _hints_dropped.add(key)
+            logger.info("pidbox: %s does not support %s; mailbox queues are declared without it", key[0], attr)
+    return adapted
+
+
 class Node:
     """A mailbox node: consumes the commands addressed to ``hostname`` and runs its handlers.
 
@@ -89,7 +115,8 @@ class Node:
         """Return a consumer of this node's queue (not yet consuming)."""
         from .messaging import Consumer
 
-        queue = self.mailbox.get_queue(self.hostname)
+        channel = channel or self.channel
+        queue = _queue_for(self.mailbox.get_queue(self.hostname), channel)
 
         def verify_exclusive(name: str, messages: int, consumers: int) -> None:
             if consumers:
@@ -97,7 +124,7 @@ class Node:
 
         queue.on_declared = verify_exclusive
         return Consumer(
-            channel or self.channel,
+            channel,
             [queue],
             no_ack=no_ack,
             accept=self.mailbox.accept if accept is None else accept,
@@ -185,7 +212,8 @@ class Mailbox:
     ``"fanout"``). Replies are read with ``accept`` (default json) and
     written with ``serializer``. ``queue_ttl``/``queue_expires`` apply to
     node queues, ``reply_queue_ttl``/``reply_queue_expires`` to reply
-    queues (in seconds).
+    queues (in seconds); on a transport without message TTL or queue expiry
+    they are left out (see :func:`_queue_for`).
     """
 
     node_cls = Node
@@ -240,8 +268,6 @@ class Mailbox:
         self.queue_exclusive = queue_exclusive
         self.reply_queue_ttl = reply_queue_ttl
         self.reply_queue_expires = reply_queue_expires
-        # Kombu's default expiry is best effort: dropped where the transport has none.
-        self._default_reply_expiry = reply_queue_expires == REPLY_QUEUE_EXPIRES
         self._producer_pool = producer_pool
 
     def __call__(self, connection: Any) -> Mailbox:
@@ -293,19 +319,6 @@ class Mailbox:
     def reply_queue(self) -> Queue:
         """The reply queue (see :meth:`get_reply_queue`)."""
         return self.get_reply_queue()
-
-    def _reply_queue_for(self, channel: Any) -> Queue:
-        """The reply queue as declared on ``channel``.
-
-        The default expiry (10 s) is left out on transports without queue
-        expiry; an expiry or TTL the application asked for is kept, so such
-        a transport refuses it clearly.
-        """
-        queue = self.reply_queue
-        if getattr(queue, "expires", None) is not None and self._default_reply_expiry and not _supports(channel, "queue_expires"):
-            queue = copy(queue)
-            queue.expires = None  # type: ignore[attr-defined]
-        return queue
 
     def get_queue(self, hostname: str) -> Queue:
         """Return the command queue of node ``hostname``."""
@@ -372,7 +385,7 @@ class Mailbox:
         }
         chan = channel or self.connection.default_channel
         if reply_ticket:
-            maybe_declare(self._reply_queue_for(chan)(chan))
+            maybe_declare(_queue_for(self.reply_queue, chan)(chan))
             message.update(ticket=reply_ticket, reply_to={"exchange": self.reply_exchange.name, "routing_key": self.oid})
         serializer = serializer or self.serializer
         with self.producer_or_acquire(producer, chan) as publisher:
@@ -431,7 +444,7 @@ class Mailbox:
         if accept is None:
             accept = self.accept
         chan = channel or self.connection.default_channel
-        queue = self._reply_queue_for(chan)
+        queue = _queue_for(self.reply_queue, chan)
         responses: list[Any] = list(self.unclaimed.pop(ticket, ()))
         if limit and len(responses) >= limit:
             return responses
