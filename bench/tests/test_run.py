@@ -123,7 +123,7 @@ def test_failures_and_hangs_are_recorded_not_fatal(runner, setup, capsys, monkey
     assert len([r for r in records if r['scenario'] == 'latency' and 'error' not in r]) == 2
     out = capsys.readouterr().out
     assert '| publish | 200 | 100 | 2.00× |' in out
-    assert 'ours latency: 1 failed run(s), e.g. timed out after 2s' in out
+    assert 'ours latency: 1 failed run(s), e.g. timed out after 8s' in out
 
 
 def test_unusable_interpreter_is_reported(runner, setup, capsys):
