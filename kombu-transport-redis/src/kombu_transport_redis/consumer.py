@@ -28,6 +28,7 @@ import uuid
 from typing import TYPE_CHECKING, Any
 
 from . import scripts
+from .link import Pending
 
 if TYPE_CHECKING:
     from .channel import Channel
@@ -113,16 +114,17 @@ class Poller:
                              keys.unacked_index_key, *lists, want, now, "1" if record else "0"))
         if not cmds:
             return False
-        transport.flush_acks()
         link = transport.link
+        entries = [Pending(c, None, True) for c in transport.take_ack_commands()]
+        entries += [Pending(cmd, _FetchReply(self, ch, record), False)
+                    for (ch, _qs, record), cmd in zip(plans, cmds)]
         self.fetch_pending += len(cmds)
         self._fetch_got = False
-        for (ch, _qs, record), cmd in zip(plans, cmds):
-            try:
-                link.send(*cmd, callback=_FetchReply(self, ch, record), resend=False)
-            except BaseException:
-                self.fetch_pending = 0
-                raise
+        try:
+            link.send_batch(entries)     # acks and fetches: one socket write
+        except BaseException:
+            self.fetch_pending = 0
+            raise
         return True
 
     def fetch(self) -> bool:

@@ -203,15 +203,20 @@ class Transport(virtual.Transport):
         if len(self._acks) >= _ACK_BATCH:
             self.flush_acks()
 
-    def flush_acks(self) -> None:
-        """Send the pending record deletions (pipelined: no round trip)."""
+    def take_ack_commands(self) -> list[tuple[Any, ...]]:
+        """The commands deleting the pending ack records (and forget them here)."""
         acks = self._acks
         if not acks:
-            return
+            return []
         self._acks = []
         keys = self.keys
-        self.link.send_many([("HDEL", keys.unacked_key, *acks),
-                             ("ZREM", keys.unacked_index_key, *acks)])
+        return [("HDEL", keys.unacked_key, *acks), ("ZREM", keys.unacked_index_key, *acks)]
+
+    def flush_acks(self) -> None:
+        """Send the pending record deletions (pipelined: no round trip)."""
+        cmds = self.take_ack_commands()
+        if cmds:
+            self.link.send_many(cmds)
 
     def restore_entries(self, entries: list[tuple[str, str, str]], head: bool = True) -> int:
         """Give ``(tag, queue, raw)`` deliveries back to their queues, at most once each."""
