@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import socket
 import ssl as _ssl
+from time import monotonic
 from collections import defaultdict, namedtuple
 from collections.abc import Callable
 from typing import Any
@@ -641,10 +642,22 @@ class Transport(base.Transport):  # type: ignore[misc]
         """Dispatch events; ``socket.timeout`` when none came within ``timeout``."""
         connection.raise_pending()
         before = connection.events
-        connection.blocking.process_data_events(time_limit=timeout)
-        connection.raise_pending()
-        if connection.events == before:
-            raise socket.timeout()
+        process = connection.blocking.process_data_events
+        if timeout is None:
+            while connection.events == before:
+                process(time_limit=None)
+                connection.raise_pending()
+            return
+        # pika may return early without dispatching anything (an internal
+        # event): keep going until something came or the time is up.
+        deadline = monotonic() + timeout
+        while True:
+            process(time_limit=max(deadline - monotonic(), 0))
+            connection.raise_pending()
+            if connection.events != before:
+                return
+            if monotonic() >= deadline:
+                raise socket.timeout()
 
     def _collect(self, connection: Connection | None) -> None:
         if connection is not None:
