@@ -477,3 +477,22 @@ def test_event_loop_consumes_and_acks_without_blocking(names: list[str]) -> None
         assert got == list(range(20))
         consumer.cancel()
         assert depth(conn, queue) == 0  # every ack reached the broker
+
+
+def test_consume_a_long_stream_with_prefetch_and_acks(url: str, names: list[str]) -> None:
+    """Every drain_events either delivers or raises socket.timeout after its timeout."""
+    count = 3000
+    with Connection(url) as conn:
+        queue = setup_queue(conn, names)
+        producer = Producer(conn.default_channel, exchange=queue.exchange, routing_key="key")
+        for i in range(count):
+            producer.publish({"seq": i})
+        got: list[int] = []
+        consumer = Consumer(conn.channel(), [queue],
+                            callbacks=[lambda b, m: (m.ack(), got.append(b["seq"]))])
+        consumer.qos(prefetch_count=100)
+        with consumer:
+            while len(got) < count:
+                conn.drain_events(timeout=TIMEOUT)  # a stall raises socket.timeout
+        assert got == list(range(count))
+        assert depth(conn, queue) == 0
