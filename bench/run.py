@@ -119,7 +119,7 @@ class Recorder:
             fh.write(text)
 
 
-def run_kbench(args, impl, url, scenario, n, rnd, rec):
+def run_kbench(args, impl, url, scenario, n, rnd, rec, section=None):
     """One kbench process: one timed run of one implementation on one scenario.
     Returns kbench's result lines, or None when the process hung and was killed."""
     cmd = [impl.python, args.kbench, '--url', url, '--scenario', scenario, '--repeat', '1',
@@ -127,8 +127,12 @@ def run_kbench(args, impl, url, scenario, n, rnd, rec):
            '--delivery-mode', args.delivery_mode]
     if impl.raw:
         cmd.append('--raw')
-    base = {'bench_run': args.stamp, 'url': redact(url), 'scenario': scenario,
+    # Records are filed under the URL of the table they belong to (`section`); the raw
+    # baselines of pika:// run kbench on amqp://, kept as `kbench_url`.
+    base = {'bench_run': args.stamp, 'url': redact(section or url), 'scenario': scenario,
             'round': rnd, 'role': impl.role, 'python': impl.python}
+    if section and section != url:
+        base['kbench_url'] = redact(url)
     rec.log(f'\n### round {rnd} {impl.role} {scenario} {redact(url)}\n$ '
                   + ' '.join(redact(c) for c in cmd) + '\n')
     started = time.monotonic()
@@ -151,9 +155,7 @@ def run_kbench(args, impl, url, scenario, n, rnd, rec):
         except ValueError:
             continue
         if isinstance(line, dict) and line.get('bench') == 'kbench':
-            line['url'] = redact(line.get('url', url))
-            lines.append(dict(line, **{k: v for k, v in base.items() if k != 'url'},
-                              wall_s=round(time.monotonic() - started, 2)))
+            lines.append(dict(line, **base, wall_s=round(time.monotonic() - started, 2)))
     if proc.returncode != 0 or not lines:
         tail = ' | '.join(proc.stderr.strip().splitlines()[-3:])
         rec.add(dict(base, error=f'kbench exited {proc.returncode}'
@@ -318,7 +320,11 @@ def parse_args(argv):
                     help='seconds before one kbench process is killed as hung (default 300)')
     ap.add_argument('--results', default=os.path.join('bench', 'results'),
                     help='folder of the .jsonl/.md/.log results (default bench/results)')
+    ap.add_argument('--tables', metavar='JSONL',
+                    help='run nothing: print the tables of an earlier (or interrupted) run')
     args = ap.parse_args(argv)
+    if args.tables:
+        return args
     if args.repeat < 1:
         ap.error('--repeat must be at least 1')
     args.kbench = resolve(args.kbench)
@@ -339,8 +345,35 @@ def say(*parts):
     print(*parts, file=sys.stderr, flush=True)
 
 
+def tables_of(path):
+    """The tables of a results file, rebuilt from its records alone."""
+    with open(path, encoding='utf-8') as fh:
+        records = [json.loads(line) for line in fh if line.strip()]
+    urls, scenarios, labels = [], [], {'ours': 'this project', 'kombu57': 'Kombu 5.7.0'}
+    for r in records:
+        if r.get('url') not in urls:
+            urls.append(r.get('url'))
+        if r.get('scenario') not in scenarios:
+            scenarios.append(r.get('scenario'))
+    sections = []
+    for url in urls:
+        notes = []
+        for role in ('ours', 'kombu57'):
+            line = next((r for r in records if r.get('url') == url and r.get('role') == role
+                         and r.get('version')), None)
+            if line:
+                name = 'Kombu' if role == 'kombu57' else 'this project'
+                labels[role] = f'{name} {line["version"]}'
+                notes.append(f'{name}: kombu {line["version"]} from {line.get("location", "?")}')
+        sections.append(table(records, url, scenarios, labels, notes))
+    return '\n\n'.join(sections) + '\n'
+
+
 def main(argv=None):
     args = parse_args(argv)
+    if args.tables:
+        print(tables_of(resolve(args.tables)))
+        return 0
     args.stamp = datetime.datetime.now().strftime('%Y%m%d-%H%M%S')
     results = resolve(args.results)
     jsonl = os.path.join(results, f'{args.stamp}.jsonl')
@@ -398,7 +431,7 @@ def main(argv=None):
                         continue
                     n = args.n if args.n != 'auto' else fixed_n.get(impl.role, 'auto')
                     lines = run_kbench(args, impl, raw_url if impl.raw else url, scenario,
-                                       str(n), rnd, rec)
+                                       str(n), rnd, rec, section=url)
                     if lines is None:
                         hung.add(impl.role)
                         say(f'  {scenario:9} round {rnd}/{args.repeat} {impl.role:8} HUNG: '

@@ -138,3 +138,29 @@ def test_unusable_interpreter_is_reported(runner, setup, capsys):
 def test_redact_hides_passwords(runner):
     assert runner.redact('amqp://guest:secret@host:5672//') == 'amqp://guest:***@host:5672//'
     assert runner.redact('memory://') == 'memory://'
+
+
+def test_pika_raw_baselines_are_filed_under_the_pika_table(runner, setup, capsys):
+    args, calls, results = setup
+    args[args.index('memory://')] = 'pika://guest:guest@127.0.0.1:1//'
+    # this project has pika://, Kombu 5.7.0 has not
+    runner.probe = lambda python, url, timeout=60: (
+        {'ok': False, 'version': '5.7.0', 'error': 'KeyError: pika'}
+        if python.endswith('ref-python') else {'ok': True, 'version': 'x'})
+    assert runner.main(args + ['--repeat', '1', '--scenario', 'publish', '--both']) == 0
+    records = read_jsonl(results)
+    assert {r['role'] for r in records} == {'ours', 'raw'}
+    (raw,) = [r for r in records if r['role'] == 'raw']
+    assert raw['url'] == 'pika://guest:***@127.0.0.1:1//'
+    assert raw['kbench_url'] == 'amqp://guest:***@127.0.0.1:1//'
+    made = [json.loads(line) for line in calls.read_text().splitlines()]
+    assert [m[0] for m in made] == ['ours', 'ref']        # the raw run used the reference venv
+    out = capsys.readouterr().out
+    assert 'Kombu 5.7.0 has no pika:// transport' in out
+    assert '| publish | raw-redis | 400 |' in out
+    assert 'Errors:' not in out
+    # the tables can be rebuilt from the results file alone
+    (jsonl,) = results.glob('*.jsonl')
+    assert runner.main(['--tables', str(jsonl)]) == 0
+    again = capsys.readouterr().out
+    assert '| publish | raw-redis | 400 |' in again and 'pika://guest:***@' in again
