@@ -3,7 +3,7 @@
 #
 #   bash scripts/services.sh                  # the default set: $SERVICES or "redis rabbitmq"
 #   bash scripts/services.sh redis couchdb    # only the named ones
-#   bash scripts/services.sh --stop [NAME...] # stop the servers this script started
+#   bash scripts/services.sh --stop [NAME...] # stop servers this script started (all)
 #
 # Servers: redis, rabbitmq, beanstalkd, sqs (moto), mongodb (nx-27017), couchdb
 # (pouchdb-server).  A server whose port already answers its protocol is left alone.  A
@@ -294,9 +294,12 @@ stop() {  # stop SERVER: only what this script started (it has files in .service
 
 main() {
     mkdir -p "$STATE"
-    local action=ensure
-    if [ "${1:-}" = --stop ]; then action=stop; shift; fi
-    local wanted=("$@")
+    local action=ensure wanted=("$@")
+    if [ "${1:-}" = --stop ]; then  # --stop alone: every server started here
+        action=stop
+        wanted=("${@:2}")
+        [ ${#wanted[@]} -gt 0 ] || wanted=("${ALL_SERVICES[@]}")
+    fi
     [ ${#wanted[@]} -gt 0 ] || wanted=("${DEFAULT_SERVICES[@]}")
     for name in "${wanted[@]}"; do
         "$action" "$name"
