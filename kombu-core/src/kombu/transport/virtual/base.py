@@ -559,6 +559,8 @@ class Channel(AbstractChannel, base.StdChannel):
         props = message["properties"]
         if props.get("expiration") is not None:
             self._require("message_ttl", "per-message TTL (expiration)")
+        if props.get("priority"):
+            self._require("priorities", "message priorities (priority)")
         body = message["body"]
         if isinstance(body, bytes) and not self.stores_objects:
             message["body"], props["body_encoding"] = self.encode_body(body, self.body_encoding)
@@ -572,6 +574,13 @@ class Channel(AbstractChannel, base.StdChannel):
             self.typeof(exchange).deliver(message, exchange, routing_key, **kwargs)
         else:
             self._put(routing_key, message, **kwargs)
+
+    def _copy_envelope(self, message: dict[str, Any]) -> dict[str, Any]:
+        """A copy of a published envelope with a delivery tag of its own."""
+        properties = dict(message["properties"])
+        properties["delivery_info"] = dict(properties["delivery_info"])
+        properties["delivery_tag"] = self._next_delivery_tag()
+        return {**message, "properties": properties}
 
     def _next_delivery_tag(self) -> Any:
         """A delivery tag unique across processes, for the published envelope."""

@@ -191,8 +191,13 @@ class ExchangeType:
         channel = self.channel
         assert channel is not None
         put = channel._put
-        for queue in channel._lookup(exchange, routing_key, headers=message.get("headers")):
-            put(queue, message, **kwargs)
+        queues = channel._lookup(exchange, routing_key, headers=message.get("headers"))
+        if len(queues) == 1:
+            put(queues[0], message, **kwargs)
+            return
+        for i, queue in enumerate(queues):
+            # Every copy is its own delivery, with its own delivery tag.
+            put(queue, message if i == 0 else channel._copy_envelope(message), **kwargs)
 
     def equivalent(self, prev: Mapping[str, Any], exchange: str, type: str, durable: bool,
                    auto_delete: bool, arguments: Mapping[str, Any] | None) -> bool:
