@@ -127,13 +127,32 @@ class DecodedProperties(pika.BasicProperties):  # type: ignore[misc]
     :func:`install_decoder`); behaves as ``pika.BasicProperties`` otherwise.
     """
 
+    _cache: dict[bytes, dict[str, Any]] = {}
+
     def decode(self, encoded: bytes, offset: int = 0) -> DecodedProperties:
-        """Fill the attributes from the encoded property flags and list."""
-        props = decode_properties(encoded, offset)
-        headers = props.pop("application_headers", None)
+        """Fill the attributes from the encoded property flags and list.
+
+        The py-amqp-style dict is kept as ``kombu_properties``; decoded
+        shapes without headers are cached by their bytes.
+        """
+        raw = bytes(encoded[offset:]) if offset else bytes(encoded)
+        cached = self._cache.get(raw)
+        if cached is not None:
+            props = dict(cached)
+            if "application_headers" in props:
+                props["application_headers"] = {}
+        else:
+            props = decode_properties(raw, 0)
+            if not props.get("application_headers"):
+                if len(self._cache) >= _CACHE_MAX:
+                    self._cache.clear()
+                self._cache[raw] = dict(props)
+        self.kombu_properties = props
         for name, value in props.items():
-            setattr(self, name, value)
-        self.headers = headers
+            if name == "application_headers":
+                self.headers = value
+            else:
+                setattr(self, name, value)
         return self
 
 
@@ -155,6 +174,9 @@ install_decoder()
 
 def properties_to_dict(props: pika.BasicProperties) -> dict[str, Any]:
     """pika properties as py-amqp's property dict (``None`` values left out)."""
+    decoded = getattr(props, "kombu_properties", None)
+    if decoded is not None:
+        return decoded  # type: ignore[no-any-return]
     result: dict[str, Any] = {}
     for name in _PROPERTY_NAMES:
         value = getattr(props, name)
