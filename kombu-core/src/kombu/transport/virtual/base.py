@@ -331,7 +331,8 @@ class Channel(AbstractChannel, base.StdChannel):
         self._cycle = None
         self._tag_to_queue: dict[str, str] = {}
         self._active_queues: list[str] = []
-        self._callbacks: dict[str, Callable[[VirtualMessage], Any]] = {}
+        #: queue -> callback taking a stored envelope (Kombu 5's contract).
+        self._callbacks: dict[str, Callable[[dict[str, Any]], Any]] = {}
         self._routers: dict[str, tuple[Any, Router]] = {}
         self._rr = 0
         self._qos: VirtualQoS | None = None
@@ -609,13 +610,15 @@ class Channel(AbstractChannel, base.StdChannel):
         if no_ack:
             self.no_ack_consumers.add(consumer_tag)
 
-        def _callback(message: VirtualMessage) -> Any:
+        def _callback(raw_message: dict[str, Any]) -> Any:
+            message = self.Message(raw_message, channel=self)
+            message.queue = queue
             message.delivery_info["consumer_tag"] = consumer_tag
             if not no_ack:
                 self.qos.append(message, message.delivery_tag)
             return callback(message)
 
-        self._callbacks[queue] = _callback
+        self._callbacks[queue] = self.connection._callbacks[queue] = _callback
         self._consumers.add(consumer_tag)
         self.connection._on_consumer_change(self)
         return consumer_tag
@@ -630,19 +633,21 @@ class Channel(AbstractChannel, base.StdChannel):
         if queue is not None and queue not in self._tag_to_queue.values():
             if queue in self._active_queues:
                 self._active_queues.remove(queue)
-            self._callbacks.pop(queue, None)
+            callback = self._callbacks.pop(queue, None)
+            if callback is not None and self.connection._callbacks.get(queue) is callback:
+                del self.connection._callbacks[queue]
         self.connection._on_consumer_change(self)
 
     def _deliver(self, payload: dict[str, Any], queue: str) -> None:
         """Hand a fetched envelope to the consumer of ``queue``."""
-        message = self.Message(payload, channel=self)
-        message.queue = queue
         callback = self._callbacks.get(queue)
         if callback is None:
             # The consumer was cancelled after the fetch: the message goes back.
+            message = self.Message(payload, channel=self)
+            message.queue = queue
             self._restore_at_beginning(message)
             return
-        callback(message)
+        callback(payload)
 
     def deliver_one(self) -> bool:
         """Fetch and deliver one message from the active queues, round robin.
@@ -806,6 +811,8 @@ class Transport(base.Transport):
         super().__init__(client, **kwargs)
         self.channels: list[VirtualChannel] = []
         self._consuming: list[VirtualChannel] = []
+        #: queue -> the consuming channel's callback (Kombu 5's ``_callbacks``).
+        self._callbacks: dict[str, Callable[[dict[str, Any]], Any]] = {}
         self._channel_ids = count(1)
         self._rr = 0
         topts = client.transport_options if client is not None else {}
@@ -857,6 +864,25 @@ class Transport(base.Transport):
             if remaining is not None and remaining <= 0:
                 raise TimeoutError()  # socket.timeout
             self._wait_for_messages(token, remaining)
+
+    def _deliver(self, message: dict[str, Any], queue: str) -> None:
+        """Kombu 5's delivery entry point: hand envelope ``message`` from ``queue`` to its consumer.
+
+        With no consumer for ``queue`` the message is rejected back to it.
+        """
+        try:
+            callback = self._callbacks[queue]
+        except KeyError:
+            self._reject_inbound_message(message, queue)
+        else:
+            callback(message)
+
+    def _reject_inbound_message(self, raw_message: dict[str, Any], queue: str | None = None) -> None:
+        for channel in self.channels:
+            message = channel.Message(raw_message, channel=channel)
+            message.queue = queue
+            channel._restore_at_beginning(message)
+            return
 
     def _poll_token(self) -> Any:
         """A marker taken before a poll round, handed to :meth:`_wait_for_messages`."""
