@@ -24,4 +24,5 @@ def _needs_redis() -> None:
 class TestRedisConformance(TransportConformance):
     url = URL
     # Short enough that the kit's redelivery-after-death tests finish.
-    transport_options = {"visibility_timeout": 2, "unacked_restore_interval": 0.5}
+    transport_options = {"visibility_timeout": 2, "unacked_restore_interval": 0.5,
+                         "unacked_mutex_expire": 3}

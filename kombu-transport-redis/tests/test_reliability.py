@@ -17,7 +17,7 @@ from kombu.exceptions import OperationalError
 
 from .conftest import PrivateRedis, free_port
 
-FAST = {"visibility_timeout": 1.0, "unacked_restore_interval": 0.2}
+FAST = {"visibility_timeout": 1.0, "unacked_restore_interval": 0.2, "unacked_mutex_expire": 2}
 
 
 def _queue(name: str, **kw: Any) -> Queue:

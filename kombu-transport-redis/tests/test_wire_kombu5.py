@@ -177,7 +177,7 @@ def test_kombu5_consumer_dies_we_restore_its_unacked(kombu57: Path, redis_url: s
         got = kombu5(kombu57, op="consume", url=redis_url, count=1, action="none", die=True,
                      **names)
         assert [g["body"] for g in got] == [{"v": "held"}]
-        opts = {"visibility_timeout": 0.5, "unacked_restore_interval": 0.2}
+        opts = {"visibility_timeout": 0.5, "unacked_restore_interval": 0.2, "unacked_mutex_expire": 2}
         ex = Exchange(names["exchange"], "direct")
         q = Queue(names["queue"], ex, routing_key=names["queue"])
         bodies: list[Any] = []

@@ -35,13 +35,16 @@ def restore_expired(transport: Transport) -> int:
     """Restore expired deliveries once; return how many were pushed back."""
     keys = transport.keys
     link = transport.link
+    ceil = time.time() - float(transport.visibility_timeout)
+    # Look before locking: most sweeps find nothing and then take no lock.
+    if not link.call("ZRANGEBYSCORE", keys.unacked_index_key, "-inf", repr(ceil), "LIMIT", 0, 1):
+        return 0
     token = uuid.uuid4().hex
     expire = max(int(transport.unacked_mutex_expire), 1)
     if not link.call("SET", keys.unacked_mutex_key, token, "NX", "EX", expire):
         return 0
     channel = None
     try:
-        ceil = time.time() - float(transport.visibility_timeout)
         limit = int(transport.unacked_restore_limit or 1000)
         tags = link.call("ZRANGEBYSCORE", keys.unacked_index_key, "-inf", repr(ceil),
                          "LIMIT", 0, limit) or []

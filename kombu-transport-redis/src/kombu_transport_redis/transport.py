@@ -193,8 +193,13 @@ class Transport(virtual.Transport):
         return str(redis.__version__)
 
     def verify_connection(self, connection: Any) -> bool:
-        """Whether the command connection is open (no I/O: called on every drain)."""
-        return self._link is not None and self._link.connected
+        """Whether the command connection is open (a zero-timeout poll, no round trip)."""
+        link = self._link
+        if link is None or not link.connected:
+            return False
+        if link.pending:
+            return True       # replies are due: reading them will tell
+        return self._link_alive()
 
     # -- acks, restores -------------------------------------------------------------
     def queue_acks(self, tags: list[str]) -> None:
