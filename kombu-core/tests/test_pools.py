@@ -209,3 +209,23 @@ def test_forked_child_gets_fresh_pools(conn):
     assert result == b"1"
     assert connections[conn] is parent_pool  # the parent keeps its pools
     held.release()
+
+
+def test_producer_pool_producer_class(conn):
+    from kombu import Producer
+    from kombu.pools import ProducerPool
+
+    class MyProducer(Producer):
+        pass
+
+    class MyPool(ProducerPool):
+        Producer = MyProducer
+
+    pool = MyPool(connections[conn], limit=1)
+    with pool.acquire() as producer:
+        assert isinstance(producer, MyProducer)
+    other = ProducerPool(connections[conn], limit=1, Producer=MyProducer)
+    with other.acquire() as producer:
+        assert type(producer) is MyProducer
+    with producers[conn].acquire() as producer:
+        assert type(producer) is Producer

@@ -60,10 +60,12 @@ class ProducerPool(Resource):
     """
 
     close_after_fork = True
+    #: The producer class (``None``: :class:`kombu.Producer`); a subclass may set it.
+    Producer: Any = None
 
     def __init__(self, connections: Resource, *args: Any, **kwargs: Any) -> None:
         self.connections = connections
-        self.Producer = kwargs.pop("Producer", None) or _producer_class()
+        self.Producer = kwargs.pop("Producer", None) or self.Producer or _producer_class()
         super().__init__(*args, **kwargs)
 
     def _acquire_connection(self) -> Any:
