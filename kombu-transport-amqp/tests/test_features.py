@@ -49,7 +49,7 @@ def drain_until(conn: Connection, done: Any, timeout: float = TIMEOUT) -> None:
             raise AssertionError("timed out waiting for the broker")
         try:
             conn.drain_events(timeout=0.5)
-        except socket.timeout:
+        except TimeoutError:
             pass
 
 

@@ -12,7 +12,6 @@ from typing import Any
 import amqp
 import pytest
 from amqp.serialization import decode_properties_basic, loads
-
 from kombu_transport_amqp import common
 from kombu_transport_amqp._frames import (
     PreparedMessage,

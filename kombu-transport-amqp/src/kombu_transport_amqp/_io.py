@@ -227,7 +227,7 @@ class BufferedIO:
             raise OSError("connection already closed")
         try:
             sock.sendall(data)
-        except socket.timeout:
+        except TimeoutError:
             raise
         except OSError:
             self.connected = False
@@ -297,12 +297,12 @@ class BufferedIO:
         try:
             data = self._recv(max(RECV_SIZE, missing))
         except (BlockingIOError, InterruptedError):
-            raise socket.timeout() from None
-        except socket.timeout:
+            raise TimeoutError() from None
+        except TimeoutError:
             raise
         except SSLError as exc:
             if "timed out" in str(exc) or "did not complete" in str(exc):
-                raise socket.timeout() from None
+                raise TimeoutError() from None
             self.connected = False
             raise
         except OSError:

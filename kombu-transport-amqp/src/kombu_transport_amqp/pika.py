@@ -28,9 +28,9 @@ from __future__ import annotations
 
 import socket
 import ssl as _ssl
-from time import monotonic
 from collections import defaultdict, namedtuple
 from collections.abc import Callable
+from time import monotonic
 from typing import Any
 
 import pika
@@ -433,7 +433,7 @@ class Channel(base.StdChannel):  # type: ignore[misc]
         if self.blocking.is_open:
             self.blocking.basic_cancel(consumer_tag)
 
-    def basic_get(self, queue: str = "", no_ack: bool = False, **kwargs: Any) -> Message | None:
+    def basic_get(self, queue: str = "", no_ack: bool = False, **kwargs: Any) -> BaseMessage | None:
         """One message from ``queue`` or ``None``."""
         method, props, body = self.blocking.basic_get(queue, auto_ack=no_ack)
         if method is None:
@@ -545,6 +545,10 @@ class Channel(base.StdChannel):  # type: ignore[misc]
                 pass
 
 
+
+PikaConnection = Connection
+PikaChannel = Channel
+
 class Transport(base.Transport):  # type: ignore[misc]
     """Kombu transport on pika's blocking connection."""
 
@@ -586,7 +590,7 @@ class Transport(base.Transport):  # type: ignore[misc]
         return str(pika.__version__)
 
     def _parameters(self) -> tuple[pika.ConnectionParameters, dict[str, Any]]:
-        info = self.client
+        info: Any = self.client
         options = common.coerce_options(info.transport_options or {})
         ssl = info.ssl
         port = info.port or (self.default_ssl_port if ssl else self.default_port)
@@ -641,25 +645,25 @@ class Transport(base.Transport):  # type: ignore[misc]
             context.verify_mode = _ssl.CERT_NONE
         return pika.SSLOptions(context, opts.get("server_hostname") or host)
 
-    def establish_connection(self) -> Connection:
+    def establish_connection(self) -> PikaConnection:
         """Connect and log in; raises one of ``connection_errors`` on failure."""
         params, extra = self._parameters()
         return self.Connection(params, client=self.client, **extra)
 
-    def close_connection(self, connection: Connection) -> None:
+    def close_connection(self, connection: PikaConnection) -> None:
         """Close ``connection``."""
         connection.client = None
         connection.close()
 
-    def create_channel(self, connection: Connection) -> Channel:
+    def create_channel(self, connection: PikaConnection) -> PikaChannel:
         """A new channel on ``connection``."""
         return connection.channel()
 
-    def close_channel(self, channel: Channel) -> None:
+    def close_channel(self, channel: PikaChannel) -> None:
         """Close ``channel``."""
         channel.close()
 
-    def drain_events(self, connection: Connection, timeout: float | None = None,
+    def drain_events(self, connection: PikaConnection, timeout: float | None = None,
                      **kwargs: Any) -> None:
         """Dispatch events; ``socket.timeout`` when none came within ``timeout``."""
         connection.raise_pending()
@@ -679,30 +683,30 @@ class Transport(base.Transport):  # type: ignore[misc]
             if connection.events != before:
                 return
             if monotonic() >= deadline:
-                raise socket.timeout()
+                raise TimeoutError()
 
-    def _collect(self, connection: Connection | None) -> None:
+    def _collect(self, connection: PikaConnection | None) -> None:
         if connection is not None:
             connection.channels.clear()
 
-    def verify_connection(self, connection: Connection) -> bool:
+    def verify_connection(self, connection: PikaConnection) -> bool:
         """Whether the connection is open."""
         return connection.connected
 
-    def get_heartbeat_interval(self, connection: Connection) -> float:
+    def get_heartbeat_interval(self, connection: PikaConnection) -> float:
         """The negotiated heartbeat interval (0 = off)."""
         return connection.heartbeat
 
-    def heartbeat_check(self, connection: Connection, rate: int = 2) -> None:
+    def heartbeat_check(self, connection: PikaConnection, rate: int = 2) -> None:
         """Let pika send/check heartbeats (processes pending I/O without blocking)."""
         connection.blocking.process_data_events(time_limit=0)
         connection.raise_pending()
 
-    def qos_semantics_matches_spec(self, connection: Connection) -> bool:
+    def qos_semantics_matches_spec(self, connection: PikaConnection) -> bool:
         """See :func:`kombu_transport_amqp.common.qos_semantics_matches_spec`."""
         return common.qos_semantics_matches_spec(connection.server_properties)
 
-    def register_with_event_loop(self, connection: Connection, loop: Any) -> None:
+    def register_with_event_loop(self, connection: PikaConnection, loop: Any) -> None:
         """Not supported by the blocking pika connection."""
         from kombu.exceptions import CapabilityNotSupported
 

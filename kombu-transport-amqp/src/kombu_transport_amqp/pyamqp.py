@@ -26,7 +26,6 @@ Transport options (``Connection(transport_options={...})``) are passed to
 
 from __future__ import annotations
 
-import socket
 from typing import Any
 
 import amqp
@@ -100,6 +99,7 @@ class Channel(amqp.Channel, base.StdChannel):  # type: ignore[misc]
 
     Message = Message
     connection: Connection
+    _confirm_selected: bool
 
     def __init__(self, connection: Connection, channel_id: int | None = None,
                  auto_decode: bool = True, on_open: Any = None) -> None:
@@ -467,6 +467,10 @@ class Connection(amqp.Connection):  # type: ignore[misc]
         super().collect()
 
 
+
+AmqpConnection = Connection
+AmqpChannel = Channel
+
 class Transport(base.Transport):  # type: ignore[misc]
     """Kombu transport on py-amqp; see the module docstring for options."""
 
@@ -509,7 +513,7 @@ class Transport(base.Transport):  # type: ignore[misc]
         }
 
     def _connection_options(self) -> dict[str, Any]:
-        info = self.client
+        info: Any = self.client
         for name, default in self.default_connection_params.items():
             if not getattr(info, name, None):
                 setattr(info, name, default)
@@ -542,51 +546,51 @@ class Transport(base.Transport):  # type: ignore[misc]
             **options,
         )
 
-    def establish_connection(self) -> Connection:
+    def establish_connection(self) -> AmqpConnection:
         """Connect and log in; raises one of ``connection_errors`` on failure."""
         conn = self.Connection(**self._connection_options())
         conn.client = self.client
         conn.connect()
         return conn
 
-    def close_connection(self, connection: Connection) -> None:
+    def close_connection(self, connection: AmqpConnection) -> None:
         """Close cleanly (flushing buffered frames)."""
         connection.client = None
         connection.close()
 
-    def create_channel(self, connection: Connection) -> Channel:
+    def create_channel(self, connection: AmqpConnection) -> AmqpChannel:
         """A new channel on ``connection``."""
         return connection.channel()
 
-    def close_channel(self, channel: Channel) -> None:
+    def close_channel(self, channel: AmqpChannel) -> None:
         """Close ``channel``."""
         channel.close()
 
-    def drain_events(self, connection: Connection, timeout: float | None = None, **kwargs: Any) -> Any:
+    def drain_events(self, connection: AmqpConnection, timeout: float | None = None, **kwargs: Any) -> Any:
         """Wait for one event (``socket.timeout`` if none), then handle all already received."""
         connection.drain_pending(timeout=timeout)
 
-    def _collect(self, connection: Connection | None) -> None:
+    def _collect(self, connection: AmqpConnection | None) -> None:
         if connection is not None:
             connection.collect()
 
-    def verify_connection(self, connection: Connection) -> bool:
+    def verify_connection(self, connection: AmqpConnection) -> bool:
         """Whether the socket is still connected."""
         return bool(connection.connected)
 
-    def get_heartbeat_interval(self, connection: Connection) -> float:
+    def get_heartbeat_interval(self, connection: AmqpConnection) -> float:
         """The heartbeat interval negotiated with the broker (0 = off)."""
         return connection.heartbeat or 0
 
-    def heartbeat_check(self, connection: Connection, rate: int = 2) -> None:
+    def heartbeat_check(self, connection: AmqpConnection, rate: int = 2) -> None:
         """Send due heartbeats; raise ``ConnectionForced`` when the broker went silent."""
         connection.heartbeat_tick(rate=rate)
 
-    def qos_semantics_matches_spec(self, connection: Connection) -> bool:
+    def qos_semantics_matches_spec(self, connection: AmqpConnection) -> bool:
         """See :func:`kombu_transport_amqp.common.qos_semantics_matches_spec`."""
         return common.qos_semantics_matches_spec(connection.server_properties)
 
-    def register_with_event_loop(self, connection: Connection, loop: Any) -> None:
+    def register_with_event_loop(self, connection: AmqpConnection, loop: Any) -> None:
         """Read from the socket when the hub says it is readable.
 
         Every tick also dispatches frames already buffered and sends what is
@@ -598,7 +602,7 @@ class Transport(base.Transport):  # type: ignore[misc]
         if on_tick is not None:
             on_tick.add(connection.on_tick)
 
-    def unregister_from_event_loop(self, connection: Connection, loop: Any) -> None:
+    def unregister_from_event_loop(self, connection: AmqpConnection, loop: Any) -> None:
         """Undo :meth:`register_with_event_loop`."""
         sock = connection.sock if connection.connected else None
         if sock is not None:
@@ -607,11 +611,11 @@ class Transport(base.Transport):  # type: ignore[misc]
         if on_tick is not None:
             on_tick.discard(connection.on_tick)
 
-    def on_readable(self, connection: Connection, loop: Any) -> None:
+    def on_readable(self, connection: AmqpConnection, loop: Any) -> None:
         """Handle whatever the socket has, without blocking."""
         try:
             connection.drain_pending(timeout=0)
-        except socket.timeout:
+        except TimeoutError:
             pass
         finally:
             connection.flush()
@@ -626,5 +630,5 @@ class SSLTransport(Transport):
 
     def __init__(self, client: Any, *args: Any, **kwargs: Any) -> None:
         super().__init__(client, *args, **kwargs)
-        if not getattr(self.client, "ssl", None):
-            self.client.ssl = True
+        if not getattr(client, "ssl", None):
+            client.ssl = True
