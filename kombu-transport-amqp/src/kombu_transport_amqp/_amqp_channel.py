@@ -1,0 +1,310 @@
+"""The py-amqp transport's message and channel classes (see :mod:`kombu_transport_amqp.pyamqp`)."""
+
+from __future__ import annotations
+
+from struct import Struct
+from typing import TYPE_CHECKING, Any
+
+import amqp
+from amqp import spec
+from amqp.exceptions import MessageNacked, RecoverableConnectionError
+from kombu.message import Message as BaseMessage
+from kombu.transport import base
+
+from . import common
+from ._frames import (
+    PreparedMessage,
+    ack_frame,
+    content_header_parts,
+    encode_properties,
+    nack_frame,
+    publish_method_frame,
+    reject_frame,
+)
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .pyamqp import Connection
+
+__all__ = ("Message", "Channel")
+
+_pack_q = Struct(">Q").pack
+_pack_i = Struct(">I").pack
+_CACHE_MAX = 512
+
+
+class Message(BaseMessage):
+    """A message received over py-amqp.
+
+    ``properties`` holds every AMQP property in py-amqp's names (headers
+    under ``application_headers``); ``delivery_info`` holds
+    ``consumer_tag`` (deliveries), ``delivery_tag``, ``redelivered``,
+    ``exchange``, ``routing_key`` and ``message_count`` (``basic_get``).
+    """
+
+    @classmethod
+    def from_amqp(cls, msg: amqp.Message, channel: Any) -> Message:
+        """Wrap an ``amqp.Message`` (from ``basic_get`` or a return)."""
+        props = msg.properties
+        return cls(
+            body=msg.body,
+            channel=channel,
+            delivery_tag=msg.delivery_info.get("delivery_tag"),
+            content_type=props.get("content_type"),
+            content_encoding=props.get("content_encoding"),
+            delivery_info=msg.delivery_info,
+            properties=props,
+            headers=props.get("application_headers") or {},
+        )
+
+
+class Channel(amqp.Channel, base.StdChannel):  # type: ignore[misc]
+    """A py-amqp channel with Kombu's channel interface.
+
+    Contracts beyond py-amqp's:
+
+    * ``basic_publish`` takes what :meth:`prepare_message` returns (or an
+      ``amqp.Message``) and writes its frames with one ``sendall`` (by
+      default; see ``write_mode`` in :mod:`kombu_transport_amqp._io`).
+      With ``confirm_publish`` it waits for the broker's ack and raises
+      :class:`amqp.exceptions.MessageNacked` on a nack.
+    * ``basic_ack``/``basic_reject``/``basic_nack`` made by consumer
+      callbacks during ``drain_events`` are batched until it returns or
+      would block.
+    * ``basic_qos(..., a_global=True)`` followed by ``basic_consume`` of a
+      quorum or stream queue declared on this connection switches the
+      channel to the same prefetch per consumer, which those queues require.
+    """
+
+    Message = Message
+    connection: Connection
+    _confirm_selected: bool
+
+    def __init__(self, connection: Connection, channel_id: int | None = None,
+                 auto_decode: bool = True, on_open: Any = None) -> None:
+        super().__init__(connection, channel_id, auto_decode, on_open)
+        # py-amqp swaps basic_publish for basic_publish_confirm per instance;
+        # this class handles confirms in its own basic_publish.
+        self.__dict__.pop("basic_publish", None)
+        self._confirm = bool(connection.confirm_publish)
+        self._method_frames: dict[tuple[Any, ...], bytes] = {}
+        self._headers: dict[Any, tuple[bytes, bytes]] = {}
+        self._qos: tuple[int, int, bool] | None = None
+        self._frame_body_max = max(connection.frame_max - 8, 4096)
+
+    # -- Kombu's channel interface -------------------------------------------
+    def prepare_message(
+        self,
+        body: bytes | str,
+        priority: int | None = None,
+        content_type: str | None = None,
+        content_encoding: str | None = None,
+        headers: dict[str, Any] | None = None,
+        properties: dict[str, Any] | None = None,
+    ) -> PreparedMessage:
+        """Bundle a message for :meth:`basic_publish` (no encoding yet)."""
+        return PreparedMessage(body, priority, content_type, content_encoding, headers, properties)
+
+    def prepare_queue_arguments(self, arguments: Any, **kwargs: Any) -> dict[str, Any]:
+        """Kombu's queue options as RabbitMQ ``x-`` arguments."""
+        return common.to_rabbitmq_queue_arguments(arguments, **kwargs)
+
+    def message_to_python(self, raw_message: Any) -> BaseMessage:
+        """The Kombu message for a delivery (deliveries already are one)."""
+        if isinstance(raw_message, BaseMessage):
+            return raw_message
+        return self.Message.from_amqp(raw_message, self)
+
+    # -- publishing ----------------------------------------------------------
+    def _encoded_header(self, message: PreparedMessage) -> tuple[bytes, bytes]:
+        key = message.shape_key()
+        if key is not None:
+            try:
+                return self._headers[key]
+            except KeyError:
+                pass
+            except TypeError:  # an unhashable property value
+                key = None
+        parts = content_header_parts(self.channel_id, encode_properties(message.properties))
+        if key is not None:
+            if len(self._headers) >= _CACHE_MAX:
+                self._headers.clear()
+            self._headers[key] = parts
+        return parts
+
+    def basic_publish(  # type: ignore[override]
+        self,
+        message: PreparedMessage | amqp.Message,
+        exchange: str = "",
+        routing_key: str = "",
+        mandatory: bool = False,
+        immediate: bool = False,
+        timeout: float | None = None,
+        confirm_timeout: float | None = None,
+        **kwargs: Any,
+    ) -> None:
+        """Publish ``message``; see the class docstring for when it is sent."""
+        conn = self.connection
+        if conn is None or conn._transport is None:
+            raise RecoverableConnectionError("basic_publish: connection closed")
+        if not isinstance(message, PreparedMessage):
+            message = PreparedMessage(message.body, extra=message.properties)
+        mkey = (exchange, routing_key, mandatory, immediate)
+        method = self._method_frames.get(mkey)
+        if method is None:
+            if len(self._method_frames) >= _CACHE_MAX:
+                self._method_frames.clear()
+            method = self._method_frames[mkey] = publish_method_frame(
+                self.channel_id, exchange, routing_key, mandatory, immediate
+            )
+        head, tail = self._encoded_header(message)
+        body = message.body
+        if isinstance(body, str):
+            body = body.encode("utf-8", "surrogatepass")
+        elif not isinstance(body, bytes):
+            body = bytes(body)
+        size = len(body)
+        if self._confirm and not self._confirm_selected:
+            self._confirm_selected = True
+            self.confirm_select()
+        limit = self._frame_body_max
+        if size <= limit:
+            conn.write_later(
+                b"".join((method, head, _pack_q(size), tail, _pack_i(size), body, b"\xce"))
+            )
+        else:
+            parts = [method, head, _pack_q(size), tail, _pack_i(limit), body[:limit], b"\xce"]
+            prefix = b"\x03" + tail[-2:]
+            for start in range(limit, size, limit):
+                chunk = body[start : start + limit]
+                parts += (prefix, _pack_i(len(chunk)), chunk, b"\xce")
+            conn.write_later(b"".join(parts))
+        if self._confirm:
+            self._wait_confirm(confirm_timeout or conn.confirm_timeout or timeout)
+
+    def _wait_confirm(self, timeout: float | None) -> None:
+        def on_confirm(method: Any, *args: Any) -> None:
+            if method == spec.Basic.Nack:
+                raise MessageNacked()
+
+        self.connection.flush()
+        self.wait([spec.Basic.Ack, spec.Basic.Nack], callback=on_confirm, timeout=timeout)
+
+    basic_publish_confirm = basic_publish
+
+    # -- acknowledgements (buffered) ---------------------------------------
+    def _write_later(self, frame: bytes, what: str) -> None:
+        conn = self.connection
+        if conn is None or conn._transport is None:
+            raise RecoverableConnectionError(f"{what}: connection closed")
+        conn._transport.write_later(frame, True)
+
+    def basic_ack(self, delivery_tag: int, multiple: bool = False, argsig: str = "") -> None:
+        """Acknowledge one delivery (or all up to it with ``multiple``)."""
+        self._write_later(ack_frame(self.channel_id, delivery_tag, multiple), "basic_ack")
+
+    def basic_reject(self, delivery_tag: int, requeue: bool = False, argsig: str = "") -> None:
+        """Reject one delivery; ``requeue`` puts it back on its queue."""
+        self._write_later(reject_frame(self.channel_id, delivery_tag, requeue), "basic_reject")
+
+    def basic_nack(self, delivery_tag: int, multiple: bool = False, requeue: bool = True) -> None:
+        """Negative acknowledgement (RabbitMQ extension); ``multiple`` and ``requeue``."""
+        self._write_later(
+            nack_frame(self.channel_id, delivery_tag, multiple, requeue), "basic_nack"
+        )
+
+    # -- consuming -------------------------------------------------------
+    def on_delivery(self, info: dict[str, Any], properties: dict[str, Any], body: bytes) -> None:
+        """Dispatch one ``Basic.Deliver`` (called by the connection's frame handler)."""
+        message = self.Message(
+            body=body,
+            channel=self,
+            delivery_tag=info["delivery_tag"],
+            content_type=properties.get("content_type"),
+            content_encoding=properties.get("content_encoding"),
+            delivery_info=info,
+            properties=properties,
+            headers=properties.get("application_headers") or {},
+        )
+        callback = self.callbacks.get(info["consumer_tag"])
+        if callback is None:
+            # No consumer (cancelled meanwhile): give the message back.
+            self.basic_reject(info["delivery_tag"], requeue=True)
+            return
+        callback(message)
+
+    def basic_qos(self, prefetch_size: int = 0, prefetch_count: int = 0,  # type: ignore[override]
+                  a_global: bool = False, argsig: str = "lBb") -> Any:
+        """Set the prefetch window (remembered for quorum/stream consumers)."""
+        self._qos = (prefetch_size, prefetch_count, bool(a_global))
+        return super().basic_qos(prefetch_size, prefetch_count, a_global)
+
+    def basic_consume(  # type: ignore[override]
+        self,
+        queue: str = "",
+        consumer_tag: str | None = "",
+        no_local: bool = False,
+        no_ack: bool = False,
+        exclusive: bool = False,
+        nowait: bool = False,
+        callback: Any = None,
+        arguments: dict[str, Any] | None = None,
+        on_cancel: Any = None,
+        **kwargs: Any,
+    ) -> str:
+        """Start a consumer; returns its tag.
+
+        When the broker cancels it (queue deleted, ...), ``on_cancel(tag)``
+        is called, or without ``on_cancel`` the next ``drain_events`` raises
+        :class:`amqp.exceptions.ConsumerCancelled`, so the consumer is never
+        silently dead.
+        """
+        if (
+            self._qos is not None
+            and self._qos[2]
+            and self.connection.queue_types.needs_per_consumer_qos(queue)
+        ):
+            size, count, _ = self._qos
+            super().basic_qos(0, count, False)
+            self._qos = (size, count, False)
+        return super().basic_consume(
+            queue=queue,
+            consumer_tag=consumer_tag or "",
+            no_local=no_local,
+            no_ack=no_ack,
+            exclusive=exclusive,
+            nowait=nowait,
+            callback=callback,
+            arguments=arguments,
+            on_cancel=on_cancel,
+        )
+
+    def basic_get(self, queue: str = "", no_ack: bool = False, argsig: str = "Bsb") -> Any:
+        """Fetch one message or ``None`` (``amqp.Message``; see ``message_to_python``)."""
+        return super().basic_get(queue, no_ack)
+
+    # -- declarations --------------------------------------------------------
+    def queue_declare(self, queue: str = "", passive: bool = False, durable: bool = False,  # type: ignore[override]
+                      exclusive: bool = False, auto_delete: bool = True, nowait: bool = False,
+                      arguments: dict[str, Any] | None = None, **kwargs: Any) -> Any:
+        """Declare a queue; returns ``(queue, message_count, consumer_count)``."""
+        result = super().queue_declare(
+            queue, passive=passive, durable=durable, exclusive=exclusive,
+            auto_delete=auto_delete, nowait=nowait, arguments=arguments,
+        )
+        if not passive:
+            name = result[0] if result else queue
+            self.connection.queue_types.record(name, arguments)
+        return result
+
+    def queue_delete(self, queue: str = "", if_unused: bool = False, if_empty: bool = False,  # type: ignore[override]
+                     nowait: bool = False, **kwargs: Any) -> Any:
+        """Delete a queue; returns the number of messages it held."""
+        self.connection.queue_types.forget(queue)
+        return super().queue_delete(queue, if_unused=if_unused, if_empty=if_empty, nowait=nowait)
+
+    def close(self, *args: Any, **kwargs: Any) -> Any:
+        """Close the channel (sending whatever the connection still buffers)."""
+        conn = self.connection
+        if conn is not None and conn._transport is not None:
+            conn.flush()
+        return super().close(*args, **kwargs)
