@@ -379,3 +379,54 @@ def test_timer_call_at_datetime():
     delay, entry = next(it)
     assert ran == ["past"] and entry is None and delay > 0
     later.cancel()
+
+
+@pytest.mark.timeout(20)
+def test_call_soon_and_stop_from_another_thread_wake_the_loop():
+    import threading
+
+    # A timer an hour away makes the loop wait in poll for up to 60 s at a
+    # time: only a wakeup from the other thread ends it before the timeout.
+    hub = Hub(timer=Timer(max_interval=60))
+    hub.call_later(3600, lambda: None)
+    ran = []
+
+    def other():
+        hub.call_soon(ran.append, "from thread")
+        hub.stop()
+
+    threading.Timer(0.05, other).start()
+    hub.run_forever()
+    assert ran == ["from thread"]
+    hub.close()
+
+
+def test_generator_callbacks_advance_once_per_event():
+    hub = Hub()
+    a, b = socket.socketpair()
+    steps = []
+
+    def writer():
+        steps.append(1)
+        yield
+        steps.append(2)
+
+    try:
+        hub.add_writer(a, writer())
+        hub.run_once()
+        assert steps == [1]
+        hub.run_once()
+        assert steps == [1, 2]
+        hub.run_once()  # exhausted: nothing more happens
+        assert steps == [1, 2]
+    finally:
+        hub.close()
+        a.close()
+        b.close()
+
+
+def test_close_forgets_the_current_loop():
+    hub = Hub()
+    set_event_loop(hub)
+    hub.close()
+    assert get_event_loop() is None

@@ -15,10 +15,14 @@ from __future__ import annotations
 
 import errno
 import logging
+import os
+import socket
+import threading
 from collections import deque
 from collections.abc import Callable, Generator, Iterable
+from contextlib import suppress
 from queue import Empty
-from time import sleep
+from types import GeneratorType
 from typing import Any
 
 from kombu.utils.compat import fileno
@@ -76,16 +80,46 @@ def _raise_stop() -> None:
     raise Stop()
 
 
+class _Waker:
+    """A socket pair another thread writes to, to wake the loop out of ``poll``."""
+
+    def __init__(self) -> None:
+        self.reader, self.writer = socket.socketpair()
+        self.reader.setblocking(False)
+        self.writer.setblocking(False)
+        self.pid = os.getpid()
+
+    def fileno(self) -> int:
+        return self.reader.fileno()
+
+    def wake(self) -> None:
+        with suppress(OSError):  # full (a wakeup is pending anyway) or closed
+            self.writer.send(b"\0")
+
+    def drain(self) -> None:
+        with suppress(OSError):
+            while self.reader.recv(4096):
+                pass
+
+    def close(self) -> None:
+        self.reader.close()
+        self.writer.close()
+
+
 class Hub:
     """An event loop over file descriptors, a timer and ready callbacks.
 
     Reader and writer callbacks are called with the ``*args`` they were added
-    with. One iteration (:meth:`run_once`) runs the ``on_tick`` callbacks,
+    with; a generator given as callback is advanced one step per event
+    instead (and the descriptor removed if it fails). One iteration (:meth:`run_once`) runs the ``on_tick`` callbacks,
     the callbacks queued with :meth:`call_soon`, the timers that are due,
     then waits for descriptor events (at most until the next timer) and
     dispatches them. Errors from timers are logged; errors from callbacks
     propagate out of :meth:`run_once`/:meth:`run_forever`, except
     :class:`queue.Empty`, which a reader may raise when there was nothing to read.
+
+    :meth:`call_soon` and :meth:`stop` may be called from any thread: they
+    wake the loop if it is waiting for events.
     """
 
     READ, WRITE, ERR = READ, WRITE, ERR
@@ -108,6 +142,11 @@ class Hub:
         #: :attr:`consolidate_callback` (a list of descriptors).
         self.consolidate: set[int] = set()
         self.consolidate_callback: Callable[[list[int]], Any] | None = None
+        self._ready_lock = threading.Lock()
+        self._wake_pending = False
+        self._loop_thread: int | None = None
+        self._waker: _Waker | None = None
+        self._waker_poller: Any = None
 
     # -- descriptors -------------------------------------------------------
 
@@ -196,9 +235,18 @@ class Hub:
     # -- callbacks and timers ------------------------------------------------
 
     def call_soon(self, callback: Callable[..., Any], *args: Any) -> _Call:
-        """Run ``callback(*args)`` on the next iteration; returns a handle with ``cancel()``."""
+        """Run ``callback(*args)`` on the next iteration; returns a handle with ``cancel()``.
+
+        Safe from any thread: a loop waiting for events is woken up.
+        """
         call = _Call(callback, args)
-        self._ready.append(call)
+        with self._ready_lock:
+            self._ready.append(call)
+            wake = not self._wake_pending and threading.get_ident() != self._loop_thread
+            if wake:
+                self._wake_pending = True
+        if wake and self._waker is not None:
+            self._waker.wake()
         return call
 
     def call_later(self, delay: float, callback: Callable[..., Any], *args: Any) -> Entry:
@@ -250,10 +298,45 @@ class Hub:
 
     # -- the loop ----------------------------------------------------------
 
+    def _pop_ready(self) -> deque[_Call]:
+        with self._ready_lock:
+            ready, self._ready = self._ready, deque()
+        return ready
+
     def _run_ready(self) -> None:
-        ready = self._ready
-        for _ in range(len(ready)):
-            ready.popleft()()
+        ready = self._pop_ready()
+        try:
+            while ready:
+                ready.popleft()()
+        finally:
+            if ready:  # a callback raised: keep the rest for the next iteration
+                with self._ready_lock:
+                    ready.extend(self._ready)
+                    self._ready = ready
+
+    def _ensure_waker(self) -> _Waker:
+        waker = self._waker
+        if waker is None or waker.pid != os.getpid() or self._waker_poller is not self.poller:
+            if waker is not None:
+                with suppress(OSError, ValueError, KeyError):
+                    if self._waker_poller is not None:
+                        self._waker_poller.unregister(waker.fileno())
+                waker.close()
+            waker = self._waker = _Waker()
+            self.poller.register(waker.fileno(), READ)
+            self._waker_poller = self.poller
+            with self._ready_lock:
+                self._wake_pending = False
+        return waker
+
+    def _on_wakeup(self, waker: _Waker) -> None:
+        waker.drain()
+        with self._ready_lock:
+            self._wake_pending = False
+
+    def on_callback_error(self, callback: Any, exc: BaseException) -> None:
+        """Log an error raised by ``callback`` (for callers that catch callback errors)."""
+        logger.error("Callback %r raised exception: %r", callback, exc, exc_info=exc)
 
     def _dispatch(self, fd: int, event: int) -> None:
         reader = self.readers.get(fd) if event & (READ | ERR) else None
@@ -266,6 +349,20 @@ class Hub:
         for handler in (reader, writer):
             if handler is not None:
                 callback, args = handler
+                if isinstance(callback, GeneratorType):
+                    try:
+                        next(callback)
+                    except StopIteration:
+                        pass
+                    except OSError as exc:
+                        if exc.errno != errno.EBADF:
+                            self.remove(fd)
+                            raise
+                        self.remove(fd)
+                    except Exception:
+                        self.remove(fd)
+                        raise
+                    continue
                 try:
                     callback(*args)
                 except Empty:
@@ -273,7 +370,10 @@ class Hub:
 
     def create_loop(self) -> Generator[None, None, None]:
         """Return the generator behind :meth:`run_once`: each ``next()`` is one iteration."""
+        self._loop_thread = threading.get_ident()
         while True:
+            waker = self._ensure_waker()
+            waker_fd = waker.fileno()
             for tick in list(self.on_tick):
                 tick()
             if self._ready:
@@ -281,18 +381,17 @@ class Hub:
             poll_timeout = self.fire_timers(propagate=self.propagate_errors) if self.timer._queue else 1.0
             if self._ready:
                 poll_timeout = 0
-            if self.readers or self.writers:
-                to_consolidate: list[int] = []
-                for fd, event in self.poller.poll(poll_timeout) or ():
-                    if fd in self.consolidate and event & (READ | ERR) and fd not in self.writers:
-                        to_consolidate.append(fd)
-                        continue
-                    self._dispatch(fd, event)
-                if to_consolidate and self.consolidate_callback is not None:
-                    self.consolidate_callback(to_consolidate)
-            elif poll_timeout:
-                # Nothing to wait on but time itself.
-                sleep(poll_timeout)
+            to_consolidate: list[int] = []
+            for fd, event in self.poller.poll(poll_timeout) or ():
+                if fd == waker_fd:
+                    self._on_wakeup(waker)
+                    continue
+                if fd in self.consolidate and event & (READ | ERR) and fd not in self.writers:
+                    to_consolidate.append(fd)
+                    continue
+                self._dispatch(fd, event)
+            if to_consolidate and self.consolidate_callback is not None:
+                self.consolidate_callback(to_consolidate)
             yield
 
     @property
@@ -351,10 +450,15 @@ class Hub:
         for callback in list(self.on_close):
             callback(self)
         self.on_close.clear()
-        pending, self._ready = self._ready, deque()
-        for call in pending:
+        for call in self._pop_ready():
             call()
+        if self._waker is not None:
+            self._waker.close()
+            self._waker = None
+            self._waker_poller = None
         self._loop = None
+        if _current_loop is self:
+            set_event_loop(None)
 
     def __enter__(self) -> Hub:
         return self
