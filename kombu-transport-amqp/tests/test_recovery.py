@@ -211,3 +211,54 @@ def test_publish_reaches_the_broker_before_this_thread_blocks(mode: str, names: 
         for i in range(10):
             producer.publish(i)
         wait_for(lambda: queue(watcher.default_channel).queue_declare(passive=True)[1] == 10)
+
+
+def test_virtual_host_login_method_and_client_properties(url: str, names: list[str]) -> None:
+    vhost = f"amqp-tests-{uuid.uuid4().hex[:8]}"
+    rabbitmqctl("add_vhost", vhost)
+    try:
+        rabbitmqctl("set_permissions", "-p", vhost, "guest", ".*", ".*", ".*")
+        scheme = url.split("://", 1)[0]
+        name = f"amqp-tests-{uuid.uuid4().hex[:8]}"
+        login = "AMQPLAIN" if scheme == "amqp" else "PLAIN"
+        with named(f"{scheme}://guest:guest@127.0.0.1:5672/{vhost}", name,
+                   login_method=login) as conn:
+            exchange = Exchange("vx", "direct", durable=False)
+            queue = Queue("vq", exchange, "key", durable=False)
+            queue(conn.default_channel).declare()
+            Producer(conn.default_channel).publish({"v": 1}, exchange=exchange, routing_key="key")
+            got: list[Any] = []
+            with Consumer(conn.channel(), [queue], callbacks=[lambda b, m: (got.append(b), m.ack())]):
+                deadline = time.monotonic() + TIMEOUT
+                while not got and time.monotonic() < deadline:
+                    try:
+                        conn.drain_events(timeout=0.5)
+                    except TimeoutError:
+                        pass
+            assert got == [{"v": 1}]
+            listing = rabbitmqctl("list_connections", "-p", vhost, "--no-table-headers",
+                                  "vhost", "client_properties")
+            ours = [line for line in listing.splitlines() if f'"{name}"' in line]
+            assert ours and '"kombu-transport-amqp"' in ours[0]
+            assert ours[0].startswith(vhost)
+    finally:
+        rabbitmqctl("delete_vhost", vhost)
+
+
+def test_pika_refuses_an_unsupported_login_method() -> None:
+    from kombu.exceptions import CapabilityNotSupported
+
+    from .conftest import PIKA_URL
+
+    conn = Connection(PIKA_URL, login_method="AMQPLAIN")
+    with pytest.raises(CapabilityNotSupported):
+        conn.connect()
+
+
+def test_read_and_write_timeouts_are_accepted(url: str) -> None:
+    options = {"read_timeout": 5, "write_timeout": 5}
+    with Connection(url, transport_options=options, connect_timeout=5) as conn:
+        conn.connect()
+        assert conn.connected
+        with pytest.raises(TimeoutError):
+            conn.drain_events(timeout=0.2)

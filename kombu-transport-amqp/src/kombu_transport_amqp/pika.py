@@ -189,9 +189,15 @@ class Transport(base.Transport):  # type: ignore[misc]
         options.pop("write_timeout", None)
         if read_timeout is not None:
             params.setdefault("socket_timeout", read_timeout)
-        login_method = info.login_method
-        if login_method and login_method.upper() == "EXTERNAL":
+        login_method = (info.login_method or "PLAIN").upper()
+        if login_method == "EXTERNAL":
             params["credentials"] = pika.credentials.ExternalCredentials()
+        elif login_method != "PLAIN":
+            from kombu.exceptions import CapabilityNotSupported
+
+            raise CapabilityNotSupported(
+                f"pika:// supports login_method PLAIN and EXTERNAL, not {info.login_method!r}"
+            )
         if ssl:
             params["ssl_options"] = self._ssl_options(ssl, host)
         confirm = bool(options.pop("confirm_publish", False))
