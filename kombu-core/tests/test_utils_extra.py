@@ -128,3 +128,57 @@ def test_log_mixin(caplog):
     assert get_loglevel("INFO") == logging.INFO and get_loglevel(10) == 10
     assert LOG_LEVELS["ERROR"] == 40 and LOG_LEVELS[30] == "WARNING"
     assert get_logger("x.y").name == "x.y"
+
+
+def test_compat_helpers():
+    from kombu.utils.compat import coro, detect_environment, entrypoints
+
+    assert detect_environment() == "default"
+    assert all(len(pair) == 2 for pair in entrypoints("kombu"))
+
+    @coro
+    def averager():
+        total, count = 0.0, 0
+        average = None
+        while True:
+            value = yield average
+            total += value
+            count += 1
+            average = total / count
+
+    avg = averager()  # already advanced to the first yield
+    assert avg.send(2) == 2.0
+    assert avg.send(4) == 3.0
+
+
+def test_text_helpers():
+    from kombu.utils.text import escape_regex, pluralize, version_string_as_tuple
+
+    assert escape_regex("a.b*c") == r"a\.b\*c"
+    assert escape_regex("a.b", white=".") == "a.b"
+    assert version_string_as_tuple("5.7.0") == (5, 7, 0, "", "")
+    assert version_string_as_tuple("1.2") == (1, 2, 0, "", "")
+    assert pluralize(1, "message") == "message" and pluralize(2, "message") == "messages"
+
+
+def test_setup_logging_adds_a_handler_once(tmp_path, monkeypatch):
+    from kombu.log import setup_logging
+
+    root = logging.getLogger()
+    monkeypatch.setattr(root, "handlers", [])
+    monkeypatch.setattr(root, "level", root.level)
+    logfile = tmp_path / "kombu.log"
+    logger = setup_logging("INFO", str(logfile))
+    assert logger is root and len(root.handlers) == 1 and root.level == logging.INFO
+    setup_logging("DEBUG")
+    assert len(root.handlers) == 1  # already configured: left alone
+    root.handlers[0].close()
+
+
+def test_debug_setup_logging(monkeypatch):
+    from kombu.utils.debug import setup_logging
+
+    logger = logging.getLogger("kombu.test.debug")
+    monkeypatch.setattr(logger, "handlers", [])
+    setup_logging(logging.INFO, loggers=["kombu.test.debug"])
+    assert logger.level == logging.INFO and len(logger.handlers) == 1
