@@ -117,7 +117,7 @@ def test_decode_error_is_acked_and_consuming_goes_on():
         worker.run()
     assert worker.bodies == ["fine"]
     with Connection("memory://") as conn:
-        assert queue(conn.default_channel).get() is None  # the refused one was acked
+        assert queue(conn.default_channel).get() is None  # the refused one was rejected, not requeued
 
 
 def test_consume_times_out_when_idle():

@@ -93,15 +93,21 @@ class ConsumerMixin:
         """Called before each wait for events."""
 
     def on_decode_error(self, message: Any, exc: Exception) -> None:
-        """Called for a message whose body cannot be decoded; by default logs and acks it."""
+        """Called for a message whose body cannot be decoded or is not accepted.
+
+        By default logs it and rejects it without requeueing, so consuming
+        goes on with the next message. (Kombu 5 acks it; a reject reaches a
+        dead-letter exchange where the broker has one, and is otherwise the
+        same.) Override to keep such messages elsewhere.
+        """
         logger.error(
-            "Can't decode message body: %r (type:%r encoding:%r raw:%r')",
+            "Can't decode message body: %r (type:%r encoding:%r raw:%r)",
             exc,
             message.content_type,
             message.content_encoding,
-            safe_repr(message.body),
+            safe_repr(message.body)[:1024],
         )
-        message.ack()
+        message.reject()
 
     def on_connection_error(self, exc: Exception, interval: float) -> None:
         """Called when (re)connecting fails, before waiting ``interval`` seconds to retry."""
