@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 
 import pytest
-
 from kombu.testing import TransportConformance
 
 from .conftest import redis_available

@@ -6,7 +6,6 @@ import json
 from typing import Any
 
 import pytest
-
 from kombu_transport_redis import scripts
 from kombu_transport_redis.conninfo import ConnInfo, make_pool
 from kombu_transport_redis.keys import KeyLayout

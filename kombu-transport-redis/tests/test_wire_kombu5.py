@@ -14,7 +14,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 from kombu import Connection, Consumer, Exchange, Producer, Queue
 
 KOMBU5 = r'''

@@ -26,11 +26,11 @@ import logging
 import time
 from collections import deque
 from collections.abc import Iterable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from kombu.transport import virtual
-from kombu.transport.virtual.exchange import STANDARD_EXCHANGE_TYPES, DirectExchange
 from kombu.transport.virtual.base import Empty
+from kombu.transport.virtual.exchange import STANDARD_EXCHANGE_TYPES, DirectExchange
 
 from . import scripts
 
@@ -99,7 +99,7 @@ class RedisDirectExchange(DirectExchange):
     """Direct exchange routed by the Redis server (one pipelined script call)."""
 
     def deliver(self, message: dict[str, Any], exchange: str, routing_key: str, **kwargs: Any) -> None:
-        channel = self.channel
+        channel = cast("Channel | None", self.channel)
         if channel is None or not channel._can_route_on_server():
             super().deliver(message, exchange, routing_key, **kwargs)
             return

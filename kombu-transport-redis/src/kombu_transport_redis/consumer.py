@@ -25,7 +25,7 @@ import json
 import select
 import time
 import uuid
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from . import scripts
 from .link import Pending
@@ -60,7 +60,8 @@ class Poller:
 
     # -- bookkeeping -------------------------------------------------------------
     def consuming(self) -> list[Channel]:
-        return [c for c in self.transport.channels if c._active_queues and not c.closed]
+        channels = cast("list[Channel]", self.transport.channels)
+        return [c for c in channels if c._active_queues and not c.closed]
 
     def fanout_targets(self) -> dict[str, list[tuple[Channel, str]]]:
         """exchange -> [(channel, queue)] for consumed queues bound to fanout exchanges."""
@@ -117,7 +118,7 @@ class Poller:
         link = transport.link
         entries = [Pending(c, None, True) for c in transport.take_ack_commands()]
         entries += [Pending(cmd, _FetchReply(self, ch, record), False)
-                    for (ch, _qs, record), cmd in zip(plans, cmds)]
+                    for (ch, _qs, record), cmd in zip(plans, cmds, strict=True)]
         self.fetch_pending += len(cmds)
         self._fetch_got = False
         try:
@@ -205,7 +206,7 @@ class Poller:
                 if q not in seen:
                     seen.add(q)
                     per_queue.append(self.keys.queue_keys(q))
-        return [k for level in zip(*per_queue) for k in level] if per_queue else []
+        return [k for level in zip(*per_queue, strict=True) for k in level] if per_queue else []
 
     def start_brpop(self, timeout: float) -> Any:
         """Send BRPOP (if not already outstanding); return the connection or None."""

@@ -18,14 +18,13 @@ import threading
 import time
 import uuid
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, cast
 
 import redis
-from redis import exceptions as rexc
-
 from kombu.exceptions import OperationalError
 from kombu.transport import virtual
 from kombu.transport.virtual.base import BrokerState
+from redis import exceptions as rexc
 
 from . import scripts
 from .channel import Channel, QoS, mark_redelivered
@@ -122,8 +121,8 @@ class Transport(virtual.Transport):
         self._state_key = (self.conninfo.describe(), self.keys.prefix)
 
     # -- shared state and connections ----------------------------------------------
-    @property  # type: ignore[override]
-    def state(self) -> BrokerState:
+    @property
+    def state(self) -> BrokerState:  # type: ignore[override]
         with _STATES_LOCK:
             state = _STATES.get(self._state_key)
             if state is None:
@@ -240,7 +239,7 @@ class Transport(virtual.Transport):
     def held_tags(self) -> list[str]:
         """Delivery tags this connection holds (snapshot; safe from another thread)."""
         out: list[str] = []
-        for ch in tuple(self.channels):
+        for ch in tuple(cast("list[Channel]", self.channels)):
             out.extend(tuple(ch._inflight))
         return out
 
@@ -295,14 +294,17 @@ class Transport(virtual.Transport):
 
     # -- consuming --------------------------------------------------------------------
     def _maintain(self) -> None:
-        if any(ch._inflight for ch in self.channels):
+        if any(ch._inflight for ch in cast("list[Channel]", self.channels)):
             self._ensure_lease()
         self.restore_visible()
 
-    def drain_events(self, connection: Any, timeout: float | None = None) -> None:
+    def drain_events(self, connection: Any, timeout: float | None = None,
+                     **kwargs: Any) -> None:
         """Deliver the messages available (at least one) or raise ``socket.timeout``."""
         poller = self.poller
         deadline = None if timeout is None else time.monotonic() + timeout
+        if time.monotonic() - self._last_restore >= self.unacked_restore_interval:
+            self._maintain()      # also under constant load, not only when idle
         fetched_empty = False
         while True:
             if poller.deliver_buffered():
@@ -316,7 +318,7 @@ class Transport(virtual.Transport):
                 if not poller.fetch_pending and not poller._fetch_got:
                     fetched_empty = True
                 if poller.fetch_pending and remaining is not None and remaining <= 0:
-                    raise socket.timeout()
+                    raise TimeoutError()
                 continue
             if poller.brpop_outstanding():
                 # While a BRPOP waits, the next message goes to it first;
@@ -328,13 +330,14 @@ class Transport(virtual.Transport):
             self._maintain()
             remaining = None if deadline is None else deadline - time.monotonic()
             if remaining is not None and remaining <= 0:
-                raise socket.timeout()
+                raise TimeoutError()
             wait = self.brpop_timeout if remaining is None else min(remaining, self.brpop_timeout)
             poller.wait(wait)
             fetched_empty = False
 
     def _after_delivery(self) -> None:
-        if self._lease is None and any(ch._inflight for ch in self.channels):
+        if self._lease is None and any(ch._inflight
+                                       for ch in cast("list[Channel]", self.channels)):
             self._ensure_lease()
 
     def register_with_event_loop(self, connection: Any, loop: Any) -> None:
