@@ -103,3 +103,39 @@ def test_unix_socket(tmp_path: Path, uname: str) -> None:
     finally:
         proc.terminate()
         proc.wait(10)
+
+
+def test_rediss_tls(tmp_path: Path, uname: str) -> None:
+    binary, openssl = shutil.which("redis-server"), shutil.which("openssl")
+    if binary is None or openssl is None:
+        _missing("redis-server and openssl are needed for the TLS test")
+    key, cert = tmp_path / "key.pem", tmp_path / "cert.pem"
+    subprocess.run([str(openssl), "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout",
+                    str(key), "-out", str(cert), "-days", "2", "-subj", "/CN=localhost",
+                    "-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost"],
+                   check=True, capture_output=True)
+    port = free_port()
+    proc = subprocess.Popen([str(binary), "--port", "0", "--tls-port", str(port),
+                             "--tls-cert-file", str(cert), "--tls-key-file", str(key),
+                             "--tls-ca-cert-file", str(cert), "--tls-auth-clients", "no",
+                             "--save", "", "--appendonly", "no"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        url = f"rediss://127.0.0.1:{port}/2?ssl_cert_reqs=required&ssl_ca_certs={cert}"
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                Connection(url).connect().release()
+                break
+            except Exception:  # noqa: BLE001 - not listening yet
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.1)
+        assert _roundtrip(url, uname) == ["direct", "fanout"]
+        # Without the CA the server's certificate is refused.
+        with pytest.raises(Exception):  # noqa: B017 - redis-py's or Kombu's error type
+            Connection(f"rediss://127.0.0.1:{port}/2?ssl_cert_reqs=required",
+                       connect_timeout=2).connect()
+    finally:
+        proc.terminate()
+        proc.wait(10)

@@ -1,0 +1,67 @@
+"""Restore safety with many restorers, priority orders, health of the blocking connection."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from typing import Any
+
+from kombu import Connection, Exchange, Producer, Queue
+
+
+def test_concurrent_restorers_restore_each_delivery_once(redis_url: str, uname: str,
+                                                          rclient: Any) -> None:
+    q = Queue(uname, Exchange(uname + ".x"), routing_key=uname)
+    with Connection(redis_url) as conn:
+        q(conn.channel()).declare()
+    # 200 deliveries of a consumer that died long ago, in Kombu's record format.
+    old = time.time() - 100
+    for i in range(200):
+        env = {"body": json.dumps({"n": i}), "content-type": "application/json",
+               "content-encoding": "utf-8", "headers": {},
+               "properties": {"delivery_tag": f"{uname}-{i}", "priority": 0,
+                              "delivery_info": {"exchange": uname + ".x", "routing_key": uname}}}
+        rclient.hset("unacked", f"{uname}-{i}", json.dumps([env, uname + ".x", uname]))
+        rclient.zadd("unacked_index", {f"{uname}-{i}": old})
+    opts = {"visibility_timeout": 10, "unacked_mutex_expire": 5}
+    errors: list[BaseException] = []
+
+    def restorer() -> None:
+        try:
+            with Connection(redis_url, transport_options=opts) as conn:
+                conn.connect()
+                q(conn.channel()).declare()
+                for _ in range(20):
+                    conn.transport.restore_visible(force=True)
+        except BaseException as exc:  # noqa: BLE001
+            errors.append(exc)
+
+    threads = [threading.Thread(target=restorer) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert not errors
+    items = [json.loads(json.loads(m)["body"])["n"] for m in rclient.lrange(uname, 0, -1)]
+    assert sorted(items) == list(range(200)), "a delivery was lost or restored twice"
+    assert not [t for t in rclient.hkeys("unacked") if t.decode().startswith(uname)]
+    rclient.delete(uname)
+
+
+def test_priority_order_kombu_option(redis_url: str, uname: str) -> None:
+    q = Queue(uname, Exchange(uname + ".x"), routing_key=uname, max_priority=10)
+    orders = {}
+    for order in ("amqp", "kombu"):
+        with Connection(redis_url, transport_options={"priority_order": order}) as conn:
+            bound = q(conn.channel())
+            bound.declare()
+            p = Producer(conn.channel(), exchange=q.exchange)
+            for pri in (0, 9, 5):
+                p.publish({"p": pri}, routing_key=uname, priority=pri)
+            got = []
+            while (m := bound.get()) is not None:
+                got.append(m.payload["p"])
+                m.ack()
+            orders[order] = got
+    assert orders == {"amqp": [9, 5, 0], "kombu": [0, 5, 9]}
