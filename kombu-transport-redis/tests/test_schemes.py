@@ -10,7 +10,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 from kombu import Connection, Consumer, Exchange, Producer, Queue
 
 from .conftest import PrivateRedis, _missing, free_port

@@ -65,3 +65,36 @@ def test_priority_order_kombu_option(redis_url: str, uname: str) -> None:
                 m.ack()
             orders[order] = got
     assert orders == {"amqp": [9, 5, 0], "kombu": [0, 5, 9]}
+
+
+def test_silent_connection_is_detected_by_health_check(redis_url: str, uname: str) -> None:
+    """A connection that stops answering (no RST, no FIN) raises instead of waiting forever."""
+    from kombu import Consumer
+    from kombu.testing.proxy import FaultProxy
+
+    host, port = "127.0.0.1", int(redis_url.split(":")[2].split("/")[0])
+    proxy = FaultProxy(host, port)
+    proxy.start()
+    try:
+        q = Queue(uname, Exchange(uname + ".x"), routing_key=uname)
+        opts = {"health_check_interval": 1, "brpop_timeout": 0.2}
+        with Connection(proxy.url(redis_url), transport_options=opts) as conn:
+            with Consumer(conn.channel(), [q], callbacks=[lambda b, m: m.ack()]):
+                try:
+                    conn.drain_events(timeout=0.5)
+                except TimeoutError:
+                    pass
+                proxy.pause()
+                deadline = time.monotonic() + 15
+                raised = None
+                while raised is None and time.monotonic() < deadline:
+                    try:
+                        conn.drain_events(timeout=0.3)
+                    except TimeoutError:
+                        pass
+                    except conn.connection_errors as exc:
+                        raised = exc
+                assert raised is not None, "a silent connection went unnoticed"
+                proxy.resume()
+    finally:
+        proxy.stop()

@@ -27,6 +27,8 @@ import time
 import uuid
 from typing import TYPE_CHECKING, Any, cast
 
+from redis import exceptions as rexc
+
 from . import scripts
 from .link import Pending
 
@@ -54,6 +56,9 @@ class Poller:
         self.sub_conn: Any = None
         self._patterns: set[str] = set()
         self._rr = 0
+        self._brpop_sent_at = 0.0
+        self._sub_last_read = time.monotonic()
+        self._sub_ping_at: float | None = None
         #: FETCH calls sent and not yet answered.
         self.fetch_pending = 0
         self._fetch_got = False
@@ -220,6 +225,7 @@ class Poller:
         conn = self._block()
         conn.send_command("BRPOP", *keys, f"{max(timeout, 0.01):.3f}", check_health=False)
         self._brpop_keys = keys
+        self._brpop_sent_at = time.monotonic()
         return conn
 
     def read_brpop(self) -> bool:
@@ -325,6 +331,8 @@ class Poller:
         """Read every available PUB/SUB message and buffer it; whether any was a message."""
         conn = self.sub_conn
         got = False
+        self._sub_last_read = time.monotonic()
+        self._sub_ping_at = None
         targets = None
         while True:
             reply = conn.read_response()
@@ -407,7 +415,39 @@ class Poller:
             got = self.read_pubsub()
         if block is not None and block._sock in ready:
             got = self.read_brpop() or got
+        if not ready:
+            self._check_health(block, sub)
         return got
+
+    def _check_health(self, block: Any, sub: Any) -> None:
+        """Find connections that stopped answering (half-open, partitioned).
+
+        A BRPOP is answered by the server after ``brpop_timeout`` at the
+        latest; the PUB/SUB connection answers a PING. Silence longer than
+        ``health_check_interval`` beyond that means the connection is dead:
+        it is dropped and a connection error raised, so that the
+        application reconnects instead of waiting forever.
+        """
+        interval = self.transport.conninfo.health_check_interval
+        if not interval:
+            return
+        now = time.monotonic()
+        if block is not None and self._brpop_keys is not None and \
+                now - self._brpop_sent_at > self.transport.brpop_timeout + interval:
+            self._drop_block()
+            raise rexc.ConnectionError(
+                f"Redis did not answer BRPOP for {interval:.0f}s (health check)")
+        if sub is not None:
+            if self._sub_ping_at is None:
+                if now - self._sub_last_read > interval:
+                    sub.send_command("PING", check_health=False)
+                    self._sub_ping_at = now
+            elif now - self._sub_ping_at > interval:
+                self._patterns = set()
+                self._sub_ping_at = None
+                sub.disconnect()
+                raise rexc.ConnectionError(
+                    f"Redis did not answer PING on PUB/SUB for {interval:.0f}s (health check)")
 
     def close(self) -> None:
         try:
