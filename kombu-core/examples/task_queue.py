@@ -1,9 +1,10 @@
 """A small task queue, written the way Kombu 5 applications are.
 
-A worker (``ConsumerMixin``) consumes tasks from three priority queues and
-puts each result on a ``SimpleQueue``; the client sends tasks with a pooled
-producer (``producers[conn].acquire()``) after ``maybe_declare``-ing the
-exchange, and reads the results back. Nothing here is specific to this
+A worker (``ConsumerMixin``, in a thread) consumes tasks from three priority
+queues and publishes each result with a pooled producer
+(``producers[conn].acquire()``); the client sends tasks the same way after
+``maybe_declare``-ing the exchange and queues, and reads the results back
+from a ``SimpleQueue``. Each thread uses connections of its own. Nothing here is specific to this
 project: the same file runs on Kombu 5.
 
 Run it with a broker URL (default ``memory://``, everything in one process)::
@@ -28,6 +29,10 @@ task_queues = [
     Queue("lopri", task_exchange, routing_key="lopri"),
 ]
 RESULTS = "task-results"
+# The queue conn.SimpleQueue(RESULTS) reads: same names, so the worker can
+# publish to it with a pooled producer.
+results_exchange = Exchange(RESULTS, type="direct")
+results_queue = Queue(RESULTS, results_exchange, routing_key=RESULTS)
 
 
 def hello(who):
@@ -53,8 +58,15 @@ class Worker(ConsumerMixin):
     def process_task(self, body, message):
         fun = TASKS[body["fun"]]
         result = fun(*body["args"], **body["kwargs"])
-        with self.connection.SimpleQueue(RESULTS) as results:
-            results.put({"task": body["id"], "result": result})
+        # A pooled producer: its own connection, never the one the client uses.
+        with producers[self.connection].acquire(block=True) as producer:
+            producer.publish(
+                {"task": body["id"], "result": result},
+                exchange=results_exchange,
+                routing_key=RESULTS,
+                declare=[results_queue],
+                serializer="json",
+            )
         message.ack()
 
 
