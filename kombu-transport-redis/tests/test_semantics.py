@@ -98,3 +98,21 @@ def test_silent_connection_is_detected_by_health_check(redis_url: str, uname: st
                 proxy.resume()
     finally:
         proxy.stop()
+
+
+def test_consumed_expiring_queue_stays(redis_url: str, uname: str) -> None:
+    """x-expires deletes an unused queue, not one a consumer is reading from."""
+    from kombu import Consumer
+
+    q = Queue(uname, Exchange(uname + ".x"), routing_key=uname, expires=1.0)
+    with Connection(redis_url) as conn:
+        with Consumer(conn.channel(), [q], callbacks=[lambda b, m: m.ack()]):
+            deadline = time.monotonic() + 2.5
+            while time.monotonic() < deadline:
+                try:
+                    conn.drain_events(timeout=0.2)
+                except TimeoutError:
+                    pass
+            q(conn.channel()).queue_declare(passive=True)     # still there
+            assert conn.default_channel.link.call("SISMEMBER", "_kombu.binding." + uname + ".x",
+                                                  f"{uname}\x06\x16\x06\x16{uname}")

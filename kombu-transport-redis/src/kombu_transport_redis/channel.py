@@ -259,6 +259,28 @@ class Channel(virtual.Channel):
         self._touch_expiring(queue)
         return raw  # type: ignore[no-any-return]
 
+    def refresh_expiring(self) -> None:
+        """Keep consumed expiring queues and their binding tables alive.
+
+        A consumed queue is in use: its lists and marker get their
+        ``x-expires`` again, and its bindings' deadlines in Kombu 5.7's
+        ``_kombu.binding_deadlines`` are pushed out, so that neither expiry
+        nor Kombu 5.7's binding sweep removes what a live consumer uses.
+        """
+        keys = self.keys
+        for queue in self._active_queues:
+            expires = self._expires.get(queue)
+            if expires is None:
+                continue
+            self.link.send_many(self._expire_commands(queue, expires))
+            for exchange, routing_key, args in self.state.queue_bindings(queue):
+                _, pattern, _ = self.typeof(exchange).prepare_bind(queue, exchange, routing_key,
+                                                                   args)
+                member = keys.binding_member(routing_key, pattern, queue)
+                self.link.send("EVALSHA", scripts.BIND_EXPIRING.sha, 2,
+                               keys.binding_key(exchange), keys.binding_deadlines_key,
+                               member, exchange, binding_ttl(expires))
+
     def _touch_expiring(self, queue: str) -> None:
         expires = self._expires.get(queue)
         if expires is not None:

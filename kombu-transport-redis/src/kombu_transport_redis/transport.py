@@ -117,6 +117,7 @@ class Transport(virtual.Transport):
         self.poller = Poller(self)
         self._acks: list[str] = []
         self._last_restore = 0.0
+        self._last_refresh = 0.0
         self._lease: LeaseKeeper | None = None
         self._state_key = (self.conninfo.describe(), self.keys.prefix)
 
@@ -294,9 +295,22 @@ class Transport(virtual.Transport):
 
     # -- consuming --------------------------------------------------------------------
     def _maintain(self) -> None:
-        if any(ch._inflight for ch in cast("list[Channel]", self.channels)):
+        channels = cast("list[Channel]", self.channels)
+        if any(ch._inflight for ch in channels):
             self._ensure_lease()
-        self.restore_visible()
+        if self.restore_visible():
+            pass
+        now = time.monotonic()
+        if now - self._last_refresh >= self._refresh_every():
+            self._last_refresh = now
+            for ch in channels:
+                if ch._expires and ch._active_queues:
+                    ch.refresh_expiring()
+
+    def _refresh_every(self) -> float:
+        expiring = [ms for ch in cast("list[Channel]", self.channels)
+                    for ms in ch._expires.values()]
+        return max(min(expiring) / 1000 / 3, 0.1) if expiring else 60.0
 
     def drain_events(self, connection: Any, timeout: float | None = None,
                      **kwargs: Any) -> None:
