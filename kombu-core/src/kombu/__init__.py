@@ -47,6 +47,8 @@ _LAZY = {
     "serialization": ("kombu.serialization", None),
     "compression": ("kombu.compression", None),
     "parse_url": ("kombu.utils.url", "parse_url"),
+    "connections": ("kombu.pools", "connections"),
+    "producers": ("kombu.pools", "producers"),
 }
 
 

@@ -203,6 +203,7 @@ class Transport(virtual.Transport):
     # -- event loop (kombu.asynchronous.Hub) -------------------------------------------
 
     _wakeup: tuple[int, int] | None = None
+    _timer_entry: Any = None
 
     def register_with_event_loop(self, connection: Any, loop: Any) -> None:
         """Deliver messages from ``loop``: woken through a pipe on every put.
@@ -218,10 +219,13 @@ class Transport(virtual.Transport):
             with broker.lock:
                 broker.wakers.add(write_fd)
         loop.add_reader(self._wakeup[0], self._on_wakeup)
-        loop.call_repeatedly(self.polling_interval or 0.05, self.deliver_ready)
+        self._timer_entry = loop.call_repeatedly(self.polling_interval or 0.05, self.deliver_ready)
         loop.call_soon(self.deliver_ready)
 
     def unregister_from_event_loop(self, connection: Any, loop: Any) -> None:
+        if self._timer_entry is not None:
+            self._timer_entry.cancel()
+            self._timer_entry = None
         if self._wakeup is None:
             return
         read_fd, write_fd = self._wakeup
@@ -255,6 +259,9 @@ class Transport(virtual.Transport):
 
     def close_connection(self, connection: Any) -> None:
         super().close_connection(connection)
+        if self._timer_entry is not None:
+            self._timer_entry.cancel()
+            self._timer_entry = None
         if self._wakeup is not None:
             read_fd, write_fd = self._wakeup
             self._wakeup = None

@@ -506,6 +506,10 @@ class Channel(AbstractChannel, base.StdChannel):
         """Broadcast ``message`` to every queue bound to ``exchange``."""
         raise NotImplementedError("Virtual channels with supports_fanout must implement _put_fanout")
 
+    def after_reply_message_received(self, queue: str) -> None:
+        """A reply queue (pidbox) has served its reply: delete it."""
+        self.queue_delete(queue)
+
     def list_bindings(self) -> Iterable[tuple[str, str, str]]:
         for exchange in self.state.exchanges:
             for rkey, _, queue in self.get_table(exchange):
