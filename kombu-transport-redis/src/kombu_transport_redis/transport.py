@@ -116,6 +116,7 @@ class Transport(virtual.Transport):
         self._carry: list[Any] = []
         self.poller = Poller(self)
         self._acks: list[str] = []
+        self._delivering = False
         self._last_restore = 0.0
         self._last_refresh = 0.0
         self._lease: LeaseKeeper | None = None
@@ -205,7 +206,9 @@ class Transport(virtual.Transport):
     def queue_acks(self, tags: list[str]) -> None:
         """Remember acked deliveries; their records are deleted in batches."""
         self._acks.extend(tags)
-        if len(self._acks) >= _ACK_BATCH:
+        if not self._delivering or len(self._acks) >= _ACK_BATCH:
+            # Outside a delivery burst an ack goes out at once (pipelined);
+            # inside one, acks made by the callbacks leave in one write.
             self.flush_acks()
 
     def take_ack_commands(self) -> list[tuple[Any, ...]]:
@@ -321,8 +324,15 @@ class Transport(virtual.Transport):
             self._maintain()      # also under constant load, not only when idle
         fetched_empty = False
         while True:
-            if poller.deliver_buffered():
+            self._delivering = True
+            try:
+                delivered = poller.deliver_buffered()
+            finally:
+                self._delivering = False
+            if delivered:
                 self._after_delivery()
+                if len(self._acks) >= 8 or not any(c._buffer for c in poller.consuming()):
+                    self.flush_acks()
                 return
             remaining = None if deadline is None else deadline - time.monotonic()
             if poller.fetch_pending:
