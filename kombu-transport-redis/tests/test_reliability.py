@@ -207,3 +207,49 @@ def test_register_with_event_loop(redis_url: str, uname: str) -> None:
                 hub.run_once()
     hub.close()
     assert got == ["x", "y", "z"]
+
+
+def test_consumer_mixin_resumes_after_server_restart(private_redis: PrivateRedis,
+                                                     uname: str) -> None:
+    import threading
+
+    from kombu.mixins import ConsumerMixin
+
+    url = private_redis.url
+    q = _queue(uname)
+    got: list[int] = []
+
+    class Worker(ConsumerMixin):
+        def __init__(self, connection: Any) -> None:
+            self.connection = connection
+
+        def get_consumers(self, Consumer: Any, channel: Any) -> list[Any]:
+            return [Consumer(queues=[q], callbacks=[self.on_message])]
+
+        def on_message(self, body: Any, message: Any) -> None:
+            got.append(body["n"])
+            message.ack()
+
+    with Connection(url, transport_options=FAST) as conn:
+        worker = Worker(conn)
+        thread = threading.Thread(target=worker.run, daemon=True)
+        thread.start()
+        try:
+            _publish(url, q, [{"n": 0}])
+            deadline = time.monotonic() + 10
+            while not got and time.monotonic() < deadline:
+                time.sleep(0.05)
+            private_redis.restart()
+            with Connection(url) as pconn:
+                producer = Producer(pconn.channel(), exchange=q.exchange)
+                publish = pconn.ensure(producer, producer.publish, max_retries=20,
+                                       interval_start=0.1, interval_step=0.2)
+                for i in range(1, 4):
+                    publish({"n": i}, routing_key=uname)
+            deadline = time.monotonic() + 20
+            while len(set(got)) < 4 and time.monotonic() < deadline:
+                time.sleep(0.05)
+        finally:
+            worker.should_stop = True
+            thread.join(10)
+    assert set(got) == {0, 1, 2, 3}
