@@ -176,18 +176,18 @@ class Hub:
         elif self._poller is not None:
             self._poller.unregister(fd)
 
-    def add(self, fds: Any, callback: Callable[..., Any], flags: int, args: tuple = (), consolidate: bool = False) -> None:
-        """Call ``callback(*args)`` when any of ``fds`` has an event in ``flags``.
+    def add(self, fd: Any, callback: Callable[..., Any], flags: int, args: tuple = (), consolidate: bool = False) -> None:
+        """Call ``callback(*args)`` when ``fd`` has an event in ``flags``.
 
-        ``fds`` is a descriptor, an object with ``fileno()``, or a list of them.
-        With ``consolidate`` the read events of such descriptors are handed
-        together to :attr:`consolidate_callback` instead.
+        ``fd`` is a descriptor, an object with ``fileno()``, or a list of them
+        (each is added). With ``consolidate`` the read events of such
+        descriptors are handed together to :attr:`consolidate_callback` instead.
         """
-        if isinstance(fds, Iterable) and not isinstance(fds, (str, bytes)):
-            for fd in fds:
-                self.add(fd, callback, flags, args, consolidate)
+        if isinstance(fd, Iterable) and not isinstance(fd, (str, bytes)):
+            for one in fd:
+                self.add(one, callback, flags, args, consolidate)
             return
-        fd = fileno(fds)
+        fd = fileno(fd)
         if consolidate:
             self.consolidate.add(fd)
         if flags & READ:

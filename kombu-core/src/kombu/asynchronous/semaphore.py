@@ -41,20 +41,20 @@ class LaxBoundedSemaphore:
         else:
             waiter(*args, **kwargs)
 
-    def grow(self, amount: int = 1) -> None:
-        """Add ``amount`` slots, running waiting callbacks with them first."""
-        self.initial_value += amount
-        for _ in range(amount):
+    def grow(self, n: int = 1) -> None:
+        """Add ``n`` slots, running waiting callbacks with them first."""
+        self.initial_value += n
+        for _ in range(n):
             if self._waiting:
                 waiter, args, kwargs = self._waiting.popleft()
                 waiter(*args, **kwargs)
             else:
                 self.value += 1
 
-    def shrink(self, amount: int = 1) -> None:
-        """Remove ``amount`` slots (never below zero)."""
-        self.initial_value = max(self.initial_value - amount, 0)
-        self.value = max(self.value - amount, 0)
+    def shrink(self, n: int = 1) -> None:
+        """Remove ``n`` slots (never below zero)."""
+        self.initial_value = max(self.initial_value - n, 0)
+        self.value = max(self.value - n, 0)
 
     def clear(self) -> None:
         """Drop every waiting callback and free every slot."""

@@ -138,10 +138,10 @@ class Timer:
         entry.args, entry.kwargs = (), {}
         return self.enter_after(secs, entry, priority)
 
-    def enter_at(self, entry: TimerEntry, eta: float | datetime | None = None, priority: int = 0) -> TimerEntry:
-        """Schedule ``entry`` at ``eta`` (now if ``None``); return it."""
+    def enter_at(self, entry: TimerEntry, eta: float | datetime | None = None, priority: int = 0, time: Callable[[], float] | None = None) -> TimerEntry:
+        """Schedule ``entry`` at ``eta`` (now, by the clock ``time``, monotonic by default, if ``None``); return it."""
         if eta is None:
-            eta = monotonic()
+            eta = (time or monotonic)()
         elif isinstance(eta, datetime):
             try:
                 eta = to_timestamp(eta)
@@ -152,22 +152,26 @@ class Timer:
         heapq.heappush(self._queue, scheduled(eta, priority, entry))
         return entry
 
-    def enter_after(self, secs: float, entry: TimerEntry, priority: int = 0) -> TimerEntry:
-        """Schedule ``entry`` ``secs`` seconds from now; return it."""
-        return self.enter_at(entry, monotonic() + secs, priority)
+    def enter_after(self, secs: float, entry: TimerEntry, priority: int = 0, time: Callable[[], float] | None = None) -> TimerEntry:
+        """Schedule ``entry`` ``secs`` seconds from now (by the clock ``time``, monotonic by default, like the timer's); return it."""
+        return self.enter_at(entry, (time or monotonic)() + float(secs), priority)
 
     def apply_entry(self, entry: TimerEntry) -> None:
-        """Run ``entry``, passing an exception to ``on_error`` if one is set."""
+        """Run ``entry``; an exception goes to ``on_error`` if one is set, else it is logged.
+
+        Either way the exception does not propagate, so one failing entry
+        never stops the timer's caller (as in Kombu 5).
+        """
         try:
             entry()
         except Exception as exc:
             if not self.handle_error(exc):
-                raise
+                logger.error("Error in timer: %r", exc, exc_info=True)
 
-    def handle_error(self, exc: BaseException) -> bool:
-        """Pass ``exc`` to ``on_error``; return whether there was one to handle it."""
+    def handle_error(self, exc_info: BaseException) -> bool:
+        """Pass ``exc_info`` (the exception) to ``on_error``; return whether there was one to handle it."""
         if self.on_error:
-            self.on_error(exc)
+            self.on_error(exc_info)
             return True
         return False
 

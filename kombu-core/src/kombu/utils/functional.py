@@ -121,6 +121,18 @@ class LRUCache(MutableMapping):
         with self.mutex:
             return list(self.data.items())
 
+    def iterkeys(self) -> Iterator[Any]:
+        """Iterate over a snapshot of the keys (Kombu 5 / Python 2 name)."""
+        return iter(self.keys())
+
+    def itervalues(self) -> Iterator[Any]:
+        """Iterate over a snapshot of the values (Kombu 5 / Python 2 name)."""
+        return iter(self.values())
+
+    def iteritems(self) -> Iterator[tuple[Any, Any]]:
+        """Iterate over a snapshot of the ``(key, value)`` pairs (Kombu 5 / Python 2 name)."""
+        return iter(self.items())
+
     def update(self, *args: Any, **kwargs: Any) -> None:  # type: ignore[override]
         """Insert every item, then trim to ``limit``."""
         with self.mutex:

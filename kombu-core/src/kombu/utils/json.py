@@ -141,7 +141,7 @@ def loads(
 
 
 def register_type(
-    type: type[T],
+    t: type[T],
     marker: str,
     encoder: Callable[[T], Any],
     decoder: Callable[[Any], T],
@@ -152,7 +152,7 @@ def register_type(
     ``marker``; ``decoder(encoded)`` rebuilds the value when reading.
     Registering a marker again replaces it.
     """
-    _encoders[type] = (marker, encoder)
+    _encoders[t] = (marker, encoder)
     _decoders[marker] = decoder
 
 
