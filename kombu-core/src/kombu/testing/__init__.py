@@ -26,6 +26,7 @@ __all__ = (
     "FaultProxy",
     "AcknowledgementConformance",
     "BadPayloadConformance",
+    "CapabilitiesConformance",
     "CompressionConformance",
     "ConnectionFaultConformance",
     "ConsumerConformance",

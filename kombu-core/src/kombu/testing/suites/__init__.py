@@ -11,6 +11,7 @@ area) or pick areas, e.g.::
 from __future__ import annotations
 
 from .acks import AcknowledgementConformance, PrefetchConformance
+from .capabilities import CapabilitiesConformance
 from .declare import DeclareConformance
 from .faults import ConnectionFaultConformance
 from .features import (
@@ -32,6 +33,7 @@ __all__ = (
     "AREAS",
     "AcknowledgementConformance",
     "BadPayloadConformance",
+    "CapabilitiesConformance",
     "CompressionConformance",
     "ConnectionFaultConformance",
     "ConsumerConformance",
@@ -64,6 +66,7 @@ AREAS: tuple[type, ...] = (
     SerializationConformance,
     CompressionConformance,
     BadPayloadConformance,
+    CapabilitiesConformance,
     ConnectionFaultConformance,
 )
 
@@ -83,6 +86,7 @@ class TransportConformance(
     SerializationConformance,
     CompressionConformance,
     BadPayloadConformance,
+    CapabilitiesConformance,
     ConnectionFaultConformance,
 ):
     """Every conformance area at once. Subclass it as ``Test...`` and set ``url``::

@@ -98,6 +98,64 @@ class ConnectionFaultConformance(ConformanceBase):
         assert set(rec.bodies) == set(range(total)), f"lost messages: got {sorted(rec.bodies)}"
         assert fault_proxy.accepted >= 2, "the consumer did not reconnect through the proxy"
 
+    def test_autoretry_retries_on_a_new_channel_after_cut(self, fault_proxy: Any) -> None:
+        from kombu import Consumer, Producer
+
+        direct = self.connection()
+        queue = self.declared_queue(direct)
+        proxied = self.connection(fault_proxy.url(self.url))
+        channels: list[Any] = []
+
+        def send(body: str, channel: Any) -> str:
+            channels.append(channel)
+            Producer(channel, exchange=queue.exchange).publish(
+                body, routing_key=queue.routing_key
+            )
+            return body
+
+        send_retrying = proxied.autoretry(send, max_retries=5, interval_start=0,
+                                          interval_step=0.2, interval_max=1)
+        result, _ = send_retrying("one")
+        assert result == "one"
+        first = self.get_eventually(queue(direct.default_channel))
+        assert first is not None and first.payload == "one"
+        first.ack()
+        assert fault_proxy.cut(reset=True) >= 1, "the producer was not connected via the proxy"
+
+        result, channel = send_retrying("two")
+        assert result == "two"
+        # The channel handed back is the one the (last) attempt used; it is a
+        # new one when the client saw the cut, the same one when its client
+        # library reconnected underneath.
+        assert channels[-1] is channel
+        rec = Recorder(ack=True)
+        with Consumer(direct.channel(), [queue], callbacks=[rec]):
+            self.collect(direct, rec, 1)
+            self.watch(direct)
+        assert rec.bodies == ["two"]
+
+    def test_stalled_network_then_resume(self, fault_proxy: Any) -> None:
+        from kombu import Consumer
+
+        direct = self.connection()
+        queue = self.declared_queue(direct)
+        proxied = self.connection(fault_proxy.url(self.url))
+        rec = Recorder(ack=True)
+        with Consumer(proxied.default_channel, [queue], callbacks=[rec]):
+            self.publish(direct, queue, "first")
+            self.collect(proxied, rec, 1)
+            assert rec.bodies == ["first"]
+            # The broker pushes while the network is stalled; nothing is read
+            # from the stalled connection (a client without socket timeouts
+            # would block), then the network recovers.
+            fault_proxy.pause()
+            self.publish(direct, queue, "during-stall")
+            queue_on_direct = queue(direct.default_channel)
+            assert queue_on_direct.queue_declare(passive=True) is not None
+            fault_proxy.resume()
+            self.collect(proxied, rec, 2)
+        assert rec.bodies == ["first", "during-stall"]
+
     def test_connection_errors_are_typed_after_cut(self, fault_proxy: Any) -> None:
         from kombu import Consumer
 

@@ -7,6 +7,7 @@ import socket
 import pytest
 
 from ..base import ConformanceBase, Recorder
+from .acks import assert_redelivered
 
 __all__ = ("PublishConsumeConformance", "ConsumerConformance")
 
@@ -206,3 +207,60 @@ class ConsumerConformance(ConformanceBase):
             self.drain(conn, lambda: len(seen) >= 1)
         assert len(seen) == 1 and seen[0].payload == [1, 2, 3]  # type: ignore[attr-defined]
         assert callback.bodies == []
+
+    def test_competing_consumers_each_message_once(self) -> None:
+        from kombu import Consumer
+
+        first = self.connection()
+        second = self.connection()
+        queue = self.declared_queue(first)
+        recs = [Recorder(ack=True), Recorder(ack=True)]
+        with Consumer(first.default_channel, [queue], callbacks=[recs[0]], prefetch_count=1), \
+                Consumer(second.default_channel, [queue], callbacks=[recs[1]], prefetch_count=1):
+            for i in range(20):
+                self.publish(first, queue, i)
+
+            def done() -> bool:
+                return len(recs[0]) + len(recs[1]) >= 20
+
+            for _ in range(400):
+                if done():
+                    break
+                self.drain(first, done, timeout=0.05)
+                self.drain(second, done, timeout=0.05)
+            self.watch(first)
+            self.watch(second)
+        bodies = recs[0].bodies + recs[1].bodies
+        assert sorted(bodies) == list(range(20)), "a message was lost or delivered twice"
+
+    def test_recover_requeues_unacked(self) -> None:
+        from kombu import Consumer
+
+        conn = self.connection()
+        queue = self.declared_queue(conn)
+        self.publish(conn, queue, "recover-me")
+        rec = Recorder()
+        with Consumer(conn.default_channel, [queue], callbacks=[rec]) as consumer:
+            self.collect(conn, rec, 1)
+            consumer.recover(requeue=True)
+            self.collect(conn, rec, 2, timeout=self.redelivery_timeout)
+            assert rec.bodies == ["recover-me", "recover-me"]
+            assert_redelivered(rec.messages[1])
+            rec.messages[1].ack()
+
+    def test_queue_get_honours_accept(self) -> None:
+        from kombu.exceptions import ContentDisallowed
+
+        conn = self.connection()
+        queue = self.declared_queue(conn)
+        bound = queue(conn.default_channel)
+        self.publish(conn, queue, {"p": 1}, serializer="pickle")
+        self.publish(conn, queue, {"p": 2}, serializer="pickle")
+        refused = self.get_eventually(bound, accept=["json"])
+        assert refused is not None
+        with pytest.raises(ContentDisallowed):
+            refused.decode()
+        refused.ack()
+        accepted = self.get_eventually(bound, accept=["pickle"])
+        assert accepted is not None and accepted.payload == {"p": 2}
+        accepted.ack()
