@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import fnmatch
 import importlib
+import importlib.util
 import json
 import os
 import subprocess
@@ -95,6 +96,67 @@ EXTRA_NAMES: dict[str, tuple[str, ...]] = {
     "kombu.serialization": ("registry", "dumps", "loads", "register",
                             "unregister", "prepare_accept_content"),
     "kombu.transport.virtual.exchange": ("STANDARD_EXCHANGE_TYPES",),
+}
+
+#: Every ``from kombu... import name`` in Celery 5.7.0 (extracted from its
+#: wheel with ``ast``), including semi-private names it relies on.  Checked in
+#: both interpreters: each must import from Kombu 5.7.0 and from ours.
+#: Transport modules belong to transport distributions and are checked only
+#: when that distribution is installed (see :data:`TRANSPORT_IMPORTS`).
+CELERY_IMPORTS: dict[str, tuple[str, ...]] = {
+    "kombu": ("Connection", "Consumer", "Exchange", "Producer", "Queue",
+              "eventloop", "pidbox", "pools", "serialization"),
+    "kombu.abstract": ("Object",),
+    "kombu.asynchronous": ("ERR", "Hub", "WRITE", "get_event_loop",
+                           "set_event_loop", "timer"),
+    "kombu.asynchronous.semaphore": ("DummyLock", "LaxBoundedSemaphore"),
+    "kombu.asynchronous.timer": ("Entry", "Timer", "logger", "to_timestamp"),
+    "kombu.clocks": ("LamportClock", "timetuple"),
+    "kombu.common": ("Broadcast", "QoS", "ignore_errors", "maybe_declare",
+                     "oid_from"),
+    "kombu.compression": ("compress", "decompress", "encoders",
+                          "get_encoder"),
+    "kombu.connection": ("maybe_channel",),
+    "kombu.entity": ("Exchange", "Queue"),
+    "kombu.exceptions": ("ContentDisallowed", "DecodeError", "EncodeError",
+                         "LimitExceeded", "OperationalError"),
+    "kombu.log": ("LOG_LEVELS", "get_logger"),
+    "kombu.matcher": ("match",),
+    "kombu.message": ("Message",),
+    "kombu.mixins": ("ConsumerMixin",),
+    "kombu.pidbox": ("Mailbox",),
+    "kombu.serialization": ("disable_insecure_serializers", "dumps", "loads",
+                            "pickle", "pickle_protocol",
+                            "prepare_accept_content", "registry"),
+    "kombu.transport.native_delayed_delivery": (
+        "bind_queue_to_native_delayed_delivery_exchange",
+        "calculate_routing_key",
+        "declare_native_delayed_delivery_exchanges_and_queues"),
+    "kombu.utils": ("cached_property", "json", "symbol_by_name"),
+    "kombu.utils.compat": ("_detect_environment", "detect_environment",
+                           "maybe_fileno", "register_after_fork"),
+    "kombu.utils.encoding": ("bytes_to_str", "ensure_bytes", "from_utf8",
+                             "safe_repr", "safe_str",
+                             "set_default_encoding_file", "str_to_bytes"),
+    "kombu.utils.eventio": ("SELECT_BAD_FD",),
+    "kombu.utils.functional": ("LRUCache", "dictfilter", "fxrange",
+                               "is_list", "lazy", "maybe_evaluate",
+                               "maybe_list", "memoize", "reprcall",
+                               "retry_over_time"),
+    "kombu.utils.imports": ("symbol_by_name",),
+    "kombu.utils.json": ("dumps",),
+    "kombu.utils.limits": ("TokenBucket",),
+    "kombu.utils.objects": ("cached_property",),
+    "kombu.utils.url": ("_parse_url", "maybe_sanitize_url", "parse_url",
+                        "url_to_parts", "urlparse"),
+    "kombu.utils.uuid": ("uuid",),
+}
+
+#: Celery's imports from Kombu's transport modules: module -> (the
+#: distribution that provides it here, names).
+TRANSPORT_IMPORTS: dict[str, tuple[str, tuple[str, ...]]] = {
+    "kombu.transport.redis": ("kombu_transport_redis",
+                              ("get_redis_error_classes",)),
 }
 
 #: Code run in both interpreters before the recipes below.
@@ -247,6 +309,15 @@ def instance_attrs(obj):
                   if not n.startswith("_") and n not in cls_names)
 
 
+def _import_from(modname, name):
+    """``from modname import name``: an attribute, else a submodule."""
+    mod = importlib.import_module(modname)
+    try:
+        return getattr(mod, name)
+    except AttributeError:
+        return importlib.import_module(f"{modname}.{name}")
+
+
 def dump(config):
     modules = {}
     for modname in config["modules"]:
@@ -267,12 +338,20 @@ def dump(config):
             entries[name] = describe(value)
         modules[modname] = {"has_all": has_all, "in_all": in_all,
                             "names": entries}
+    imports = {}
+    for modname, names in config.get("imports", {}).items():
+        for name in names:
+            try:
+                _import_from(modname, name)
+            except Exception as exc:
+                imports[f"{modname}:{name}"] = repr(exc)
     ns = {}
     exec(config["setup"], ns)
     instances = {}
     for key, expr in config["recipes"].items():
         instances[key] = instance_attrs(eval(expr, ns))
-    return {"modules": modules, "instances": instances}
+    return {"modules": modules, "instances": instances,
+            "import_errors": imports}
 
 
 if __name__ == "__main__":
@@ -291,6 +370,7 @@ if __name__ == "__main__":
 #   "module:Name.member:kind"        member kind differs (method vs property)
 #   "module:Name<base>"              ours does not subclass Kombu's base
 #   "instance:Recipe.attr"           instance attribute missing
+#   "celery:module:name"             a name Celery 5.7.0 imports is missing
 # A key may be an fnmatch pattern (``*``); it must match at least one gap.
 # ---------------------------------------------------------------------------
 _LEAD = "lead to fix: "
@@ -357,6 +437,20 @@ ALLOWED: dict[str, str] = {
         "callback, KeyError if none",
     "kombu.transport.virtual*:Management.close": _LEAD +
         "virtual.Management.close() closes its channel",
+    "celery:kombu.connection:maybe_channel": _LEAD +
+        "maybe_channel(channel_or_connection) -> the channel, or the "
+        "connection's default_channel",
+    "celery:kombu.utils.url:_parse_url": _LEAD +
+        "_parse_url(url) -> urlparts(scheme, hostname, port, username, "
+        "password, path, query) namedtuple",
+    "celery:kombu.utils.url:urlparse": _LEAD +
+        "re-export of urllib.parse.urlparse",
+    "celery:kombu.transport.native_delayed_delivery:*": _LEAD +
+        "RabbitMQ quorum-queue delayed delivery helpers (module in "
+        "kombu.transport, Celery imports it)",
+    "celery:kombu.transport.redis:get_redis_error_classes":
+        "kombu-transport-redis to fix: get_redis_error_classes() -> "
+        "error_classes_t(connection_errors, channel_errors)",
     "instance:Management(memory).channel": _LEAD +
         "virtual.Management(transport).channel = transport.client.channel()",
 }
@@ -368,6 +462,7 @@ def _run_reference() -> dict[str, Any]:
         "extra": {k: list(v) for k, v in EXTRA_NAMES.items()},
         "setup": INSTANCE_SETUP,
         "recipes": INSTANCE_RECIPES,
+        "imports": {m: list(n) for m, n in CELERY_IMPORTS.items()},
     }
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
     proc = subprocess.run(
@@ -510,7 +605,7 @@ def find_gaps(reference: dict[str, Any]) -> tuple[dict[str, str],
     instances = list(built.values())
     gaps: dict[str, str] = {}
     counts = {"modules": 0, "names": 0, "params": 0, "members": 0,
-              "bases": 0, "instance_attrs": 0}
+              "bases": 0, "instance_attrs": 0, "celery_imports": 0}
     for modname, mdesc in reference["modules"].items():
         assert "error" not in mdesc, (modname, mdesc)
         counts["modules"] += 1
@@ -546,6 +641,17 @@ def find_gaps(reference: dict[str, Any]) -> tuple[dict[str, str],
                     gaps)
             elif desc["kind"] == "module" and not hasattr(obj, "__name__"):
                 gaps[f"{key}:kind"] = "module in Kombu, not in ours"
+    imports = dict(CELERY_IMPORTS)
+    for modname, (dist, names) in TRANSPORT_IMPORTS.items():
+        if importlib.util.find_spec(dist) is not None:
+            imports[modname] = names
+    for modname, names in imports.items():
+        for name in names:
+            counts["celery_imports"] += 1
+            try:
+                intro["_import_from"](modname, name)
+            except Exception as exc:
+                gaps[f"celery:{modname}:{name}"] = f"import fails: {exc!r}"
     for recipe, attrs in reference["instances"].items():
         obj = built[recipe]
         for attr in attrs:
@@ -578,6 +684,11 @@ def test_reference_dump_covers_the_listed_modules(reference):
     assert "ensure_connection" in conn["members"]
     assert sum(len(m["names"]) for m in modules.values()) > 150
     assert "default_channel" in conn["members"]
+
+
+def test_celery_imports_resolve_on_kombu57(reference):
+    """The Celery import list is valid: every name imports from Kombu 5.7.0."""
+    assert reference["import_errors"] == {}
 
 
 def test_every_kombu5_name_and_signature_is_available(comparison):

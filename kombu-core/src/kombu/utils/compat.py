@@ -83,6 +83,11 @@ def detect_environment() -> str:
     return "default"
 
 
+#: Kombu 5's name for the uncached detection (Celery imports it); here
+#: :func:`detect_environment` never caches, so both look afresh each call.
+_detect_environment = detect_environment
+
+
 def entrypoints(namespace: str) -> Iterator[tuple[Any, Any]]:
     """Yield ``(entry_point, loaded_object)`` for every entry point in group ``namespace``."""
     from importlib.metadata import entry_points
