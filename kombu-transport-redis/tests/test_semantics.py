@@ -116,3 +116,27 @@ def test_consumed_expiring_queue_stays(redis_url: str, uname: str) -> None:
             q(conn.channel()).queue_declare(passive=True)     # still there
             assert conn.default_channel.link.call("SISMEMBER", "_kombu.binding." + uname + ".x",
                                                   f"{uname}\x06\x16\x06\x16{uname}")
+
+
+def test_forked_child_leaves_the_parents_connection_alone(redis_url: str, uname: str) -> None:
+    import os
+
+    q = Queue(uname, Exchange(uname + ".x"), routing_key=uname)
+    with Connection(redis_url) as conn:
+        bound = q(conn.channel())
+        bound.declare()
+        Producer(conn.channel(), exchange=q.exchange).publish("a", routing_key=uname)
+        held = bound.get()
+        assert held is not None
+        pid = os.fork()
+        if pid == 0:                                   # child: use and close its copy
+            try:
+                with Connection(redis_url) as c2:
+                    c2.default_channel.link.call("PING")
+                conn.release()
+            finally:
+                os._exit(0)
+        os.waitpid(pid, 0)
+        held.ack()                                     # the parent's connection still works
+        assert bound.queue_declare(passive=True).message_count == 0
+        assert conn.default_channel.link.call("HEXISTS", "unacked", held.delivery_tag) == 0

@@ -12,11 +12,13 @@ keeper thread once messages are held. See the README for the options.
 from __future__ import annotations
 
 import logging
+import os
 import select
 import socket
 import threading
 import time
 import uuid
+import weakref
 from collections.abc import Iterable
 from typing import Any, cast
 
@@ -49,6 +51,18 @@ _STATES: dict[tuple[Any, ...], BrokerState] = {}
 _STATES_LOCK = threading.Lock()
 
 _ACK_BATCH = 64
+
+#: Every live transport, so that a forked child can forget its parent's sockets.
+_TRANSPORTS: weakref.WeakSet[Transport] = weakref.WeakSet()
+
+
+def _after_fork_in_child() -> None:
+    for transport in list(_TRANSPORTS):
+        transport._forget_after_fork()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 class Transport(virtual.Transport):
@@ -121,6 +135,26 @@ class Transport(virtual.Transport):
         self._last_refresh = 0.0
         self._lease: LeaseKeeper | None = None
         self._state_key = (self.conninfo.describe(), self.keys.prefix)
+        _TRANSPORTS.add(self)
+
+    def _forget_after_fork(self) -> None:
+        """In a forked child: drop (never close) the parent's sockets and deliveries.
+
+        The sockets belong to the parent: shutting them down here would cut
+        the parent's connection, and restoring the parent's deliveries from
+        the child would deliver them twice.
+        """
+        self._link = None
+        self._pool = None
+        self._lease = None
+        self._carry = []
+        self._acks = []
+        self.poller = Poller(self)
+        for ch in cast("list[Channel]", self.channels):
+            ch._inflight.clear()
+            ch._buffer.clear()
+            if ch._qos is not None:
+                ch._qos._delivered.clear()
 
     # -- shared state and connections ----------------------------------------------
     @property
