@@ -24,13 +24,13 @@ from __future__ import annotations
 import json
 import select
 import time
-import uuid
 from typing import TYPE_CHECKING, Any, cast
 
 from redis import exceptions as rexc
 
 from . import scripts
 from .link import Pending
+from .pubsub import PubSubMixin
 
 if TYPE_CHECKING:
     from .channel import Channel
@@ -41,7 +41,7 @@ __all__ = ("Poller",)
 _dumps = json.dumps
 
 
-class Poller:
+class Poller(PubSubMixin):
     """Fetches, waits for and receives messages for a transport's consumers."""
 
     #: Most messages one FETCH call takes when prefetch is unlimited.
@@ -299,79 +299,6 @@ class Poller:
             keys = self.keys
             self.transport.link.send("EVALSHA", scripts.RECORD.sha, 2, keys.unacked_key,
                                      keys.unacked_index_key, *args)
-
-    # -- PUB/SUB ------------------------------------------------------------------------
-    def _sub(self) -> Any:
-        conn = self.sub_conn
-        if conn is None:
-            conn = self.sub_conn = self.transport.pool.get_connection()
-        if conn._sock is None:
-            conn.connect()
-            self._patterns = set()
-        return conn
-
-    def sync_subscriptions(self) -> Any:
-        """PSUBSCRIBE/PUNSUBSCRIBE so that exactly the needed patterns are active."""
-        wanted: set[str] = set()
-        for exchange in self.fanout_targets():
-            wanted.update(self.keys.fanout_patterns_for(exchange))
-        if not wanted and self.sub_conn is None:
-            return None
-        conn = self._sub()
-        add = wanted - self._patterns
-        drop = self._patterns - wanted
-        if add:
-            conn.send_command("PSUBSCRIBE", *sorted(add), check_health=False)
-        if drop:
-            conn.send_command("PUNSUBSCRIBE", *sorted(drop), check_health=False)
-        self._patterns = wanted
-        return conn if wanted else None
-
-    def read_pubsub(self) -> bool:
-        """Read every available PUB/SUB message and buffer it; whether any was a message."""
-        conn = self.sub_conn
-        got = False
-        self._sub_last_read = time.monotonic()
-        self._sub_ping_at = None
-        targets = None
-        while True:
-            reply = conn.read_response()
-            kind = reply[0].decode() if isinstance(reply[0], bytes) else reply[0]
-            if kind == "pmessage":
-                if targets is None:
-                    targets = self.fanout_targets()
-                got = self._on_broadcast(reply[2], reply[3], targets) or got
-            elif kind == "message":
-                if targets is None:
-                    targets = self.fanout_targets()
-                got = self._on_broadcast(reply[1], reply[2], targets) or got
-            if not conn.can_read(0):
-                return got
-
-    def _on_broadcast(self, channel: Any, data: Any, targets: dict[str, list[Any]]) -> bool:
-        exchange = self.keys.exchange_of_channel(channel)
-        receivers = targets.get(exchange)
-        if not receivers or not data:
-            return False
-        text = data.decode() if isinstance(data, bytes) else data
-        try:
-            base = json.loads(text)
-        except ValueError:
-            return False
-        records = []
-        for ch, queue in receivers:
-            env = json.loads(text) if len(receivers) > 1 else base
-            record = not ch.queue_is_no_ack(queue)
-            if record:
-                # Each queue's copy is its own delivery, with its own tag.
-                env["properties"]["delivery_tag"] = str(uuid.uuid4())
-            copy = _dumps(env)
-            if record:
-                records.append(copy)
-            ch.accept_fetched(queue, copy, record)
-        if records:
-            self._record(records)
-        return True
 
     # -- the wait ---------------------------------------------------------------------------
     def brpop_outstanding(self) -> bool:
