@@ -102,7 +102,7 @@ def _cleanup(url: str, names: dict[str, str]) -> None:
 
 
 def _our_consume(url: str, names: dict[str, str], count: int, action: str = "ack",
-                 **qkw: Any) -> list[dict[str, Any]]:
+                 options: Any = None, **qkw: Any) -> list[dict[str, Any]]:
     ex = Exchange(names["exchange"], "direct")
     q = Queue(names["queue"], ex, routing_key=names["queue"], **qkw)
     got: list[dict[str, Any]] = []
@@ -115,7 +115,7 @@ def _our_consume(url: str, names: dict[str, str], count: int, action: str = "ack
         else:
             message.ack()
 
-    with Connection(url) as conn:
+    with Connection(url, transport_options=options or {}) as conn:
         with Consumer(conn.channel(), [q], callbacks=[cb], accept=["json"]):
             deadline = time.monotonic() + 5
             while len(got) < count and time.monotonic() < deadline:
@@ -262,3 +262,22 @@ def test_fanout_same_channels_both_ways(kombu57: Path, redis_url: str,
     finally:
         proc.kill()
         _cleanup(redis_url, names)
+
+
+def test_global_keyprefix_and_priority_order_kombu(kombu57: Path, redis_url: str,
+                                                   names: dict[str, str], rclient: Any) -> None:
+    """Both sides with a key prefix; ours set to Kombu's priority order agrees with Kombu."""
+    opts = {"global_keyprefix": names["queue"] + ":"}
+    try:
+        msgs = [{"body": {"n": i}, "priority": p} for i, p in enumerate([9, 0, 5])]
+        kombu5(kombu57, op="publish", url=redis_url, messages=msgs, max_priority=10,
+               options=opts, **names)
+        assert rclient.exists(opts["global_keyprefix"] + "_kombu.binding." + names["exchange"])
+        assert rclient.llen(opts["global_keyprefix"] + names["queue"]) == 1
+        got = _our_consume(redis_url, names, 3, max_priority=10,
+                           options={**opts, "priority_order": "kombu"})
+        assert [g["body"]["n"] for g in got] == [1, 2, 0]      # lowest step first, as Kombu
+        assert not rclient.hlen(opts["global_keyprefix"] + "unacked")
+    finally:
+        for k in rclient.scan_iter(match=opts["global_keyprefix"] + "*"):
+            rclient.delete(k)
