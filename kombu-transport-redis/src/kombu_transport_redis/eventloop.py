@@ -39,7 +39,11 @@ def register(transport: Transport, hub: Any) -> None:
     def pump() -> None:
         for _ in range(100):
             poller.deliver_buffered()
-            if not poller.fetch():
+            if poller.brpop_outstanding():
+                # the waiting BRPOP gets the next message first (FIFO)
+                if not poller.poll_brpop():
+                    break
+            elif not poller.fetch():
                 break
         poller.deliver_buffered()
         transport._after_delivery()
