@@ -38,6 +38,7 @@ __all__ = (
     "PublishConsumeConformance",
     "PurgeSizeConformance",
     "QueueExpiresConformance",
+    "RedeliveryIntegrityConformance",
     "RoutingConformance",
     "SerializationConformance",
 )

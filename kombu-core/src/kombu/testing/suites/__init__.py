@@ -10,7 +10,11 @@ area) or pick areas, e.g.::
 
 from __future__ import annotations
 
-from .acks import AcknowledgementConformance, PrefetchConformance
+from .acks import (
+    AcknowledgementConformance,
+    PrefetchConformance,
+    RedeliveryIntegrityConformance,
+)
 from .capabilities import CapabilitiesConformance
 from .declare import DeclareConformance
 from .faults import ConnectionFaultConformance
@@ -45,6 +49,7 @@ __all__ = (
     "PublishConsumeConformance",
     "PurgeSizeConformance",
     "QueueExpiresConformance",
+    "RedeliveryIntegrityConformance",
     "RoutingConformance",
     "SerializationConformance",
     "TransportConformance",
@@ -56,6 +61,7 @@ AREAS: tuple[type, ...] = (
     PublishConsumeConformance,
     ConsumerConformance,
     AcknowledgementConformance,
+    RedeliveryIntegrityConformance,
     PrefetchConformance,
     RoutingConformance,
     PropertiesConformance,
@@ -76,6 +82,7 @@ class TransportConformance(
     PublishConsumeConformance,
     ConsumerConformance,
     AcknowledgementConformance,
+    RedeliveryIntegrityConformance,
     PrefetchConformance,
     RoutingConformance,
     PropertiesConformance,

@@ -58,6 +58,22 @@ class PriorityConformance(ConformanceBase):
             self.drain(conn, lambda: len(order) >= 3)
         assert order == [9, 5, 1]
 
+    def test_requeued_message_keeps_its_priority(self) -> None:
+        self.require("priorities")
+        conn = self.connection()
+        queue = self.declared_queue(conn, max_priority=10)
+        bound = queue(conn.default_channel)
+        self.publish(conn, queue, {"p": 1}, priority=1)
+        self.publish(conn, queue, {"p": 9}, priority=9)
+        first = self.get_eventually(bound)
+        assert first is not None and first.payload == {"p": 9}
+        first.requeue()
+        got: list[int] = []
+        poll(lambda: bool(_take(bound, got)), self.redelivery_timeout)
+        while _take(bound, got):
+            pass
+        assert got == [9, 1], f"after requeue delivered in order {got}"
+
     def test_undeclared_priorities_raise_on_queue(self) -> None:
         from kombu.exceptions import CapabilityNotSupported
 
@@ -178,6 +194,24 @@ class PurgeSizeConformance(ConformanceBase):
         assert bound.purge() == 3
         assert bound.queue_declare(passive=True).message_count == 0
         assert bound.get() is None
+
+    def test_message_count_excludes_unacked(self) -> None:
+        from kombu import Consumer
+
+        from ..base import Recorder
+
+        conn = self.connection()
+        queue = self.declared_queue(conn)
+        for i in range(3):
+            self.publish(conn, queue, i)
+        rec = Recorder()
+        with Consumer(conn.channel(), [queue], callbacks=[rec], prefetch_count=1):
+            self.collect(conn, rec, 1)
+            assert len(rec) == 1
+            bound = queue(conn.default_channel)
+            assert poll(lambda: bound.queue_declare(passive=True).message_count == 2,
+                        self.timeout), "message_count must count ready messages only"
+            rec.messages[0].ack()
 
     def test_purge_of_empty_queue_returns_zero(self) -> None:
         conn = self.connection()

@@ -148,6 +148,20 @@ class ConsumerConformance(ConformanceBase):
             self.collect(conn, rec, 2)
         assert sorted(rec.bodies) == ["first", "second"]
 
+    def test_drain_events_serves_every_channel(self) -> None:
+        from kombu import Consumer
+
+        conn = self.connection()
+        first = self.declared_queue(conn)
+        second = self.declared_queue(conn)
+        rec = Recorder(ack=True)
+        with Consumer(conn.channel(), [first], callbacks=[rec]), \
+                Consumer(conn.channel(), [second], callbacks=[rec]):
+            self.publish(conn, first, "on-channel-1")
+            self.publish(conn, second, "on-channel-2")
+            self.collect(conn, rec, 2)
+        assert sorted(rec.bodies) == ["on-channel-1", "on-channel-2"]
+
     def test_queue_get(self) -> None:
         conn = self.connection()
         queue = self.declared_queue(conn)
