@@ -12,9 +12,10 @@ import threading
 from collections.abc import Iterator
 
 import pytest
-
 from kombu.testing import TransportConformance
 from kombu.testing.proxy import FaultProxy, rewrite_url, url_address
+
+pytest_plugins = ("pytester",)
 
 
 class TestMemoryConformance(TransportConformance):
@@ -56,7 +57,7 @@ def echo_server() -> Iterator[tuple[str, int]]:
         while not stop.is_set():
             try:
                 conn, _ = server.accept()
-            except (socket.timeout, OSError):
+            except (TimeoutError, OSError):
                 continue
             conns.append(conn)
             threading.Thread(target=echo, args=(conn,), daemon=True).start()
@@ -141,3 +142,58 @@ def test_rewrite_url_keeps_credentials_path_and_query() -> None:
     assert rewrite_url("redis://localhost/0", ("127.0.0.1", 1)) == "redis://127.0.0.1:1/0"
     assert url_address("redis://h:6380/1;redis://other:1/1") == ("h", 6380)
     assert url_address("memory://") == (None, None)
+
+
+# -- the plugin and the kit themselves ----------------------------------------
+
+def test_plugin_import_is_light() -> None:
+    """pytest loads the plugin everywhere: it must not pull in broker clients or the kit."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, kombu.testing.plugin\n"
+        "heavy = [m for m in ('amqp', 'redis', 'pika', 'boto3', 'pymongo', 'kombu.testing.suites',"
+        " 'kombu.testing.base', 'kombu.testing.proxy') if m in sys.modules]\n"
+        "print(','.join(heavy))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True, timeout=60)
+    assert out.stdout.strip() == ""
+
+
+def test_kit_fails_a_transport_that_ignores_an_undeclared_capability(
+    pytester: pytest.Pytester,
+) -> None:
+    """Declaring less than memory:// does makes the kit's negative checks fail."""
+    pytester.makepyfile(
+        """
+        from kombu.hookspecs import Capabilities
+        from kombu.testing import PriorityConformance, RoutingConformance
+
+        class TestUnderDeclared(PriorityConformance, RoutingConformance):
+            url = "memory://"
+            capabilities = Capabilities(exchange_types=frozenset({"direct"}))
+        """
+    )
+    result = pytester.runpytest_subprocess("-q", "-p", "no:cacheprovider", "-k",
+                                           "undeclared")
+    outcomes = result.parseoutcomes()
+    # topic, fanout and headers are not declared but memory:// accepts them;
+    # priorities are not declared but memory:// honours them.
+    assert outcomes.get("failed") == 5, result.stdout.str()
+
+
+def test_kit_requires_a_url(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(
+        """
+        from kombu.testing import DeclareConformance
+
+        class TestNoUrl(DeclareConformance):
+            pass
+        """
+    )
+    result = pytester.runpytest_subprocess("-q", "-p", "no:cacheprovider", "-k",
+                                           "passive_declare_of_missing_queue")
+    result.assert_outcomes(errors=1)
+    result.stdout.fnmatch_lines(["*must set the class attribute `url`*"])

@@ -34,9 +34,9 @@ suites can share a broker and run repeatedly.
 
 from __future__ import annotations
 
-import socket
 import time
 from collections.abc import Callable, Iterator
+from functools import partial
 from typing import TYPE_CHECKING, Any, ClassVar
 from uuid import uuid4
 
@@ -114,8 +114,9 @@ class ConformanceBase:
             return
         conn = self._new_connection(self.url)
         try:
-            for entity in [*self._kit_queues, *self._kit_exchanges]:
-                _quietly(lambda e=entity: self._delete_entity(conn, e))
+            entities: list[Queue | Exchange] = [*self._kit_queues, *self._kit_exchanges]
+            for entity in entities:
+                _quietly(partial(self._delete_entity, conn, entity))
         finally:
             _quietly(conn.release)
 
@@ -256,7 +257,7 @@ class ConformanceBase:
                 break
             try:
                 conn.drain_events(timeout=min(remaining, 0.25))
-            except socket.timeout:
+            except TimeoutError:
                 pass
         return until()
 

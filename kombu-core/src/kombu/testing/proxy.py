@@ -25,6 +25,7 @@ import select
 import socket
 import struct
 import threading
+from collections.abc import Callable
 from types import TracebackType
 from urllib.parse import urlsplit, urlunsplit
 
@@ -190,7 +191,9 @@ class FaultProxy:
         return rewrite_url(url, self.address)
 
     # -- internals -------------------------------------------------------
-    def _spawn(self, target: object, name: str, *args: object) -> threading.Thread:
+    def _spawn(
+        self, target: Callable[..., object], name: str, *args: object
+    ) -> threading.Thread:
         thread = threading.Thread(
             target=target, args=args, name=f"kombu-fault-proxy-{name}", daemon=True
         )
@@ -213,7 +216,7 @@ class FaultProxy:
         while not self._stopping.is_set():
             try:
                 client, _ = server.accept()
-            except socket.timeout:
+            except TimeoutError:
                 continue
             except OSError:
                 return

@@ -8,7 +8,6 @@ the client, as a network failure or a broker restart would.
 
 from __future__ import annotations
 
-import socket
 from typing import Any
 
 from ..base import ConformanceBase, Recorder
@@ -86,7 +85,7 @@ class ConnectionFaultConformance(ConformanceBase):
         def drain_once() -> None:
             try:
                 proxied.drain_events(timeout=0.25)
-            except socket.timeout:
+            except TimeoutError:
                 pass
 
         drain = proxied.ensure(
@@ -172,7 +171,7 @@ class ConnectionFaultConformance(ConformanceBase):
         for _ in range(20):
             try:
                 proxied.drain_events(timeout=0.25)
-            except socket.timeout:
+            except TimeoutError:
                 continue
             except Exception as exc:  # noqa: BLE001 - checked just below
                 raised.append(exc)

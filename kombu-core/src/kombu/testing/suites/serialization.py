@@ -104,7 +104,8 @@ class BadPayloadConformance(ConformanceBase):
         self._publish_then_good(conn, queue, **bad)
         errors: list[Exception] = []
 
-        def on_decode_error(message: Any, exc: Exception) -> None:
+        def on_decode_error(message: Any, exc: BaseException) -> None:
+            assert isinstance(exc, Exception), exc
             errors.append(exc)
             message.reject()
 
