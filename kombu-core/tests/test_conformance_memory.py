@@ -197,3 +197,27 @@ def test_kit_requires_a_url(pytester: pytest.Pytester) -> None:
                                            "passive_declare_of_missing_queue")
     result.assert_outcomes(errors=1)
     result.stdout.fnmatch_lines(["*must set the class attribute `url`*"])
+
+
+def test_kombu_connection_fixture_defaults_to_memory(kombu_connection: object) -> None:
+    from kombu import Exchange, Producer, Queue
+
+    conn = kombu_connection
+    queue = Queue("kit.fixture.q", Exchange("kit.fixture.x", "direct"), "k")
+    bound = queue(conn.default_channel)  # type: ignore[attr-defined]
+    bound.declare()
+    try:
+        Producer(conn.default_channel, exchange=queue.exchange).publish(  # type: ignore[attr-defined]
+            "via-fixture", routing_key="k"
+        )
+        message = bound.get()
+        assert message is not None and message.payload == "via-fixture"
+        message.ack()
+        assert conn.transport_cls == "memory"  # type: ignore[attr-defined]
+    finally:
+        bound.delete()
+
+
+@pytest.mark.kombu_url("memory://marked/vhost")
+def test_kombu_url_marker(kombu_url: str) -> None:
+    assert kombu_url == "memory://marked/vhost"
