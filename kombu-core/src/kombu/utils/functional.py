@@ -274,12 +274,16 @@ def maybe_evaluate(value: Any) -> Any:
     return value
 
 
-def is_list(obj: Any, scalars: tuple[type, ...] = (Mapping, str, bytes), iters: tuple[type, ...] = (Iterable,)) -> bool:
-    """Return true if ``obj`` is iterable but not a mapping or string."""
+def is_list(obj: Any, scalars: tuple[type, ...] = (Mapping, str), iters: tuple[type, ...] = (Iterable,)) -> bool:
+    """Return true if ``obj`` is iterable but not one of ``scalars`` (a mapping or ``str``).
+
+    As in Kombu 5, ``bytes`` is iterable and so counts as a list; pass
+    ``scalars`` to change that.
+    """
     return isinstance(obj, iters) and not isinstance(obj, scalars or ())
 
 
-def maybe_list(obj: Any, scalars: tuple[type, ...] = (Mapping, str, bytes)) -> Any:
+def maybe_list(obj: Any, scalars: tuple[type, ...] = (Mapping, str)) -> Any:
     """Wrap ``obj`` in a list unless it already is a list-like (``None`` stays ``None``)."""
     if obj is None or is_list(obj, scalars):
         return obj
