@@ -17,9 +17,7 @@ import select
 import socket
 import threading
 import time
-import uuid
 import weakref
-from collections.abc import Iterable
 from typing import Any, cast
 
 import redis
@@ -423,18 +421,3 @@ def _scrub(text: str, password: str | None) -> str:
     if password:
         text = text.replace(password, "**")
     return text
-
-
-def new_token() -> str:
-    return uuid.uuid4().hex
-
-
-def chunks(items: Iterable[Any], n: int) -> Iterable[list[Any]]:
-    batch: list[Any] = []
-    for item in items:
-        batch.append(item)
-        if len(batch) >= n:
-            yield batch
-            batch = []
-    if batch:
-        yield batch
