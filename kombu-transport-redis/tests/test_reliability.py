@@ -117,14 +117,15 @@ def test_long_task_is_not_redelivered_while_its_consumer_lives(redis_url: str,
     """Kombu #337: the lease of a live consumer is renewed, even inside a long callback."""
     q = _queue(uname)
     _publish(redis_url, q, ["long"])
-    proc = _holder(redis_url, uname, FAST, 1, 4.0)   # 4 visibility timeouts
+    opts = {**FAST, "visibility_timeout": 2.0}    # renewed every 0.5 s by the holder
+    proc = _holder(redis_url, uname, opts, 1, 10.0)
     try:
-        other = _drain(redis_url, q, 1, timeout=3.0, opts=FAST)
+        other = _drain(redis_url, q, 1, timeout=6.0, opts=opts)   # 3 visibility timeouts
         assert other == [], "a live consumer's long task was redelivered"
     finally:
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait()
-    got = _drain(redis_url, q, 1, opts=FAST)
+    got = _drain(redis_url, q, 1, timeout=10.0, opts=opts)
     assert got == [("long", True)]
 
 
