@@ -8,10 +8,36 @@ the area mixins of :mod:`kombu.testing.suites`) and names its broker::
     class TestRedisConformance(TransportConformance):
         url = "redis://127.0.0.1:6379/15"
 
+Class attributes a transport sets (see :mod:`kombu.testing.base`): ``url``
+(required), ``transport_options``, ``capabilities`` (default: the installed
+plugin's flags for the URL's scheme), ``network`` and ``broker_address``
+(default: derived from the URL; enable the fault-proxy tests), ``fifo``, and
+the bounds ``timeout``, ``quiet_period`` and ``redelivery_timeout`` (seconds;
+a transport that redelivers after a visibility timeout sets
+``redelivery_timeout`` above it, or shortens the timeout through
+``transport_options``).
+
+Areas (:mod:`kombu.testing.suites`), each usable on its own together with
+any other: ``DeclareConformance``, ``PublishConsumeConformance``,
+``ConsumerConformance``, ``AcknowledgementConformance``,
+``RedeliveryIntegrityConformance``, ``PrefetchConformance``,
+``RoutingConformance``, ``PropertiesConformance``, ``PriorityConformance``,
+``MessageTTLConformance``, ``QueueExpiresConformance``,
+``PurgeSizeConformance``, ``SerializationConformance``,
+``CompressionConformance``, ``BadPayloadConformance``,
+``CapabilitiesConformance`` and ``ConnectionFaultConformance``.
+
+Capability-driven tests: what a transport declares is tested for its
+behaviour; for priorities, message TTL, queue expiry and each of the four
+exchange types it does not declare, using the feature must raise
+:class:`kombu.exceptions.CapabilityNotSupported`. Routing is checked against
+AMQP 0-9-1 (``kombu.testing.suites.routing.amqp_topic_match`` is the
+reference for topics).
+
 The pytest plugin :mod:`kombu.testing.plugin` (entry point ``pytest11``)
-provides the ``fault_proxy`` and ``kombu_connection`` fixtures the classes
-use. This package imports lazily: importing it (as pytest does for the
-plugin) loads neither ``kombu.connection`` nor any broker client.
+provides the ``fault_proxy``, ``kombu_url`` and ``kombu_connection``
+fixtures. This package imports lazily: importing it (as pytest does for the
+plugin) loads no broker client and none of the kit's test classes.
 """
 
 from __future__ import annotations
