@@ -161,14 +161,17 @@ class Channel(amqp.Channel, base.StdChannel):  # type: ignore[misc]
         if isinstance(body, str):
             body = body.encode("utf-8", "surrogatepass")
         elif not isinstance(body, bytes):
+            if not isinstance(body, (bytearray, memoryview)):
+                raise TypeError(f"message body must be bytes or str, not {type(body).__name__}")
             body = bytes(body)
         size = len(body)
         if self._confirm and not self._confirm_selected:
             self._confirm_selected = True
             self.confirm_select()
         limit = self._frame_body_max
+        transport = conn._transport
         if size <= limit:
-            conn.write_later(
+            transport.write_later(
                 b"".join((method, head, _pack_q(size), tail, _pack_i(size), body, b"\xce"))
             )
         else:
@@ -177,7 +180,7 @@ class Channel(amqp.Channel, base.StdChannel):  # type: ignore[misc]
             for start in range(limit, size, limit):
                 chunk = body[start : start + limit]
                 parts += (prefix, _pack_i(len(chunk)), chunk, b"\xce")
-            conn.write_later(b"".join(parts))
+            transport.write_later(b"".join(parts))
         if self._confirm:
             self._wait_confirm(confirm_timeout or conn.confirm_timeout or timeout)
 
