@@ -140,3 +140,25 @@ def test_forked_child_leaves_the_parents_connection_alone(redis_url: str, uname:
         held.ack()                                     # the parent's connection still works
         assert bound.queue_declare(passive=True).message_count == 0
         assert conn.default_channel.link.call("HEXISTS", "unacked", held.delivery_tag) == 0
+
+
+def test_queues_are_served_round_robin(redis_url: str, uname: str) -> None:
+    from kombu import Consumer
+
+    queues = [Queue(f"{uname}.{k}", Exchange(uname + ".x"), routing_key=f"{uname}.{k}")
+              for k in "ab"]
+    got: list[str] = []
+    with Connection(redis_url) as conn:
+        p = Producer(conn.channel(), exchange=queues[0].exchange)
+        for q in queues:
+            q(conn.channel()).declare()
+            for i in range(5):
+                p.publish(q.name, routing_key=q.routing_key)
+        with Consumer(conn.channel(), queues, callbacks=[lambda b, m: (got.append(b), m.ack())],
+                      prefetch_count=1):
+            deadline = time.monotonic() + 5
+            while len(got) < 4 and time.monotonic() < deadline:
+                conn.drain_events(timeout=1)
+        for q in queues:
+            q(conn.channel()).delete()
+    assert sorted(got[:4]) == sorted([queues[0].name, queues[1].name] * 2)

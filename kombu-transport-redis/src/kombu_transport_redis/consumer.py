@@ -107,9 +107,13 @@ class Poller(PubSubMixin):
             want = self.fetch_max if window is None else min(window, self.fetch_max)
             queues = list(ch._active_queues)
             if len(queues) > 1:
-                k = self._rr % len(queues)
-                queues = queues[k:] + queues[:k]
-                self._rr += 1
+                strategy = self.transport.queue_order_strategy
+                if strategy == "sorted":
+                    queues.sort()
+                elif strategy != "priority":        # round_robin (Kombu's default)
+                    k = self._rr % len(queues)
+                    queues = queues[k:] + queues[:k]
+                    self._rr += 1
             groups: dict[bool, list[str]] = {}
             for q in queues:
                 groups.setdefault(not ch.queue_is_no_ack(q), []).append(q)

@@ -90,6 +90,8 @@ class Transport(virtual.Transport):
     unacked_restore_interval: float = 10.0
     lease_interval: float | None = None
     brpop_timeout: float = 1.0
+    #: Kombu's ``queue_order_strategy``: ``round_robin``, ``sorted`` or ``priority``.
+    queue_order_strategy: str = "round_robin"
     max_connections: int = 10
 
     def __init__(self, client: Any, **kwargs: Any) -> None:
@@ -99,7 +101,8 @@ class Transport(virtual.Transport):
         scheme = str(getattr(client, "transport_cls", "redis") or "redis")
         self.conninfo: ConnInfo = conninfo_from_client(client, opts, scheme=scheme)
         for name in ("visibility_timeout", "unacked_mutex_expire", "unacked_restore_limit",
-                     "unacked_restore_interval", "lease_interval", "max_connections"):
+                     "unacked_restore_interval", "lease_interval", "max_connections",
+                     "queue_order_strategy"):
             if opts.get(name) is not None:
                 setattr(self, name, opts[name])
         if opts.get("brpop_timeout") is not None:
