@@ -152,7 +152,7 @@ def test_queues_are_served_round_robin(redis_url: str, uname: str) -> None:
         p = Producer(conn.channel(), exchange=queues[0].exchange)
         for q in queues:
             q(conn.channel()).declare()
-            for i in range(5):
+            for _ in range(5):
                 p.publish(q.name, routing_key=q.routing_key)
         with Consumer(conn.channel(), queues, callbacks=[lambda b, m: (got.append(b), m.ack())],
                       prefetch_count=1):
