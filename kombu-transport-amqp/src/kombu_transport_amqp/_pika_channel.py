@@ -202,8 +202,18 @@ class Channel(base.StdChannel):  # type: ignore[misc]
                                       message_count=method.message_count)
 
     def basic_ack(self, delivery_tag: int, multiple: bool = False) -> None:
-        """Acknowledge a delivery."""
-        self.blocking.basic_ack(delivery_tag, multiple)
+        """Acknowledge a delivery.
+
+        Inside ``drain_events`` (a consumer callback) the ack is queued on
+        pika's output buffer and sent, with the others, before
+        ``drain_events`` returns; elsewhere it is sent at once.
+        """
+        conn = self.connection
+        if conn.dispatching:
+            self.blocking._impl.basic_ack(delivery_tag=delivery_tag, multiple=multiple)  # noqa: SLF001
+            conn.unflushed = True
+        else:
+            self.blocking.basic_ack(delivery_tag, multiple)
 
     def basic_reject(self, delivery_tag: int, requeue: bool = False) -> None:
         """Reject a delivery (``requeue`` puts it back)."""

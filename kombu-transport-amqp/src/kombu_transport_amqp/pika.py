@@ -83,6 +83,8 @@ class Connection:
         self.channels: dict[int, Channel] = {}
         self.events = 0
         self.pending_error: BaseException | None = None
+        self.dispatching = False
+        self.unflushed = False
         self.blocking = pika.BlockingConnection(params)
         self.server_properties: dict[str, Any] = dict(
             self.blocking._impl.server_properties or {}  # noqa: SLF001 - read only
@@ -99,6 +101,18 @@ class Connection:
         channel = Channel(self, self.blocking.channel())
         self.channels[channel.channel_id] = channel
         return channel
+
+    def flush(self) -> None:
+        """Send what pika still buffers (acks queued during dispatch)."""
+        self.unflushed = False
+        blocking = self.blocking
+        if not blocking.is_open:
+            return
+        flush = getattr(blocking, "_flush_output", None)
+        if flush is not None:
+            flush()  # pika: process I/O until its output buffer is empty
+        else:  # pragma: no cover - other pika versions
+            blocking.process_data_events(time_limit=0)
 
     def raise_pending(self) -> None:
         """Re-raise an error recorded during event dispatch."""
@@ -243,6 +257,17 @@ class Transport(base.Transport):  # type: ignore[misc]
                      **kwargs: Any) -> None:
         """Dispatch events; ``socket.timeout`` when none came within ``timeout``."""
         connection.raise_pending()
+        outer = connection.dispatching
+        connection.dispatching = True
+        try:
+            self._drain(connection, timeout)
+        finally:
+            connection.dispatching = outer
+            if connection.unflushed:
+                connection.flush()
+
+    @staticmethod
+    def _drain(connection: PikaConnection, timeout: float | None) -> None:
         before = connection.events
         process = connection.blocking.process_data_events
         if timeout is None:
