@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
-from typing import Any, Generic, TypeVar, overload
+from typing import Any, TypeVar, overload
 
 __all__ = ("cached_property",)
 
@@ -12,8 +13,12 @@ T = TypeVar("T")
 _MISSING = object()
 
 
-class cached_property(Generic[T]):
+class cached_property(functools.cached_property[T]):
     """A property computed once per instance and then stored on it.
+
+    A subclass of :class:`functools.cached_property` (as in Kombu 5), so
+    ``isinstance`` checks for that keep working; unlike it, this one takes
+    no lock on reads and supports ``setter``/``deleter`` hooks.
 
     The first read calls ``fget(obj)`` and stores the result in the instance
     ``__dict__``; later reads return the stored value. Assigning stores a new
@@ -33,6 +38,7 @@ class cached_property(Generic[T]):
         fdel: Callable[[Any, Any], Any] | None = None,
     ) -> None:
         self.fget = fget
+        self.func = fget  # type: ignore[assignment]  # functools.cached_property's name for it
         self.fset = fset
         self.fdel = fdel
         self.attrname: str | None = getattr(fget, "__name__", None)
