@@ -118,6 +118,17 @@ KNOWN_GAPS: dict[str, str] = {
         "lead to decide: Celery publishes expiration=<seconds> for "
         "apply_async(expires=...) (celery/app/base.py); Kombu 5 accepts it "
         "on memory:// and redis://, here it raises CapabilityNotSupported",
+    **{f"defaults:{case}.{field}":
+       "lead to decide: a URL without a scheme (or no URL) means amqp:// "
+       "at localhost:5672 as guest in Kombu 5 (Connection(hostname="
+       "'localhost'), default transport 'amqp'); here it silently becomes "
+       "memory://, so a Kombu 5 app publishing to Connection('localhost') "
+       "loses its messages to an in-process broker"
+       for case in ("no_url", "host_only")
+       for field in ("transport", "uri")},
+    "defaults:no_url.hostname":
+        "lead to decide: Connection().hostname is 'localhost' in Kombu 5, "
+        "None here (same cause)",
     "patterns:url.sanitize":
         "lead to decide: sanitize_url keeps the query string; Kombu 5.7.0 "
         "drops it (its as_url ignores query)",
@@ -1317,6 +1328,27 @@ def producer():
     return out
 attempt('producer', producer)
 """
+
+
+DEFAULTS = """
+from kombu import Connection
+
+result = {}
+for key, args in (('no_url', ()), ('host_only', ('localhost',))):
+    c = Connection(*args)
+    result[key] = {'transport': c.transport_cls, 'hostname': c.hostname,
+                   'uri': c.as_uri()}
+"""
+
+
+def test_connection_defaults_as_in_kombu57():
+    """``Connection()`` and ``Connection('host')`` mean AMQP in Kombu 5."""
+    check(DEFAULTS, {
+        "no_url": {"transport": "amqp", "hostname": "localhost",
+                   "uri": "amqp://guest:**@localhost:5672//"},
+        "host_only": {"transport": "amqp", "hostname": "localhost",
+                      "uri": "amqp://guest:**@localhost:5672//"},
+    }, scenario="defaults")
 
 
 def test_core_objects_behave_as_in_kombu57():
