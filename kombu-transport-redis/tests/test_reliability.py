@@ -254,3 +254,31 @@ def test_consumer_mixin_resumes_after_server_restart(private_redis: PrivateRedis
             worker.should_stop = True
             thread.join(10)
     assert set(got) == {0, 1, 2, 3}
+
+
+def test_notify_wait_mode_pops_nothing_while_idle(private_redis: PrivateRedis,
+                                                  uname: str) -> None:
+    """wait_for_messages="notify": idle consumers wake on keyspace events, fetch atomically."""
+    import redis
+
+    url = private_redis.url
+    q = _queue(uname)
+    opts = {**FAST, "wait_for_messages": "notify"}
+    got: list[Any] = []
+    with Connection(url, transport_options=opts) as conn:
+        with Consumer(conn.channel(), [q], callbacks=[lambda b, m: (got.append(b), m.ack())]):
+            for _ in range(3):                       # idle: subscribed, nothing popped
+                try:
+                    conn.drain_events(timeout=0.2)
+                except TimeoutError:
+                    pass
+            flags = redis.Redis(port=private_redis.port).config_get("notify-keyspace-events")
+            assert "K" in flags["notify-keyspace-events"]
+            _publish(url, q, ["a", "b", "c"])
+            deadline = time.monotonic() + 5
+            while len(got) < 3 and time.monotonic() < deadline:
+                try:
+                    conn.drain_events(timeout=0.5)
+                except TimeoutError:
+                    pass
+    assert got == ["a", "b", "c"]

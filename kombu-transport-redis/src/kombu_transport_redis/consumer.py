@@ -322,9 +322,17 @@ class Poller(PubSubMixin):
 
         The BRPOP stays outstanding when the wait ends first: its answer is
         read by a later wait (never dropped, it may carry a popped message).
+        With ``wait_for_messages="notify"`` nothing is popped while waiting:
+        a keyspace notification of a consumed list wakes the wait and the
+        next fetch takes (and records) the messages atomically.
         """
-        block = self.start_brpop(self.transport.brpop_timeout)
+        notify = self.transport.notify_mode()
+        block = None if notify else self.start_brpop(self.transport.brpop_timeout)
         sub = self.sync_subscriptions()
+        if notify and self.subscribed_new:
+            # Just subscribed: a push may have come before; fetch again first.
+            self.subscribed_new = False
+            return False
         self.transport.flush_acks()
         self.transport.link._read_available()
         socks = []

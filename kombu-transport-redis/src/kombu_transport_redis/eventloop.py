@@ -47,7 +47,7 @@ def register(transport: Transport, hub: Any) -> None:
                 break
         poller.deliver_buffered()
         transport._after_delivery()
-        block = poller.start_brpop(transport.brpop_timeout)
+        block = None if transport.notify_mode() else poller.start_brpop(transport.brpop_timeout)
         sub = poller.sync_subscriptions()
         transport.flush_acks()
         transport.link.flush()

@@ -16,6 +16,8 @@ import time
 import uuid
 from typing import TYPE_CHECKING, Any
 
+from .keys import glob_escape
+
 if TYPE_CHECKING:
     from .channel import Channel
     from .keys import KeyLayout
@@ -35,6 +37,7 @@ class PubSubMixin:
     _patterns: set[str]
     _sub_last_read: float
     _sub_ping_at: float | None
+    subscribed_new: bool = False
 
     def consuming(self) -> list[Channel]:
         raise NotImplementedError
@@ -60,6 +63,8 @@ class PubSubMixin:
         wanted: set[str] = set()
         for exchange in self.fanout_targets():
             wanted.update(self.keys.fanout_patterns_for(exchange))
+        if self.transport.notify_mode():
+            wanted.update(self.keyspace_patterns())
         if not wanted and self.sub_conn is None:
             return None
         conn = self._sub()
@@ -70,7 +75,19 @@ class PubSubMixin:
         if drop:
             conn.send_command("PUNSUBSCRIBE", *sorted(drop), check_health=False)
         self._patterns = wanted
+        self.subscribed_new = bool(add)
         return conn if wanted else None
+
+    def keyspace_patterns(self) -> set[str]:
+        """Keyspace-notification channels of the lists of every consumed queue with room."""
+        base = f"__keyspace@{self.keys.db}__:"
+        out: set[str] = set()
+        for ch in self.consuming():
+            if ch.window() == 0:
+                continue
+            for queue in ch._active_queues:
+                out.update(base + glob_escape(k) for k in self.keys.queue_keys(queue))
+        return out
 
     def read_pubsub(self) -> bool:
         """Read every available PUB/SUB message and buffer it; whether any was a message."""

@@ -136,7 +136,41 @@ class Transport(virtual.Transport):
         self._last_refresh = 0.0
         self._lease: LeaseKeeper | None = None
         self._state_key = (self.conninfo.describe(), self.keys.prefix)
+        wait = str(opts.get("wait_for_messages", "brpop")).lower()
+        if wait not in ("brpop", "notify"):
+            raise ValueError(f"wait_for_messages must be 'brpop' or 'notify', not {wait!r}")
+        self._wait_mode = wait
+        self._notify_ok: bool | None = None
         _TRANSPORTS.add(self)
+
+    def notify_mode(self) -> bool:
+        """Whether idle consumers wait on keyspace notifications (no pop while waiting).
+
+        Needs ``notify-keyspace-events`` with ``K`` and ``l`` (or ``A``) on
+        the server; when it is missing it is switched on with ``CONFIG SET``
+        (adding to what is there). Where that is refused, waiting falls back
+        to ``BRPOP`` with a warning.
+        """
+        if self._wait_mode != "notify":
+            return False
+        if self._notify_ok is None:
+            self._notify_ok = self._enable_keyspace_events()
+        return self._notify_ok
+
+    def _enable_keyspace_events(self) -> bool:
+        try:
+            reply = self.link.call("CONFIG", "GET", "notify-keyspace-events")
+            current = reply[1].decode() if reply and isinstance(reply[1], bytes) else \
+                (reply[1] if reply else "")
+            if "K" in current and ("l" in current or "A" in current):
+                return True
+            flags = "".join(sorted(set(current + "Kl")))
+            self.link.call("CONFIG", "SET", "notify-keyspace-events", flags)
+            return True
+        except rexc.ResponseError as exc:
+            logger.warning("redis: keyspace notifications unavailable (%s); waiting with BRPOP",
+                           exc)
+            return False
 
     def _forget_after_fork(self) -> None:
         """In a forked child: drop (never close) the parent's sockets and deliveries.
