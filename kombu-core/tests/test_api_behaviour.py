@@ -1401,3 +1401,100 @@ def test_celery_declarations_and_publishes_on_memory():
     check(CELERY, {"event_queue": "declared",
                    "expiring_publish": {"task": "t"},
                    "priority_queue": {"n": 1}}, scenario="celery")
+
+
+# ------------------------------------------------------------------ mixins
+
+MIXINS = """from kombu import Connection, Exchange, Queue
+from kombu.mixins import ConsumerMixin, ConsumerProducerMixin
+
+result = {}
+ex = Exchange('bh_mx', 'direct')
+q = Queue('bh_mq', ex, 'k')
+
+
+class Worker(ConsumerMixin):
+    def __init__(self, connection, stop_after):
+        self.connection = connection
+        self.stop_after = stop_after
+        self.events = []
+        self.got = []
+
+    def get_consumers(self, Consumer, channel):
+        self.events.append(['get_consumers', type(channel).__name__])
+        return [Consumer(queues=[q], callbacks=[self.on_message], accept=['json'])]
+
+    def on_message(self, body, message):
+        self.got.append(body)
+        message.ack()
+        if len(self.got) >= self.stop_after:
+            self.should_stop = True
+
+    def on_connection_revived(self):
+        self.events.append('on_connection_revived')
+
+    def on_consume_ready(self, connection, channel, consumers, **kwargs):
+        self.events.append(['on_consume_ready', len(consumers), sorted(kwargs)])
+
+    def on_consume_end(self, connection, channel):
+        self.events.append('on_consume_end')
+
+    def on_iteration(self):
+        if 'on_iteration' not in self.events:
+            self.events.append('on_iteration')
+
+    def on_connection_error(self, exc, interval):
+        self.events.append(['on_connection_error', type(exc).__name__])
+
+
+with Connection('memory://') as conn:
+    with conn.Producer() as p:
+        for i in range(3):
+            p.publish({'i': i}, exchange=ex, routing_key='k', declare=[q])
+    w = Worker(conn, 3)
+    w.run()
+    result['consumer'] = {'got': w.got, 'events': w.events, 'should_stop': w.should_stop,
+                          'restart_limit': [w.restart_limit.capacity, w.restart_limit.fill_rate],
+                          'errors': [sorted(e.__name__ for e in w.connection_errors), sorted(e.__name__ for e in w.channel_errors)],
+                          'connect_max_retries': w.connect_max_retries}
+
+    class Server(ConsumerProducerMixin):
+        def __init__(self, connection):
+            self.connection = connection
+            self.replies = []
+
+        def get_consumers(self, Consumer, channel):
+            return [Consumer(queues=[Queue('bh_rpc', ex, 'rpc')], callbacks=[self.on_request])]
+
+        def on_request(self, body, message):
+            self.producer.publish({'reply': body['n'] * 2}, exchange=ex, routing_key='k', declare=[q])
+            message.ack()
+            self.should_stop = True
+
+    with conn.Producer() as p:
+        p.publish({'n': 21}, exchange=ex, routing_key='rpc', declare=[Queue('bh_rpc', ex, 'rpc')])
+    s = Server(conn)
+    s.run()
+    result['producer_mixin'] = {'separate_connection': s.producer_connection is not conn,
+                                'producer_connection_type': type(s.producer_connection).__name__}
+    reply = q(conn.default_channel).get(no_ack=True)
+    result['producer_mixin']['reply'] = reply.payload
+"""
+
+
+def test_consumer_mixins_as_in_kombu57():
+    check(MIXINS, {
+        "consumer": {
+            "got": [{"i": 0}, {"i": 1}, {"i": 2}],
+            "events": ["on_connection_revived", ["get_consumers", "Channel"],
+                       ["on_consume_ready", 1, []], "on_iteration",
+                       "on_consume_end"],
+            "should_stop": True,
+            "restart_limit": [1.0, 1.0],
+            "errors": [["ConnectionError"], ["ChannelError"]],
+            "connect_max_retries": None,
+        },
+        "producer_mixin": {"separate_connection": True,
+                           "producer_connection_type": "Connection",
+                           "reply": {"reply": 42}},
+    }, scenario="mixins")
