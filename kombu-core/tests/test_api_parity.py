@@ -467,7 +467,9 @@ ALLOWED: dict[str, str] = {
         "kombu.transport, Celery imports it)",
     "celery:kombu.transport.redis:get_redis_error_classes":
         "kombu-transport-redis to fix: get_redis_error_classes() -> "
-        "error_classes_t(connection_errors, channel_errors)",
+        "error_classes_t(connection_errors, channel_errors); without it "
+        "celery.backends.redis takes redis-py for missing (ImportError "
+        "guard) and Celery's Redis result backend refuses to start",
     "instance:Management(memory).channel": _LEAD +
         "virtual.Management(transport).channel = transport.client.channel()",
 }
