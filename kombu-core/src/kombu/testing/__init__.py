@@ -25,10 +25,12 @@ any other: ``DeclareConformance``, ``PublishConsumeConformance``,
 ``MessageTTLConformance``, ``QueueExpiresConformance``,
 ``PurgeSizeConformance``, ``SerializationConformance``,
 ``CompressionConformance``, ``BadPayloadConformance``,
-``CapabilitiesConformance`` and ``ConnectionFaultConformance``.
+``CapabilitiesConformance``, ``ConnectionFaultConformance`` and
+``PatternsConformance`` (Kombu's higher-level API on the broker:
+SimpleQueue, pooled producers, ConsumerMixin, pidbox, the event loop).
 
-Capability-driven tests: what a transport declares is tested for its
-behaviour; for priorities, message TTL, queue expiry and each of the four
+Capability-driven tests (:func:`kombu.testing.base.requires`): what a
+transport declares is tested for its behaviour; for priorities, message TTL, queue expiry and each of the four
 exchange types it does not declare, using the feature must raise
 :class:`kombu.exceptions.CapabilityNotSupported`. Routing is checked against
 AMQP 0-9-1 (``kombu.testing.suites.routing.amqp_topic_match`` is the
@@ -58,6 +60,7 @@ __all__ = (
     "ConsumerConformance",
     "DeclareConformance",
     "MessageTTLConformance",
+    "PatternsConformance",
     "PrefetchConformance",
     "PriorityConformance",
     "PropertiesConformance",

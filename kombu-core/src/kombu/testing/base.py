@@ -49,7 +49,26 @@ if TYPE_CHECKING:  # pragma: no cover
     from kombu.hookspecs import Capabilities
     from kombu.message import Message
 
-__all__ = ("ConformanceBase", "Recorder", "poll")
+__all__ = ("ConformanceBase", "Recorder", "poll", "requires")
+
+
+def requires(*conditions: str) -> Callable[[Any], Any]:
+    """Collect the decorated test only for transports that meet ``conditions``.
+
+    A condition is a capability flag (``"priorities"``), a negated flag
+    (``"!priorities"``: the transport does not declare it, so the test checks
+    that using it raises), ``"exchange:<type>"`` / ``"!exchange:<type>"``, or
+    ``"network"`` (the fault proxy can reach the broker). ``{param}`` is
+    filled from the test's parametrization. Tests whose conditions are unmet
+    are deselected when collected, not skipped: every collected test asserts.
+    """
+
+    def mark(test: Any) -> Any:
+        test._kit_requires = (*getattr(test, "_kit_requires", ()), *conditions)
+        return test
+
+    return mark
+
 
 
 class Recorder:
@@ -157,6 +176,22 @@ class ConformanceBase:
         if port is None:
             return None
         return host, int(port)
+
+    def kit_unmet(self, conditions: Iterator[str] | tuple[str, ...]) -> str | None:
+        """Why this transport does not meet ``conditions`` (see :func:`requires`), or ``None``."""
+        caps = self.kit_capabilities()
+        for condition in conditions:
+            negate = condition.startswith("!")
+            name = condition.lstrip("!")
+            if name == "network":
+                met = self.kit_broker_address() is not None
+            elif name.startswith("exchange:"):
+                met = name.partition(":")[2] in caps.exchange_types
+            else:
+                met = bool(getattr(caps, name))
+            if met == negate:
+                return f"transport {'declares' if negate else 'does not declare'} {name!r}"
+        return None
 
     def require(self, flag: str) -> None:
         """Skip the test unless the transport declares capability ``flag``."""

@@ -36,6 +36,30 @@ __all__ = ("fault_proxy", "kombu_url", "kombu_connection", "pytest_configure")
 pytest.register_assert_rewrite(__name__.rpartition(".")[0])
 
 
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Deselect conformance tests whose ``@requires`` conditions the transport does not meet."""
+    if not any(getattr(getattr(item, "function", None), "_kit_requires", None) for item in items):
+        return
+    from .base import ConformanceBase
+
+    instances: dict[type, Any] = {}
+    keep: list[pytest.Item] = []
+    dropped: list[pytest.Item] = []
+    for item in items:
+        cls = getattr(item, "cls", None)
+        conditions = getattr(getattr(item, "function", None), "_kit_requires", ())
+        if not conditions or cls is None or not issubclass(cls, ConformanceBase):
+            keep.append(item)
+            continue
+        params = getattr(getattr(item, "callspec", None), "params", {})
+        conditions = tuple(c.format(**params) for c in conditions)
+        instance = instances.get(cls) or instances.setdefault(cls, cls())
+        (dropped if instance.kit_unmet(conditions) else keep).append(item)
+    if dropped:
+        config.hook.pytest_deselected(items=dropped)
+        items[:] = keep
+
+
 def pytest_configure(config: pytest.Config) -> None:
     """Register the kit's markers."""
     config.addinivalue_line("markers", "kombu_url(url): the broker URL for kombu_url/kombu_connection")

@@ -25,6 +25,7 @@ from .features import (
     QueueExpiresConformance,
 )
 from .messaging import ConsumerConformance, PublishConsumeConformance
+from .patterns import PatternsConformance
 from .properties import PropertiesConformance
 from .routing import RoutingConformance
 from .serialization import (
@@ -43,6 +44,7 @@ __all__ = (
     "ConsumerConformance",
     "DeclareConformance",
     "MessageTTLConformance",
+    "PatternsConformance",
     "PrefetchConformance",
     "PriorityConformance",
     "PropertiesConformance",
@@ -74,6 +76,7 @@ AREAS: tuple[type, ...] = (
     BadPayloadConformance,
     CapabilitiesConformance,
     ConnectionFaultConformance,
+    PatternsConformance,
 )
 
 
@@ -95,6 +98,7 @@ class TransportConformance(
     BadPayloadConformance,
     CapabilitiesConformance,
     ConnectionFaultConformance,
+    PatternsConformance,
 ):
     """Every conformance area at once. Subclass it as ``Test...`` and set ``url``::
 

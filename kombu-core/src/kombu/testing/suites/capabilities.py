@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from ..base import ConformanceBase, Recorder
+from ..base import ConformanceBase, Recorder, requires
 
 __all__ = ("CapabilitiesConformance", "ALL_EXCHANGE_TYPES")
 
@@ -28,8 +28,8 @@ class CapabilitiesConformance(ConformanceBase):
         conn = self.connection()
         assert bool(conn.is_evented) is bool(self.kit_capabilities().async_events)
 
+    @requires("heartbeats")
     def test_heartbeat_check_on_a_heartbeating_connection(self) -> None:
-        self.require("heartbeats")
         conn = self.connection(heartbeat=10)
         assert conn.get_heartbeat_interval() > 0
         conn.heartbeat_check()
@@ -39,11 +39,10 @@ class CapabilitiesConformance(ConformanceBase):
         assert message is not None and message.payload == "alive"
         message.ack()
 
+    @requires("persistent_declarations")
     def test_declarations_seen_by_another_connection(self) -> None:
         """With persistent declarations, a binding made by one client routes for all."""
         from kombu import Consumer, Producer
-
-        self.require("persistent_declarations")
         first = self.connection()
         exchange = self.exchange("direct")
         queue = self.queue(exchange, routing_key="shared")

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..base import ConformanceBase, Recorder
+from ..base import ConformanceBase, Recorder, requires
 from .acks import assert_redelivered
 
 __all__ = ("ConnectionFaultConformance",)
@@ -19,6 +19,7 @@ __all__ = ("ConnectionFaultConformance",)
 class ConnectionFaultConformance(ConformanceBase):
     """Unacked messages come back after a cut; ``ensure`` recovers publishing and consuming."""
 
+    @requires("network")
     def test_unacked_message_redelivered_after_connection_cut(self, fault_proxy: Any) -> None:
         from kombu import Consumer
 
@@ -40,6 +41,7 @@ class ConnectionFaultConformance(ConformanceBase):
         assert rec2.bodies == [{"survive": "cut"}], "an unacked message was lost in a cut"
         assert_redelivered(rec2.messages[0])
 
+    @requires("network")
     def test_ensure_retries_publish_after_cut(self, fault_proxy: Any) -> None:
         from kombu import Consumer, Producer
 
@@ -65,6 +67,7 @@ class ConnectionFaultConformance(ConformanceBase):
             self.watch(direct)
         assert rec.bodies == ["after"], "a publish retried by ensure() after a cut was lost"
 
+    @requires("network")
     def test_consumer_recovers_after_cut_mid_stream(self, fault_proxy: Any) -> None:
         from kombu import Consumer
 
@@ -97,6 +100,7 @@ class ConnectionFaultConformance(ConformanceBase):
         assert set(rec.bodies) == set(range(total)), f"lost messages: got {sorted(rec.bodies)}"
         assert fault_proxy.accepted >= 2, "the consumer did not reconnect through the proxy"
 
+    @requires("network")
     def test_autoretry_retries_on_a_new_channel_after_cut(self, fault_proxy: Any) -> None:
         from kombu import Consumer, Producer
 
@@ -133,6 +137,7 @@ class ConnectionFaultConformance(ConformanceBase):
             self.watch(direct)
         assert rec.bodies == ["two"]
 
+    @requires("network")
     def test_stalled_network_then_resume(self, fault_proxy: Any) -> None:
         from kombu import Consumer
 
@@ -155,6 +160,7 @@ class ConnectionFaultConformance(ConformanceBase):
             self.collect(proxied, rec, 2)
         assert rec.bodies == ["first", "during-stall"]
 
+    @requires("network")
     def test_connection_errors_are_typed_after_cut(self, fault_proxy: Any) -> None:
         from kombu import Consumer
 

@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from ..base import ConformanceBase, poll
+from ..base import ConformanceBase, poll, requires
 
 __all__ = (
     "PriorityConformance",
@@ -27,8 +27,8 @@ class PriorityConformance(ConformanceBase):
     priorities in steps (Kombu's 0, 3, 6, 9) they still fall in different steps.
     """
 
+    @requires("priorities")
     def test_higher_priority_delivered_first(self) -> None:
-        self.require("priorities")
         conn = self.connection()
         queue = self.declared_queue(conn, max_priority=10)
         for priority in (1, 9, 5, 1, 9):
@@ -40,10 +40,9 @@ class PriorityConformance(ConformanceBase):
             pass
         assert got == [9, 9, 5, 1, 1], f"delivered in priority order {got}"
 
+    @requires("priorities")
     def test_priority_with_consumer_and_prefetch_one(self) -> None:
         from kombu import Consumer
-
-        self.require("priorities")
         conn = self.connection()
         queue = self.declared_queue(conn, max_priority=10)
         for priority in (1, 5, 9):
@@ -58,8 +57,8 @@ class PriorityConformance(ConformanceBase):
             self.drain(conn, lambda: len(order) >= 3)
         assert order == [9, 5, 1]
 
+    @requires("priorities")
     def test_requeued_message_keeps_its_priority(self) -> None:
-        self.require("priorities")
         conn = self.connection()
         queue = self.declared_queue(conn, max_priority=10)
         bound = queue(conn.default_channel)
@@ -74,19 +73,17 @@ class PriorityConformance(ConformanceBase):
             pass
         assert got == [9, 1], f"after requeue delivered in order {got}"
 
+    @requires("!priorities")
     def test_undeclared_priorities_raise_on_queue(self) -> None:
         from kombu.exceptions import CapabilityNotSupported
-
-        self.require_not("priorities")
         conn = self.connection()
         queue = self.queue(max_priority=10)
         with pytest.raises(CapabilityNotSupported):
             queue(conn.channel()).declare()
 
+    @requires("!priorities")
     def test_undeclared_priorities_raise_on_publish(self) -> None:
         from kombu.exceptions import CapabilityNotSupported
-
-        self.require_not("priorities")
         conn = self.connection()
         queue = self.declared_queue(conn)
         with pytest.raises(CapabilityNotSupported):
@@ -105,8 +102,8 @@ def _take(bound: object, into: list[int]) -> bool:
 class MessageTTLConformance(ConformanceBase):
     """An expired message is never delivered; an unexpired one still is."""
 
+    @requires("message_ttl")
     def test_per_message_expiration(self) -> None:
-        self.require("message_ttl")
         conn = self.connection()
         queue = self.declared_queue(conn)
         self.publish(conn, queue, "short", expiration=0.3)
@@ -116,8 +113,8 @@ class MessageTTLConformance(ConformanceBase):
         got = [m.payload for m in self.get_all(conn, queue)]
         assert sorted(got) == ["forever", "long"], f"got {got}"
 
+    @requires("message_ttl")
     def test_queue_message_ttl(self) -> None:
-        self.require("message_ttl")
         conn = self.connection()
         queue = self.declared_queue(conn, message_ttl=0.3)
         self.publish(conn, queue, "expires")
@@ -126,19 +123,17 @@ class MessageTTLConformance(ConformanceBase):
         got = [m.payload for m in self.get_all(conn, queue)]
         assert got == ["fresh"]
 
+    @requires("!message_ttl")
     def test_undeclared_message_ttl_raises_on_queue(self) -> None:
         from kombu.exceptions import CapabilityNotSupported
-
-        self.require_not("message_ttl")
         conn = self.connection()
         queue = self.queue(message_ttl=1.0)
         with pytest.raises(CapabilityNotSupported):
             queue(conn.channel()).declare()
 
+    @requires("!message_ttl")
     def test_undeclared_message_ttl_raises_on_publish(self) -> None:
         from kombu.exceptions import CapabilityNotSupported
-
-        self.require_not("message_ttl")
         conn = self.connection()
         queue = self.declared_queue(conn)
         with pytest.raises(CapabilityNotSupported):
@@ -148,8 +143,8 @@ class MessageTTLConformance(ConformanceBase):
 class QueueExpiresConformance(ConformanceBase):
     """``Queue(expires=...)`` deletes an unused queue."""
 
+    @requires("queue_expires")
     def test_unused_queue_expires(self) -> None:
-        self.require("queue_expires")
         conn = self.connection()
         queue = self.declared_queue(conn, expires=0.5)
 
@@ -170,10 +165,9 @@ class QueueExpiresConformance(ConformanceBase):
         # less often than the queue's expiry.
         assert poll(gone, timeout=max(self.timeout, 3.0), interval=1.0)
 
+    @requires("!queue_expires")
     def test_undeclared_queue_expires_raises(self) -> None:
         from kombu.exceptions import CapabilityNotSupported
-
-        self.require_not("queue_expires")
         conn = self.connection()
         queue = self.queue(expires=10.0)
         with pytest.raises(CapabilityNotSupported):
