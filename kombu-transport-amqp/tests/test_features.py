@@ -495,4 +495,6 @@ def test_consume_a_long_stream_with_prefetch_and_acks(url: str, names: list[str]
             while len(got) < count:
                 conn.drain_events(timeout=TIMEOUT)  # a stall raises socket.timeout
         assert got == list(range(count))
-        assert depth(conn, queue) == 0
+    with Connection(url) as other:
+        # Unacked messages would be back in the queue once ``conn`` closed.
+        assert depth(other, queue) == 0
