@@ -36,4 +36,5 @@ bench: install services reference
 	$(BIN)/python bench/run.py $(BENCH_ARGS)
 
 clean:
+	-bash scripts/services.sh --stop
 	rm -rf $(VENV) .venv-kombu57 .services

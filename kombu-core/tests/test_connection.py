@@ -51,7 +51,11 @@ def test_missing_transport_names_distribution(monkeypatch):
 
     reg = plugins.registry()
     monkeypatch.setattr(reg, "transports", {k: v for k, v in reg.transports.items() if k != "sqs"})
+    monkeypatch.setattr(plugins, "_is_installed", lambda dist: False)
     with pytest.raises(TransportNotInstalled, match="pip install kombu-transport-sqs"):
+        Connection("sqs://")
+    monkeypatch.setattr(plugins, "_is_installed", lambda dist: True)
+    with pytest.raises(TransportNotInstalled, match="kombu-transport-sqs is installed but does not provide"):
         Connection("sqs://")
     with pytest.raises(TransportNotInstalled, match="no known distribution"):
         Connection("nosuchbroker://host")

@@ -21,5 +21,5 @@ def test_scheme_not_served_yet_names_the_distribution():
     from kombu import Connection
     from kombu.exceptions import TransportNotInstalled
 
-    with pytest.raises(TransportNotInstalled, match='pip install kombu-transport-beanstalk'):
+    with pytest.raises(TransportNotInstalled, match='kombu-transport-beanstalk is installed but does not provide'):
         Connection('beanstalk://localhost/').get_transport_cls()

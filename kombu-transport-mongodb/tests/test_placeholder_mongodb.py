@@ -21,5 +21,5 @@ def test_scheme_not_served_yet_names_the_distribution():
     from kombu import Connection
     from kombu.exceptions import TransportNotInstalled
 
-    with pytest.raises(TransportNotInstalled, match='pip install kombu-transport-mongodb'):
+    with pytest.raises(TransportNotInstalled, match='kombu-transport-mongodb is installed but does not provide'):
         Connection('mongodb://localhost/').get_transport_cls()

@@ -135,17 +135,28 @@ def transport_info(scheme: str) -> TransportInfo:
     if info is not None:
         return info
     dist = KNOWN_DISTRIBUTIONS.get(scheme.lower())
-    hint = (
-        f"install it with: pip install {dist}"
-        if dist
-        else "no known distribution provides it; a third-party transport must "
-        "announce it in the 'kombu' entry-point group"
-    )
+    if dist and _is_installed(dist):
+        hint = f"{dist} is installed but does not provide this transport yet"
+    elif dist:
+        hint = f"install it with: pip install {dist}"
+    else:
+        hint = ("no known distribution provides it; a third-party transport must "
+                "announce it in the 'kombu' entry-point group")
     installed = ", ".join(sorted(registry().transports)) or "none"
     raise TransportNotInstalled(
         f"No transport is installed for URL scheme {scheme!r}: {hint} "
         f"(installed schemes: {installed})"
     )
+
+
+def _is_installed(distribution: str) -> bool:
+    from importlib import metadata
+
+    try:
+        metadata.distribution(distribution)
+    except metadata.PackageNotFoundError:
+        return False
+    return True
 
 
 def register(plugin: Any, name: str | None = None) -> None:

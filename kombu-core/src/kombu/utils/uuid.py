@@ -9,5 +9,7 @@ from typing import Any
 def uuid(_uuid: Callable[[], Any] | None = None) -> str:
     """Return a new random UUID as a string, e.g. ``'5b4c...-...'``."""
     if _uuid is None:
-        from uuid import uuid4 as _uuid  # imported on first use: keeps `import kombu` cheap
+        from uuid import uuid4  # imported on first use: keeps `import kombu` cheap
+
+        return str(uuid4())
     return str(_uuid())
