@@ -262,3 +262,25 @@ def test_read_and_write_timeouts_are_accepted(url: str) -> None:
         assert conn.connected
         with pytest.raises(TimeoutError):
             conn.drain_events(timeout=0.2)
+
+
+def test_heartbeat_check_detects_a_silent_broker(url: str) -> None:
+    """With the network stalled (proxy paused), heartbeat_check raises a connection error."""
+    with FaultProxy("127.0.0.1", 5672) as proxy:
+        conn = Connection(proxy.url(url), heartbeat=1)
+        try:
+            conn.connect()
+            assert conn.get_heartbeat_interval() == 1
+            proxy.pause()
+            deadline = time.monotonic() + TIMEOUT
+            with pytest.raises(conn.connection_errors):
+                while time.monotonic() < deadline:
+                    conn.heartbeat_check(rate=2)
+                    time.sleep(0.1)
+        finally:
+            proxy.resume()
+            proxy.cut()
+            try:
+                conn.release()
+            except Exception:  # noqa: BLE001 - the connection is dead by design
+                pass
