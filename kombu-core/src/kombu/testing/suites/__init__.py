@@ -80,26 +80,7 @@ AREAS: tuple[type, ...] = (
 )
 
 
-class TransportConformance(
-    DeclareConformance,
-    PublishConsumeConformance,
-    ConsumerConformance,
-    AcknowledgementConformance,
-    RedeliveryIntegrityConformance,
-    PrefetchConformance,
-    RoutingConformance,
-    PropertiesConformance,
-    PriorityConformance,
-    MessageTTLConformance,
-    QueueExpiresConformance,
-    PurgeSizeConformance,
-    SerializationConformance,
-    CompressionConformance,
-    BadPayloadConformance,
-    CapabilitiesConformance,
-    ConnectionFaultConformance,
-    PatternsConformance,
-):
+class TransportConformance(*AREAS):  # type: ignore[misc]
     """Every conformance area at once. Subclass it as ``Test...`` and set ``url``::
 
         from kombu.testing import TransportConformance
