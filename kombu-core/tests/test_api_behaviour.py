@@ -114,6 +114,16 @@ KNOWN_GAPS: dict[str, str] = {
         "message_ttl=5.0/expires=60.0 (celery/events/receiver.py); Kombu 5 "
         "accepts that on memory:// and redis:// (ignoring the TTL), here it "
         "raises CapabilityNotSupported, so `celery events`/flower break",
+    "celery:celery_connection":
+        "lead to fix: Connection(failover_strategy=None) must mean "
+        "'round-robin' as in Kombu 5; Celery always passes None "
+        "(broker_failover_strategy default), so every Celery app.connection() "
+        "raises TypeError here",
+    "celery:rpc_reply_queue":
+        "lead to decide: Celery's rpc:// result backend declares reply queues "
+        "with expires=result_expires (celery/backends/rpc.py); Kombu 5 "
+        "accepts that on memory://, here CapabilityNotSupported, so "
+        "rpc:// results fail on memory://",
     "celery:expiring_publish":
         "lead to decide: Celery publishes expiration=<seconds> for "
         "apply_async(expires=...) (celery/app/base.py); Kombu 5 accepts it "
@@ -1366,6 +1376,16 @@ from kombu import Connection, Exchange, Queue
 from kombu.common import maybe_declare
 
 result = {}
+# celery.app.base.Celery._connection, with Celery's default settings
+try:
+    celery_conn = Connection(
+        'memory://', None, None, None, None, transport=None, ssl=False,
+        heartbeat=None, login_method=None, failover_strategy=None,
+        transport_options={}, connect_timeout=4)
+    result['celery_connection'] = celery_conn.as_uri().split('@')[-1]
+    celery_conn.release()
+except Exception as exc:
+    result['celery_connection'] = type(exc).__name__
 with Connection('memory://') as conn:
     ch = conn.channel()
     # celery.events.receiver.EventReceiver's queue
@@ -1377,6 +1397,14 @@ with Connection('memory://') as conn:
         result['event_queue'] = 'declared'
     except Exception as exc:
         result['event_queue'] = type(exc).__name__
+    # celery.backends.rpc: the reply queue expires with result_expires
+    reply = Queue('bh_oid', Exchange('c.rep', 'direct', durable=False),
+                  'bh_oid', durable=False, auto_delete=True, expires=86400.0)
+    try:
+        maybe_declare(reply(ch), retry=True)
+        result['rpc_reply_queue'] = 'declared'
+    except Exception as exc:
+        result['rpc_reply_queue'] = type(exc).__name__
     # apply_async(expires=10) publishes with an expiration
     q = Queue('bh_celery', Exchange('bh_celery'), 'bh_celery')
     with conn.Producer(ch) as producer:
@@ -1398,7 +1426,9 @@ with Connection('memory://') as conn:
 
 
 def test_celery_declarations_and_publishes_on_memory():
-    check(CELERY, {"event_queue": "declared",
+    check(CELERY, {"celery_connection": "localhost//",
+                   "rpc_reply_queue": "declared",
+                   "event_queue": "declared",
                    "expiring_publish": {"task": "t"},
                    "priority_queue": {"n": 1}}, scenario="celery")
 

@@ -456,7 +456,8 @@ ALLOWED: dict[str, str] = {
         "virtual.Management.close() closes its channel",
     "celery:kombu.connection:maybe_channel": _LEAD +
         "maybe_channel(channel_or_connection) -> the channel, or the "
-        "connection's default_channel",
+        "connection's default_channel; celery.events.receiver imports it, "
+        "so a Celery worker fails to start (gossip/events steps)",
     "celery:kombu.utils.url:_parse_url": _LEAD +
         "_parse_url(url) -> urlparts(scheme, hostname, port, username, "
         "password, path, query) namedtuple",
@@ -464,7 +465,8 @@ ALLOWED: dict[str, str] = {
         "re-export of urllib.parse.urlparse",
     "celery:kombu.transport.native_delayed_delivery:*": _LEAD +
         "RabbitMQ quorum-queue delayed delivery helpers (module in "
-        "kombu.transport, Celery imports it)",
+        "kombu.transport); celery/app/base.py imports it at module level, "
+        "so `from celery import Celery` fails",
     "celery:kombu.transport.redis:get_redis_error_classes":
         "kombu-transport-redis to fix: get_redis_error_classes() -> "
         "error_classes_t(connection_errors, channel_errors); without it "
