@@ -190,3 +190,21 @@ def test_cork_mode_sends_to_the_kernel_and_pushes_on_flush() -> None:
 def test_unknown_write_mode_is_refused() -> None:
     with pytest.raises(ValueError):
         BufferedTCPTransport("127.0.0.1:1", write_mode="sometimes")
+
+
+def test_kombu_module_paths_and_schemes_resolve_to_these_transports() -> None:
+    import kombu.transport.amqp
+    import kombu.transport.pika
+    import kombu.transport.pyamqp
+    import kombu_transport_amqp.pika
+    import kombu_transport_amqp.pyamqp
+    from kombu import Connection
+
+    assert kombu.transport.pyamqp is kombu_transport_amqp.pyamqp
+    assert kombu.transport.amqp is kombu_transport_amqp.pyamqp
+    assert kombu.transport.pika is kombu_transport_amqp.pika
+    for scheme in ("amqp", "pyamqp", "amqps"):
+        assert isinstance(Connection(f"{scheme}://").transport, kombu_transport_amqp.pyamqp.Transport)
+    assert isinstance(Connection("pika://").transport, kombu_transport_amqp.pika.Transport)
+    assert Connection("amqp://").transport.supports_ev
+    assert not Connection("pika://").transport.supports_ev
