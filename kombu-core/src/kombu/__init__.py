@@ -8,8 +8,6 @@ broker client.
 
 from __future__ import annotations
 
-from typing import Any
-
 from kombu import exceptions
 from kombu.connection import BrokerConnection, Connection
 from kombu.entity import Exchange, Queue, binding
@@ -17,6 +15,11 @@ from kombu.message import Message
 from kombu.messaging import Consumer, Producer
 from kombu.serialization import disable_insecure_serializers, enable_insecure_serializers
 from kombu.utils.uuid import uuid
+
+# `typing` costs more to import than the rest of `import kombu`; annotations only need it for checkers.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 __version__ = "6.0.0a1"
 VERSION = (6, 0, 0, "a1")

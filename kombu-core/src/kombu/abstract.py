@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 from copy import copy
-from typing import Any, TypeVar
 
 from kombu.exceptions import NotBoundError
 
+# `typing` costs more to import than the rest of `import kombu`; annotations only need it for checkers.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, TypeVar
+
+    T = TypeVar("T", bound="MaybeChannelBound")
+
 __all__ = ("Object", "MaybeChannelBound", "maybe_channel")
 
-T = TypeVar("T", bound="MaybeChannelBound")
 
 
 def maybe_channel(channel: Any) -> Any:

@@ -5,9 +5,13 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from itertools import count, cycle
-from typing import Any
 
 from kombu import exceptions
+
+# `typing` costs more to import than the rest of `import kombu`; annotations only need it for checkers.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 __all__ = ("Connection", "BrokerConnection", "ConnectionPool", "ChannelPool")  # noqa: F822 - pools load lazily
 

@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from typing import Any
 
 from kombu.abstract import MaybeChannelBound, Object
 from kombu.serialization import prepare_accept_content
+
+# `typing` costs more to import than the rest of `import kombu`; annotations only need it for checkers.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 __all__ = ("Exchange", "Queue", "binding", "maybe_delivery_mode", "TRANSIENT_DELIVERY_MODE", "PERSISTENT_DELIVERY_MODE")
 

@@ -6,7 +6,11 @@ same bases it has there.
 
 from __future__ import annotations
 
-from typing import NoReturn
+# `typing` costs more to import than the rest of `import kombu`; annotations only need it for checkers.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import NoReturn
+
 
 __all__ = (
     "reraise",

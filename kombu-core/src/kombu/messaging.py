@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
 from itertools import count
-from typing import Any
 
 from kombu.compression import compress
 from kombu.entity import Exchange, Queue, maybe_delivery_mode
@@ -12,6 +11,11 @@ from kombu.exceptions import ChannelError, ContentDisallowed
 from kombu.serialization import dumps, prepare_accept_content
 from kombu.utils.functional import ChannelPromise, maybe_list
 from kombu.utils.uuid import uuid
+
+# `typing` costs more to import than the rest of `import kombu`; annotations only need it for checkers.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 __all__ = ("Producer", "Consumer", "maybe_declare")
 

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import codecs
 from collections.abc import Callable, Iterable
-from typing import Any
 
 from kombu.exceptions import (
     ContentDisallowed,
@@ -24,6 +23,11 @@ from kombu.exceptions import (
     EncodeError,
     SerializerNotInstalled,
 )
+
+# `typing` costs more to import than the rest of `import kombu`; annotations only need it for checkers.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 __all__ = (
     "SerializerRegistry",

@@ -7,10 +7,14 @@ are loaded on first access, so ``import kombu.utils`` stays cheap.
 from __future__ import annotations
 
 from importlib import import_module
-from typing import Any
 
 # Eager: the submodule ``kombu.utils.uuid`` would otherwise shadow the function.
 from .uuid import uuid
+
+# `typing` costs more to import than the rest of `import kombu`; annotations only need it for checkers.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 __all__ = (
     "EqualityDict",

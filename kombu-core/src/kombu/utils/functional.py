@@ -12,7 +12,13 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, MutableMappin
 from functools import wraps
 from itertools import count, repeat
 from time import monotonic, sleep
-from typing import Any, TypeVar
+
+# `typing` costs more to import than the rest of `import kombu`; annotations only need it for checkers.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, TypeVar
+
+    T = TypeVar("T")
 
 __all__ = (
     "ChannelPromise",
@@ -33,7 +39,6 @@ __all__ = (
     "shufflecycle",
 )
 
-T = TypeVar("T")
 
 _KEYWORD_MARK = KEYWORD_MARK = object()
 
