@@ -91,7 +91,7 @@ class Timer:
     Times are :func:`time.monotonic` seconds. ``max_interval`` caps the
     delay the iterator reports. ``on_error(exc)``, if given, is called when
     an entry run through :meth:`apply_entry` raises; otherwise the error
-    propagates.
+    is logged (``kombu.asynchronous.timer``) and does not propagate.
     """
 
     Entry: type[TimerEntry] = Entry
