@@ -22,6 +22,7 @@ def _needs_redis() -> None:
 
 class TestRedisConformance(TransportConformance):
     url = URL
-    # Short enough that the kit's redelivery-after-death tests finish.
+    # Short enough that the kit's redelivery-after-death tests finish; a fault-proxy cut
+    # can leave a socket silently dead (no RST reaches us), which the health check finds.
     transport_options = {"visibility_timeout": 2, "unacked_restore_interval": 0.5,
-                         "unacked_mutex_expire": 3}
+                         "unacked_mutex_expire": 3, "health_check_interval": 2}

@@ -247,6 +247,11 @@ class Transport(virtual.Transport):
             self._lease = None
         self.poller.close()
         if self._link is not None:
+            if self._link.connected and self._link.pending:
+                try:   # e.g. a message a cancelled BRPOP brought back, pushed back above
+                    self._link.flush(raise_deferred=False)
+                except self.connection_errors:
+                    pass
             # Publishes/acks sent but never answered go out again on the
             # next connection of this transport (at-least-once).
             self._carry = self._link.unanswered()
@@ -263,13 +268,14 @@ class Transport(virtual.Transport):
         return str(redis.__version__)
 
     def verify_connection(self, connection: Any) -> bool:
-        """Whether the command connection is open (a zero-timeout poll, no round trip)."""
+        """Whether the command connection is open (no I/O: called on every drain).
+
+        A broken socket is found by the next read or write, which raises a
+        connection error to the application (and drops every socket, so
+        that this answers ``False`` afterwards).
+        """
         link = self._link
-        if link is None or not link.connected:
-            return False
-        if link.pending:
-            return True       # replies are due: reading them will tell
-        return self._link_alive()
+        return link is not None and link.connected
 
     # -- acks, restores -------------------------------------------------------------
     def queue_acks(self, tags: list[str]) -> None:
@@ -386,7 +392,32 @@ class Transport(virtual.Transport):
 
     def drain_events(self, connection: Any, timeout: float | None = None,
                      **kwargs: Any) -> None:
-        """Deliver the messages available (at least one) or raise ``socket.timeout``."""
+        """Deliver the messages available (at least one) or raise ``socket.timeout``.
+
+        A connection error on any of the transport's sockets drops them all
+        and is raised, so the application (``ensure_connection``,
+        ``ConsumerMixin``) sees the loss and reconnects.
+        """
+        try:
+            self._drain(timeout)
+        except TimeoutError:
+            raise                  # nothing came: not a connection error (an OSError)
+        except self.connection_errors:
+            self._drop_sockets()
+            raise
+
+    def _drop_sockets(self) -> None:
+        """Disconnect every socket (unanswered commands are kept for re-sending)."""
+        if self._link is not None:
+            self._link._drop()
+        self.poller._drop_block()
+        sub = self.poller.sub_conn
+        if sub is not None:
+            sub.disconnect()
+            self.poller._patterns = set()
+        self.poller.fetch_pending = 0
+
+    def _drain(self, timeout: float | None) -> None:
         poller = self.poller
         deadline = None if timeout is None else time.monotonic() + timeout
         if time.monotonic() - self._last_restore >= self.unacked_restore_interval:
