@@ -211,6 +211,22 @@ def test_publish_reaches_the_broker_before_this_thread_blocks(mode: str, names: 
         for i in range(10):
             producer.publish(i)
         wait_for(lambda: queue(watcher.default_channel).queue_declare(passive=True)[1] == 10)
+        producer.publish(10)
+        # A synchronous call on the publishing connection sends the publish
+        # before it. Watch from another thread: its reads push nothing of ours.
+        queue(publisher.default_channel).queue_declare(passive=True)
+        seen: list[int] = []
+
+        def watch() -> None:
+            with Connection(AMQP_URL) as conn:
+                bound = queue(conn.default_channel)
+                wait_for(lambda: bound.queue_declare(passive=True)[1] == 11)
+                seen.append(11)
+
+        thread = threading.Thread(target=watch, daemon=True)
+        thread.start()
+        thread.join(TIMEOUT + 5)
+        assert seen == [11]
 
 
 def test_virtual_host_login_method_and_client_properties(url: str, names: list[str]) -> None:

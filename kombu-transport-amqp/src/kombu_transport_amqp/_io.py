@@ -217,8 +217,8 @@ class BufferedIO:
         if self._dirty:
             self._dirty = False
             _dirty_set().discard(self)
-            if self._corked:
-                self._push()
+        if self._corked:
+            self._push()  # a synchronous request must not wait in the cork
 
     def _send(self, data: bytes | bytearray) -> None:
         sock = self.sock
