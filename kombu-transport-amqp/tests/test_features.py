@@ -498,3 +498,11 @@ def test_consume_a_long_stream_with_prefetch_and_acks(url: str, names: list[str]
     with Connection(url) as other:
         # Unacked messages would be back in the queue once ``conn`` closed.
         assert depth(other, queue) == 0
+
+
+def test_publish_with_a_write_timeout(url: str, names: list[str]) -> None:
+    with Connection(url) as conn:
+        queue = setup_queue(conn, names)
+        Producer(conn.default_channel).publish({"t": 1}, exchange=queue.exchange,
+                                               routing_key="key", timeout=5)
+        assert get_one(conn, queue, no_ack=True).payload == {"t": 1}

@@ -171,16 +171,25 @@ class Channel(amqp.Channel, base.StdChannel):  # type: ignore[misc]
         limit = self._frame_body_max
         transport = conn._transport
         if size <= limit:
-            transport.write_later(
-                b"".join((method, head, _pack_q(size), tail, _pack_i(size), body, b"\xce"))
-            )
+            data = b"".join((method, head, _pack_q(size), tail, _pack_i(size), body, b"\xce"))
         else:
             parts = [method, head, _pack_q(size), tail, _pack_i(limit), body[:limit], b"\xce"]
             prefix = b"\x03" + tail[-2:]
             for start in range(limit, size, limit):
                 chunk = body[start : start + limit]
                 parts += (prefix, _pack_i(len(chunk)), chunk, b"\xce")
-            transport.write_later(b"".join(parts))
+            data = b"".join(parts)
+        if timeout is None:
+            transport.write_later(data)
+        else:
+            # A write that times out leaves a partial frame: the connection
+            # is unusable, so this is a (recoverable) connection error.
+            try:
+                with transport.having_timeout(timeout):
+                    transport.write_later(data)
+            except TimeoutError:
+                transport.connected = False
+                raise RecoverableConnectionError("basic_publish: timed out") from None
         if self._confirm:
             self._wait_confirm(confirm_timeout or conn.confirm_timeout or timeout)
 
