@@ -116,10 +116,8 @@ KNOWN_GAPS: dict[str, str] = {
         "accepts that on memory:// and redis:// (ignoring the TTL), here it "
         "raises CapabilityNotSupported, so `celery events`/flower break",
     "celery:celery_connection":
-        "lead to fix: Connection(failover_strategy=None) must mean "
-        "'round-robin' as in Kombu 5; Celery always passes None "
-        "(broker_failover_strategy default), so every Celery app.connection() "
-        "raises TypeError here",
+        "deliberate: memory:// URIs keep their scheme in as_uri() "
+        "('memory://localhost//'); Kombu 5 prints 'localhost//'",
     "celery:rpc_reply_queue":
         "lead to decide: Celery's rpc:// result backend declares reply queues "
         "with expires=result_expires (celery/backends/rpc.py); Kombu 5 "

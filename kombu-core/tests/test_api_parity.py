@@ -454,15 +454,6 @@ ALLOWED: dict[str, str] = {
         "callback, KeyError if none",
     "kombu.transport.virtual*:Management.close": _LEAD +
         "virtual.Management.close() closes its channel",
-    "celery:kombu.connection:maybe_channel": _LEAD +
-        "maybe_channel(channel_or_connection) -> the channel, or the "
-        "connection's default_channel; celery.events.receiver imports it, "
-        "so a Celery worker fails to start (gossip/events steps)",
-    "celery:kombu.utils.url:_parse_url": _LEAD +
-        "_parse_url(url) -> urlparts(scheme, hostname, port, username, "
-        "password, path, query) namedtuple",
-    "celery:kombu.utils.url:urlparse": _LEAD +
-        "re-export of urllib.parse.urlparse",
     "celery:kombu.transport.native_delayed_delivery:*": _LEAD +
         "RabbitMQ quorum-queue delayed delivery helpers (module in "
         "kombu.transport); celery/app/base.py imports it at module level, "

@@ -7,13 +7,14 @@ from contextlib import contextmanager
 from itertools import count, cycle
 
 from kombu import exceptions
+from kombu.abstract import maybe_channel
 
 # `typing` costs more to import than the rest of `import kombu`; annotations only need it for checkers.
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
 
-__all__ = ("Connection", "BrokerConnection", "ConnectionPool", "ChannelPool")  # noqa: F822 - pools load lazily
+__all__ = ("Connection", "BrokerConnection", "ConnectionPool", "ChannelPool", "maybe_channel")  # noqa: F822 - pools load lazily
 
 
 def _logger() -> Any:
@@ -111,6 +112,8 @@ class Connection:
             alt = [hostname] if hostname and "://" in hostname else []
         alt.extend(alternates or [])
         self.alt = alt
+        if failover_strategy is None:
+            failover_strategy = "round-robin"
         self.failover_strategy = (
             failover_strategies.get(failover_strategy, failover_strategy)  # type: ignore[arg-type]
             if isinstance(failover_strategy, str)

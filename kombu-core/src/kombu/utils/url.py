@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from typing import Any, NamedTuple
-from urllib.parse import parse_qsl, quote, unquote, urlsplit
+from urllib.parse import parse_qsl, quote, unquote, urlparse, urlsplit
 
 __all__ = ("urlparts", "url_to_parts", "parse_url", "as_url", "sanitize_url", "maybe_sanitize_url")
 
@@ -50,6 +50,11 @@ def url_to_parts(url: str) -> urlparts:
         unquote(path) if path else None,
         dict(parse_qsl(parts.query)),
     )
+
+
+#: Kombu 5's private name, imported by Celery.
+_parse_url = url_to_parts
+__all__ += ("urlparse",)
 
 
 def parse_url(url: str) -> dict[str, Any]:
