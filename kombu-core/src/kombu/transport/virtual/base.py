@@ -17,7 +17,7 @@ from __future__ import annotations
 import base64
 import os
 import time
-from collections import OrderedDict, defaultdict
+from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping
 from itertools import count
 from queue import Empty
@@ -26,6 +26,9 @@ from typing import Any, NamedTuple
 from kombu.exceptions import CapabilityNotSupported, ChannelError, ResourceError
 from kombu.transport import base
 from kombu.transport.virtual.exchange import STANDARD_EXCHANGE_TYPES, ExchangeType, Router
+from kombu.transport.virtual.message import Message
+from kombu.transport.virtual.qos import QoS
+from kombu.transport.virtual.state import BrokerState
 from kombu.utils.uuid import uuid
 
 __all__ = (
@@ -92,173 +95,6 @@ class NotEquivalentError(ChannelError):
 
 class UndeliverableWarning(UserWarning):
     """A message could not be routed to any queue."""
-
-
-class BrokerState:
-    """Exchanges and bindings declared on a virtual broker.
-
-    Binding tables are replaced, never mutated, when they change, so a
-    compiled router can be reused for as long as its table is the current one.
-    """
-
-    def __init__(self, exchanges: dict[str, dict[str, Any]] | None = None) -> None:
-        self.exchanges: dict[str, dict[str, Any]] = {} if exchanges is None else exchanges
-        self.bindings: dict[tuple[str, str, str], Any] = {}
-        self.queue_index: defaultdict[str, set[tuple[str, str, str]]] = defaultdict(set)
-
-    def clear(self) -> None:
-        self.exchanges.clear()
-        self.bindings.clear()
-        self.queue_index.clear()
-
-    def has_binding(self, queue: str, exchange: str, routing_key: str) -> bool:
-        return (queue, exchange, routing_key) in self.bindings
-
-    def binding_declare(self, queue: str, exchange: str, routing_key: str, arguments: Any) -> None:
-        key = (queue, exchange, routing_key)
-        self.bindings.setdefault(key, arguments)
-        self.queue_index[queue].add(key)
-
-    def binding_delete(self, queue: str, exchange: str, routing_key: str) -> None:
-        key = (queue, exchange, routing_key)
-        self.bindings.pop(key, None)
-        self.queue_index[queue].discard(key)
-
-    def queue_bindings_delete(self, queue: str) -> None:
-        for key in self.queue_index.pop(queue, set()):
-            self.bindings.pop(key, None)
-
-    def queue_bindings(self, queue: str) -> list[tuple[str, str, Any]]:
-        return [(exchange, rkey, self.bindings[(q, exchange, rkey)]) for q, exchange, rkey in self.queue_index[queue]]
-
-
-class QoS:
-    """Prefetch limit and the messages delivered but not yet acknowledged.
-
-    ``append`` records a delivery; ``ack`` forgets it; ``reject`` forgets it
-    and, with ``requeue``, puts it back at the head of its queue; when the
-    channel closes, every unacknowledged message is restored.
-    """
-
-    restore_at_shutdown = True
-
-    def __init__(self, channel: Channel, prefetch_count: int = 0) -> None:
-        self.channel = channel
-        self.prefetch_count = prefetch_count or 0
-        self._delivered: OrderedDict[Any, Message] = OrderedDict()
-        self._restored_once = False
-
-    def can_consume(self) -> bool:
-        """Whether the prefetch limit allows one more delivery."""
-        return not self.prefetch_count or len(self._delivered) < self.prefetch_count
-
-    def can_consume_max_estimate(self) -> int | None:
-        """How many more messages may be delivered now (``None``: no limit)."""
-        if self.prefetch_count:
-            return max(self.prefetch_count - len(self._delivered), 0)
-        return None
-
-    def append(self, message: Message, delivery_tag: Any) -> None:
-        self._delivered[delivery_tag] = message
-
-    def get(self, delivery_tag: Any) -> Message:
-        return self._delivered[delivery_tag]
-
-    def ack(self, delivery_tag: Any, multiple: bool = False) -> None:
-        """Forget ``delivery_tag`` (and, with ``multiple``, every earlier one)."""
-        if multiple:
-            for tag in list(self._delivered):
-                self._delivered.pop(tag)
-                if tag == delivery_tag:
-                    break
-        else:
-            self._delivered.pop(delivery_tag, None)
-
-    def reject(self, delivery_tag: Any, requeue: bool = False) -> None:
-        """Forget ``delivery_tag``; with ``requeue`` put the message back first in line."""
-        message = self._delivered.pop(delivery_tag, None)
-        if requeue and message is not None:
-            self.channel._restore_at_beginning(message)
-
-    def restore_unacked(self) -> list[tuple[BaseException, Message]]:
-        """Restore every unacknowledged message; return the errors met."""
-        errors = []
-        while self._delivered:
-            _, message = self._delivered.popitem(last=False)
-            try:
-                self.channel._restore(message)
-            except BaseException as exc:  # noqa: BLE001 - reported to the caller
-                errors.append((exc, message))
-        return errors
-
-    def restore_unacked_once(self, stderr: Any = None) -> None:
-        """Restore unacked messages at shutdown, at most once."""
-        if self._restored_once or not self.restore_at_shutdown or not self.channel.do_restore:
-            return
-        self._restored_once = True
-        for exc, message in self.restore_unacked():
-            if stderr is not None:
-                print(f"Unable to restore message {message.delivery_tag!r}: {exc!r}", file=stderr)
-
-    def restore_visible(self, *args: Any, **kwargs: Any) -> None:
-        """Restore messages whose visibility timeout passed (transports that lease)."""
-
-
-class Message(base.Message):
-    """A message received by a virtual channel, built from its stored envelope.
-
-    ``queue`` is the queue it was fetched from, where it is restored to.
-    """
-
-    queue: str | None = None
-
-    def __init__(self, payload: dict[str, Any], channel: Any = None, **kwargs: Any) -> None:
-        self._raw = payload
-        properties = payload["properties"]
-        body = payload.get("body")
-        if body:
-            body_encoding = properties.get("body_encoding")
-            if body_encoding:
-                body = channel.decode_body(body, body_encoding)
-        delivery_info = properties.get("delivery_info")
-        if delivery_info is None:
-            delivery_info = properties["delivery_info"] = {}
-        if payload.get("redelivered"):
-            delivery_info["redelivered"] = True
-        super().__init__(
-            body=body,
-            channel=channel,
-            delivery_tag=properties["delivery_tag"],
-            content_type=payload.get("content-type"),
-            content_encoding=payload.get("content-encoding"),
-            headers=payload.get("headers"),
-            properties=properties,
-            delivery_info=delivery_info,
-            postencode="utf-8",
-            **kwargs,
-        )
-
-    def serializable(self) -> dict[str, Any]:
-        """Return the envelope to store again, e.g. when restoring the message."""
-        props = self.properties
-        raw_body = self._raw.get("body")
-        headers = dict(self.headers)
-        if headers.get("compression"):
-            body = raw_body  # still compressed, as stored
-        else:
-            body = self.body
-            encoding = props.get("body_encoding")
-            if encoding:
-                body, _ = self.channel.encode_body(body, encoding)
-            elif isinstance(body, bytes) and isinstance(raw_body, str):
-                body = raw_body
-        return {
-            "body": body,
-            "properties": props,
-            "content-type": self.content_type,
-            "content-encoding": self.content_encoding,
-            "headers": headers,
-        }
 
 
 class AbstractChannel:
