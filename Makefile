@@ -5,6 +5,8 @@ BIN    := $(VENV)/bin
 DISTS  := kombu-core kombu-transport-amqp kombu-transport-redis kombu-transport-sqs \
           kombu-transport-mongodb kombu-transport-couchdb kombu-transport-beanstalk
 STAMP  := $(VENV)/.installed
+# Every server a test suite talks to; `make services SERVICES="redis"` starts fewer.
+SERVICES ?= redis rabbitmq beanstalkd sqs mongodb couchdb
 
 .PHONY: install demo services test lint bench reference clean
 
@@ -20,7 +22,7 @@ demo: install
 	$(BIN)/python kombu-core/examples/demo.py
 
 services:
-	bash scripts/services.sh
+	bash scripts/services.sh $(SERVICES)
 
 reference:
 	bash scripts/reference-venv.sh

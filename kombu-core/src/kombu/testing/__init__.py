@@ -38,7 +38,9 @@ reference for topics).
 
 The pytest plugin :mod:`kombu.testing.plugin` (entry point ``pytest11``)
 provides the ``fault_proxy``, ``kombu_url`` and ``kombu_connection``
-fixtures. This package imports lazily: importing it (as pytest does for the
+fixtures. :func:`kombu.testing.services.require_service` is the one rule for
+a test that needs a real server: it fails under ``CI`` and skips elsewhere.
+This package imports lazily: importing it (as pytest does for the
 plugin) loads no broker client and none of the kit's test classes.
 """
 
