@@ -688,22 +688,39 @@ class Transport(base.Transport):
         for channel in list(self.channels):
             channel.close()
 
+    #: At most this many messages are delivered by one ``drain_events`` call.
+    drain_batch = 100
+
     def drain_events(self, connection: Any, timeout: float | None = None, **kwargs: Any) -> None:
-        """Deliver one message to its consumer; raise ``socket.timeout`` if none came in time."""
+        """Deliver the messages that are ready (at least one, at most ``drain_batch``).
+
+        Waits up to ``timeout`` for the first one and raises ``socket.timeout``
+        if none came; then delivers what else is ready without waiting, round
+        robin over the consuming channels, within each channel's prefetch limit.
+        """
         deadline = None if timeout is None else time.monotonic() + timeout
         while True:
             token = self._poll_token()
-            consuming = self._consuming
-            n = len(consuming)
-            for i in range(n):
-                channel = consuming[(self._rr + i) % n]
-                if channel.deliver_one():
-                    self._rr = (self._rr + i + 1) % n
-                    return
+            if self._deliver_ready_round():
+                delivered = 1
+                while delivered < self.drain_batch and self._deliver_ready_round():
+                    delivered += 1
+                return
             remaining = None if deadline is None else deadline - time.monotonic()
             if remaining is not None and remaining <= 0:
                 raise TimeoutError()  # socket.timeout
             self._wait_for_messages(token, remaining)
+
+    def _deliver_ready_round(self) -> bool:
+        """Deliver one message from the next consuming channel that has one; whether it did."""
+        consuming = self._consuming
+        n = len(consuming)
+        for i in range(n):
+            channel = consuming[(self._rr + i) % n]
+            if channel.deliver_one():
+                self._rr = (self._rr + i + 1) % n
+                return True
+        return False
 
     def _deliver(self, message: dict[str, Any], queue: str) -> None:
         """Kombu 5's delivery entry point: hand envelope ``message`` from ``queue`` to its consumer.

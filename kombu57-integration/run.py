@@ -1,0 +1,127 @@
+#!/usr/bin/env python3
+"""Run Kombu 5.7.0's own integration tests (``t/integration``) against this project.
+
+    .venv/bin/python kombu57-integration/run.py                 # every target
+    .venv/bin/python kombu57-integration/run.py memory redis    # some targets
+    .venv/bin/python kombu57-integration/run.py --list          # the targets
+
+The sdist of Kombu 5.7.0 is downloaded from PyPI at run time into the ignored
+folder ``.kombu57-sdist/`` (never committed) and its ``t/integration`` package is
+used as it is. For brokers Kombu 5.7 has a test module for (py-amqp, redis, sqs,
+mongodb) that module runs, restricted to the classes built on ``common.py``; for
+the others (memory, pika, couchdb, beanstalk) an adapter module of ours, copied
+beside ``common.py``, gives ``common.py``'s classes a connection fixture.
+
+The interpreter running this script is the one whose ``kombu`` is tested: run it
+with ``.venv/bin/python``. Known failures are listed in ``known_failures.py``, each
+with its reason, and run as strict xfails: one that starts passing fails the run
+until it is taken off the list. Exit status is pytest's.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+import tarfile
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+VERSION = "5.7.0"
+SDIST_DIR = ROOT / ".kombu57-sdist"
+SOURCE = SDIST_DIR / f"kombu-{VERSION}"
+INTEGRATION = SOURCE / "t" / "integration"
+
+COMMON_CLASSES = ("BasicFunctionality", "BaseExchangeTypes", "BaseTimeToLive", "BasePriority",
+                  "BaseMessage", "BaseEventLoop", "BaseFailover")
+
+#: target -> (test module in t/integration, classes to run or None for all, environment)
+TARGETS: dict[str, tuple[str, tuple[str, ...] | None, dict[str, str]]] = {
+    "memory": ("test_ours_memory.py", None, {}),
+    "redis": ("test_redis.py",
+              ("test_RedisBasicFunctionality", "test_RedisBaseExchangeTypes", "test_RedisPriority",
+               "test_RedisMessage", "test_RedisEventLoop"),
+              {"REDIS_HOST": "127.0.0.1", "REDIS_6379_TCP": os.environ.get("REDIS_PORT", "6379")}),
+    "amqp": ("test_py_amqp.py", None,
+             {"RABBITMQ_HOST": "127.0.0.1", "RABBITMQ_5672_TCP": os.environ.get("AMQP_PORT", "5672")}),
+    "pika": ("test_ours_pika.py", None,
+             {"RABBITMQ_HOST": "127.0.0.1", "RABBITMQ_5672_TCP": os.environ.get("AMQP_PORT", "5672")}),
+    "sqs": ("test_sqs.py", ("test_SQSBasicFunctionality", "test_SQSBaseExchangeTypes", "test_SQSMessage"),
+            {"SQS_HOST": "127.0.0.1", "SQS_PORT": os.environ.get("SQS_PORT", "5000")}),
+    "mongodb": ("test_mongodb.py", None,
+                {"MONGODB_HOST": "127.0.0.1", "MONGODB_27017_TCP": os.environ.get("MONGODB_PORT", "27017")}),
+    "couchdb": ("test_ours_couchdb.py", None,
+                {"COUCHDB_HOST": "127.0.0.1", "COUCHDB_PORT": os.environ.get("COUCHDB_PORT", "5984")}),
+    "beanstalk": ("test_ours_beanstalk.py", None,
+                  {"BEANSTALK_HOST": "127.0.0.1", "BEANSTALK_PORT": os.environ.get("BEANSTALK_PORT", "11300")}),
+}
+
+
+def fetch_sdist() -> None:
+    """Download and unpack Kombu's sdist once (a marker file makes repeats free)."""
+    marker = SOURCE / ".unpacked"
+    if marker.exists():
+        return
+    SDIST_DIR.mkdir(exist_ok=True)
+    archive = SDIST_DIR / f"kombu-{VERSION}.tar.gz"
+    if not archive.exists():
+        subprocess.run(
+            [sys.executable, "-m", "pip", "download", "--quiet", "--disable-pip-version-check",
+             "--no-deps", "--no-binary", ":all:", f"kombu=={VERSION}", "-d", str(SDIST_DIR)],
+            check=True,
+        )
+    if SOURCE.exists():
+        shutil.rmtree(SOURCE)
+    with tarfile.open(archive) as tar:
+        members = [m for m in tar.getmembers() if m.name.startswith(f"kombu-{VERSION}/t/")]
+        tar.extractall(SDIST_DIR, members=members, filter="data")
+    marker.touch()
+
+
+def stage() -> None:
+    """Copy our adapters and conftest beside Kombu's ``common.py``."""
+    for adapter in (HERE / "adapters").glob("test_ours_*.py"):
+        shutil.copyfile(adapter, INTEGRATION / adapter.name)
+    shutil.copyfile(HERE / "stage_conftest.py", INTEGRATION / "conftest.py")
+    shutil.copyfile(HERE / "known_failures.py", INTEGRATION / "_known_failures.py")
+
+
+def node_ids(target: str) -> list[str]:
+    module, classes, _ = TARGETS[target]
+    path = f"t/integration/{module}"
+    if classes is None:
+        return [path]
+    return [f"{path}::{cls}" for cls in classes]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("targets", nargs="*", help=f"targets (default: all): {', '.join(TARGETS)}")
+    parser.add_argument("--list", action="store_true", help="list the targets and exit")
+    parser.add_argument("pytest_args", nargs=argparse.REMAINDER, help="after --: passed to pytest")
+    args = parser.parse_args(argv)
+    if args.list:
+        for name, (module, classes, _) in TARGETS.items():
+            print(f"{name:10} {module} {' '.join(classes or ('(all classes)',))}")
+        return 0
+    targets = args.targets or list(TARGETS)
+    unknown = [t for t in targets if t not in TARGETS]
+    if unknown:
+        parser.error(f"unknown target(s) {', '.join(unknown)}; known: {', '.join(TARGETS)}")
+    fetch_sdist()
+    stage()
+    env = dict(os.environ)
+    for target in targets:
+        env.update(TARGETS[target][2])
+    env["KOMBU57_TARGETS"] = ",".join(targets)
+    extra = [a for a in args.pytest_args if a != "--"]
+    cmd = [sys.executable, "-m", "pytest", "-c", str(HERE / "pytest.ini"), "--rootdir", str(SOURCE),
+           *[i for t in targets for i in node_ids(t)], *extra]
+    return subprocess.run(cmd, cwd=SOURCE, env=env, check=False).returncode
+
+
+if __name__ == "__main__":
+    sys.exit(main())
