@@ -61,6 +61,11 @@ class Capabilities:
         message_ttl: ``Queue(message_ttl=...)`` and ``publish(expiration=...)``
             drop messages older than their TTL.
         queue_expires: ``Queue(expires=...)`` deletes an unused queue.
+        max_length: ``Queue(max_length=...)`` bounds the queue, with RabbitMQ's
+            ``x-overflow`` (``drop-head`` by default, ``reject-publish``).
+        dead_lettering: ``x-dead-letter-exchange``/``-routing-key`` receive
+            rejected (no requeue), expired and overflowed messages, with an
+            ``x-death`` header.
         delayed_delivery: messages can be published to become visible later.
         native_acks: the broker itself tracks unacknowledged deliveries and
             redelivers them when the consumer's connection dies.
@@ -74,6 +79,8 @@ class Capabilities:
     priorities: bool = False
     message_ttl: bool = False
     queue_expires: bool = False
+    max_length: bool = False
+    dead_lettering: bool = False
     delayed_delivery: bool = False
     native_acks: bool = False
     persistent_declarations: bool = False
@@ -87,6 +94,8 @@ class Capabilities:
             "priorities": self.priorities,
             "message_ttl": self.message_ttl,
             "queue_expires": self.queue_expires,
+            "max_length": self.max_length,
+            "dead_lettering": self.dead_lettering,
             "delayed_delivery": self.delayed_delivery,
             "native_acks": self.native_acks,
             "persistent_declarations": self.persistent_declarations,
