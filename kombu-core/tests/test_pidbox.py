@@ -180,3 +180,22 @@ def test_ttl_and_expiry_are_kept_where_supported():
 
     queue = Mailbox("x", queue_ttl=5.0, queue_expires=7.0).get_queue("n")
     assert _queue_for(queue, Channel()) is queue
+
+
+def test_producer_pool_can_be_forgotten_before_and_after_use():
+    # Celery deletes ``mailbox.producer_pool`` after every fork, used or not.
+    made = []
+
+    def make_pool():
+        made.append(object())
+        return made[-1]
+
+    from kombu.utils.functional import lazy
+
+    mailbox = Mailbox("forget", producer_pool=lazy(make_pool))
+    del mailbox.producer_pool
+    assert made == []
+    first = mailbox.producer_pool
+    assert mailbox.producer_pool is first and len(made) == 1
+    del mailbox.producer_pool
+    assert mailbox.producer_pool is made[1] and len(made) == 2

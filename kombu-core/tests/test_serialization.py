@@ -92,3 +92,16 @@ def test_compression_round_trip(name):
 def test_corrupt_compressed_body_is_decode_error():
     with pytest.raises(DecodeError):
         compression.decompress(b"not zlib", "application/x-gzip")
+
+
+def test_tables_read_directly_are_complete_on_a_fresh_registry():
+    # Celery builds result backends from ``registry._encoders[name]`` before anything encodes.
+    fresh = serialization.SerializerRegistry()
+    content_type, content_encoding, encoder = fresh._encoders["json"]
+    assert (content_type, content_encoding) == ("application/json", "utf-8")
+    assert encoder({"a": 1}) == '{"a": 1}'
+    fresh = serialization.SerializerRegistry()
+    assert fresh._decoders["application/json"]('{"a": 1}') == {"a": 1}
+    assert serialization.SerializerRegistry().name_to_type["pickle"] == "application/x-python-serialize"
+    assert serialization.SerializerRegistry().type_to_name["application/json"] == "json"
+    assert "application/x-python-serialize" in serialization.SerializerRegistry()._disabled_content_types

@@ -502,5 +502,15 @@ class Mailbox:
 
     @cached_property
     def producer_pool(self) -> Any:
-        """The producer pool given at creation (evaluated if lazy), or ``None``."""
+        """The producer pool given at creation (evaluated if lazy), or ``None``.
+
+        ``del mailbox.producer_pool`` forgets the evaluated pool (Celery does
+        it after a fork), even when it was never evaluated; the next read
+        evaluates it again.
+        """
         return maybe_evaluate(self._producer_pool)
+
+    @producer_pool.deleter
+    def producer_pool(self, value: Any) -> None:
+        # Nothing to release: the pool belongs to whoever passed it in.
+        pass

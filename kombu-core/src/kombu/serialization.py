@@ -62,13 +62,45 @@ class SerializerRegistry:
     """Encoders and decoders by name and content type."""
 
     def __init__(self) -> None:
-        self._encoders: dict[str, tuple[str, str, Callable[[Any], Any]]] = {}
-        self._decoders: dict[str, Callable[[Any], Any]] = {}
-        self.name_to_type: dict[str, str] = {}
-        self.type_to_name: dict[str, str] = {}
-        self._disabled_content_types: set[str] = set()
+        # The tables are filled from the plugins on first use; the properties below load them, so
+        # code that reads them directly (Celery reads ``registry._encoders``) sees every plugin.
+        self._encoder_table: dict[str, tuple[str, str, Callable[[Any], Any]]] = {}
+        self._decoder_table: dict[str, Callable[[Any], Any]] = {}
+        self._name_to_type: dict[str, str] = {}
+        self._type_to_name: dict[str, str] = {}
+        self._disabled: set[str] = set()
         self.default_serializer = "json"
         self._loaded = False
+
+    @property
+    def _encoders(self) -> dict[str, tuple[str, str, Callable[[Any], Any]]]:
+        """``name -> (content_type, content_encoding, encoder)`` for every serializer (Kombu 5's table)."""
+        self._ensure_loaded()
+        return self._encoder_table
+
+    @property
+    def _decoders(self) -> dict[str, Callable[[Any], Any]]:
+        """``content_type -> decoder`` for every serializer (Kombu 5's table)."""
+        self._ensure_loaded()
+        return self._decoder_table
+
+    @property
+    def _disabled_content_types(self) -> set[str]:
+        """Content types refused to consumers without an ``accept`` list."""
+        self._ensure_loaded()
+        return self._disabled
+
+    @property
+    def name_to_type(self) -> dict[str, str]:
+        """Serializer name to content type."""
+        self._ensure_loaded()
+        return self._name_to_type
+
+    @property
+    def type_to_name(self) -> dict[str, str]:
+        """Content type to serializer name."""
+        self._ensure_loaded()
+        return self._type_to_name
 
     def _ensure_loaded(self) -> None:
         if self._loaded:
@@ -82,15 +114,15 @@ class SerializerRegistry:
             if id(info) not in seen:
                 seen.add(id(info))
                 if not info.default_accept:
-                    self._disabled_content_types.add(info.content_type)
+                    self._disabled.add(info.content_type)
 
     def _add(self, name: str, encoder: Any, decoder: Any, content_type: str, content_encoding: str) -> None:
         if encoder is not None:
-            self._encoders[name] = (content_type, content_encoding, encoder)
+            self._encoder_table[name] = (content_type, content_encoding, encoder)
         if decoder is not None:
-            self._decoders[content_type] = decoder
-        self.name_to_type[name] = content_type
-        self.type_to_name.setdefault(content_type, name)
+            self._decoder_table[content_type] = decoder
+        self._name_to_type[name] = content_type
+        self._type_to_name.setdefault(content_type, name)
 
     def register(
         self,
@@ -103,34 +135,34 @@ class SerializerRegistry:
         """Register a serializer at run time (Kombu 5's ``register``)."""
         self._ensure_loaded()
         self._add(name, encoder, decoder, content_type, content_encoding)
-        self.type_to_name[content_type] = name
+        self._type_to_name[content_type] = name
 
     def unregister(self, name: str) -> None:
         """Remove the serializer called ``name``; raise if there is none."""
         self._ensure_loaded()
         try:
-            content_type = self.name_to_type.pop(name)
+            content_type = self._name_to_type.pop(name)
         except KeyError:
             raise SerializerNotInstalled(f"No encoder/decoder installed for {name}") from None
-        self._encoders.pop(name, None)
-        self._decoders.pop(content_type, None)
-        self.type_to_name.pop(content_type, None)
+        self._encoder_table.pop(name, None)
+        self._decoder_table.pop(content_type, None)
+        self._type_to_name.pop(content_type, None)
 
     def _set_default_serializer(self, name: str) -> None:
         self._ensure_loaded()
-        if name not in self._encoders:
+        if name not in self._encoder_table:
             raise SerializerNotInstalled(f"No encoder installed for {name}")
         self.default_serializer = name
 
     def enable(self, name: str) -> None:
         """Let consumers without an ``accept`` list decode ``name``."""
         self._ensure_loaded()
-        self._disabled_content_types.discard(self.name_to_type.get(name, name))
+        self._disabled.discard(self._name_to_type.get(name, name))
 
     def disable(self, name: str) -> None:
         """Refuse ``name`` for consumers without an ``accept`` list."""
         self._ensure_loaded()
-        self._disabled_content_types.add(self.name_to_type.get(name, name))
+        self._disabled.add(self._name_to_type.get(name, name))
 
     def dumps(self, data: Any, serializer: str | None = None) -> tuple[str, str, bytes | str]:
         """Encode ``data``; return ``(content_type, content_encoding, payload)``.
@@ -143,7 +175,7 @@ class SerializerRegistry:
         self._ensure_loaded()
         name = serializer or self.default_serializer
         try:
-            content_type, content_encoding, encoder = self._encoders[name]
+            content_type, content_encoding, encoder = self._encoder_table[name]
         except KeyError:
             raise SerializerNotInstalled(f"No encoder installed for {name}") from None
         try:
@@ -173,16 +205,16 @@ class SerializerRegistry:
             if content_type not in _trusted_content and content_type not in accept:
                 raise ContentDisallowed(
                     f"Refusing to deserialize untrusted content of type {content_type} "
-                    f"({self.type_to_name.get(content_type, content_type)!r} is not accepted)"
+                    f"({self._type_to_name.get(content_type, content_type)!r} is not accepted)"
                 )
-        elif content_type in self._disabled_content_types and not force:
+        elif content_type in self._disabled and not force:
             raise ContentDisallowed(
                 f"Refusing to deserialize disabled content of type {content_type} "
-                f"(enable it with accept=[{self.type_to_name.get(content_type, content_type)!r}])"
+                f"(enable it with accept=[{self._type_to_name.get(content_type, content_type)!r}])"
             )
         if not data:
             return data
-        decoder = self._decoders.get(content_type)
+        decoder = self._decoder_table.get(content_type)
         try:
             if decoder is not None:
                 return decoder(data)
