@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import socket
+import time
 from queue import Empty
 
 import kombu.asynchronous.timer as timer_module
@@ -248,9 +249,9 @@ def test_hub_on_tick_and_on_close():
     ticks, closed = [], []
     hub.on_tick.add(lambda: ticks.append(1))
     hub.on_close.add(closed.append)
-    hub.stop()
+    hub.call_later(0, hub.stop)  # a timer, so on_tick of that iteration still runs (Kombu's order)
     hub.run_forever()
-    assert ticks == [1]
+    assert ticks == [1]  # stop() raises from the next iteration's ready callbacks, before its ticks
     hub.close()
     assert closed == [hub]
 
@@ -320,6 +321,60 @@ def test_hub_consolidates_read_events():
         hub.close()
         for s in (a, b, c, d):
             s.close()
+
+
+def test_hub_consolidates_write_events_of_descriptors_added_without_callback():
+    # Celery's prefork pool: hub.add(fd, None, WRITE | ERR, consolidate=True), writes scheduled in a batch.
+    hub = Hub()
+    a, b = socket.socketpair()
+    c, d = socket.socketpair()
+    batches = []
+    hub.consolidate_callback = batches.append
+    try:
+        hub.add(a, None, WRITE | ERR, consolidate=True)
+        hub.add(c, None, WRITE | ERR, consolidate=True)
+        hub.run_once()
+        assert len(batches) == 1 and sorted(batches[0]) == sorted([a.fileno(), c.fileno()])
+        assert hub._callback_for(a, WRITE) == batches.append
+        # A writer callback added for one of them takes its write events from then on.
+        written = []
+        hub.add_writer(a, written.append, "a")
+        hub.run_once()
+        assert written == ["a"] and batches[1] == [c.fileno()]
+        hub.remove_writer(a)
+        hub.run_once()
+        assert written == ["a"] and batches[2] == [c.fileno()]
+    finally:
+        hub.close()
+        for s in (a, b, c, d):
+            s.close()
+
+
+def test_hub_fires_due_timers_before_on_tick_in_the_same_iteration():
+    # A due timer's work must be seen by on_tick (Celery adds pool writers there) before the loop waits.
+    hub = Hub()
+    a, b = socket.socketpair()
+    order = []
+    wrote = []
+
+    def tick():
+        order.append("tick")
+        if "timer" in order and not wrote:
+            hub.add_writer(a, wrote.append, "sent")
+
+    hub.on_tick.add(tick)
+    try:
+        hub.call_later(0, order.append, "timer")
+        hub.call_later(30, order.append, "late")  # keeps the next poll timeout long
+        started = time.monotonic()
+        hub.run_once()
+        assert order[:2] == ["timer", "tick"]
+        assert wrote == ["sent"]
+        assert time.monotonic() - started < 20  # the iteration did not wait for the 30 s timer
+    finally:
+        hub.close()
+        a.close()
+        b.close()
 
 
 def test_debug_descriptions():

@@ -111,10 +111,13 @@ class Hub:
 
     Reader and writer callbacks are called with the ``*args`` they were added
     with; a generator given as callback is advanced one step per event
-    instead (and the descriptor removed if it fails). One iteration (:meth:`run_once`) runs the ``on_tick`` callbacks,
-    the callbacks queued with :meth:`call_soon`, the timers that are due,
-    then waits for descriptor events (at most until the next timer) and
-    dispatches them. Errors from timers are logged; errors from callbacks
+    instead (and the descriptor removed if it fails). One iteration
+    (:meth:`run_once`) runs, in Kombu's order, the callbacks queued with
+    :meth:`call_soon`, the timers that are due, the ``on_tick`` callbacks,
+    then waits for descriptor events (at most until the next timer, not at
+    all when a callback is ready) and dispatches them. Timers fire before
+    ``on_tick`` so that work a due timer hands over (Celery's ETA tasks
+    reaching the pool) is picked up in the same iteration. Errors from timers are logged; errors from callbacks
     propagate out of :meth:`run_once`/:meth:`run_forever`, except
     :class:`queue.Empty`, which a reader may raise when there was nothing to read.
 
@@ -137,9 +140,10 @@ class Hub:
         self._scheduler: Any = None
         #: Exceptions from timers that propagate instead of being logged.
         self.propagate_errors: tuple[type[BaseException], ...] = ()
-        #: Descriptors added with ``consolidate=True``: their read events are
-        #: collected per iteration and passed together to
-        #: :attr:`consolidate_callback` (a list of descriptors).
+        #: Descriptors added with ``consolidate=True``: their events (read,
+        #: write or error) are collected per iteration and passed together to
+        #: :attr:`consolidate_callback` (a list of descriptors), unless a
+        #: writer callback was added for the descriptor since.
         self.consolidate: set[int] = set()
         self.consolidate_callback: Callable[[list[int]], Any] | None = None
         self._ready_lock = threading.Lock()
@@ -180,8 +184,10 @@ class Hub:
         """Call ``callback(*args)`` when ``fd`` has an event in ``flags``.
 
         ``fd`` is a descriptor, an object with ``fileno()``, or a list of them
-        (each is added). With ``consolidate`` the read events of such
-        descriptors are handed together to :attr:`consolidate_callback` instead.
+        (each is added). With ``consolidate`` the events of such descriptors
+        are handed together to :attr:`consolidate_callback` instead, and
+        ``callback`` may be ``None`` (Celery's prefork pool adds its worker
+        pipes with ``hub.add(fd, None, WRITE | ERR, consolidate=True)``).
         """
         if isinstance(fd, Iterable) and not isinstance(fd, (str, bytes)):
             for one in fd:
@@ -338,6 +344,13 @@ class Hub:
         """Log an error raised by ``callback`` (for callers that catch callback errors)."""
         logger.error("Callback %r raised exception: %r", callback, exc, exc_info=exc)
 
+    def _consolidated(self, fd: int) -> bool:
+        """Whether ``fd``'s events go to :attr:`consolidate_callback` (no writer callback of its own)."""
+        if fd not in self.consolidate:
+            return False
+        writer = self.writers.get(fd)
+        return writer is None or writer[0] is None
+
     def _dispatch(self, fd: int, event: int) -> None:
         reader = self.readers.get(fd) if event & (READ | ERR) else None
         writer = self.writers.get(fd) if event & WRITE else None
@@ -347,7 +360,7 @@ class Hub:
             self.remove(fd)
             return
         for handler in (reader, writer):
-            if handler is not None:
+            if handler is not None and handler[0] is not None:
                 callback, args = handler
                 if isinstance(callback, GeneratorType):
                     try:
@@ -374,11 +387,11 @@ class Hub:
         while True:
             waker = self._ensure_waker()
             waker_fd = waker.fileno()
-            for tick in list(self.on_tick):
-                tick()
             if self._ready:
                 self._run_ready()
             poll_timeout = self.fire_timers(propagate=self.propagate_errors) if self.timer._queue else 1.0
+            for tick in list(self.on_tick):
+                tick()
             if self._ready:
                 poll_timeout = 0
             to_consolidate: list[int] = []
@@ -386,7 +399,7 @@ class Hub:
                 if fd == waker_fd:
                     self._on_wakeup(waker)
                     continue
-                if fd in self.consolidate and event & (READ | ERR) and fd not in self.writers:
+                if self._consolidated(fd):
                     to_consolidate.append(fd)
                     continue
                 self._dispatch(fd, event)
