@@ -7,7 +7,14 @@ from typing import TYPE_CHECKING, Any
 
 import amqp
 from amqp import spec
-from amqp.exceptions import MessageNacked, RecoverableConnectionError
+from amqp.exceptions import (
+    ConnectionError as AmqpConnectionError,
+)
+from amqp.exceptions import (
+    MessageNacked,
+    RecoverableConnectionError,
+    error_for_code,
+)
 from kombu.message import Message as BaseMessage
 from kombu.transport import base
 
@@ -21,6 +28,7 @@ from ._frames import (
     publish_method_frame,
     reject_frame,
 )
+from ._io import BrokerClosed
 
 if TYPE_CHECKING:  # pragma: no cover
     from .pyamqp import Connection
@@ -65,6 +73,9 @@ class Channel(amqp.Channel, base.StdChannel):  # type: ignore[misc]
     * ``basic_publish`` takes what :meth:`prepare_message` returns (or an
       ``amqp.Message``) and writes its frames with one ``sendall`` (by
       default; see ``write_mode`` in :mod:`kombu_transport_amqp._io`).
+      Before writing it looks (without blocking) whether the broker closed
+      the connection or the socket ended, and raises the recoverable
+      connection error instead of writing into a dead connection.
       With ``confirm_publish`` it waits for the broker's ack and raises
       :class:`amqp.exceptions.MessageNacked` on a nack.
     * ``basic_ack``/``basic_reject``/``basic_nack`` made by consumer
@@ -170,6 +181,12 @@ class Channel(amqp.Channel, base.StdChannel):  # type: ignore[misc]
             self.confirm_select()
         limit = self._frame_body_max
         transport = conn._transport
+        try:
+            transport.check_alive()
+        except BrokerClosed as exc:
+            raise error_for_code(
+                exc.reply_code, exc.reply_text, (60, 40), AmqpConnectionError
+            ) from None
         if size <= limit:
             data = b"".join((method, head, _pack_q(size), tail, _pack_i(size), body, b"\xce"))
         else:

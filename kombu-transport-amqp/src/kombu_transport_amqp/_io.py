@@ -38,6 +38,7 @@ follow ``write_mode``:
 from __future__ import annotations
 
 import atexit
+import select
 import socket
 import threading
 import weakref
@@ -55,6 +56,7 @@ __all__ = (
     "flush_all",
     "push_thread",
     "WRITE_MODES",
+    "BrokerClosed",
 )
 
 _HEAD = Struct(">BHI")
@@ -63,6 +65,21 @@ RECV_SIZE = 65536
 DEFAULT_WRITE_BUFFER = 65536
 WRITE_MODES = ("direct", "cork", "buffer")
 _TCP_CORK = getattr(socket, "TCP_CORK", None)
+_CONNECTION_CLOSE = b"\x00\x0a\x00\x32"  # Connection.Close (10, 50)
+_POLL_IN = select.POLLIN | select.POLLPRI
+
+
+class BrokerClosed(Exception):
+    """Raised by :meth:`BufferedIO.check_alive`: the broker sent ``Connection.Close``.
+
+    ``reply_code`` and ``reply_text`` are the broker's; the connection maps
+    them onto py-amqp's exception for that code.
+    """
+
+    def __init__(self, reply_code: int, reply_text: str) -> None:
+        super().__init__(reply_code, reply_text)
+        self.reply_code = reply_code
+        self.reply_text = reply_text
 
 _live: weakref.WeakSet[BufferedIO] = weakref.WeakSet()
 _local = threading.local()
@@ -133,6 +150,8 @@ class BufferedIO:
         self._dispatching = 0
         self._corked = False
         self._dirty = False
+        self._poller: Any = None
+        self._scanned = 0
         _live.add(self)
 
     def _cork(self) -> None:
@@ -241,6 +260,50 @@ class BufferedIO:
         self._dirty = False
         _dirty_set().discard(self)
 
+    # -- liveness ------------------------------------------------------------
+    def _peer_spoke(self) -> bool:
+        """Whether the socket has data, EOF or an error waiting (one ``poll(0)``)."""
+        poller = self._poller
+        if poller is None:
+            sock = self.sock
+            if sock is None:
+                return True
+            poller = self._poller = select.poll()
+            poller.register(sock.fileno(), _POLL_IN)
+        return bool(poller.poll(0))
+
+    def check_alive(self) -> None:
+        """Raise if the broker already closed this connection; never blocks.
+
+        One ``poll(0)`` when nothing came in. When something did, it is read
+        into the buffer (not dispatched) and the frames not yet looked at are
+        scanned for ``Connection.Close``: :class:`BrokerClosed` is raised for
+        one, ``OSError`` (``connected`` false) for end of stream or a socket
+        error. RabbitMQ discards everything a client sends after its
+        ``Connection.Close``, so a publish written then would be lost.
+        """
+        if not self._peer_spoke():
+            return
+        try:
+            with self.having_timeout(0):
+                self._fill(1)
+        except TimeoutError:
+            pass
+        buf, pos = self._rbuf, max(self._scanned, self._rpos)
+        end = len(buf)
+        while end - pos >= 8:
+            frame_type, channel, size = _unpack_head(buf, pos)
+            if end - pos < 8 + size:
+                break
+            if frame_type == 1 and channel == 0 and buf[pos + 7 : pos + 11] == _CONNECTION_CLOSE:
+                self.connected = False
+                code = int.from_bytes(buf[pos + 11 : pos + 13], "big")
+                n = buf[pos + 13]
+                text = buf[pos + 14 : pos + 14 + n].decode("utf-8", "replace")
+                raise BrokerClosed(code, text)
+            pos += 8 + size
+        self._scanned = pos
+
     # -- reading -------------------------------------------------------------
     def read_frame(self, unpack: Any = None) -> tuple[int, int, bytes]:
         """Return the next ``(frame_type, channel, payload)``.
@@ -312,6 +375,7 @@ class BufferedIO:
             self.connected = False
             raise OSError("Server unexpectedly closed connection")
         rest = self._rbuf[self._rpos :]
+        self._scanned = max(self._scanned - self._rpos, 0)
         self._rbuf = rest + data if rest else data
         self._rpos = 0
 
@@ -338,6 +402,12 @@ class BufferedTCPTransport(BufferedIO, TCPTransport):
 
 class BufferedSSLTransport(BufferedIO, SSLTransport):
     """TLS transport with :class:`BufferedIO`."""
+
+    def _peer_spoke(self) -> bool:
+        sock = self.sock
+        if sock is not None and sock.pending():
+            return True
+        return super()._peer_spoke()
 
     def __init__(self, host: str, *args: Any, write_buffer_size: int = DEFAULT_WRITE_BUFFER,
                  write_mode: str | None = None, **kwargs: Any) -> None:
