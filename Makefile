@@ -8,7 +8,7 @@ STAMP  := $(VENV)/.installed
 # Every server a test suite talks to; `make services SERVICES="redis"` starts fewer.
 SERVICES ?= redis rabbitmq beanstalkd sqs mongodb couchdb
 
-.PHONY: install demo services test lint bench reference clean
+.PHONY: install demo services test lint bench reference celery clean
 
 install: $(STAMP)
 
@@ -27,7 +27,11 @@ services:
 reference:
 	bash scripts/reference-venv.sh
 
-test: install services reference
+# Celery 5.7.0 on this project in .venv-celery (the README's way), for celery-tests/.
+celery:
+	bash scripts/celery-venv.sh
+
+test: install services reference celery
 	$(BIN)/python -m pytest
 
 lint: install
