@@ -190,7 +190,8 @@ beanstalkd_ready() { "${PING[@]}" beanstalk --host "$HOST" --port "$1" --timeout
 
 beanstalkd_install() { command -v beanstalkd >/dev/null || apt_install beanstalkd; }
 
-beanstalkd_start() { spawn "$(dir_of beanstalkd "$1")" beanstalkd beanstalkd -l "$HOST" -p "$1"; }
+# -z: 1 MiB jobs (the default 65535 bytes refuses a 200 kB message; the conformance kit sends one)
+beanstalkd_start() { spawn "$(dir_of beanstalkd "$1")" beanstalkd beanstalkd -l "$HOST" -p "$1" -z 1048576; }
 
 beanstalkd_stop() { stop_pidfile "$(dir_of beanstalkd "$1")/beanstalkd.pid"; }
 

@@ -1,0 +1,59 @@
+"""Facts of the beanstalkd protocol this transport is written around (one place).
+
+Each constant below names a behaviour of beanstalkd 1.12 (the server of the
+tests, Debian's package) that shapes the transport; the code refers to these
+names rather than repeating the numbers.
+"""
+
+from __future__ import annotations
+
+import math
+
+__all__ = (
+    "DEFAULT_PORT",
+    "MIN_TTR",
+    "DEADLINE_SOON_MARGIN",
+    "DEFAULT_MAX_JOB_SIZE",
+    "MAX_PRIORITY_VALUE",
+    "PRIORITY_BASE",
+    "whole_seconds",
+    "beanstalk_priority",
+)
+
+#: The port beanstalkd listens on by default.
+DEFAULT_PORT = 11300
+
+#: TTR (time to run, the lease) is whole seconds; the server raises 0 to 1.
+MIN_TTR = 1
+
+#: A blocking ``reserve`` answers ``DEADLINE_SOON`` instead of waiting when a
+#: job the connection holds has less than this many seconds of TTR left, so
+#: leases must be renewed (``touch``) well before that point.
+DEADLINE_SOON_MARGIN = 1.0
+
+#: ``beanstalkd -z``: the largest job body the server accepts (its default).
+#: A bigger job is refused with ``JOB_TOO_BIG``.
+DEFAULT_MAX_JOB_SIZE = 65535
+
+#: Job priorities are unsigned 32-bit integers, lower is more urgent.
+MAX_PRIORITY_VALUE = 2**32 - 1
+
+#: The beanstalkd priority of an AMQP priority 0 message; priority ``p``
+#: (0-255, higher first) becomes ``PRIORITY_BASE - p``. It is greenstalk's
+#: and beanstalkd clients' customary default (2**16), so jobs put by other
+#: beanstalkd clients rank like priority-0 messages.
+PRIORITY_BASE = 2**16
+
+
+def whole_seconds(seconds: float) -> int:
+    """Seconds for a protocol field (``reserve-with-timeout``, ``delay``, TTR): whole, rounded up."""
+    return max(0, math.ceil(seconds - 1e-9))
+
+
+def beanstalk_priority(priority: object) -> int:
+    """Map an AMQP priority (0-255, higher first) onto beanstalkd's lower-is-urgent value."""
+    try:
+        value = int(priority)  # type: ignore[call-overload]
+    except (TypeError, ValueError):
+        value = 0
+    return PRIORITY_BASE - max(0, min(value, 255))

@@ -1,0 +1,190 @@
+"""The beanstalkd transport (``beanstalk://host[:port]``).
+
+Also importable as ``kombu.transport.beanstalk`` (the module path of Kombu
+1.x-3.x's beanstalk transport), with the names ``Transport`` and ``Channel``.
+
+beanstalkd stores jobs, not routing: exchanges and bindings live in this
+process (:data:`REGISTRY`, shared by every beanstalk connection), so every process
+that publishes through an exchange must declare it and its queues, as with
+Kombu's original beanstalk transport. See the README for options and
+guarantees.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import greenstalk
+from kombu.transport import virtual
+from kombu.transport.virtual.base import BrokerState
+
+from .channel import Channel, QoS
+from .link import BeanstalkConnectionError, JobTooBig, Link
+from .names import InvalidQueueName
+from .protocol import DEADLINE_SOON_MARGIN, DEFAULT_PORT, MIN_TTR, whole_seconds
+
+__all__ = ("Transport", "Channel", "QoS", "ServerRegistry", "BeanstalkConnectionError",
+           "JobTooBig", "InvalidQueueName", "DEFAULT_PORT", "REGISTRY")
+
+#: The smallest TTR this transport uses: a lease must outlive the renewal
+#: period plus beanstalkd's DEADLINE_SOON margin.
+MIN_VISIBILITY_TIMEOUT = max(MIN_TTR, 2)
+
+
+@dataclass
+class ServerRegistry:
+    """What this process knows beyond the jobs: exchanges, bindings, declared queues."""
+
+    state: BrokerState = field(default_factory=BrokerState)
+    #: Queues declared in this process (beanstalkd has no empty tubes).
+    queues: set[str] = field(default_factory=set)
+    #: Queues declared with ``x-beanstalk-bury-rejected``.
+    bury_rejected: set[str] = field(default_factory=set)
+
+
+#: One registry for every beanstalk connection of the process, as Kombu's
+#: virtual transports share one topology: a server reached under two
+#: addresses (a proxy, a failover alternate) must route the same way.
+REGISTRY = ServerRegistry()
+
+
+class Transport(virtual.Transport):
+    """beanstalkd on the core's virtual engine (greenstalk client)."""
+
+    Channel = Channel
+    default_port = DEFAULT_PORT
+    driver_type = "beanstalk"
+    driver_name = "greenstalk"
+    #: Sleep between polls when a wait is shorter than a second (beanstalkd
+    #: waits in whole seconds) or several channels consume.
+    polling_interval: float | None = 0.05
+    implements = virtual.Transport.implements.extend(
+        asynchronous=True,
+        exchange_type=frozenset(["direct", "topic", "fanout", "headers"]),
+    )
+    connection_errors = virtual.Transport.connection_errors + (
+        BeanstalkConnectionError, ConnectionError)
+    channel_errors = virtual.Transport.channel_errors + (
+        greenstalk.BeanstalkdError, InvalidQueueName, JobTooBig)
+
+    #: Messages one ``drain_events`` call delivers at most: one, as in Kombu 5
+    #: (option ``drain_batch``; the event loop delivers up to 100 per pass).
+    drain_batch = 1
+    #: Transport option defaults.
+    visibility_timeout: float = 120.0
+    max_block: float = 1.0
+    socket_timeout: float | None = 30.0
+    lease_interval_option: float | None = None
+    bury_rejected: Any = False
+
+    def __init__(self, client: Any, **kwargs: Any) -> None:
+        super().__init__(client, **kwargs)
+        opts = dict(client.transport_options or {}) if client is not None else {}
+        for name in ("visibility_timeout", "max_block", "socket_timeout", "bury_rejected",
+                     "drain_batch"):
+            if opts.get(name) is not None:
+                setattr(self, name, opts[name])
+        if opts.get("ttr") is not None:
+            self.visibility_timeout = float(opts["ttr"])
+        self.ttr = max(MIN_VISIBILITY_TIMEOUT, whole_seconds(float(self.visibility_timeout)))
+        self.lease_interval = float(opts.get("lease_interval") or
+                                    max(0.2, (self.ttr - DEADLINE_SOON_MARGIN) / 3))
+        host = (client.hostname if client is not None else None) or "127.0.0.1"
+        port = int((client.port if client is not None else None) or DEFAULT_PORT)
+        self.address = (host, port)
+        self.connect_timeout = getattr(client, "connect_timeout", None) if client is not None else None
+        self.registry = REGISTRY
+        self._spare: Link | None = None
+        self._timer_entry: Any = None
+
+    # -- shared state -----------------------------------------------------------------
+    @property
+    def state(self) -> BrokerState:  # type: ignore[override]
+        return self.registry.state
+
+    def bury_rejected_for(self) -> set[str] | frozenset[str]:
+        """Queues whose rejected messages are buried (option ``bury_rejected`` and queue argument)."""
+        option = self.bury_rejected
+        if option is True:
+            return _Everything()
+        named = set(option) if option else set()
+        return named | self.registry.bury_rejected
+
+    # -- connections ------------------------------------------------------------------
+    def _new_link(self) -> Link:
+        spare, self._spare = self._spare, None
+        if spare is not None and not spare.closed:
+            return spare
+        return Link(*self.address, connect_timeout=self.connect_timeout,
+                    socket_timeout=self.socket_timeout)
+
+    def establish_connection(self) -> Transport:
+        """Check that beanstalkd answers (the connection becomes the first channel's)."""
+        if self._spare is None or self._spare.closed:
+            link = Link(*self.address, connect_timeout=self.connect_timeout,
+                        socket_timeout=self.socket_timeout)
+            link.ping()
+            self._spare = link
+        return self
+
+    def close_connection(self, connection: Any) -> None:
+        super().close_connection(connection)
+        if self._timer_entry is not None:
+            self._timer_entry.cancel()
+            self._timer_entry = None
+        spare, self._spare = self._spare, None
+        if spare is not None:
+            spare.close()
+
+    def verify_connection(self, connection: Any) -> bool:
+        return any(not ch.closed and ch._link is not None and not ch._link.closed
+                   for ch in self.channels) or (self._spare is not None and not self._spare.closed)
+
+    def driver_version(self) -> str:
+        return str(greenstalk.__version__)
+
+    def _owner_of(self, job_id: Any) -> Channel | None:
+        for channel in self.channels:
+            if job_id in channel._jobs:  # type: ignore[attr-defined]
+                return channel  # type: ignore[return-value]
+        return None
+
+    # -- waiting ----------------------------------------------------------------------
+    def _wait_for_messages(self, token: Any, timeout: float | None) -> None:
+        """Block in ``reserve`` when one channel consumes and a whole second fits; else sleep."""
+        consuming = self._consuming
+        block = self.max_block if timeout is None else min(self.max_block, timeout)
+        if len(consuming) == 1 and block >= 1:
+            consuming[0].wait_for_job(int(block))  # type: ignore[attr-defined]
+            return
+        interval = self.polling_interval or 0.05
+        time.sleep(interval if timeout is None else max(0.0, min(interval, timeout)))
+
+    # -- event loop (kombu.asynchronous.Hub) --------------------------------------------
+    def register_with_event_loop(self, connection: Any, loop: Any) -> None:
+        """Deliver from ``loop``: a non-blocking reserve pass every ``polling_interval``."""
+        if self._timer_entry is not None:
+            self._timer_entry.cancel()
+        self._timer_entry = loop.call_repeatedly(self.polling_interval or 0.05, self.deliver_ready)
+        loop.call_soon(self.deliver_ready)
+
+    def unregister_from_event_loop(self, connection: Any, loop: Any) -> None:
+        if self._timer_entry is not None:
+            self._timer_entry.cancel()
+            self._timer_entry = None
+
+    def deliver_ready(self) -> int:
+        """Deliver what is ready now (at most 100); return how many."""
+        delivered = 0
+        while delivered < 100 and self._deliver_ready_round():
+            delivered += 1
+        return delivered
+
+
+class _Everything(frozenset):  # type: ignore[type-arg]
+    """A set that contains every queue name (``bury_rejected=True``)."""
+
+    def __contains__(self, item: object) -> bool:
+        return True
