@@ -110,34 +110,9 @@ KNOWN_GAPS: dict[str, str] = {
     "core:entities.delete":
         "lead to fix: bound Queue.delete() returns None in Kombu 5 "
         "(memory), 0 here",
-    "celery:event_queue":
-        "lead to decide: Celery's event receiver declares its queue with "
-        "message_ttl=5.0/expires=60.0 (celery/events/receiver.py); Kombu 5 "
-        "accepts that on memory:// and redis:// (ignoring the TTL), here it "
-        "raises CapabilityNotSupported, so `celery events`/flower break",
     "celery:celery_connection":
         "deliberate: memory:// URIs keep their scheme in as_uri() "
         "('memory://localhost//'); Kombu 5 prints 'localhost//'",
-    "celery:rpc_reply_queue":
-        "lead to decide: Celery's rpc:// result backend declares reply queues "
-        "with expires=result_expires (celery/backends/rpc.py); Kombu 5 "
-        "accepts that on memory://, here CapabilityNotSupported, so "
-        "rpc:// results fail on memory://",
-    "celery:expiring_publish":
-        "lead to decide: Celery publishes expiration=<seconds> for "
-        "apply_async(expires=...) (celery/app/base.py); Kombu 5 accepts it "
-        "on memory:// and redis://, here it raises CapabilityNotSupported",
-    **{f"defaults:{case}.{field}":
-       "lead to decide: a URL without a scheme (or no URL) means amqp:// "
-       "at localhost:5672 as guest in Kombu 5 (Connection(hostname="
-       "'localhost'), default transport 'amqp'); here it silently becomes "
-       "memory://, so a Kombu 5 app publishing to Connection('localhost') "
-       "loses its messages to an in-process broker"
-       for case in ("no_url", "host_only")
-       for field in ("transport", "uri")},
-    "defaults:no_url.hostname":
-        "lead to decide: Connection().hostname is 'localhost' in Kombu 5, "
-        "None here (same cause)",
     "patterns:url.sanitize":
         "lead to decide: sanitize_url keeps the query string; Kombu 5.7.0 "
         "drops it (its as_url ignores query)",

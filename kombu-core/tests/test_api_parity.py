@@ -399,19 +399,6 @@ ALLOWED: dict[str, str] = {
         "a MutableMapping with UserDict's methods; UserDict's copy() and |= "
         "would bypass the lock and the size limit",
     # --- gaps in the lead's modules, to be fixed, then removed here ----------
-    "kombu*:*Connection.qos_semantics_matches_spec:kind": _LEAD +
-        "a property (bool) in Kombu 5; as a method `if "
-        "conn.qos_semantics_matches_spec:` is always true",
-    "kombu:version_info": _LEAD + "kombu.version_info (version_info_t tuple)",
-    "kombu:version_info_t": _LEAD + "kombu.version_info_t namedtuple "
-        "(major, minor, micro, releaselevel, serial)",
-    "kombu:connections:__all__": _LEAD + "kombu.__all__ lacks 'connections'",
-    "kombu:producers:__all__": _LEAD + "kombu.__all__ lacks 'producers'",
-    "kombu*:*Connection(credential_provider)@pos": _LEAD +
-        "Connection(..., alternates=None, credential_provider=None, **kw): "
-        "explicit 16th parameter",
-    "instance:Connection.credential_provider": _LEAD +
-        "Connection().credential_provider attribute (None by default)",
     "kombu*:*Connection.failover_strategies": _LEAD +
         "class attribute: dict name -> iterator factory ('round-robin', "
         "'shuffle')",
@@ -454,10 +441,6 @@ ALLOWED: dict[str, str] = {
         "callback, KeyError if none",
     "kombu.transport.virtual*:Management.close": _LEAD +
         "virtual.Management.close() closes its channel",
-    "celery:kombu.transport.native_delayed_delivery:*": _LEAD +
-        "RabbitMQ quorum-queue delayed delivery helpers (module in "
-        "kombu.transport); celery/app/base.py imports it at module level, "
-        "so `from celery import Celery` fails",
     "celery:kombu.transport.redis:get_redis_error_classes":
         "kombu-transport-redis to fix: get_redis_error_classes() -> "
         "error_classes_t(connection_errors, channel_errors); without it "

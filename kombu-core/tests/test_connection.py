@@ -38,8 +38,74 @@ def test_quoted_credentials_round_trip():
     assert conn.as_uri(include_password=True) == "amqp://us%40er:p%2Fw@host:5672//"
 
 
-def test_no_arguments_is_memory():
-    assert Connection().transport_cls == "memory"
+def test_no_arguments_is_amqp_as_in_kombu():
+    conn = Connection()
+    assert (conn.transport_cls, conn.hostname) == ("amqp", "localhost")
+    assert Connection("localhost").transport_cls == "amqp"
+
+
+def test_default_transport_missing_names_the_amqp_distribution(monkeypatch):
+    from kombu import plugins
+
+    reg = plugins.registry()
+    monkeypatch.setattr(reg, "transports", {k: v for k, v in reg.transports.items()
+                                            if k not in ("amqp", "pyamqp", "amqps", "pika")})
+    monkeypatch.setattr(plugins, "_is_installed", lambda dist: False)
+    with pytest.raises(TransportNotInstalled, match="pip install kombu-transport-amqp"):
+        Connection("localhost")
+
+
+@pytest.mark.parametrize("url", ["redis//127.0.0.1:6379/0", "guest:secret@localhost//", "a b"])
+def test_url_without_scheme_is_a_value_error_never_memory(url):
+    with pytest.raises(ValueError, match="Malformed broker URL") as info:
+        Connection(url)
+    assert "secret" not in str(info.value)
+
+
+def test_bare_host_port_is_split():
+    conn = Connection("127.0.0.1:6379")
+    assert (conn.transport_cls, conn.hostname, conn.port) == ("amqp", "127.0.0.1", 6379)
+
+
+@pytest.mark.parametrize("url", ["redis://h:notaport", "redis://u:secret@h:70000", "redis://h:-1"])
+def test_bad_port_is_a_value_error(url):
+    with pytest.raises(ValueError, match="[Pp]ort") as info:
+        Connection(url)
+    assert "secret" not in str(info.value)
+
+
+@pytest.mark.parametrize("port", [70000, -1, "x"])
+def test_bad_port_argument_is_a_value_error(port):
+    with pytest.raises(ValueError, match="[Pp]ort"):
+        Connection("redis://h", port=port)
+
+
+def test_one_url_has_no_alternates():
+    assert Connection("redis://h/1").alt == []
+
+
+def test_scheme_less_alternate_inherits_the_first_url():
+    conn = Connection("redis://user:secret@a:6380/9;b")
+    assert conn.alt == ["redis://user:secret@a:6380/9", "b"]
+    conn.maybe_switch_next()
+    assert (conn.transport_cls, conn.hostname, conn.port, conn.userid, conn.password,
+            conn.virtual_host) == ("redis", "b", 6380, "user", "secret", "9")
+
+
+@pytest.mark.parametrize("alternate", ["tbait.evil://localhost", "tbait.evil+amqp://localhost",
+                                       "xml.dom.minidom://localhost"])
+def test_import_path_schemes_are_refused_without_importing(alternate):
+    import sys
+
+    for args, kwargs in (((f"memory://;{alternate}",), {}), (([ "memory://", alternate],), {}),
+                         (("memory://",), {"alternates": [alternate]})):
+        with pytest.raises(ValueError, match="Invalid transport scheme"):
+            Connection(*args, **kwargs)
+    conn = Connection("memory://")
+    with pytest.raises(ValueError, match="Invalid transport scheme"):
+        conn.switch(alternate)
+    assert conn.transport_cls == "memory"
+    assert "tbait" not in sys.modules and "xml.dom.minidom" not in sys.modules
 
 
 def test_alias():

@@ -8,6 +8,8 @@ broker client.
 
 from __future__ import annotations
 
+from collections import namedtuple
+
 from kombu import exceptions
 from kombu.connection import BrokerConnection, Connection
 from kombu.entity import Exchange, Queue, binding
@@ -22,7 +24,12 @@ if TYPE_CHECKING:
     from typing import Any
 
 __version__ = "6.0.0a1"
-VERSION = (6, 0, 0, "a1")
+
+
+#: The parts of :data:`__version__` (Kombu 5's ``kombu.version_info_t``).
+version_info_t = namedtuple("version_info_t", ("major", "minor", "micro", "releaselevel", "serial"))
+
+VERSION = version_info = version_info_t(6, 0, 0, "a1", "")
 
 __all__ = (
     "Connection",
@@ -42,6 +49,8 @@ __all__ = (
     "serialization",
     "compression",
     "exceptions",
+    "connections",
+    "producers",
 )
 
 _LAZY = {

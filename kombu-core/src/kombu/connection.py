@@ -22,6 +22,63 @@ def _logger() -> Any:
 
     return logging.getLogger(__name__)
 
+def _env_flag(name: str) -> bool:
+    """Kombu 5's debug switches: ``name`` or ``KOMBU_LOG_DEBUG`` set to a non-empty value."""
+    import os
+
+    return bool(os.environ.get(name) or os.environ.get("KOMBU_LOG_DEBUG"))
+
+
+#: The transport of a Connection given no URL scheme (Kombu 5's default).
+DEFAULT_TRANSPORT = "amqp"
+
+#: A URL scheme names a transport; never an import path (``a.b://`` or ``a.b+amqp://``).
+_SCHEME_PART = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-")
+
+
+def check_url_scheme(url: str) -> None:
+    """Raise ``ValueError`` when ``url``'s scheme is not made of plain transport names.
+
+    ``Connection`` resolves a URL's scheme through the plugin registry only;
+    a scheme that looks like a module path is refused before anything is
+    imported (an alternate URL must never choose which module gets imported).
+    """
+    if not isinstance(url, str) or "://" not in url:
+        return
+    scheme = url.split("://", 1)[0]
+    for part in scheme.split("+"):
+        if not part or not part[0].isalpha() or not _SCHEME_PART.issuperset(part):
+            from kombu.utils.url import maybe_sanitize_url
+
+            raise ValueError(f"Invalid transport scheme {scheme!r} in URL {maybe_sanitize_url(url)!r}")
+
+
+def check_port(port: Any) -> int:
+    """Return ``port`` as an int in 0..65535; raise ``ValueError`` naming it otherwise."""
+    try:
+        value = int(port)
+    except (TypeError, ValueError):
+        raise ValueError(f"Port could not be cast to integer value as {port!r}") from None
+    if not 0 <= value <= 65535:
+        raise ValueError(f"Port out of range 0-65535: {value}")
+    return value
+
+
+def _split_bare_host(hostname: str, port: Any) -> tuple[str, Any]:
+    """Validate a host given without a URL scheme; split a ``host:port`` form."""
+    if "/" in hostname or "@" in hostname or any(c.isspace() for c in hostname):
+        userinfo, at, rest = hostname.rpartition("@")
+        shown = (userinfo.split(":", 1)[0] + ":**@" + rest) if at and ":" in userinfo else hostname
+        raise ValueError(
+            f"Malformed broker URL {shown!r}: a URL needs a scheme "
+            f"(transport://host:port/...), a bare host name has no '/' or '@'"
+        )
+    host, sep, maybe_port = hostname.rpartition(":")
+    if sep and "]" not in maybe_port and host.count(":") == 0:
+        return host, port if port is not None else check_port(maybe_port)
+    return hostname, port
+
+
 #: Query options of a URL that set a Connection attribute; every other
 #: option goes into ``transport_options``.
 URL_CONNECTION_OPTIONS: dict[str, Callable[[str], Any]] = {
@@ -54,17 +111,27 @@ class Connection:
     Arguments:
         hostname: a URL (``transport://userid:password@hostname:port/virtual_host``),
             several URLs separated by ``;`` (failover alternates), a list of
-            URLs, or a plain host name.
+            URLs, or a plain host name (``host`` or ``host:port``). A scheme-less
+            alternate inherits the first URL's transport, credentials, port and
+            virtual host. A scheme that is not a plain name, a malformed port
+            or a bare host with ``/`` or ``@`` in it raises ``ValueError``.
         userid, password, virtual_host, port: override the URL's.
         ssl: use TLS (``True`` or a dict of options for the transport).
         transport: the transport's scheme name or class, when the URL has
-            no scheme. ``Connection()`` with nothing at all is ``memory://``.
+            no scheme. Without either it is ``amqp`` (Kombu 5's default): with no
+            AMQP transport installed that is
+            :class:`~kombu.exceptions.TransportNotInstalled` naming
+            ``kombu-transport-amqp``. ``memory://`` is only ever chosen by name.
         connect_timeout: seconds to wait for the connection to open.
         transport_options: options for the transport; the URL's query
             options are added to them.
         heartbeat: seconds between heartbeats, where the transport has them.
         failover_strategy: ``"round-robin"``, ``"shuffle"`` or a callable
             taking the list of URLs and returning an iterator over them.
+        alternates: more failover URLs (Kombu 5: they replace a single URL's
+            own entry in :attr:`alt`, which is empty for a single URL).
+        credential_provider: kept as :attr:`credential_provider` for
+            transports that fetch credentials on connect (Kombu 5.6+).
 
     The connection opens lazily, on first use; :meth:`connect` opens it now.
     A URL whose scheme no installed transport claims raises
@@ -85,7 +152,7 @@ class Connection:
 
     def __init__(
         self,
-        hostname: str | list[str] | tuple[str, ...] = "",
+        hostname: str | list[str] | tuple[str, ...] = "localhost",
         userid: str | None = None,
         password: str | None = None,
         virtual_host: str | None = None,
@@ -100,18 +167,20 @@ class Connection:
         heartbeat: float = 0,
         failover_strategy: str | Callable[[list[str]], Iterator[str]] = "round-robin",
         alternates: Iterable[str] | None = None,
+        credential_provider: Any = None,
         **kwargs: Any,
     ) -> None:
+        alt = list(alternates or [])
         if isinstance(hostname, (list, tuple)):
-            alt = list(hostname)
-            hostname = alt[0] if alt else ""
+            alt.extend(hostname)
+            hostname = alt[0] if alt else "localhost"
         elif hostname and ";" in hostname:
-            alt = [h.strip() for h in hostname.split(";") if h.strip()]
+            alt.extend(h.strip() for h in hostname.split(";") if h.strip())
             hostname = alt[0]
-        else:
-            alt = [hostname] if hostname and "://" in hostname else []
-        alt.extend(alternates or [])
+        for url in (hostname, *alt):
+            check_url_scheme(url)
         self.alt = alt
+        self.credential_provider = credential_provider
         if failover_strategy is None:
             failover_strategy = "round-robin"
         self.failover_strategy = (
@@ -138,6 +207,12 @@ class Connection:
             uri_prefix=uri_prefix,
         )
         self._init_params(**params)
+        #: What a scheme-less failover alternate inherits (Kombu 5: all but the host).
+        self._initial_params = dict(
+            params, hostname=self.hostname, userid=self.userid, password=self.password,
+            virtual_host=self.virtual_host, port=self.port, transport=self.transport_cls,
+            uri_prefix=self.uri_prefix,
+        )
         self.declared_entities = set()
         self._connection_ids = count(1)
 
@@ -177,6 +252,10 @@ class Connection:
             port = port or url.port
             virtual_host = virtual_host or url.path
             query = url.query
+        elif hostname:
+            hostname, port = _split_bare_host(hostname, port)
+        if port is not None:
+            port = check_port(port)
         self._url_query = query
         for key, value in query.items():
             convert = URL_CONNECTION_OPTIONS.get(key)
@@ -201,7 +280,7 @@ class Connection:
         self.insist = insist
         self.connect_timeout = connect_timeout
         self.ssl = ssl
-        self.transport_cls = transport or "memory"
+        self.transport_cls = transport or DEFAULT_TRANSPORT
         self.heartbeat = heartbeat and float(heartbeat)
         self.uri_prefix = uri_prefix
         self._transport_info = self._resolve_info(self.transport_cls)
@@ -221,16 +300,26 @@ class Connection:
         return None
 
     def switch(self, conn_str: str) -> None:
-        """Switch to another URL; the connection reopens on next use."""
+        """Switch to another URL; the connection reopens on next use.
+
+        A URL without a scheme is a host name that inherits everything else
+        (transport, credentials, port, virtual host) from the first URL. A URL
+        whose scheme is not a plain name raises ``ValueError`` before anything
+        is closed, so the live connection stays as it was.
+        """
+        check_url_scheme(conn_str)
+        if "://" in conn_str:
+            params = dict(
+                self._initial_params, hostname=conn_str, userid=None, password=None,
+                virtual_host=None, port=None, transport=None, uri_prefix=None,
+            )
+        else:
+            params = dict(self._initial_params, hostname=conn_str)
         self.close()
         self.declared_entities.clear()
         self._closed = False
         self._transport = None
-        self._init_params(
-            hostname=conn_str, userid=None, password=None, virtual_host=None, port=None,
-            insist=self.insist, ssl=self.ssl, transport=None, connect_timeout=self.connect_timeout,
-            login_method=self.login_method, heartbeat=self.heartbeat,
-        )
+        self._init_params(**params)
 
     def maybe_switch_next(self) -> None:
         """Switch to the next failover alternate, if there is one."""
@@ -247,6 +336,7 @@ class Connection:
     def _connection_factory(self) -> Any:
         self.declared_entities.clear()
         self._default_channel = None
+        self._hand_over_unconfirmed()
         self._connection = self._establish_connection()
         self._closed = False
         return self._connection
@@ -458,14 +548,23 @@ class Connection:
 
     def _debug(self, msg: str, *args: Any, **kwargs: Any) -> None:
         logger = _logger()
-        if logger.isEnabledFor(10):
+        if logger.isEnabledFor(10) or _env_flag("KOMBU_LOG_CONNECTION"):
             logger.debug("[Connection %s] " + msg, self.as_uri(), *args, **kwargs)
 
     # -- channels and events -----------------------------------------------------------
 
     def channel(self) -> Any:
-        """Create and return a new channel."""
+        """Create and return a new channel.
+
+        With the environment variable ``KOMBU_LOG_CHANNEL`` set, every call on
+        the channel is logged at DEBUG (``KOMBU_LOG_DEBUG`` sets both this and
+        ``KOMBU_LOG_CONNECTION``, which logs connects and closes).
+        """
         chan = self.transport.create_channel(self.connection)
+        if _env_flag("KOMBU_LOG_CHANNEL"):
+            from kombu.utils.debug import Logwrapped
+
+            chan = Logwrapped(chan, "kombu.channel", "[Kombu channel:{0.channel_id}] ")
         return chan
 
     @property
@@ -513,7 +612,9 @@ class Connection:
         """Let ``loop`` (a :class:`kombu.asynchronous.Hub`) drive this connection."""
         self.transport.register_with_event_loop(self.connection, loop)
 
+    @property
     def qos_semantics_matches_spec(self) -> bool:
+        """Whether ``basic_qos(global=...)`` means what AMQP 0-9-1 says (Kombu 5: a property)."""
         return bool(self.transport.qos_semantics_matches_spec(self.connection))
 
     def supports_exchange_type(self, exchange_type: str) -> bool:
@@ -533,13 +634,30 @@ class Connection:
             self._connection = None
 
     def _close(self) -> None:
+        if self.__dict__.get("_unconfirmed") and self._connection is None:
+            # Publishes a collected transport left unconfirmed: one attempt
+            # to re-send them (the close below waits for their confirmation).
+            try:
+                self._connection_factory()
+            except self.recoverable_connection_errors as exc:
+                self._debug("cannot re-send unconfirmed publishes at close: %r", exc)
         self._do_close_self()
         self._default_channel = None
         self._closed = True
+        self._keep_unconfirmed()
+        if self.__dict__.get("_unconfirmed"):
+            _logger().warning("%s closed with unconfirmed publishes; they are re-sent "
+                              "if this connection connects again", self.as_uri())
         self._transport = None
 
     def collect(self, socket_timeout: float | None = None) -> None:
-        """Drop the (probably dead) connection without talking to the broker."""
+        """Drop the (probably dead) connection without talking to the broker.
+
+        Publishes the transport sent but the broker never confirmed are kept
+        and handed to the next transport of this connection, which sends
+        them again when it connects (at-least-once: a reconnect may
+        duplicate a publish, never lose it).
+        """
         collect = getattr(self._transport, "_collect", None)
         if collect is not None and self._connection is not None:
             try:
@@ -549,7 +667,35 @@ class Connection:
         self._connection = None
         self._default_channel = None
         self.declared_entities.clear()
+        self._keep_unconfirmed()
         self._transport = None
+
+    # The unconfirmed window: a transport that pipelines publishes may offer
+    # ``take_unconfirmed()`` (an opaque window, or None) and accept it back
+    # with ``adopt_unconfirmed(window)`` on the next transport.
+    def _keep_unconfirmed(self) -> None:
+        take = getattr(self._transport, "take_unconfirmed", None)
+        if take is None:
+            return
+        try:
+            window = take()
+        except Exception:  # noqa: BLE001 - a broken transport keeps nothing
+            _logger().exception("could not take the unconfirmed publishes of %r", self)
+            return
+        if window:
+            self.__dict__.setdefault("_unconfirmed", []).append(window)
+
+    def _hand_over_unconfirmed(self) -> None:
+        windows = self.__dict__.pop("_unconfirmed", None)
+        if not windows:
+            return
+        adopt = getattr(self.transport, "adopt_unconfirmed", None)
+        if adopt is None:
+            _logger().warning("%s cannot re-send %d unconfirmed publish windows: dropped",
+                              self.as_uri(), len(windows))
+            return
+        for window in windows:
+            adopt(window)
 
     def release(self) -> None:
         """Close the connection (or return it to its pool)."""

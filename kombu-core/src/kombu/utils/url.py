@@ -39,8 +39,8 @@ def url_to_parts(url: str) -> urlparts:
         path = path[1:]
     try:
         port = parts.port
-    except ValueError:
-        raise ValueError(f"Malformed port in URL {maybe_sanitize_url(url)!r}") from None
+    except ValueError as exc:
+        raise ValueError(f"{exc} in URL {_mask_netloc_password(url)!r}") from None
     return urlparts(
         scheme,
         unquote(parts.hostname) if parts.hostname else None,
@@ -50,6 +50,16 @@ def url_to_parts(url: str) -> urlparts:
         unquote(path) if path else None,
         dict(parse_qsl(parts.query)),
     )
+
+
+def _mask_netloc_password(url: str, mask: str = MASK) -> str:
+    """``url`` with the password of its netloc masked, without parsing the rest."""
+    scheme, sep, rest = url.partition("://")
+    netloc, slash, tail = rest.partition("/")
+    userinfo, at, hostport = netloc.rpartition("@")
+    if at and ":" in userinfo:
+        userinfo = userinfo.split(":", 1)[0] + ":" + mask
+    return f"{scheme}{sep}{userinfo}{at}{hostport}{slash}{tail}"
 
 
 #: Kombu 5's private name, imported by Celery.
@@ -116,5 +126,5 @@ def maybe_sanitize_url(url: Any, mask: str = MASK) -> Any:
         try:
             return sanitize_url(url, mask)
         except ValueError:
-            return url.split("://", 1)[0] + "://" + mask
+            return _mask_netloc_password(url, mask)
     return url
