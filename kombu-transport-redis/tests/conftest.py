@@ -77,9 +77,10 @@ class PrivateRedis:
     configured for persistence.
     """
 
-    def __init__(self, workdir: Path) -> None:
+    def __init__(self, workdir: Path, aof: bool = False) -> None:
         self.port = free_port()
         self.dir = workdir
+        self.aof = aof
         self.proc: subprocess.Popen[bytes] | None = None
 
     @property
@@ -92,7 +93,8 @@ class PrivateRedis:
             _missing("redis-server is not installed")
         self.proc = subprocess.Popen(
             [str(binary), "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
-             "--appendonly", "no", "--dir", str(self.dir), "--dbfilename", "dump.rdb"],
+             "--appendonly", "yes" if self.aof else "no", "--dir", str(self.dir),
+             "--dbfilename", "dump.rdb"],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         import redis
 
@@ -126,10 +128,28 @@ class PrivateRedis:
         self.stop(save=True)
         self.start()
 
+    def kill(self) -> None:
+        """SIGKILL the server (what survives is what its AOF holds)."""
+        if self.proc is not None:
+            self.proc.kill()
+            self.proc.wait(10)
+            self.proc = None
+
 
 @pytest.fixture
 def private_redis(tmp_path: Path) -> Iterator[PrivateRedis]:
     server = PrivateRedis(tmp_path)
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop(save=False)
+
+
+@pytest.fixture
+def aof_redis(tmp_path: Path) -> Iterator[PrivateRedis]:
+    """A private redis-server with the append-only file on (survives SIGKILL)."""
+    server = PrivateRedis(tmp_path, aof=True)
     server.start()
     try:
         yield server

@@ -252,10 +252,15 @@ class ConnectionPool(Resource):
         close()
 
     def collect_resource(self, resource: Any, socket_timeout: float = 0.1) -> Any:
+        """Drop ``resource`` without talking to the broker, unless it holds
+        unconfirmed publishes: then it is closed (one attempt to re-send them)."""
         collect = getattr(resource, "collect", None)
-        if collect is not None:
-            return collect(socket_timeout)
-        return self.close_resource(resource)
+        if collect is None:
+            return self.close_resource(resource)
+        collect(socket_timeout)
+        if getattr(resource, "__dict__", {}).get("_unconfirmed"):
+            self.close_resource(resource)
+        return None
 
     @contextmanager
     def acquire_channel(self, block: bool = False) -> Iterator[tuple[Any, Any]]:

@@ -159,6 +159,18 @@ class Link:
             except Exception:  # noqa: BLE001 - best effort on a broken socket
                 pass
 
+    def adopt(self, entries: list[Pending]) -> None:
+        """Queue another link's unanswered commands; sent now if connected, else on connect."""
+        self.pending.extend(entries)
+        conn = self.conn
+        if conn is not None and conn._sock is not None:
+            try:
+                conn.send_packed_command([pack_many([e.args for e in entries])],
+                                         check_health=False)
+            except BaseException:
+                self._drop()
+                raise
+
     def unanswered(self) -> list[Pending]:
         """The re-sendable commands still waiting for a reply."""
         return [p for p in self.pending if p.resend]

@@ -32,7 +32,7 @@ from .conninfo import DEFAULT_PORT, DEFAULT_SENTINEL_PORT, ConnInfo, conninfo_fr
 from .consumer import Poller
 from .keys import DEFAULT_SEP, PRIORITY_STEPS, KeyLayout
 from .lease import LeaseKeeper
-from .link import Link
+from .link import Link, Pending
 
 __all__ = ("Transport", "SentinelTransport", "Channel", "QoS", "RedisConnectionError",
            "DEFAULT_PORT", "PRIORITY_STEPS")
@@ -231,23 +231,75 @@ class Transport(virtual.Transport):
         return self
 
     def close_connection(self, connection: Any) -> None:
+        """Close, confirming every publish sent (one reconnect is tried for that).
+
+        Publishes still unconfirmed when the server cannot be reached are
+        kept: :meth:`take_unconfirmed` gives them to the ``Connection``,
+        which re-sends them if it connects again.
+        """
         try:
             super().close_connection(connection)
             self.flush_acks()
-            if self._link is not None and self._link.connected:
-                self._link.flush(raise_deferred=False)
         except self.connection_errors:
             pass
+        try:
+            self._confirm_window()
         finally:
             self._close_links()
 
-    def _close_links(self) -> None:
+    def _confirm_window(self) -> None:
+        link = self._link
+        if link is None or not (link.pending or self._carry):
+            return
+        for attempt in (1, 2):
+            try:
+                if attempt == 2 or not link.connected:
+                    link.connect()          # re-sends the unanswered publishes
+                link.flush(raise_deferred=False)
+                return
+            except self.connection_errors as exc:
+                if attempt == 2:
+                    logger.warning("redis: %d publishes unconfirmed at close (%s); kept for "
+                                   "this Connection's next connect",
+                                   len(link.unanswered()), type(exc).__name__)
+
+    def _collect(self, connection: Any) -> None:
+        """Drop every socket and thread without I/O (``Connection.collect``).
+
+        The unanswered publishes are kept for :meth:`take_unconfirmed`.
+        """
+        self._close_links(flush=False)
+
+    def take_unconfirmed(self) -> list[Pending] | None:
+        """Hand over the publishes (and ack deletions) sent but never confirmed.
+
+        Called by ``Connection`` when it discards this transport after a
+        connection error; the next transport gets them through
+        :meth:`adopt_unconfirmed` and sends them again when it connects.
+        """
+        if self._link is not None:
+            self._close_links(flush=False)
+        window = self._carry + [Pending(c, None, True) for c in self.take_ack_commands()]
+        self._carry = []
+        return window or None
+
+    def adopt_unconfirmed(self, window: Any) -> None:
+        """Take over another transport's unconfirmed window (sent on connect)."""
+        entries = [p for p in window if isinstance(p, Pending) and p.resend]
+        if not entries:
+            return
+        if self._link is None:
+            self._carry.extend(entries)
+        else:
+            self._link.adopt(entries)
+
+    def _close_links(self, flush: bool = True) -> None:
         if self._lease is not None:
             self._lease.stop()
             self._lease = None
         self.poller.close()
         if self._link is not None:
-            if self._link.connected and self._link.pending:
+            if flush and self._link.connected and self._link.pending:
                 try:   # e.g. a message a cancelled BRPOP brought back, pushed back above
                     self._link.flush(raise_deferred=False)
                 except self.connection_errors:
@@ -334,9 +386,24 @@ class Transport(virtual.Transport):
                 pool_holder.append(make_pool(info, max_connections=2))
             return redis.Redis(connection_pool=pool_holder[0])
 
-        self._lease = LeaseKeeper(make_client, self.keys.unacked_index_key, self.held_tags,
-                                  interval, alive=self._link_alive)
-        self._lease.start()
+        # The thread holds the transport weakly: a Connection dropped without
+        # close() is collected, which stops the renewals (its deliveries are
+        # then restored after visibility_timeout) and the thread.
+        owner = weakref.ref(self)
+
+        def held() -> list[str]:
+            transport = owner()
+            return [] if transport is None else transport.held_tags()
+
+        def alive() -> bool:
+            transport = owner()
+            return transport is not None and transport._link_alive()
+
+        lease = LeaseKeeper(make_client, self.keys.unacked_index_key, held, interval,
+                            alive=alive)
+        weakref.finalize(self, lease.stop)
+        self._lease = lease
+        lease.start()
 
     def _link_alive(self) -> bool:
         """Whether the command connection's socket is still open (peek, any thread)."""
