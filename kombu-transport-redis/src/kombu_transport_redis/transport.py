@@ -556,3 +556,10 @@ def _scrub(text: str, password: str | None) -> str:
     if password:
         text = text.replace(password, "**")
     return text
+
+
+#: Kombu 5.7's module-level names, for code that imports them from ``kombu.transport.redis``:
+#: Sentinel connections use the same channel class here, and a PUB/SUB client that missed
+#: this many health checks in a row is dropped and resubscribed (Kombu's constant).
+SentinelChannel = Channel
+SUBCLIENT_MAX_MISSED_HEALTH_CHECKS = 3
