@@ -1,0 +1,545 @@
+"""The SQS channel: storage primitives, leases and acknowledgements.
+
+One SQS queue per Kombu queue (named by :mod:`.naming`), the message body
+encoded as Kombu 5.7 encodes it (:mod:`.envelope`).
+
+Acknowledgement contract (at-least-once):
+
+* A received message is invisible to other consumers for the queue's
+  visibility timeout. While this process holds it (fetched and waiting in
+  the channel's buffer, or delivered and not yet acked) a
+  :class:`~kombu.transport.virtual.lease.LeaseKeeper` thread extends that
+  timeout (``ChangeMessageVisibility``) well before it runs out, so a slow
+  consumer never sees its message handed to a second worker.
+* ``ack`` deletes the message (``DeleteMessageBatch``; acks made inside one
+  ``drain_events`` burst leave together, an ack outside one leaves at once).
+* ``reject(requeue=True)``, a clean close, a cancelled consumer's buffered
+  messages and ``basic_recover`` make the message visible again at once
+  (visibility 0). ``reject(requeue=False)`` deletes it, unless the queue has
+  a redrive policy: then it is left to come back and be dead-lettered by SQS.
+* A process that dies stops renewing: its messages come back after the
+  visibility timeout.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+import uuid
+from collections import deque
+from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING, Any
+
+from kombu.exceptions import ChannelError
+from kombu.transport import virtual
+from kombu.transport.virtual.base import Empty
+from kombu.transport.virtual.lease import LeaseKeeper
+
+from . import envelope
+from .naming import is_fifo
+
+if TYPE_CHECKING:
+    from .transport import Transport
+
+__all__ = ("Channel", "QoS", "MAX_DELAY_SECONDS", "SQS_MAX_MESSAGES")
+
+logger = logging.getLogger(__name__)
+
+#: ReceiveMessage and the batch calls take at most 10 entries.
+SQS_MAX_MESSAGES = 10
+#: SQS's longest per-message delay.
+MAX_DELAY_SECONDS = 900
+#: Property holding the epoch time before which a long-delayed message is
+#: not delivered (see :meth:`Channel._defer_if_early`).
+NOT_BEFORE = "sqs_not_before"
+#: How long a queue's redrive policy is trusted before it is read again.
+REDRIVE_POLICY_TTL = 300.0
+
+
+def _chunks(items: Sequence[Any], size: int = SQS_MAX_MESSAGES) -> Iterable[Sequence[Any]]:
+    for i in range(0, len(items), size):
+        yield items[i:i + size]
+
+
+def _renew_hook(channel: Channel, items: Sequence[tuple[str, str]]) -> None:
+    channel._renew_leases(items)
+
+
+class QoS(virtual.QoS):
+    """Prefetch and acks; the broker side of each is done by the channel."""
+
+    channel: Channel
+
+    def ack(self, delivery_tag: Any, multiple: bool = False) -> None:
+        held = list(self._delivered) if multiple else None
+        super().ack(delivery_tag, multiple=multiple)
+        if held is None:
+            self.channel._settle([delivery_tag])
+        else:
+            self.channel._settle([t for t in held if t not in self._delivered])
+
+    def reject(self, delivery_tag: Any, requeue: bool = False) -> None:
+        self._delivered.pop(delivery_tag, None)
+        if requeue:
+            self.channel._release([delivery_tag])
+        else:
+            self.channel._discard(delivery_tag)
+
+    def restore_unacked(self) -> list[tuple[BaseException, Any]]:
+        tags = list(self._delivered)
+        self._delivered.clear()
+        try:
+            self.channel._release(tags)
+        except Exception as exc:  # noqa: BLE001 - reported to the caller
+            return [(exc, tag) for tag in tags]
+        return []
+
+
+class Channel(virtual.Channel):
+    """A channel of the SQS transport."""
+
+    QoS = QoS
+    connection: Transport
+
+    def __init__(self, connection: Transport, **kwargs: Any) -> None:
+        super().__init__(connection, **kwargs)
+        self.settings = connection.settings
+        self.supports_fanout = self.settings.supports_fanout
+        #: receipt handle -> (queue, queue URL) of every message this channel
+        #: holds: received and not yet acked, rejected or given back.
+        self._held: dict[str, tuple[str, str]] = {}
+        #: received, not yet delivered: (queue, envelope).
+        self._buffer: deque[tuple[str, dict[str, Any]]] = deque()
+        #: queue URL -> receipt handles acked but not yet deleted.
+        self._deletes: dict[str, list[str]] = {}
+        self._lock = threading.RLock()
+        self._lease: LeaseKeeper | None = None
+        self._redrive: dict[str, tuple[bool, float]] = {}
+        self._fifo_dedup: dict[str, bool] = {}
+
+    # -- names and URLs -----------------------------------------------------------
+    def canonical_queue_name(self, queue: str) -> str:
+        """The SQS name of Kombu queue ``queue`` (Kombu 5.7's method name)."""
+        return self.connection.sqs_name(queue)
+
+    def _url(self, queue: str, create: bool = True) -> str:
+        return self.connection.queue_url(queue, create=create)
+
+    def sqs(self, queue: str | None = None) -> Any:
+        """The boto3 SQS client (Kombu 5.7's method name)."""
+        return self.connection.clients.client("sqs", queue)
+
+    # -- queues ---------------------------------------------------------------------
+    def _new_queue(self, queue: str, **kwargs: Any) -> None:
+        self._url(queue, create=True)
+
+    def _has_queue(self, queue: str, **kwargs: Any) -> bool:
+        try:
+            self._url(queue, create=False)
+        except ChannelError:
+            return False
+        return True
+
+    def _size(self, queue: str) -> int:
+        try:
+            url = self._url(queue, create=False)
+        except ChannelError:
+            return 0
+        attrs = self.sqs(queue).get_queue_attributes(
+            QueueUrl=url, AttributeNames=["ApproximateNumberOfMessages"])["Attributes"]
+        return int(attrs.get("ApproximateNumberOfMessages", 0))
+
+    def _purge(self, queue: str) -> int:
+        """Delete the ready messages of ``queue`` (not those held by consumers).
+
+        Receives and deletes in batches rather than ``PurgeQueue``, which
+        also drops in-flight messages and is allowed once a minute
+        (:data:`.quirks.PURGE_ONCE_A_MINUTE`).
+        """
+        try:
+            url = self._url(queue, create=False)
+        except ChannelError:
+            return 0
+        client = self.sqs(queue)
+        purged = 0
+        while True:
+            records = client.receive_message(QueueUrl=url, MaxNumberOfMessages=SQS_MAX_MESSAGES,
+                                             WaitTimeSeconds=0).get("Messages") or []
+            if not records:
+                return purged
+            client.delete_message_batch(QueueUrl=url, Entries=[
+                {"Id": str(i), "ReceiptHandle": r["ReceiptHandle"]} for i, r in enumerate(records)])
+            purged += len(records)
+
+    def _delete(self, queue: str, *args: Any, **kwargs: Any) -> None:
+        """Delete the SQS queue (and, for a fanout binding, its SNS subscription)."""
+        if args and self.supports_fanout and self.typeof(args[0]).type == "fanout":
+            self.connection.fanout.unsubscribe(args[0], queue)
+        if self.settings.predefined_queues:
+            return  # predefined queues are the operator's, never deleted
+        self.give_back_buffer(queue)
+        self.connection.delete_queue(queue)
+
+    # -- fanout through SNS -------------------------------------------------------------
+    def _queue_bind(self, exchange: str, routing_key: str, pattern: Any, queue: str) -> None:
+        if self.typeof(exchange).type == "fanout":
+            self.connection.fanout.subscribe(exchange, queue)
+
+    def _queue_unbind(self, exchange: str, routing_key: str, pattern: Any, queue: str) -> None:
+        if self.typeof(exchange).type == "fanout":
+            self.connection.fanout.unsubscribe(exchange, queue)
+
+    def _put_fanout(self, exchange: str, message: dict[str, Any], routing_key: str,
+                    **kwargs: Any) -> None:
+        self.connection.fanout.publish(exchange, message)
+
+    # -- producing ------------------------------------------------------------------
+    def _put(self, queue: str, message: dict[str, Any], **kwargs: Any) -> None:
+        """SendMessage ``message`` to ``queue`` (created on first use, as in Kombu 5.7)."""
+        url = self._url(queue)
+        props = message.get("properties") or {}
+        params: dict[str, Any] = {"QueueUrl": url}
+        attributes = props.get("message_attributes")
+        if attributes is not None:
+            params["MessageAttributes"] = attributes
+            message = {**message, "properties": {k: v for k, v in props.items()
+                                                 if k != "message_attributes"}}
+            props = message["properties"]
+        delay = resolve_delay(props)
+        if is_fifo(url):
+            params["MessageGroupId"] = str(props.get("MessageGroupId", "default"))
+            dedup = props.get("MessageDeduplicationId")
+            if dedup is not None:
+                params["MessageDeduplicationId"] = str(dedup)
+            elif not self._content_dedup(queue, url):
+                params["MessageDeduplicationId"] = uuid.uuid4().hex
+            if delay:
+                logger.warning("sqs: FIFO queues take no per-message delay; "
+                               "ignoring a delay of %s s for %r", delay, queue)
+        else:
+            if props.get("MessageGroupId") is not None:
+                params["MessageGroupId"] = str(props["MessageGroupId"])
+            if delay:
+                if delay > MAX_DELAY_SECONDS:
+                    message = self._with_not_before(message, time.time() + delay)
+                    delay = MAX_DELAY_SECONDS
+                params["DelaySeconds"] = delay
+        params["MessageBody"] = envelope.encode(message, self.settings.base64_encoding)
+        self.sqs(queue).send_message(**params)
+
+    @staticmethod
+    def _with_not_before(message: dict[str, Any], when: float) -> dict[str, Any]:
+        props = {k: v for k, v in message["properties"].items()
+                 if k not in ("delay_seconds", "DelaySeconds")}
+        props[NOT_BEFORE] = when
+        return {**message, "properties": props}
+
+    def _content_dedup(self, queue: str, url: str) -> bool:
+        known = self._fifo_dedup.get(url)
+        if known is None:
+            attrs = self.sqs(queue).get_queue_attributes(
+                QueueUrl=url, AttributeNames=["ContentBasedDeduplication"]).get("Attributes", {})
+            known = self._fifo_dedup[url] = str(attrs.get("ContentBasedDeduplication")).lower() == "true"
+        return known
+
+    # -- receiving ------------------------------------------------------------------------
+    def _receive(self, queue: str, count: int, wait: int) -> list[dict[str, Any]]:
+        """ReceiveMessage up to ``count`` (<= 10) envelopes from ``queue``; they are held."""
+        url = self._url(queue)
+        resp = self.sqs(queue).receive_message(
+            QueueUrl=url, MaxNumberOfMessages=max(1, min(count, SQS_MAX_MESSAGES)),
+            WaitTimeSeconds=wait, **self.connection.attribute_request)
+        records = resp.get("Messages")
+        if not records:
+            return []
+        out = []
+        with self._lock:
+            for record in records:
+                payload = envelope.received_payload(record, url)
+                self._held[record["ReceiptHandle"]] = (queue, url)
+                out.append(payload)
+        if self.settings.visibility_timeout:
+            self._ensure_lease()
+        return [p for p in out if not self._defer_if_early(queue, url, p)]
+
+    def _defer_if_early(self, queue: str, url: str, payload: dict[str, Any]) -> bool:
+        """Send a long-delayed message on for its next hop; whether it was deferred.
+
+        A delay over SQS's 900 s limit is made of hops: the message carries
+        its due time (``sqs_not_before``); received early, it is sent again
+        with the remaining delay (at most 900 s) and the early copy deleted.
+        """
+        props = payload["properties"]
+        due = props.get(NOT_BEFORE)
+        if due is None:
+            return False
+        remaining = float(due) - time.time()
+        if remaining < 1:
+            return False
+        tag = props["delivery_tag"]
+        body = {k: v for k, v in payload.items() if k != "redelivered"}
+        body["properties"] = {k: v for k, v in props.items()
+                              if k not in ("delivery_tag", "delivery_info")}
+        body["properties"]["delivery_info"] = {
+            k: v for k, v in props.get("delivery_info", {}).items()
+            if k not in ("sqs_message", "sqs_queue", "redelivered")}
+        self.sqs(queue).send_message(QueueUrl=url, MessageBody=envelope.encode(
+            body, self.settings.base64_encoding), DelaySeconds=min(int(remaining), MAX_DELAY_SECONDS))
+        with self._lock:
+            self._held.pop(tag, None)
+            self._deletes.setdefault(url, []).append(tag)
+        self.flush_deletes()
+        return True
+
+    def _get(self, queue: str, timeout: float | None = None) -> dict[str, Any]:
+        got = self._receive(queue, 1, 0)
+        if not got:
+            raise Empty()
+        return got[0]
+
+    def basic_get(self, queue: str, no_ack: bool = False, **kwargs: Any) -> Any:
+        """Receive one message (no wait); ``None`` when none is ready."""
+        got = self._receive(queue, 1, 0)
+        if not got:
+            return None
+        payload = got[0]
+        message = self.Message(payload, channel=self)
+        message.queue = queue
+        if no_ack:
+            self._settle([message.delivery_tag])
+        else:
+            self.qos.append(message, message.delivery_tag)
+        return message
+
+    def window(self) -> int:
+        """How many more messages may be received now (bounded by prefetch and 10)."""
+        est = self.qos.can_consume_max_estimate()
+        if est is None:
+            return SQS_MAX_MESSAGES
+        return max(min(est - len(self._buffer), SQS_MAX_MESSAGES), 0)
+
+    def fetch(self, queue: str, wait: int = 0) -> int:
+        """Receive what the prefetch window allows from ``queue`` into the buffer; how many."""
+        count = self.window()
+        if not count:
+            return 0
+        got = self._receive(queue, count, wait)
+        if got:
+            if queue in self._active_queues:
+                self._buffer.extend((queue, p) for p in got)
+            else:  # cancelled while the long poll ran (Kombu #1819)
+                self._release([p["properties"]["delivery_tag"] for p in got])
+        return len(got)
+
+    def queue_is_no_ack(self, queue: str) -> bool:
+        """Whether every consumer of ``queue`` on this channel is ``no_ack``."""
+        tags = [t for t, q in self._tag_to_queue.items() if q == queue]
+        return bool(tags) and all(t in self.no_ack_consumers for t in tags)
+
+    def deliver_buffered(self) -> int:
+        """Deliver buffered messages while the prefetch window allows; how many."""
+        n = 0
+        buf = self._buffer
+        qos = self.qos
+        while buf and qos.can_consume():
+            queue, payload = buf.popleft()
+            callback = self._callbacks.get(queue)
+            tag = payload["properties"]["delivery_tag"]
+            if callback is None:
+                self._release([tag])
+                continue
+            if self.queue_is_no_ack(queue):
+                self._settle([tag])
+            callback(payload)
+            n += 1
+        return n
+
+    # -- acks, rejects, restores ------------------------------------------------------
+    def _settle(self, tags: Iterable[Any]) -> None:
+        """Delete acked messages (batched within a delivery burst)."""
+        full = False
+        with self._lock:
+            for tag in tags:
+                held = self._held.pop(tag, None)
+                if held is not None:
+                    pending = self._deletes.setdefault(held[1], [])
+                    pending.append(tag)
+                    full = full or len(pending) >= SQS_MAX_MESSAGES
+        if full or not self.connection.delivering:
+            self.flush_deletes()
+
+    def flush_deletes(self) -> None:
+        """Send the pending deletes (``DeleteMessageBatch``, 10 at a time).
+
+        On a connection error the deletes stay pending (sent again by the
+        next flush) and the error is raised.
+        """
+        with self._lock:
+            if not self._deletes:
+                return
+            pending, self._deletes = self._deletes, {}
+            client = self.sqs()
+            try:
+                for url, handles in list(pending.items()):
+                    while handles:
+                        chunk = handles[:SQS_MAX_MESSAGES]
+                        resp = client.delete_message_batch(QueueUrl=url, Entries=[
+                            {"Id": str(i), "ReceiptHandle": h} for i, h in enumerate(chunk)])
+                        del handles[:SQS_MAX_MESSAGES]
+                        for failed in resp.get("Failed") or ():
+                            logger.warning("sqs: delete of an acked message failed on %s: %s",
+                                           url, failed.get("Message") or failed.get("Code"))
+                    del pending[url]
+            except Exception:
+                for url, handles in pending.items():
+                    self._deletes.setdefault(url, []).extend(handles)
+                raise
+
+    def _release(self, tags: Iterable[Any]) -> int:
+        """Make held messages visible again at once (visibility 0); how many."""
+        by_url: dict[str, list[str]] = {}
+        with self._lock:
+            for tag in tags:
+                held = self._held.pop(tag, None)
+                if held is not None:
+                    by_url.setdefault(held[1], []).append(tag)
+            if not by_url:
+                return 0
+            self._change_visibility(by_url, 0)
+        return sum(len(v) for v in by_url.values())
+
+    def _change_visibility(self, by_url: dict[str, list[str]], seconds: int) -> None:
+        client = self.sqs()
+        for url, handles in by_url.items():
+            for chunk in _chunks(handles):
+                resp = client.change_message_visibility_batch(QueueUrl=url, Entries=[
+                    {"Id": str(i), "ReceiptHandle": h, "VisibilityTimeout": seconds}
+                    for i, h in enumerate(chunk)])
+                for failed in resp.get("Failed") or ():
+                    logger.info("sqs: visibility change failed on %s: %s", url,
+                                failed.get("Message") or failed.get("Code"))
+
+    def _discard(self, tag: Any) -> None:
+        """``reject(requeue=False)``: delete, unless a redrive policy will dead-letter it."""
+        with self._lock:
+            held = self._held.get(tag)
+        if held is None:
+            return
+        if self._has_redrive_policy(held[0], held[1]):
+            with self._lock:
+                self._held.pop(tag, None)  # not renewed: SQS redrives it after the timeout
+            return
+        self._settle([tag])
+
+    def _has_redrive_policy(self, queue: str, url: str) -> bool:
+        now = time.monotonic()
+        cached = self._redrive.get(url)
+        if cached is not None and now - cached[1] < REDRIVE_POLICY_TTL:
+            return cached[0]
+        attrs = self.sqs(queue).get_queue_attributes(
+            QueueUrl=url, AttributeNames=["RedrivePolicy"]).get("Attributes", {})
+        has = "RedrivePolicy" in attrs
+        self._redrive[url] = (has, now)
+        return has
+
+    def _restore(self, message: Any) -> None:
+        tag = message.delivery_tag
+        if tag in self._held:
+            self._release([tag])
+        elif message.queue:  # a no_ack delivery, already deleted: send a copy
+            payload = message.serializable()
+            payload["properties"].get("delivery_info", {}).pop("sqs_message", None)
+            self._put(message.queue, payload)
+
+    def _restore_at_beginning(self, message: Any) -> None:
+        self._restore(message)
+
+    def give_back_buffer(self, queue: str | None = None) -> int:
+        """Release buffered (received, undelivered) messages of ``queue`` (all if None)."""
+        keep: deque[tuple[str, dict[str, Any]]] = deque()
+        back = []
+        for entry in self._buffer:
+            if queue is None or entry[0] == queue:
+                back.append(entry[1]["properties"]["delivery_tag"])
+            else:
+                keep.append(entry)
+        self._buffer = keep
+        return self._release(back) if back else 0
+
+    # -- leases ------------------------------------------------------------------------
+    def _ensure_lease(self) -> None:
+        if self._lease is not None and self._lease.running:
+            return
+        vt = self.settings.visibility_timeout
+        interval = self.settings.lease_interval or max(vt / 3.0, 0.2)
+        self._lease = LeaseKeeper(self, float(interval), renew=_renew_hook,
+                                  name=f"kombu-sqs-lease-{self.channel_id}").start()
+
+    def _lease_messages(self) -> list[tuple[str, str]]:
+        with self._lock:
+            return list(self._held.items())  # type: ignore[arg-type]
+
+    def _renew_leases(self, items: Sequence[tuple[str, Any]]) -> None:
+        """Extend the visibility of held messages by ``visibility_timeout`` (lease thread)."""
+        vt = self.settings.visibility_timeout
+        with self._lock:
+            self.flush_deletes()
+            by_url: dict[str, list[str]] = {}
+            for tag, _ in items:
+                held = self._held.get(tag)
+                if held is not None:
+                    by_url.setdefault(held[1], []).append(tag)
+            if by_url:
+                self._change_visibility(by_url, vt)
+
+    # -- lifecycle ------------------------------------------------------------------------
+    def basic_cancel(self, consumer_tag: str) -> None:
+        queue = self._tag_to_queue.get(consumer_tag)
+        super().basic_cancel(consumer_tag)
+        if queue is not None and queue not in self._active_queues:
+            self.give_back_buffer(queue)
+
+    def close(self) -> None:
+        if self.closed:
+            return
+        try:
+            try:
+                self.give_back_buffer()
+            except self.connection.connection_errors as exc:
+                logger.warning("sqs: could not give back buffered messages: %r", exc)
+            super().close()
+            try:
+                self.flush_deletes()
+            except self.connection.connection_errors as exc:
+                logger.warning("sqs: could not delete acked messages at close: %r", exc)
+        finally:
+            if self._lease is not None:
+                self._lease.stop()
+                self._lease = None
+            self._held.clear()
+
+
+def resolve_delay(props: dict[str, Any]) -> int | None:
+    """The per-message delay of a publish, as Kombu 5.7 reads it.
+
+    ``delay_seconds`` or ``DelaySeconds`` in the message properties
+    (``producer.publish(..., delay_seconds=30)``); a float is truncated; a
+    negative or non-numeric value is ignored with a warning. Unlike Kombu
+    5.7, a delay over 900 s is not clamped: it is delivered in hops (see
+    :meth:`Channel._defer_if_early`).
+    """
+    for key in ("delay_seconds", "DelaySeconds"):
+        value = props.get(key)
+        if value is None:
+            continue
+        try:
+            delay = int(value)
+        except (TypeError, ValueError, OverflowError):
+            logger.warning("sqs: delay %r is not a number; publishing without a delay", value)
+            return None
+        if delay < 0:
+            logger.warning("sqs: negative delay %s; publishing without a delay", delay)
+            return None
+        return delay
+    return None
