@@ -1,0 +1,508 @@
+"""The CouchDB channel: the virtual engine's storage primitives on documents.
+
+Acknowledgement contract (at-least-once), see :mod:`.documents` for the layout:
+
+* A message is *claimed* before the application sees it: its document is
+  written back with its ``_rev``, a fresh claim token and ``visible`` set to
+  the end of the lease. A conflict means another consumer won it; it is
+  skipped. The claim token is the delivery tag.
+* ``ack`` (and ``reject`` without requeue) deletes the document with the
+  revision this consumer wrote; ``requeue`` and a clean close write it back
+  ready (``visible`` 0, ``redelivered``), in its original place in the queue.
+  When the revision went stale (a lease renewal raced), the document is read
+  again and the operation retried only while it still carries our claim token:
+  a message whose lease ran out and was claimed by someone else is left to them.
+* While the consumer lives, a :class:`~kombu.transport.virtual.lease.LeaseKeeper`
+  thread pushes its leases forward; a consumer that dies (or whose
+  connection is cut, :mod:`.leaselink`) stops renewing and its messages
+  become visible again when their lease ends.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import deque
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+from uuid import uuid4
+
+from kombu.transport import virtual
+from kombu.transport.virtual.base import Empty
+from kombu.transport.virtual.lease import LeaseKeeper
+
+from . import documents as docs
+from .client import CouchDBError
+from .leaselink import LeaseLink, LeaseLost
+from .quirks import lost_update
+
+if TYPE_CHECKING:
+    from .transport import Transport
+
+__all__ = ("Channel", "QoS", "Held")
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class Held:
+    """A message this channel has claimed (buffered or delivered, not yet settled)."""
+
+    tag: str
+    queue: str
+    doc: dict[str, Any]
+    prior_deliveries: int
+    delivered: bool = False
+    lost: bool = False
+
+
+class QoS(virtual.QoS):
+    """Prefetch and acks; settling a delivery writes its document (see the module docs)."""
+
+    channel: Channel
+
+    def ack(self, delivery_tag: Any, multiple: bool = False) -> None:
+        if multiple:
+            tags = []
+            for tag in self._delivered:
+                tags.append(tag)
+                if tag == delivery_tag:
+                    break
+        else:
+            tags = [delivery_tag]
+        super().ack(delivery_tag, multiple=multiple)
+        self.channel._settle(tags)
+
+    def reject(self, delivery_tag: Any, requeue: bool = False) -> None:
+        self._delivered.pop(delivery_tag, None)
+        if requeue:
+            self.channel._release([delivery_tag])
+        else:
+            self.channel._settle([delivery_tag])
+
+    def restore_unacked(self) -> list[tuple[BaseException, Any]]:
+        tags = list(self._delivered)
+        self._delivered.clear()
+        try:
+            self.channel._release(tags)
+        except Exception as exc:  # noqa: BLE001 - reported to the caller
+            return [(exc, tag) for tag in tags]
+        return []
+
+
+def _renew_hook(channel: Channel, messages: Sequence[Held]) -> None:
+    channel._renew_leases(messages)
+
+
+class Channel(virtual.Channel):
+    """A channel of the CouchDB transport."""
+
+    QoS = QoS
+    connection: Transport
+    #: Bindings are stored in the database (``_queue_bind``), and fanout
+    #: copies are written in one ``_bulk_docs`` (``_put_fanout``).
+    supports_fanout = True
+    max_priority = docs.MAX_RANK
+
+    def __init__(self, connection: Transport, **kwargs: Any) -> None:
+        super().__init__(connection, **kwargs)
+        self._held: dict[str, Held] = {}
+        self._buffers: dict[str, deque[Held]] = {}
+        self._held_lock = threading.Lock()
+        self._pending_acks: list[str] = []
+        self._keeper: LeaseKeeper | None = None
+        self._lease_link: LeaseLink | None = None
+
+    @property
+    def client(self) -> Any:
+        return self.connection.client_api
+
+    # -- exchanges ---------------------------------------------------------------------
+    def _load_exchange(self, exchange: str) -> bool:
+        """Copy an exchange declared by another process into the local state."""
+        doc = self.client.get(docs.exchange_id(exchange))
+        if doc is None:
+            return False
+        self.state.exchanges.setdefault(exchange, {
+            "type": doc.get("type", "direct"), "durable": bool(doc.get("durable")),
+            "auto_delete": bool(doc.get("auto_delete")), "arguments": doc.get("arguments") or {},
+            "table": [],
+        })
+        return True
+
+    def exchange_declare(self, exchange: str | None = None, type: str = "direct",
+                         durable: bool = False, auto_delete: bool = False,
+                         arguments: Mapping[str, Any] | None = None, nowait: bool = False,
+                         passive: bool = False) -> None:
+        """Declare an exchange; it is stored so that every process knows its type."""
+        if exchange and exchange not in self.state.exchanges:
+            self._load_exchange(exchange)
+        super().exchange_declare(exchange, type, durable, auto_delete, arguments, nowait, passive)
+        if not exchange or passive:
+            return
+        persisted = self.connection.persisted_exchanges
+        if exchange in persisted:
+            return
+        info = self.state.exchanges[exchange]
+        doc = {"_id": docs.exchange_id(exchange), "type": info["type"], "durable": info["durable"],
+               "auto_delete": info["auto_delete"], "arguments": info["arguments"]}
+        self.client.put(doc, ok=(201, 202, 409))
+        persisted.add(exchange)
+
+    def exchange_delete(self, exchange: str, if_unused: bool = False, nowait: bool = False) -> None:
+        """Delete an exchange, its bindings and its stored documents."""
+        if exchange not in self.state.exchanges:
+            self._load_exchange(exchange)
+        super().exchange_delete(exchange, if_unused, nowait)
+        start, end = docs.binding_range(exchange)
+        rows = self.client.all_docs(start, end, include_docs=False)
+        doc = self.client.get(docs.exchange_id(exchange))
+        doomed = [{"_id": r["id"], "_rev": r["value"]["rev"], "_deleted": True} for r in rows]
+        if doc is not None:
+            doomed.append({"_id": doc["_id"], "_rev": doc["_rev"], "_deleted": True})
+        self.client.bulk_docs(doomed)
+        self.connection.persisted_exchanges.discard(exchange)
+
+    def typeof(self, exchange: str, default: str = "direct") -> Any:
+        if exchange and exchange not in self.state.exchanges:
+            self._load_exchange(exchange)
+        return super().typeof(exchange, default)
+
+    # -- bindings ----------------------------------------------------------------------
+    def queue_bind(self, queue: str, exchange: str | None = None, routing_key: str = "",
+                   arguments: Mapping[str, Any] | None = None, **kwargs: Any) -> None:
+        """Bind ``queue`` to ``exchange``; the binding is stored (idempotent)."""
+        exchange = exchange or "amq.direct"
+        known = self.state.has_binding(queue, exchange, routing_key)
+        super().queue_bind(queue, exchange, routing_key, arguments, **kwargs)
+        if known:   # known here, but maybe not stored (deleted elsewhere)
+            meta = self.typeof(exchange).prepare_bind(queue, exchange, routing_key, arguments)
+            self._queue_bind(exchange, *meta)
+
+    def _queue_bind(self, exchange: str, routing_key: str, pattern: Any, queue: str) -> None:
+        self.client.put(docs.binding_doc(exchange, routing_key, pattern, queue), ok=(201, 202, 409))
+
+    def _queue_unbind(self, exchange: str, routing_key: str, pattern: Any, queue: str) -> None:
+        doc = self.client.get(docs.binding_id(exchange, routing_key, pattern, queue))
+        if doc is not None:
+            self.client.bulk_docs([{"_id": doc["_id"], "_rev": doc["_rev"], "_deleted": True}])
+
+    def get_table(self, exchange: str) -> list[tuple[str, Any, str]]:
+        """The bindings of ``exchange`` as stored in the database (every process's)."""
+        start, end = docs.binding_range(exchange)
+        table = []
+        for row in self.client.all_docs(start, end):
+            entry = docs.parse_binding(row.get("doc") or {})
+            if entry is not None:
+                table.append(entry)
+        return table
+
+    # -- queues ------------------------------------------------------------------------
+    def _new_queue(self, queue: str, **kwargs: Any) -> None:
+        declared = self.connection.declared_queues
+        if queue in declared:
+            return
+        doc = {"_id": docs.queue_id(queue), "arguments": dict(kwargs.get("arguments") or {})}
+        self.client.put(doc, ok=(201, 202, 409))
+        declared.add(queue)
+
+    def _has_queue(self, queue: str, **kwargs: Any) -> bool:
+        if self.client.get(docs.queue_id(queue)) is not None:
+            return True
+        return bool(self.client.find({**docs.all_query(queue, ["_id"]), "limit": 1}))
+
+    def _size(self, queue: str) -> int:
+        self.connection.flush_acks()
+        total, now = 0, time.time()
+        while True:
+            page = self.client.find({**docs.ready_query(queue, now, ["_id"]), "skip": total})
+            total += len(page)
+            if len(page) < docs.PAGE:
+                return total
+
+    def _purge(self, queue: str) -> int:
+        self.connection.flush_acks()
+        removed = 0
+        while True:
+            page = self.client.find(docs.ready_query(queue, time.time(), ["_id", "_rev"]))
+            if not page:
+                return removed
+            results = self.client.bulk_docs([{**d, "_deleted": True} for d in page])
+            done = sum(1 for r in results if "error" not in r)
+            removed += done
+            if not done:
+                return removed
+
+    def _delete(self, queue: str, *args: Any, **kwargs: Any) -> None:
+        """Delete ``queue``: with a binding ``(exchange, key, pattern, queue)`` only that one."""
+        client = self.client
+        if args:
+            exchange, routing_key, pattern = args[0], args[1], args[2]
+            self._queue_unbind(exchange, routing_key, pattern, queue)
+            return
+        while True:
+            page = client.find(docs.all_query(queue, ["_id", "_rev"]))
+            if not page:
+                break
+            results = client.bulk_docs([{**d, "_deleted": True} for d in page])
+            if all("error" in r for r in results):
+                break
+        doomed = []
+        start, end = "kombu.binding:", "kombu.binding:\ufff0"
+        for row in client.all_docs(start, end):
+            doc = row.get("doc") or {}
+            if doc.get("bound_queue") == queue:
+                doomed.append({"_id": doc["_id"], "_rev": doc["_rev"], "_deleted": True})
+        qdoc = client.get(docs.queue_id(queue))
+        if qdoc is not None:
+            doomed.append({"_id": qdoc["_id"], "_rev": qdoc["_rev"], "_deleted": True})
+        client.bulk_docs(doomed)
+        self.connection.declared_queues.discard(queue)
+        for held in list(self._buffers.pop(queue, ())):
+            with self._held_lock:
+                self._held.pop(held.tag, None)
+
+    # -- publishing --------------------------------------------------------------------
+    def _put(self, queue: str, message: dict[str, Any], **kwargs: Any) -> None:
+        """Store ``message`` as a new document of ``queue``."""
+        self.client.post(docs.message_doc(queue, message, self.connection.sequence()))
+
+    def _put_fanout(self, exchange: str, message: dict[str, Any], routing_key: str,
+                    **kwargs: Any) -> None:
+        """One document per bound queue, written together with ``_bulk_docs``."""
+        queues = self._lookup(exchange, routing_key, headers=message.get("headers"))
+        if not queues:
+            return
+        seq = self.connection.sequence()
+        batch = [docs.message_doc(q, message if i == 0 else self._copy_envelope(message), seq)
+                 for i, q in enumerate(queues)]
+        results = self.client.bulk_docs(batch)
+        failed = [r for r in results if "error" in r]
+        if failed:
+            raise CouchDBError(f"fanout to {exchange!r}: {len(failed)} of {len(batch)} copies "
+                               f"not stored ({failed[0].get('error')})")
+
+    # -- claiming and delivering -------------------------------------------------------
+    def _batch_size(self) -> int:
+        room = self.qos.can_consume_max_estimate()
+        batch = self.connection.claim_batch
+        return max(1, batch if room is None else min(room, batch))
+
+    def _claim(self, queue: str, limit: int) -> list[Held]:
+        """Claim up to ``limit`` ready messages of ``queue`` (MVCC: conflicts are skipped)."""
+        client = self.client
+        vt = self.connection.visibility_timeout
+        for _ in range(3):
+            now = time.time()
+            found = client.find(docs.claim_query(queue, now, limit))
+            if not found:
+                return []
+            updates = []
+            for doc in found:
+                new = dict(doc)
+                new["visible"] = now + vt
+                new["claim"] = uuid4().hex
+                new["deliveries"] = int(doc.get("deliveries") or 0) + 1
+                updates.append(new)
+            got = []
+            for new, old, result in zip(updates, found, client.bulk_docs(updates), strict=True):
+                if "error" in result:
+                    continue   # someone else claimed it first
+                new["_rev"] = result["rev"]
+                got.append(Held(new["claim"], queue, new, int(old.get("deliveries") or 0)))
+            if got:
+                with self._held_lock:
+                    for held in got:
+                        self._held[held.tag] = held
+                self._ensure_keeper()
+                return got
+        return []
+
+    def _envelope(self, held: Held) -> dict[str, Any]:
+        held.delivered = True
+        doc = held.doc
+        payload = dict(doc["payload"])
+        properties = dict(payload.get("properties") or {})
+        properties["delivery_info"] = dict(properties.get("delivery_info") or {})
+        properties["delivery_tag"] = held.tag
+        payload["properties"] = properties
+        if held.prior_deliveries or doc.get("redelivered"):
+            payload["redelivered"] = True
+        return payload
+
+    def _get(self, queue: str, timeout: float | None = None) -> dict[str, Any]:
+        buffer = self._buffers.get(queue)
+        if buffer:
+            return self._envelope(buffer.popleft())
+        claimed = self._claim(queue, self._batch_size())
+        if not claimed:
+            raise Empty()
+        if len(claimed) > 1:
+            self._buffers.setdefault(queue, deque()).extend(claimed[1:])
+        return self._envelope(claimed[0])
+
+    def basic_get(self, queue: str, no_ack: bool = False, **kwargs: Any) -> Any:
+        """Claim one message of ``queue`` (``None`` when there is none ready)."""
+        buffer = self._buffers.get(queue)
+        if buffer:
+            payload = self._envelope(buffer.popleft())
+        else:
+            claimed = self._claim(queue, 1)
+            if not claimed:
+                return None
+            payload = self._envelope(claimed[0])
+        message = self.Message(payload, channel=self)
+        message.queue = queue
+        if no_ack:
+            self._settle([message.delivery_tag])
+        else:
+            self.qos.append(message, message.delivery_tag)
+        return message
+
+    def basic_consume(self, queue: str, no_ack: bool = False, callback: Any = None,
+                      consumer_tag: str | None = None, **kwargs: Any) -> str:
+        tag = super().basic_consume(queue, no_ack=no_ack, callback=callback,
+                                    consumer_tag=consumer_tag, **kwargs)
+        if no_ack:
+            wrapped = self._callbacks[queue]
+
+            def settle_first(raw: dict[str, Any]) -> Any:
+                # No-ack delivery: the document is deleted as it is handed over.
+                self._settle([raw["properties"]["delivery_tag"]])
+                return wrapped(raw)
+
+            self._callbacks[queue] = self.connection._callbacks[queue] = settle_first
+        return tag
+
+    def basic_cancel(self, consumer_tag: str) -> None:
+        queue = self._tag_to_queue.get(consumer_tag)
+        super().basic_cancel(consumer_tag)
+        if queue is not None and queue not in self._active_queues:
+            self._release_buffered(queue)
+
+    def has_buffered(self) -> bool:
+        return any(self._buffers.get(q) for q in self._active_queues)
+
+    # -- settling ----------------------------------------------------------------------
+    def _take_held(self, tags: Iterable[Any]) -> list[Held]:
+        with self._held_lock:
+            return [h for h in (self._held.pop(t, None) for t in tags) if h is not None]
+
+    def _settle(self, tags: Sequence[Any]) -> None:
+        """Delete the documents of acked (or dropped) deliveries, batched by the transport."""
+        self._pending_acks.extend(tags)
+        if not self.connection.delivering or len(self._pending_acks) >= self.connection.ack_batch:
+            self.flush_acks()
+
+    def flush_acks(self) -> None:
+        tags, self._pending_acks = self._pending_acks, []
+        held = self._take_held(tags)
+        if not held:
+            return
+        self._write_back(held, lambda h, doc: {"_id": doc["_id"], "_rev": doc["_rev"], "_deleted": True})
+
+    def _release(self, tags: Sequence[Any]) -> None:
+        """Make claimed messages ready again, at their original place in the queue."""
+        self.flush_acks()
+        held = self._take_held(tags)
+        for buffer in self._buffers.values():
+            if buffer:
+                keep = [h for h in buffer if h.tag not in tags]
+                buffer.clear()
+                buffer.extend(keep)
+        self._write_back(held, _released)
+
+    def _release_buffered(self, queue: str) -> None:
+        buffer = self._buffers.pop(queue, None)
+        if buffer:
+            self._write_back(self._take_held(h.tag for h in buffer), _released)
+
+    def _write_back(self, held: list[Held], change: Any) -> None:
+        """Write ``change(held, doc)`` for each delivery; retry stale revisions we still own."""
+        if not held:
+            return
+        client = self.client
+        results = client.bulk_docs([change(h, h.doc) for h in held])
+        retry = [h for h, r in zip(held, results, strict=True) if "error" in r and lost_update(r)]
+        for h in retry:
+            current = client.get(h.doc["_id"])
+            if current is None or current.get("claim") != h.tag:
+                logger.warning("couchdb: lease of message %s in %r ran out before it was settled; "
+                               "it may be delivered again", h.doc["_id"], h.queue)
+                continue
+            client.bulk_docs([change(h, current)])
+
+    # -- leases --------------------------------------------------------------------------
+    def _ensure_keeper(self) -> None:
+        keeper = self._keeper
+        if keeper is not None and keeper.running:
+            return
+        link = self._lease_link
+        if link is None or link.lost:
+            link = self._lease_link = LeaseLink(self.connection.conninfo)
+            link.connect()   # opened now, so that a cut of this consumer's network is seen
+        interval = self.connection.lease_interval or max(self.connection.visibility_timeout / 3, 0.05)
+        self._keeper = LeaseKeeper(self, interval, renew=_renew_hook,
+                                   name=f"kombu-couchdb-lease-{self.channel_id}").start()
+
+    def _lease_messages(self) -> list[Held]:
+        with self._held_lock:
+            return [h for h in self._held.values() if not h.lost]
+
+    def _renew_leases(self, messages: Sequence[Held]) -> None:
+        """Push the leases of ``messages`` forward (runs in the lease keeper's thread)."""
+        link = self._lease_link
+        if link is None:
+            return
+        until = time.time() + self.connection.visibility_timeout
+        batch = [{**h.doc, "visible": until} for h in messages]
+        try:
+            results = link.bulk_docs(batch)
+        except LeaseLost:
+            self.connection.lease_lost(self)
+            if self._keeper is not None:
+                self._keeper.stop(timeout=0)
+            raise
+        for h, doc, result in zip(messages, batch, results, strict=True):
+            if "error" not in result:
+                doc["_rev"] = result["rev"]
+                with self._held_lock:
+                    if self._held.get(h.tag) is h:
+                        h.doc = doc
+                continue
+            current = link.get(doc["_id"])
+            with self._held_lock:
+                if current is not None and current.get("claim") == h.tag:
+                    h.doc = current        # renewed next tick with the current revision
+                else:
+                    h.lost = True
+
+    def close(self) -> None:
+        if self.closed:
+            return
+        try:
+            for queue in list(self._buffers):
+                self._release_buffered(queue)
+            super().close()
+            self.flush_acks()
+        finally:
+            if self._keeper is not None:
+                self._keeper.stop(timeout=1.0)
+                self._keeper = None
+            if self._lease_link is not None:
+                self._lease_link.close()
+                self._lease_link = None
+
+
+def _released(held: Held, doc: dict[str, Any]) -> dict[str, Any]:
+    new = dict(doc)
+    new["visible"] = 0
+    new["claim"] = None
+    if held.delivered:
+        new["redelivered"] = True
+    else:
+        new["deliveries"] = held.prior_deliveries
+    return new
+

@@ -1,0 +1,61 @@
+"""Where pouchdb-server (the stand-in the tests use) differs from CouchDB 3.x.
+
+The transport is written to CouchDB's documented behaviour; each difference
+met on pouchdb-server 4.2 is handled here, by name, and nowhere else.
+
+``POUCHDB_NO_SELECTOR_FILTER``
+    ``_changes?filter=_selector`` is CouchDB's selector filter; pouchdb-server
+    looks for a design document ``_design/_selector`` instead and, when a
+    filter's design document is missing, *crashes the whole server*. On
+    pouchdb-server the feed is filtered by a JavaScript filter function in
+    ``_design/kombu_feed`` (created before the first feed request).
+``POUCHDB_LONGPOLL_IGNORES_TIMEOUT``
+    A longpoll feed with nothing to report never ends (``timeout=`` is
+    ignored). Every feed request therefore carries a client read timeout,
+    and a read timeout is the normal "nothing changed" outcome.
+``POUCHDB_GZIP_BUFFERS_FEEDS``
+    With ``Accept-Encoding: gzip`` the feed reply is buffered; feeds are
+    requested with ``Accept-Encoding: identity``.
+``POUCHDB_WRONG_REV_DELETE_IS_404``
+    A delete with a stale ``_rev`` answers 404 where CouchDB answers 409;
+    both mean "not yours any more" (see :func:`lost_update`).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+__all__ = ("FEED_DESIGN_DOC", "FEED_FILTER", "is_pouchdb", "lost_update", "FEED_HEADERS")
+
+FEED_HEADERS = {"Accept-Encoding": "identity"}
+
+#: ``POUCHDB_NO_SELECTOR_FILTER``: the filter used instead of ``_selector``
+#: (``queues``: the queue names, one per line).
+FEED_FILTER = "kombu_feed/queues"
+FEED_DESIGN_DOC: dict[str, Any] = {
+    "_id": "_design/kombu_feed",
+    "filters": {
+        "queues": (
+            "function (doc, req) {"
+            " if (doc._deleted || typeof doc.queue !== 'string' || typeof doc.rank !== 'number')"
+            " { return false; }"
+            " return String(req.query.queues || '').split('\\n').indexOf(doc.queue) >= 0; }"
+        ),
+    },
+}
+
+
+def is_pouchdb(server_info: dict[str, Any]) -> bool:
+    """Whether ``GET /`` came from pouchdb-server (``express-pouchdb`` or a PouchDB vendor)."""
+    vendor = server_info.get("vendor") or {}
+    name = str(vendor.get("name", "")) if isinstance(vendor, dict) else ""
+    return "express-pouchdb" in server_info or "pouchdb" in name.lower()
+
+
+def lost_update(result: dict[str, Any]) -> bool:
+    """Whether a ``_bulk_docs`` result says the document changed under us or is gone.
+
+    CouchDB answers ``conflict`` (409); ``POUCHDB_WRONG_REV_DELETE_IS_404``:
+    pouchdb-server answers ``not_found`` for a delete with a stale revision.
+    """
+    return result.get("error") in ("conflict", "not_found")

@@ -1,0 +1,180 @@
+"""The CouchDB transport (``couchdb://``, ``couchdbs://``) on the core's virtual engine.
+
+Also importable as ``kombu.transport.couchdb``. One pooled HTTP session per
+connection for publishing, claiming, settling and waiting; one persistent
+connection per consuming channel for its lease keeper. Idle consumers wait
+on the database's ``_changes`` feed (longpoll, filtered to their queues)
+rather than polling; leases running out elsewhere are seen at the latest
+``polling_interval`` seconds later. See the README for the options.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import Any, cast
+
+import requests
+from kombu.transport import virtual
+from kombu.transport.virtual.base import BrokerState
+
+from . import documents as docs
+from . import quirks
+from .channel import Channel, QoS
+from .client import CouchClient, CouchDBConnectionError, CouchDBError
+from .conninfo import DEFAULT_PORT, ConnInfo, conninfo_from_client
+
+__all__ = ("Transport", "Channel", "QoS", "CouchDBConnectionError", "CouchDBError", "DEFAULT_PORT")
+
+#: Exchanges and bindings known in this process, per server and database.
+_STATES: dict[tuple[str, str], BrokerState] = {}
+_STATES_LOCK = threading.Lock()
+
+
+class Transport(virtual.Transport):
+    """CouchDB transport: one document per message, claimed with MVCC revisions."""
+
+    Channel = Channel
+    default_port = DEFAULT_PORT
+    driver_type = "couchdb"
+    driver_name = "couchdb"
+    implements = virtual.Transport.implements.extend(
+        asynchronous=False,
+        exchange_type=frozenset(["direct", "topic", "fanout", "headers"]),
+    )
+    connection_errors = virtual.Transport.connection_errors + (CouchDBConnectionError,)
+    channel_errors = virtual.Transport.channel_errors + (CouchDBError,)
+
+    #: Seconds a claimed message stays invisible to others; renewed while held.
+    visibility_timeout: float = 60.0
+    #: Seconds between lease renewals (default: a third of the visibility timeout).
+    lease_interval: float | None = None
+    #: Longest wait on the changes feed before claiming again.
+    polling_interval: float = 1.0
+    #: Most messages claimed in one round trip (also bounded by the prefetch room).
+    claim_batch: int = 20
+    #: Acks made during one delivery burst are deleted together, at most this many.
+    ack_batch: int = 100
+
+    def __init__(self, client: Any, **kwargs: Any) -> None:
+        super().__init__(client, **kwargs)
+        opts = dict(client.transport_options or {}) if client is not None else {}
+        self.options = opts
+        self.conninfo: ConnInfo = conninfo_from_client(client, opts)
+        for name in ("visibility_timeout", "lease_interval", "polling_interval"):
+            if opts.get(name) is not None:
+                setattr(self, name, float(opts[name]))
+        for name in ("claim_batch", "ack_batch"):
+            if opts.get(name) is not None:
+                setattr(self, name, max(1, int(opts[name])))
+        self._api: CouchClient | None = None
+        self._pouchdb: bool | None = None
+        self._lost: str | None = None
+        self.delivering = False
+        self.sequence = _SEQUENCE
+        self.declared_queues: set[str] = set()
+        self.persisted_exchanges: set[str] = set()
+        self._state_key = (self.conninfo.server_url, self.conninfo.database)
+
+    # -- state and client ------------------------------------------------------------------
+    @property
+    def state(self) -> BrokerState:  # type: ignore[override]
+        with _STATES_LOCK:
+            state = _STATES.get(self._state_key)
+            if state is None:
+                state = _STATES[self._state_key] = BrokerState()
+            return state
+
+    @property
+    def client_api(self) -> CouchClient:
+        """The connection's HTTP client (created on first use)."""
+        if self._api is None:
+            self._api = CouchClient(self.conninfo)
+        return self._api
+
+    def establish_connection(self) -> Transport:
+        """Check the server, create the database, its claim index and feed filter."""
+        api = self.client_api
+        self._lost = None
+        info = api.server_info()
+        self._pouchdb = quirks.is_pouchdb(info)
+        api.ensure_db()
+        api.create_index(docs.CLAIM_INDEX)
+        if self._pouchdb:
+            api.put(quirks.FEED_DESIGN_DOC, ok=(201, 202, 409))
+        return self
+
+    def close_connection(self, connection: Any) -> None:
+        try:
+            super().close_connection(connection)
+        except self.connection_errors:
+            pass
+        finally:
+            if self._api is not None:
+                self._api.close()
+                self._api = None
+
+    def driver_version(self) -> str:
+        return str(requests.__version__)
+
+    def verify_connection(self, connection: Any) -> bool:
+        return self._api is not None and self._lost is None
+
+    def lease_lost(self, channel: Channel) -> None:
+        """A channel's lease connection was reset: report it on the next call."""
+        self._lost = f"the connection to {self.conninfo.describe()} was reset"
+
+    # -- consuming ---------------------------------------------------------------------------
+    def flush_acks(self) -> None:
+        for channel in tuple(cast("list[Channel]", self.channels)):
+            if channel._pending_acks:
+                channel.flush_acks()
+
+    def _deliver_round(self) -> int:
+        """Deliver what the consuming channels can take now (buffered or newly claimed)."""
+        delivered = 0
+        self.delivering = True
+        try:
+            for channel in tuple(cast("list[Channel]", self._consuming)):
+                while channel.deliver_one():
+                    delivered += 1
+                    if not channel.has_buffered():
+                        break
+        finally:
+            self.delivering = False
+            self.flush_acks()
+        return delivered
+
+    def drain_events(self, connection: Any, timeout: float | None = None, **kwargs: Any) -> None:
+        """Deliver the messages available (at least one) or raise ``socket.timeout``."""
+        if self._lost is not None:
+            lost, self._lost = self._lost, None
+            raise CouchDBConnectionError(lost)
+        deadline = None if timeout is None else time.monotonic() + timeout
+        since: Any = None
+        while True:
+            if self._deliver_round():
+                return
+            if since is None:
+                # Taken after a round found nothing; one more round closes the race.
+                since = self.client_api.db_info().get("update_seq")
+                continue
+            remaining = None if deadline is None else deadline - time.monotonic()
+            if remaining is not None and remaining <= 0:
+                raise TimeoutError()
+            wait = self.polling_interval if remaining is None else min(remaining, self.polling_interval)
+            since = self._wait_for_change(since, max(wait, 0.01))
+
+    def _wait_for_change(self, since: Any, wait: float) -> Any:
+        """Block until a message document of a consumed queue changes after ``since``.
+
+        Returns the feed's last sequence (``since`` itself when nothing changed).
+        """
+        queues = sorted({q for ch in cast("list[Channel]", self._consuming) for q in ch._active_queues})
+        if not queues:
+            time.sleep(wait)
+            return since
+        return self.client_api.changes_longpoll(since, wait, queues, pouchdb=bool(self._pouchdb))
+
+
+_SEQUENCE = docs.Sequence()
