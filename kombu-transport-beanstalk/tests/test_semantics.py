@@ -1,0 +1,377 @@
+"""What the beanstalk transport promises beyond the kit: jobs, tubes, priorities, delays."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from typing import Any
+from uuid import uuid4
+
+import pytest
+from kombu import Connection, Consumer, Exchange, Queue
+
+from .conftest import HOST, PORT
+
+pytestmark = pytest.mark.usefixtures("beanstalkd")
+
+
+def fresh(label: str = "q") -> str:
+    return f"bst.{uuid4().hex[:10]}.{label}"
+
+
+@pytest.fixture()
+def conn(beanstalkd: str) -> Any:
+    with Connection(beanstalkd, transport_options={"visibility_timeout": 5}) as connection:
+        connection.connect()
+        yield connection
+
+
+def declared(conn: Any, name: str | None = None, **kwargs: Any) -> Queue:
+    name = name or fresh()
+    queue = Queue(name, Exchange(name, "direct"), routing_key=name, **kwargs)
+    queue(conn.default_channel).declare()
+    return queue
+
+
+def cleanup(conn: Any, *queues: Queue) -> None:
+    for queue in queues:
+        queue(conn.default_channel).delete()
+
+
+def tube_stats(raw: Any, queue: str) -> dict[str, Any]:
+    from kombu_transport_beanstalk.names import tube_for
+
+    return dict(raw.stats_tube(tube_for(queue)))
+
+
+# -- tube names --------------------------------------------------------------------------
+@pytest.mark.parametrize("name", ["celery", "kit.1a2b.q", "a-b_c+d/e;f$g(h)", "celery@host.celery.pidbox",
+                                  "ünïcode:queue name", "-leading", "$24"])
+def test_queue_names_map_to_tubes_and_back(name: str) -> None:
+    import re
+
+    from kombu_transport_beanstalk.names import queue_for, tube_for
+
+    tube = tube_for(name)
+    assert re.fullmatch(r"[A-Za-z0-9+/;.$_()][A-Za-z0-9\-+/;.$_()]*", tube), tube
+    assert queue_for(tube) == name
+
+
+def test_plain_names_are_their_own_tube() -> None:
+    from kombu_transport_beanstalk.names import tube_for
+
+    assert tube_for("celery") == "celery"
+    assert tube_for("video-tasks.high") == "video-tasks.high"
+
+
+@pytest.mark.parametrize("name", ["x" * 201, "@" * 70])
+def test_unmappable_names_are_a_clear_error(name: str, conn: Any) -> None:
+    from kombu_transport_beanstalk.names import InvalidQueueName
+
+    with pytest.raises(InvalidQueueName):
+        Queue(name, Exchange("bst-x", "direct"), "k")(conn.default_channel).declare()
+    assert issubclass(InvalidQueueName, ValueError)
+    assert InvalidQueueName in conn.channel_errors
+
+
+def test_queue_with_escaped_name_round_trips(conn: Any, raw: Any) -> None:
+    queue = declared(conn, fresh("worker@host:1"))
+    try:
+        conn.Producer().publish({"x": 1}, exchange=queue.exchange, routing_key=queue.routing_key)
+        assert tube_stats(raw, queue.name)["current-jobs-ready"] == 1
+        message = queue(conn.default_channel).get()
+        assert message is not None and message.payload == {"x": 1}
+        assert message.delivery_info["routing_key"] == queue.name
+        message.ack()
+    finally:
+        cleanup(conn, queue)
+
+
+# -- jobs and leases ---------------------------------------------------------------------
+def test_delivery_reserves_and_ack_deletes(conn: Any, raw: Any) -> None:
+    queue = declared(conn)
+    try:
+        conn.Producer().publish("job", exchange=queue.exchange, routing_key=queue.routing_key)
+        message = queue(conn.default_channel).get()
+        stats = tube_stats(raw, queue.name)
+        assert (stats["current-jobs-ready"], stats["current-jobs-reserved"]) == (0, 1)
+        assert queue(conn.default_channel).queue_declare(passive=True).message_count == 0
+        message.ack()
+        stats = tube_stats(raw, queue.name)
+        assert (stats["current-jobs-ready"], stats["current-jobs-reserved"]) == (0, 0)
+        assert stats["cmd-delete"] >= 1
+    finally:
+        cleanup(conn, queue)
+
+
+def test_requeue_releases_to_the_head_of_its_priority(conn: Any) -> None:
+    queue = declared(conn)
+    try:
+        producer = conn.Producer()
+        for body in ("a", "b", "c"):
+            producer.publish(body, exchange=queue.exchange, routing_key=queue.routing_key)
+        bound = queue(conn.default_channel)
+        first = bound.get()
+        assert first.payload == "a"
+        first.requeue()
+        order = []
+        while (message := bound.get()) is not None:
+            order.append(message.payload)
+            message.ack()
+        assert order == ["a", "b", "c"]
+    finally:
+        cleanup(conn, queue)
+
+
+def test_reject_without_requeue_deletes(conn: Any, raw: Any) -> None:
+    queue = declared(conn)
+    try:
+        conn.Producer().publish("bad", exchange=queue.exchange, routing_key=queue.routing_key)
+        queue(conn.default_channel).get().reject()
+        stats = tube_stats(raw, queue.name)
+        assert sum(stats[f"current-jobs-{s}"] for s in ("ready", "reserved", "delayed", "buried")) == 0
+    finally:
+        cleanup(conn, queue)
+
+
+def test_reject_buries_when_the_queue_keeps_rejected(conn: Any, raw: Any) -> None:
+    from kombu_transport_beanstalk.channel import BURY_REJECTED_ARGUMENT
+
+    queue = declared(conn, queue_arguments={BURY_REJECTED_ARGUMENT: True})
+    try:
+        conn.Producer().publish("keep me", exchange=queue.exchange, routing_key=queue.routing_key)
+        queue(conn.default_channel).get().reject()
+        stats = tube_stats(raw, queue.name)
+        assert (stats["current-jobs-buried"], stats["current-jobs-ready"]) == (1, 0)
+        assert queue(conn.default_channel).get() is None
+        assert queue(conn.default_channel).purge() == 1  # purge deletes buried jobs too
+        assert tube_stats(raw, queue.name)["current-jobs-buried"] == 0
+    finally:
+        cleanup(conn, queue)
+
+
+def test_lease_is_extended_for_a_slow_consumer(beanstalkd: str) -> None:
+    """A consumer busy for three TTRs without draining keeps its job: nobody else gets it."""
+    options = {"visibility_timeout": 2}
+    with Connection(beanstalkd, transport_options=options) as slow, \
+            Connection(beanstalkd, transport_options=options) as other:
+        queue = declared(slow)
+        try:
+            slow.Producer().publish("long task", exchange=queue.exchange, routing_key=queue.routing_key)
+            got: list[Any] = []
+            with Consumer(slow.default_channel, [queue], callbacks=[lambda b, m: got.append(m)]):
+                slow.drain_events(timeout=5)
+                assert len(got) == 1
+                deadline = time.monotonic() + 6.5  # > 3 TTRs, the application is busy
+                while time.monotonic() < deadline:
+                    assert queue(other.default_channel).get() is None, "a live consumer's job was taken"
+                    time.sleep(0.5)
+                got[0].ack()
+            assert queue(other.default_channel).get() is None
+        finally:
+            cleanup(slow, queue)
+
+
+def test_closed_consumer_jobs_are_released_at_once(beanstalkd: str) -> None:
+    with Connection(beanstalkd, transport_options={"visibility_timeout": 600}) as first:
+        queue = declared(first)
+        try:
+            first.Producer().publish("held", exchange=queue.exchange, routing_key=queue.routing_key)
+            assert queue(first.default_channel).get().payload == "held"
+            first.release()  # never acked
+            with Connection(beanstalkd) as second:
+                message = queue(second.default_channel).get()
+                assert message is not None and message.payload == "held"  # well before the TTR
+                message.ack()
+        finally:
+            with Connection(beanstalkd) as c:
+                cleanup(c, queue)
+
+
+CONSUMER = r"""
+import sys, time
+from kombu import Connection, Consumer, Exchange, Queue
+name = sys.argv[2]
+queue = Queue(name, Exchange(name, "direct"), routing_key=name)
+held = []
+with Connection(sys.argv[1], transport_options={"visibility_timeout": 600}) as conn:
+    with Consumer(conn.default_channel, [queue], callbacks=[lambda b, m: held.append(b)],
+                  prefetch_count=int(sys.argv[3])):
+        while len(held) < int(sys.argv[3]):
+            conn.drain_events(timeout=10)
+        print("held", len(held), flush=True)
+        time.sleep(120)
+"""
+
+
+def test_sigkilled_consumer_jobs_come_back(beanstalkd: str) -> None:
+    """A consumer killed with SIGKILL while holding 3 reserved jobs: all 3 come back, long before TTR."""
+    with Connection(beanstalkd) as conn:
+        queue = declared(conn)
+        try:
+            for i in range(5):
+                conn.Producer().publish(i, exchange=queue.exchange, routing_key=queue.routing_key)
+            child = subprocess.Popen([sys.executable, "-c", CONSUMER, beanstalkd, queue.name, "3"],
+                                     stdout=subprocess.PIPE, text=True)
+            try:
+                assert child.stdout is not None
+                assert child.stdout.readline().strip() == "held 3"
+            finally:
+                child.kill()
+                child.wait(10)
+            got: list[int] = []
+            deadline = time.monotonic() + 20
+            bound = queue(conn.default_channel)
+            while len(got) < 5 and time.monotonic() < deadline:
+                message = bound.get()
+                if message is None:
+                    time.sleep(0.1)
+                    continue
+                got.append(message.payload)
+                message.ack()
+            assert sorted(got) == [0, 1, 2, 3, 4]
+        finally:
+            cleanup(conn, queue)
+
+
+def test_partitioned_consumer_jobs_come_back_after_ttr(beanstalkd: str) -> None:
+    """The network to a consumer stalls (no FIN, no RST): its job is ready again after the TTR.
+
+    The TTR is the publisher's ``visibility_timeout``: beanstalkd stores it with the job.
+    """
+    from kombu.testing.proxy import FaultProxy
+
+    with FaultProxy(HOST, PORT) as proxy, \
+            Connection(beanstalkd, transport_options={"visibility_timeout": 2}) as direct:
+        queue = declared(direct)
+        try:
+            direct.Producer().publish("stranded", exchange=queue.exchange, routing_key=queue.routing_key)
+            cut_off = Connection(proxy.url(beanstalkd), transport_options={"socket_timeout": 5})
+            assert queue(cut_off.default_channel).get().payload == "stranded"
+            proxy.pause()
+            deadline = time.monotonic() + 15
+            message = None
+            while message is None and time.monotonic() < deadline:
+                message = queue(direct.default_channel).get()
+                time.sleep(0.2)
+            assert message is not None and message.payload == "stranded"
+            message.ack()
+        finally:
+            proxy.cut(reset=True)
+            proxy.resume()
+            cut_off.release()
+            cleanup(direct, queue)
+
+
+# -- priorities and delays ---------------------------------------------------------------
+def test_amqp_priority_maps_to_beanstalkd_priority(conn: Any, raw: Any) -> None:
+    from kombu_transport_beanstalk.names import tube_for
+    from kombu_transport_beanstalk.protocol import PRIORITY_BASE
+
+    queue = declared(conn, max_priority=255)
+    try:
+        producer = conn.Producer()
+        for priority in (0, 9, 255):
+            producer.publish(priority, exchange=queue.exchange, routing_key=queue.routing_key,
+                             priority=priority)
+        raw.use(tube_for(queue.name))
+        job = raw.peek_ready()
+        assert raw.stats_job(job)["pri"] == PRIORITY_BASE - 255
+        got = []
+        bound = queue(conn.default_channel)
+        while (message := bound.get()) is not None:
+            got.append(message.payload)
+            message.ack()
+        assert got == [255, 9, 0]
+    finally:
+        cleanup(conn, queue)
+
+
+def test_delayed_delivery(conn: Any, raw: Any) -> None:
+    queue = declared(conn)
+    try:
+        producer = conn.Producer()
+        producer.publish("later", exchange=queue.exchange, routing_key=queue.routing_key, delay=2)
+        producer.publish("now", exchange=queue.exchange, routing_key=queue.routing_key)
+        stats = tube_stats(raw, queue.name)
+        assert (stats["current-jobs-delayed"], stats["current-jobs-ready"]) == (1, 1)
+        bound = queue(conn.default_channel)
+        assert bound.queue_declare(passive=True).message_count == 2  # ready + delayed
+        first = bound.get()
+        assert first.payload == "now"
+        first.ack()
+        assert bound.get() is None
+        deadline = time.monotonic() + 10
+        later = None
+        while later is None and time.monotonic() < deadline:
+            later = bound.get()
+            time.sleep(0.1)
+        assert later is not None and later.payload == "later"
+        later.ack()
+    finally:
+        cleanup(conn, queue)
+
+
+# -- other clients' jobs, limits ---------------------------------------------------------
+def test_job_from_another_client_is_delivered_raw(conn: Any, raw: Any) -> None:
+    from kombu_transport_beanstalk.names import tube_for
+
+    queue = declared(conn)
+    try:
+        raw.use(tube_for(queue.name))
+        raw.put(b"\x00plain beanstalk job\xff")
+        message = queue(conn.default_channel).get()
+        assert message is not None
+        assert message.content_type == "application/data"
+        assert message.body == b"\x00plain beanstalk job\xff"
+        message.ack()
+        assert tube_stats(raw, queue.name)["current-jobs-reserved"] == 0
+    finally:
+        cleanup(conn, queue)
+
+
+def test_too_big_message_is_a_typed_error(private_beanstalkd: Any) -> None:
+    from kombu_transport_beanstalk.link import JobTooBig
+
+    from .server import MAX_JOB_SIZE
+
+    with Connection(private_beanstalkd.url) as conn:
+        queue = declared(conn)
+        with pytest.raises(JobTooBig, match="max-job-size"):
+            conn.Producer().publish("x" * (MAX_JOB_SIZE + 10), exchange=queue.exchange,
+                                    routing_key=queue.routing_key)
+        assert JobTooBig in conn.channel_errors
+        conn.Producer().publish("fits", exchange=queue.exchange, routing_key=queue.routing_key)
+        assert queue(conn.default_channel).get().payload == "fits"
+        cleanup(conn, queue)
+
+
+def test_connection_error_is_typed() -> None:
+    from .server import free_port
+
+    conn = Connection(f"beanstalk://127.0.0.1:{free_port()}", connect_timeout=2)
+    with pytest.raises(conn.connection_errors):
+        conn.connect()
+
+
+# -- packaging ---------------------------------------------------------------------------
+def test_plugin_does_not_import_the_client_library() -> None:
+    code = ("import sys, kombu, kombu_transport_beanstalk.plugin; from kombu import Connection; "
+            "Connection('beanstalk://localhost').transport_cls; "
+            "sys.exit(1 if 'greenstalk' in sys.modules else 0)")
+    assert subprocess.run([sys.executable, "-c", code], check=False).returncode == 0
+
+
+def test_ships_py_typed() -> None:
+    from importlib.resources import files
+
+    assert files("kombu_transport_beanstalk").joinpath("py.typed").is_file()
+
+
+def test_kombu_module_path_and_scheme() -> None:
+    import kombu.transport.beanstalk as legacy
+    from kombu_transport_beanstalk import transport
+
+    assert legacy.Transport is transport.Transport
+    assert Connection(f"beanstalk://{HOST}:{PORT}").get_transport_cls() is transport.Transport
