@@ -2,7 +2,9 @@
 
 Every connection in the process shares one broker, so a producer and a
 consumer on different connections (or threads) talk to each other. Queues
-declared with ``max_priority`` deliver higher priorities first.
+declared with ``max_priority`` deliver higher priorities first. Message
+TTL, queue expiry, max length (count and bytes) and dead-lettering come
+from the virtual engine (:mod:`kombu.transport.virtual.policy`).
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from queue import Empty
 from typing import Any
 
 from kombu.transport import virtual
+from kombu.transport.virtual.message import INVALID_KEY
 
 __all__ = ("Transport", "Channel", "MemoryBroker")
 
@@ -63,6 +66,15 @@ class MemoryQueue:
             raise Empty()
         return heapq.heappop(self._heap)[2]
 
+    def bytes(self) -> int:
+        """The total size of the bodies of the messages held."""
+        total = 0
+        for message in self._fifo:
+            total += _body_size(message)
+        for _, _, message in self._heap:
+            total += _body_size(message)
+        return total
+
     def purge(self) -> int:
         size = len(self)
         self._fifo.clear()
@@ -71,6 +83,11 @@ class MemoryQueue:
 
     def __len__(self) -> int:
         return len(self._fifo) + len(self._heap)
+
+
+def _body_size(message: Mapping[str, Any]) -> int:
+    body = message.get("body")
+    return len(body) if isinstance(body, (bytes, str)) else 0
 
 
 class MemoryBroker:
@@ -114,6 +131,7 @@ class Channel(virtual.Channel):
     """A channel on the in-process broker."""
 
     stores_objects = True
+    engine_queue_expiry = True
 
     def _next_delivery_tag(self) -> None:
         return None  # each delivery gets its own tag in _get
@@ -136,10 +154,23 @@ class Channel(virtual.Channel):
             payload = q.get()
         # Each delivery gets its own properties and tag: one published
         # envelope may sit in several queues (fanout).
-        properties = dict(payload["properties"])
-        properties["delivery_info"] = dict(properties["delivery_info"])
+        try:
+            properties = dict(payload["properties"])
+            properties["delivery_info"] = dict(properties["delivery_info"])
+        except (KeyError, TypeError, ValueError, AttributeError):
+            return self._poison(payload)
         properties["delivery_tag"] = next(broker.tags)
         return {**payload, "properties": properties}
+
+    def _poison(self, payload: Any) -> dict[str, Any]:
+        """A deliverable envelope for a malformed stored one (its decode raises)."""
+        raw = payload if isinstance(payload, dict) else {"body": payload}
+        props = raw.get("properties")
+        properties: dict[str, Any] = dict(props) if isinstance(props, dict) else {}
+        properties["delivery_info"] = {}
+        properties["delivery_tag"] = next(broker.tags)
+        properties[INVALID_KEY] = "properties or delivery_info is not a mapping"
+        return {**raw, "properties": properties}
 
     def _put(self, queue: str, message: dict[str, Any], **kwargs: Any) -> None:
         with broker.lock:
@@ -164,6 +195,11 @@ class Channel(virtual.Channel):
     def _size(self, queue: str) -> int:
         q = broker.queues.get(queue)
         return len(q) if q is not None else 0
+
+    def _queue_bytes(self, queue: str) -> int:
+        with broker.lock:
+            q = broker.queues.get(queue)
+            return q.bytes() if q is not None else 0
 
     def _delete(self, queue: str, *args: Any, **kwargs: Any) -> None:
         with broker.lock:

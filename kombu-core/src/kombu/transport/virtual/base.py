@@ -10,11 +10,27 @@ prefetch, acknowledgement bookkeeping and redelivery of unacked messages.
 
 These are Kombu 5's class and method names, so a Kombu 5 virtual transport
 ports by adding an entry point.
+
+Queue policies (RabbitMQ's semantics, for every virtual transport): a
+message past its TTL (``expiration`` property, ``x-message-ttl``) is never
+delivered: when fetched it is dead-lettered or dropped; ``x-max-length``
+(and ``x-max-length-bytes`` where the transport implements
+``_queue_bytes``) with ``x-overflow`` ``drop-head`` or ``reject-publish``;
+``x-dead-letter-exchange``/``-routing-key`` receive rejected (no requeue),
+expired and overflowed messages (:mod:`~kombu.transport.virtual.deadletter`).
+A queue's arguments are recorded at declare time in the
+:class:`BrokerState`; a transport whose consumers may run in processes that
+never declared the queue persists them through ``_store_queue_arguments``
+and ``_load_queue_arguments``. ``x-expires`` is enforced by the engine only
+for transports that set ``engine_queue_expiry`` (the broker is in-process,
+like memory://); others expire queues natively (redis) or refuse it.
+Queues and messages without these arguments pay one dict lookup per message.
 """
 
 from __future__ import annotations
 
 import base64
+import logging
 import os
 import time
 from collections import defaultdict
@@ -25,8 +41,10 @@ from typing import Any, NamedTuple
 
 from kombu.exceptions import CapabilityNotSupported, ChannelError, ResourceError
 from kombu.transport import base
+from kombu.transport.virtual.deadletter import EXPIRED, MAXLEN, REJECTED, dead_letter_envelope
 from kombu.transport.virtual.exchange import STANDARD_EXCHANGE_TYPES, ExchangeType, Router
 from kombu.transport.virtual.message import Message
+from kombu.transport.virtual.policy import PUBLISHED_AT, QueuePolicy, message_deadline
 from kombu.transport.virtual.qos import QoS
 from kombu.transport.virtual.state import BrokerState
 from kombu.utils.uuid import uuid
@@ -47,6 +65,14 @@ __all__ = (
 )
 
 ARRAY_TYPE_H = "H"
+
+logger = logging.getLogger(__name__)
+_time = time.time
+_monotonic = time.monotonic
+#: ``_policies.get(queue, _UNKNOWN)``: the queue's arguments were never looked up.
+_UNKNOWN: Any = object()
+#: Dead messages dropped in one ``deliver_one`` call before it yields.
+_DEAD_BUDGET = 100
 
 
 class _DeliveryTags:
@@ -127,6 +153,27 @@ class AbstractChannel:
         """Whether ``queue`` exists (used by passive declares)."""
         return True
 
+    def _store_queue_arguments(self, queue: str, arguments: Mapping[str, Any]) -> None:
+        """Optional: persist the policy arguments ``queue`` was declared with.
+
+        Called by ``queue_declare`` with the arguments that make a policy
+        (TTL, expiry, max length, dead-lettering), so that a process that
+        fetches from ``queue`` without having declared it can find them with
+        :meth:`_load_queue_arguments`. Default: kept in this process only.
+        """
+
+    def _load_queue_arguments(self, queue: str) -> Mapping[str, Any] | None:
+        """Optional: the arguments stored by :meth:`_store_queue_arguments`, or ``None``.
+
+        Called at most once per queue per process, the first time a message
+        of a queue this process never declared is fetched or published.
+        """
+        return None
+
+    def _queue_bytes(self, queue: str) -> int:
+        """Optional: the total body size of ``queue``'s ready messages (``x-max-length-bytes``)."""
+        raise NotImplementedError("this transport cannot measure queue bytes")
+
     def _poll(self, cycle: Any, callback: Any, timeout: float | None = None) -> Any:
         raise NotImplementedError("Kombu 5's FairCycle polling is replaced by Transport.drain_events")
 
@@ -160,6 +207,9 @@ class Channel(AbstractChannel, base.StdChannel):
     min_priority = 0
     max_priority = 9
     default_priority = 0
+    #: Whether the engine deletes queues unused for their ``x-expires``
+    #: (right for in-process brokers, where every consumer is visible here).
+    engine_queue_expiry = False
 
     def __init__(self, connection: Transport, **kwargs: Any) -> None:
         self.connection = connection
@@ -177,6 +227,11 @@ class Channel(AbstractChannel, base.StdChannel):
         self.events: defaultdict[str, set[Any]] = defaultdict(set)
         self.exchange_types = {name: cls(self) for name, cls in self.exchange_types.items()}
         self.channel_id = connection._next_channel_id()
+        state = connection.state
+        #: queue -> QueuePolicy or None (shared with the BrokerState).
+        self._policies: dict[str, Any] = state.queue_policies
+        #: queue -> QueuePolicy, only queues with a length limit.
+        self._limits: dict[str, Any] = state.queue_limits
         topts = connection.client.transport_options if connection.client is not None else {}
         for opt in self.from_transport_options:
             if opt in topts:
@@ -185,8 +240,8 @@ class Channel(AbstractChannel, base.StdChannel):
     # -- capabilities ---------------------------------------------------------------
 
     def _require(self, capability: str, what: str) -> None:
-        caps = self.connection.capabilities
-        if caps is not None and not getattr(caps, capability):
+        caps = self.connection.capabilities  # None: no declaration, so fail closed
+        if caps is None or not getattr(caps, capability, False):
             raise CapabilityNotSupported(f"{type(self.connection).__module__} does not support {what}")
 
     def _check_queue_arguments(self, arguments: Mapping[str, Any] | None) -> None:
@@ -198,6 +253,14 @@ class Channel(AbstractChannel, base.StdChannel):
             self._require("message_ttl", "message TTL (message_ttl)")
         if arguments.get("x-expires") is not None:
             self._require("queue_expires", "queue expiry (expires)")
+        if arguments.get("x-max-length") is not None or arguments.get("x-max-length-bytes") is not None:
+            self._require("max_length", "queue length limits (max_length)")
+        if arguments.get("x-max-length-bytes") is not None and type(self)._queue_bytes is AbstractChannel._queue_bytes:
+            raise CapabilityNotSupported(
+                f"{type(self.connection).__module__} does not support x-max-length-bytes (max_length_bytes)"
+            )
+        if arguments.get("x-dead-letter-exchange") is not None:
+            self._require("dead_lettering", "dead-lettering (x-dead-letter-exchange)")
 
     # -- exchanges ------------------------------------------------------------------
 
@@ -278,19 +341,68 @@ class Channel(AbstractChannel, base.StdChannel):
     def queue_declare(self, queue: str | None = None, passive: bool = False, **kwargs: Any) -> queue_declare_ok_t:
         """Declare a queue; with ``passive`` raise a channel error if it is missing."""
         queue = queue or "amq.gen-" + uuid()
+        if self.engine_queue_expiry and self.state.expiring:
+            self._expire_unused_queues()
         if passive:
             if not self._has_queue(queue, **kwargs):
                 raise ChannelError(f"NOT_FOUND - no queue {queue!r} in vhost {self._vhost!r}")
         else:
-            self._check_queue_arguments(kwargs.get("arguments"))
+            arguments = kwargs.get("arguments")
+            self._check_queue_arguments(arguments)
+            policy = QueuePolicy.from_arguments(arguments)
             self._new_queue(queue, **kwargs)
+            self._record_policy(queue, policy, arguments)
         return queue_declare_ok_t(queue, self._size(queue), 0)
+
+    # -- queue policies -------------------------------------------------------------
+
+    def _record_policy(self, queue: str, policy: QueuePolicy | None, arguments: Mapping[str, Any] | None) -> None:
+        state = self.state
+        state.set_policy(queue, policy)
+        if policy is not None:
+            assert arguments is not None
+            if policy.expires is not None:
+                state.queue_used[queue] = _monotonic()
+            self._store_queue_arguments(queue, {k: v for k, v in arguments.items() if v is not None})
+
+    def _policy(self, queue: str) -> QueuePolicy | None:
+        """The policy of ``queue``: recorded at declare, else loaded once through the hook."""
+        policy = self._policies.get(queue, _UNKNOWN)
+        if policy is _UNKNOWN:
+            policy = None
+            try:
+                arguments = self._load_queue_arguments(queue)
+                policy = QueuePolicy.from_arguments(arguments)
+            except Exception as exc:  # noqa: BLE001 - a bad stored policy must not stop delivery
+                logger.warning("virtual: ignoring unreadable arguments of queue %r: %r", queue, exc)
+            self.state.set_policy(queue, policy)
+        return policy  # type: ignore[no-any-return]
+
+    def _queue_used(self, queue: str) -> None:
+        """``queue`` was used now (consumed, fetched from, declared): its expiry restarts."""
+        if queue in self.state.expiring:
+            self.state.queue_used[queue] = _monotonic()
+
+    def _expire_unused_queues(self) -> int:
+        """Delete every queue unused for its ``x-expires`` (``engine_queue_expiry``); how many."""
+        state = self.state
+        now = _monotonic()
+        dead = [
+            queue for queue, expires in list(state.expiring.items())
+            if not state.queue_consumers.get(queue)
+            and now - state.queue_used.get(queue, now) >= expires / 1000.0
+        ]
+        for queue in dead:
+            logger.debug("virtual: queue %r expired (unused for its x-expires)", queue)
+            self.queue_delete(queue)
+        return len(dead)
 
     def queue_delete(self, queue: str, if_unused: bool = False, if_empty: bool = False, **kwargs: Any) -> int | None:
         """Delete a queue, its messages and its bindings."""
         if if_empty and self._size(queue):
             return None
         size = self._size(queue)
+        self.state.forget_queue(queue)
         for exchange, routing_key, args in self.state.queue_bindings(queue):
             meta = self.typeof(exchange).prepare_bind(queue, exchange, routing_key, args)
             self._delete(queue, exchange, *meta, **kwargs)
@@ -406,6 +518,7 @@ class Channel(AbstractChannel, base.StdChannel):
         if isinstance(body, bytes) and not self.stores_objects:
             message["body"], props["body_encoding"] = self.encode_body(body, self.body_encoding)
         props["delivery_tag"] = self._next_delivery_tag()
+        props[PUBLISHED_AT] = _time()
         delivery_info = props["delivery_info"]
         delivery_info["exchange"] = exchange
         delivery_info["routing_key"] = routing_key
@@ -413,8 +526,54 @@ class Channel(AbstractChannel, base.StdChannel):
         kwargs.pop("immediate", None)
         if exchange:
             self.typeof(exchange).deliver(message, exchange, routing_key, **kwargs)
+        elif self._limits:
+            self._put_limited(routing_key, message, **kwargs)
         else:
             self._put(routing_key, message, **kwargs)
+
+    def _put_limited(self, queue: str, message: dict[str, Any], **kwargs: Any) -> None:
+        """``_put`` honouring ``queue``'s ``x-max-length``/``-bytes`` and ``x-overflow``.
+
+        ``drop-head`` puts the message, then takes the oldest ready messages
+        out (dead-lettering them as ``maxlen``) until the queue fits;
+        ``reject-publish`` drops the new message when the queue is full
+        (``reject-publish-dlx`` dead-letters it). Checked against
+        ``_size``: with several publishers at once the bound is approximate.
+        """
+        policy = self._limits.get(queue)
+        if policy is None:
+            self._put(queue, message, **kwargs)
+            return
+        if policy.overflow != "drop-head":
+            if self._over_limit(queue, policy, incoming=message):
+                logger.debug("virtual: queue %r is full (%s): message dropped", queue, policy.overflow)
+                if policy.overflow == "reject-publish-dlx":
+                    self._dead_letter(message, queue, MAXLEN, policy)
+                return
+            self._put(queue, message, **kwargs)
+            return
+        self._put(queue, message, **kwargs)
+        for _ in range(10_000):
+            if not self._over_limit(queue, policy):
+                break
+            try:
+                payload = self._get(queue)
+            except Empty:
+                break
+            self._discard_fetched(payload, queue, MAXLEN, policy)
+
+    def _over_limit(self, queue: str, policy: QueuePolicy, incoming: dict[str, Any] | None = None) -> bool:
+        """Whether ``queue`` exceeds its limits (with ``incoming`` added, if given)."""
+        extra = 0 if incoming is None else 1
+        if policy.max_length is not None and self._size(queue) + extra > policy.max_length:
+            return True
+        if policy.max_length_bytes is not None:
+            size = self._queue_bytes(queue)
+            if incoming is not None:
+                size += _body_size(incoming)
+            if size > policy.max_length_bytes:
+                return True
+        return False
 
     def _copy_envelope(self, message: dict[str, Any]) -> dict[str, Any]:
         """A copy of a published envelope with a delivery tag of its own."""
@@ -460,6 +619,10 @@ class Channel(AbstractChannel, base.StdChannel):
 
         self._callbacks[queue] = self.connection._callbacks[queue] = _callback
         self._consumers.add(consumer_tag)
+        state = self.state
+        state.queue_consumers[queue] += 1
+        if queue in state.expiring:
+            state.queue_used[queue] = _monotonic()
         self.connection._on_consumer_change(self)
         return consumer_tag
 
@@ -470,6 +633,15 @@ class Channel(AbstractChannel, base.StdChannel):
         self._consumers.discard(consumer_tag)
         self.no_ack_consumers.discard(consumer_tag)
         queue = self._tag_to_queue.pop(consumer_tag, None)
+        if queue is not None:
+            state = self.state
+            left = state.queue_consumers.get(queue, 0) - 1
+            if left > 0:
+                state.queue_consumers[queue] = left
+            else:
+                state.queue_consumers.pop(queue, None)
+            if queue in state.expiring:
+                state.queue_used[queue] = _monotonic()
         if queue is not None and queue not in self._tag_to_queue.values():
             if queue in self._active_queues:
                 self._active_queues.remove(queue)
@@ -479,15 +651,78 @@ class Channel(AbstractChannel, base.StdChannel):
         self.connection._on_consumer_change(self)
 
     def _deliver(self, payload: dict[str, Any], queue: str) -> None:
-        """Hand a fetched envelope to the consumer of ``queue``."""
+        """Hand a fetched envelope to the consumer of ``queue``.
+
+        An envelope past its TTL is not delivered: it is dead-lettered or
+        dropped (:meth:`_discard_fetched`).
+        """
+        self._try_deliver(payload, queue)
+
+    def _try_deliver(self, payload: dict[str, Any], queue: str) -> bool:
+        """Like :meth:`_deliver`; ``False`` when the message was dead, not delivered."""
+        if self._dead_on_fetch(payload, queue):
+            return False
         callback = self._callbacks.get(queue)
         if callback is None:
             # The consumer was cancelled after the fetch: the message goes back.
             message = self.Message(payload, channel=self)
             message.queue = queue
             self._restore_at_beginning(message)
-            return
+            return True
         callback(payload)
+        return True
+
+    # -- dead messages ----------------------------------------------------------------
+
+    def _dead_on_fetch(self, payload: dict[str, Any], queue: str) -> bool:
+        """Whether fetched ``payload`` is past its TTL; if so it is already discarded."""
+        policy = self._policies.get(queue, _UNKNOWN)
+        if policy is _UNKNOWN:
+            policy = self._policy(queue)
+        try:
+            props = payload["properties"]
+            if props.get("expiration") is None and (policy is None or policy.message_ttl is None):
+                return False
+        except (KeyError, TypeError, AttributeError):
+            return False  # malformed: delivered, its decode raises
+        deadline = message_deadline(props, policy)
+        if deadline is None or deadline > _time():
+            return False
+        self._discard_fetched(payload, queue, EXPIRED, policy)
+        return True
+
+    def _discard_fetched(self, payload: dict[str, Any], queue: str, reason: str,
+                         policy: QueuePolicy | None) -> None:
+        """A fetched message died (``reason``): dead-letter it if the queue says so, then drop it."""
+        if policy is not None and policy.dead_letter_exchange is not None:
+            self._dead_letter(payload, queue, reason, policy)
+        self._drop_fetched(payload, queue)
+
+    def _drop_fetched(self, payload: dict[str, Any], queue: str) -> None:
+        """Remove a fetched, never delivered message from the broker for good.
+
+        Default: record it as delivered and ack it through the channel's
+        QoS, so transports that lease messages (or record deliveries)
+        release it exactly as on an application ack. Override when there
+        is a cheaper way.
+        """
+        message = self.Message(payload, channel=self)
+        message.queue = queue
+        tag = message.delivery_tag
+        if tag is None:
+            return
+        qos = self.qos
+        qos.append(message, tag)
+        qos.ack(tag)
+
+    def _dead_letter(self, payload: Mapping[str, Any], queue: str, reason: str, policy: QueuePolicy) -> None:
+        """Publish a copy of ``payload`` to ``queue``'s dead-letter exchange (see :mod:`.deadletter`)."""
+        routed = dead_letter_envelope(payload, queue, reason, policy, _time())
+        if routed is None:
+            logger.debug("virtual: message dead-lettered in a cycle from %r dropped", queue)
+            return
+        exchange, routing_key, envelope = routed
+        self.basic_publish(envelope, exchange, routing_key)
 
     def deliver_one(self) -> bool:
         """Fetch and deliver one message from the active queues, round robin.
@@ -498,23 +733,41 @@ class Channel(AbstractChannel, base.StdChannel):
         if not queues or (self._qos is not None and not self._qos.can_consume()):
             return False
         n = len(queues)
-        for _ in range(n):
+        dead = 0
+        i = 0
+        while i < n:
             queue = queues[self._rr % n]
-            self._rr += 1
             try:
                 payload = self._get(queue)
             except Empty:
+                self._rr += 1
+                i += 1
                 continue
-            self._deliver(payload, queue)
-            return True
+            if self._try_deliver(payload, queue):
+                self._rr += 1
+                return True
+            dead += 1  # an expired message: try the same queue again
+            if dead >= _DEAD_BUDGET:
+                return True
+            if self._qos is not None and not self._qos.can_consume():
+                return True
         return False
 
     def basic_get(self, queue: str, no_ack: bool = False, **kwargs: Any) -> VirtualMessage | None:
-        """Fetch one message from ``queue``; ``None`` when it is empty."""
-        try:
-            payload = self._get(queue)
-        except Empty:
-            return None
+        """Fetch one message from ``queue``; ``None`` when it is empty.
+
+        Messages past their TTL are discarded on the way, never returned.
+        """
+        if self.engine_queue_expiry and self.state.expiring:
+            self._expire_unused_queues()
+            self._queue_used(queue)
+        while True:
+            try:
+                payload = self._get(queue)
+            except Empty:
+                return None
+            if not self._dead_on_fetch(payload, queue):
+                break
         message = self.Message(payload, channel=self)
         message.queue = queue
         if not no_ack:
@@ -525,10 +778,27 @@ class Channel(AbstractChannel, base.StdChannel):
         self.qos.ack(delivery_tag, multiple=multiple)
 
     def basic_reject(self, delivery_tag: Any, requeue: bool = False) -> None:
+        """Reject a delivery: requeue it, or drop it (to the dead-letter exchange, if any)."""
+        if not requeue:
+            self._dead_letter_rejected(delivery_tag)
         self.qos.reject(delivery_tag, requeue=requeue)
 
     def basic_nack(self, delivery_tag: Any, multiple: bool = False, requeue: bool = True) -> None:
+        if not requeue:
+            self._dead_letter_rejected(delivery_tag)
         self.qos.reject(delivery_tag, requeue=requeue)
+
+    def _dead_letter_rejected(self, delivery_tag: Any) -> None:
+        qos = self._qos
+        if qos is None:
+            return
+        message = qos._delivered.get(delivery_tag)
+        queue = getattr(message, "queue", None)
+        if message is None or not queue:
+            return
+        policy = self._policy(queue)
+        if policy is not None and policy.dead_letter_exchange is not None:
+            self._dead_letter(message._raw, queue, REJECTED, policy)
 
     def basic_recover(self, requeue: bool = False) -> None:
         """Redeliver every unacknowledged message (only ``requeue=True`` is supported)."""
@@ -615,6 +885,14 @@ class Channel(AbstractChannel, base.StdChannel):
         self.close()
 
 
+def _body_size(payload: Mapping[str, Any]) -> int:
+    """The size of a stored envelope's body (as stored)."""
+    body = payload.get("body")
+    if isinstance(body, (bytes, str)):
+        return len(body)
+    return 0
+
+
 class Management(base.Management):
     def get_bindings(self) -> list[dict[str, str]]:
         channel = self.transport.create_channel(self.transport)
@@ -688,23 +966,20 @@ class Transport(base.Transport):
         for channel in list(self.channels):
             channel.close()
 
-    #: At most this many messages are delivered by one ``drain_events`` call.
-    drain_batch = 100
-
     def drain_events(self, connection: Any, timeout: float | None = None, **kwargs: Any) -> None:
-        """Deliver the messages that are ready (at least one, at most ``drain_batch``).
+        """Deliver one message to its consumer; raise ``socket.timeout`` if none came in time.
 
-        Waits up to ``timeout`` for the first one and raises ``socket.timeout``
-        if none came; then delivers what else is ready without waiting, round
-        robin over the consuming channels, within each channel's prefetch limit.
+        One message per call, as on Kombu 5's virtual transports: code such as
+        ``kombu.common.itermessages(limit=N)`` relies on a drain not handing
+        over messages it will never look at.
         """
         deadline = None if timeout is None else time.monotonic() + timeout
+        expiry = self.Channel.engine_queue_expiry
         while True:
+            if expiry and self.state.expiring and self.channels:
+                self.channels[0]._expire_unused_queues()
             token = self._poll_token()
             if self._deliver_ready_round():
-                delivered = 1
-                while delivered < self.drain_batch and self._deliver_ready_round():
-                    delivered += 1
                 return
             remaining = None if deadline is None else deadline - time.monotonic()
             if remaining is not None and remaining <= 0:

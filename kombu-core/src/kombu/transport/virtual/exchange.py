@@ -190,7 +190,8 @@ class ExchangeType:
         """Put ``message`` on each queue the exchange routes it to."""
         channel = self.channel
         assert channel is not None
-        put = channel._put
+        # Queues with a length limit go through the engine's overflow check.
+        put = channel._put_limited if getattr(channel, "_limits", None) else channel._put
         queues = channel._lookup(exchange, routing_key, headers=message.get("headers"))
         if len(queues) == 1:
             put(queues[0], message, **kwargs)

@@ -1,4 +1,4 @@
-"""What a virtual broker knows of its topology: exchanges and bindings."""
+"""What a virtual broker knows of its topology: exchanges, bindings and queue policies."""
 
 from __future__ import annotations
 
@@ -13,17 +13,55 @@ class BrokerState:
 
     Binding tables are replaced, never mutated, when they change, so a
     compiled router can be reused for as long as its table is the current one.
+
+    Queue policies (:class:`~kombu.transport.virtual.policy.QueuePolicy`)
+    are recorded at declare time: ``queue_policies`` maps a queue to its
+    policy, or to ``None`` once the queue is known to have none;
+    ``queue_limits`` holds only the queues with a length limit, and
+    ``expiring`` only those with ``x-expires`` (so both are empty, and
+    cost nothing, when no queue uses them). ``queue_used`` is when each
+    expiring queue was last used and ``queue_consumers`` how many
+    consumers of this process consume it.
     """
 
     def __init__(self, exchanges: dict[str, dict[str, Any]] | None = None) -> None:
         self.exchanges: dict[str, dict[str, Any]] = {} if exchanges is None else exchanges
         self.bindings: dict[tuple[str, str, str], Any] = {}
         self.queue_index: defaultdict[str, set[tuple[str, str, str]]] = defaultdict(set)
+        self.queue_policies: dict[str, Any] = {}
+        self.queue_limits: dict[str, Any] = {}
+        self.expiring: dict[str, int] = {}
+        self.queue_used: dict[str, float] = {}
+        self.queue_consumers: defaultdict[str, int] = defaultdict(int)
 
     def clear(self) -> None:
         self.exchanges.clear()
         self.bindings.clear()
         self.queue_index.clear()
+        self.queue_policies.clear()
+        self.queue_limits.clear()
+        self.expiring.clear()
+        self.queue_used.clear()
+        self.queue_consumers.clear()
+
+    def set_policy(self, queue: str, policy: Any) -> None:
+        """Record ``queue``'s policy (``None``: it has none)."""
+        self.queue_policies[queue] = policy
+        if policy is not None and policy.limited:
+            self.queue_limits[queue] = policy
+        else:
+            self.queue_limits.pop(queue, None)
+        if policy is not None and policy.expires is not None:
+            self.expiring[queue] = policy.expires
+        else:
+            self.expiring.pop(queue, None)
+
+    def forget_queue(self, queue: str) -> None:
+        """Drop what is recorded of a deleted queue's policy and use."""
+        self.queue_policies.pop(queue, None)
+        self.queue_limits.pop(queue, None)
+        self.expiring.pop(queue, None)
+        self.queue_used.pop(queue, None)
 
     def has_binding(self, queue: str, exchange: str, routing_key: str) -> bool:
         return (queue, exchange, routing_key) in self.bindings
