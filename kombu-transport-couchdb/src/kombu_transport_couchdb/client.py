@@ -135,7 +135,13 @@ class CouchClient:
 
     def find(self, query: Mapping[str, Any]) -> list[dict[str, Any]]:
         """Mango ``_find``: the matching documents."""
-        return self.request("POST", "/_find", body=query)["docs"]  # type: ignore[no-any-return]
+        for attempt in range(3):
+            try:
+                return self.request("POST", "/_find", body=query)["docs"]  # type: ignore[no-any-return]
+            except CouchDBError as exc:
+                if attempt == 2 or not quirks.transient_find_error(exc.status, str(exc)):
+                    raise
+        raise AssertionError("unreachable")
 
     def all_docs(self, startkey: str, endkey: str, include_docs: bool = True) -> list[dict[str, Any]]:
         """``_all_docs`` rows with ids from ``startkey`` to ``endkey`` (inclusive)."""

@@ -16,6 +16,10 @@ met on pouchdb-server 4.2 is handled here, by name, and nowhere else.
 ``POUCHDB_GZIP_BUFFERS_FEEDS``
     With ``Accept-Encoding: gzip`` the feed reply is buffered; feeds are
     requested with ``Accept-Encoding: identity``.
+``POUCHDB_FIND_RACE``
+    ``_find`` running while the documents it matched are deleted can answer
+    400 ``Cannot read properties of undefined`` (a JavaScript error, not a
+    bad query); the query is sent again (see :func:`transient_find_error`).
 ``POUCHDB_WRONG_REV_DELETE_IS_404``
     A delete with a stale ``_rev`` answers 404 where CouchDB answers 409;
     both mean "not yours any more" (see :func:`lost_update`).
@@ -25,7 +29,8 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ("FEED_DESIGN_DOC", "FEED_FILTER", "is_pouchdb", "lost_update", "FEED_HEADERS")
+__all__ = ("FEED_DESIGN_DOC", "FEED_FILTER", "is_pouchdb", "lost_update", "FEED_HEADERS",
+           "transient_find_error")
 
 FEED_HEADERS = {"Accept-Encoding": "identity"}
 
@@ -55,7 +60,16 @@ def is_pouchdb(server_info: dict[str, Any]) -> bool:
 def lost_update(result: dict[str, Any]) -> bool:
     """Whether a ``_bulk_docs`` result says the document changed under us or is gone.
 
-    CouchDB answers ``conflict`` (409); ``POUCHDB_WRONG_REV_DELETE_IS_404``:
+    CouchDB answers ``conflict`` (409); ``POUCHDB_FIND_RACE``
+    ``_find`` running while the documents it matched are deleted can answer
+    400 ``Cannot read properties of undefined`` (a JavaScript error, not a
+    bad query); the query is sent again (see :func:`transient_find_error`).
+``POUCHDB_WRONG_REV_DELETE_IS_404``:
     pouchdb-server answers ``not_found`` for a delete with a stale revision.
     """
     return result.get("error") in ("conflict", "not_found")
+
+
+def transient_find_error(status: int, reason: str) -> bool:
+    """``POUCHDB_FIND_RACE``: whether a ``_find`` error is pouchdb-server's race, worth a retry."""
+    return status == 400 and "Cannot read propert" in reason

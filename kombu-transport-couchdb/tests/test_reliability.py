@@ -1,0 +1,181 @@
+"""At-least-once on CouchDB: claims, leases, requeue, dead consumers (beyond the kit)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+from collections.abc import Iterator
+from typing import Any
+from uuid import uuid4
+
+import pytest
+from kombu import Connection, Consumer, Exchange, Producer, Queue
+
+from .conftest import URL
+
+FAST = {"visibility_timeout": 1.0, "polling_interval": 0.2}
+
+
+@pytest.fixture
+def queue() -> Iterator[Queue]:
+    name = f"rel-{uuid4().hex[:10]}"
+    q = Queue(name, Exchange(name, "direct"), routing_key=name)
+    yield q
+    with Connection(URL) as conn:
+        q(conn.channel()).delete()
+
+
+def publish(queue: Queue, *bodies: Any, **kwargs: Any) -> None:
+    with Connection(URL) as conn:
+        producer = Producer(conn.channel(), exchange=queue.exchange, routing_key=queue.routing_key)
+        for body in bodies:
+            producer.publish(body, declare=[queue], **kwargs)
+
+
+def get(conn: Connection, queue: Queue, timeout: float = 10.0) -> Any:
+    bound = queue(conn.channel())
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        message = bound.get()
+        if message is not None:
+            return message
+        time.sleep(0.05)
+    return None
+
+
+def test_slow_consumer_keeps_its_lease(queue: Queue) -> None:
+    publish(queue, "slow")
+    with Connection(URL, transport_options=FAST) as slow, Connection(URL, transport_options=FAST) as other:
+        message = get(slow, queue)
+        assert message is not None and message.payload == "slow"
+        time.sleep(3.5)    # three and a half visibility timeouts: renewed meanwhile
+        assert queue(other.channel()).get() is None, "a held message went to another consumer"
+        message.ack()
+    with Connection(URL) as conn:
+        assert queue(conn.channel()).get() is None
+
+
+def test_sigkilled_consumer_messages_come_back(queue: Queue) -> None:
+    publish(queue, "a", "b")
+    script = textwrap.dedent(f"""
+        import sys, time
+        from kombu import Connection, Queue
+        conn = Connection({URL!r}, transport_options={FAST!r})
+        bound = Queue({queue.name!r})(conn.channel())
+        got = []
+        while len(got) < 2:
+            m = bound.get()
+            if m is not None:
+                got.append(m)
+        print("held", flush=True)
+        time.sleep(60)
+    """)
+    proc = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout is not None
+        assert proc.stdout.readline().strip() == "held"
+        with Connection(URL, transport_options=FAST) as conn:
+            assert queue(conn.channel()).get() is None, "claimed messages were visible"
+            os.kill(proc.pid, signal.SIGKILL)
+            proc.wait(10)
+            got = [get(conn, queue, timeout=15), get(conn, queue, timeout=15)]
+            assert all(m is not None for m in got), "a dead consumer's message never came back"
+            assert sorted(m.payload for m in got) == ["a", "b"]
+            assert all(m.delivery_info.get("redelivered") for m in got)
+            for m in got:
+                m.ack()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(10)
+
+
+def test_requeue_goes_back_to_the_head(queue: Queue) -> None:
+    publish(queue, 1, 2, 3)
+    with Connection(URL) as conn:
+        first = get(conn, queue)
+        assert first.payload == 1
+        first.requeue()
+        again = get(conn, queue)
+        assert again.payload == 1 and again.delivery_info.get("redelivered")
+        again.ack()
+        rest = [get(conn, queue), get(conn, queue)]
+        assert [m.payload for m in rest] == [2, 3]
+        for m in rest:
+            m.ack()
+
+
+def test_reject_without_requeue_deletes(queue: Queue) -> None:
+    publish(queue, "bad")
+    with Connection(URL) as conn:
+        message = get(conn, queue)
+        message.reject()
+    with Connection(URL) as conn:
+        assert queue(conn.channel()).queue_declare(passive=True).message_count == 0
+        assert queue(conn.channel()).get() is None
+
+
+def test_competing_consumers_never_share_a_message(queue: Queue) -> None:
+    total = 60
+    publish(queue, *range(total))
+    seen: list[int] = []
+    lock = threading.Lock()
+
+    def consume() -> None:
+        with Connection(URL) as conn:
+            def on_message(body: int, message: Any) -> None:
+                with lock:
+                    seen.append(body)
+                message.ack()
+
+            with Consumer(conn.channel(), [queue], callbacks=[on_message], prefetch_count=5):
+                deadline = time.monotonic() + 30
+                while time.monotonic() < deadline:
+                    with lock:
+                        if len(seen) >= total:
+                            return
+                    try:
+                        conn.drain_events(timeout=0.5)
+                    except TimeoutError:
+                        pass
+
+    threads = [threading.Thread(target=consume) for _ in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert sorted(seen) == list(range(total)), "a message was lost or delivered twice"
+
+
+def test_ack_after_lease_lost_leaves_the_new_claim_alone(queue: Queue) -> None:
+    publish(queue, "contested")
+    opts = {"visibility_timeout": 0.5, "lease_interval": 30}   # renewal never comes in time
+    with Connection(URL, transport_options=opts) as first, Connection(URL) as second:
+        stale = get(first, queue)
+        assert stale is not None
+        time.sleep(1.0)
+        fresh = get(second, queue)
+        assert fresh is not None and fresh.payload == "contested"
+        stale.ack()                     # its revision is stale and the claim not its own
+        assert queue(first.channel()).get() is None
+        fresh.requeue()                 # still ours: released
+        back = get(first, queue)
+        assert back is not None and back.payload == "contested"
+        back.ack()
+
+
+def test_priorities_then_publish_order(queue: Queue) -> None:
+    q = Queue(queue.name, queue.exchange, routing_key=queue.routing_key, max_priority=9)
+    publish(q, "low-1", priority=1)
+    publish(q, "high", priority=9)
+    publish(q, "low-2", priority=1)
+    with Connection(URL) as conn:
+        got = [get(conn, q) for _ in range(3)]
+        assert [m.payload for m in got] == ["high", "low-1", "low-2"]
+        for m in got:
+            m.ack()
