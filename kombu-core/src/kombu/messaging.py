@@ -17,7 +17,46 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
 
-__all__ = ("Producer", "Consumer", "maybe_declare")
+__all__ = ("Producer", "Consumer", "maybe_declare", "reject_undecodable")
+
+
+def _logger() -> Any:
+    import logging  # only when something is logged: keeps `import kombu` cheap
+
+    return logging.getLogger("kombu.messaging")
+
+
+def reject_undecodable(message: Any, exc: BaseException, queue: str | None = None) -> None:
+    """Dispose of a message that cannot be decoded: log it once, reject it without requeue.
+
+    The log record (logger ``kombu.messaging``, level ERROR) names the queue
+    (``queue``, or the one the consuming :class:`Consumer` noted), the
+    delivery tag, content type and encoding, and the error. The reject sends
+    the message to the queue's dead-letter exchange where the broker has
+    one, and otherwise drops it: it is never redelivered to this consumer.
+    A message already acknowledged, or received by a ``no_ack`` consumer,
+    is only logged. Never raises for the reject itself failing on a closed
+    channel (the broker then redelivers the message, which is logged again).
+    """
+    if queue is None:
+        queue = getattr(message, "_kombu_queue", None)
+    _logger().error(
+        "Rejected a message that cannot be decoded (queue %r, delivery tag %r, "
+        "content type %r, encoding %r): %r",
+        queue, getattr(message, "delivery_tag", None), getattr(message, "content_type", None),
+        getattr(message, "content_encoding", None), exc,
+    )
+    channel = getattr(message, "channel", None)
+    if channel is None or message.acknowledged:
+        return
+    no_ack = getattr(channel, "no_ack_consumers", None)
+    if no_ack and message.delivery_info.get("consumer_tag") in no_ack:
+        message._state = "REJECTED"
+        return
+    try:
+        message.reject(requeue=False)
+    except Exception as error:  # noqa: BLE001 - a broken channel: the broker redelivers
+        _logger().warning("Could not reject delivery tag %r: %r", message.delivery_tag, error)
 
 
 def _is_connection(obj: Any) -> bool:
@@ -309,10 +348,15 @@ class Consumer:
         on_message: ``on_message(message)`` called instead of decoding and
             the callbacks.
         on_decode_error: ``on_decode_error(message, exc)`` called for a
-            message that cannot be decoded or whose content type is not
-            accepted; without it the error is raised from ``drain_events``.
-            Either way the consumer keeps receiving the next messages and
-            the bad message is not acknowledged.
+            message that cannot be decoded (corrupt body, bad UTF-8 in its
+            properties, failed decompression) or whose content type is not
+            accepted; it decides what happens to the message. Without it the
+            message is rejected without requeue (to the queue's dead-letter
+            exchange where there is one) and logged once with its queue and
+            delivery tag (:func:`reject_undecodable`), then the error is
+            raised from ``drain_events`` as in Kombu 5. Either way the next
+            ``drain_events`` delivers the next message: a poison message
+            never comes back to stop the consumer.
         accept: serializer names or content types to accept (default:
             everything but pickle, yaml and msgpack).
         prefetch_count: how many unacknowledged messages may be delivered.
@@ -485,21 +529,39 @@ class Consumer:
     def _receive_callback(self, message: Any) -> Any:
         accept = self.accept
         on_m, channel, decoded = self.on_message, self.channel, None
+        m2p = getattr(channel, "message_to_python", None)
+        if m2p:
+            message = m2p(message)
         try:
-            m2p = getattr(channel, "message_to_python", None)
-            if m2p:
-                message = m2p(message)
             if accept is not None:
                 message.accept = accept
             if message.errors:
-                return message._reraise_error(self.on_decode_error)
+                raise message.errors[0][1]
             decoded = None if on_m else message.decode()
-        except Exception as exc:
-            if not self.on_decode_error:
-                raise
-            self.on_decode_error(message, exc)
+        except Exception as exc:  # noqa: BLE001 - any decode failure makes a poison message
+            self._on_undecodable(message, exc)
             return None
         return on_m(message) if on_m else self.receive(decoded, message)
+
+    def _on_undecodable(self, message: Any, exc: Exception) -> None:
+        try:
+            message._kombu_queue = self._queue_of(message)
+        except AttributeError:
+            pass
+        if self.on_decode_error:
+            self.on_decode_error(message, exc)
+            return
+        reject_undecodable(message, exc)
+        raise exc
+
+    def _queue_of(self, message: Any) -> str | None:
+        tag = getattr(message, "delivery_info", {}).get("consumer_tag")
+        for name, active in self._active_tags.items():
+            if active == tag:
+                return name
+        if len(self._queues) == 1:
+            return next(iter(self._queues))
+        return None
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__}: {self.queues}>"

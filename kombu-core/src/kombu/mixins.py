@@ -93,21 +93,20 @@ class ConsumerMixin:
         """Called before each wait for events."""
 
     def on_decode_error(self, message: Any, exc: Exception) -> None:
-        """Called for a message whose body cannot be decoded or is not accepted.
+        """Called for a message that cannot be decoded or is not accepted.
 
-        By default logs it and rejects it without requeueing, so consuming
-        goes on with the next message. (Kombu 5 acks it; a reject reaches a
-        dead-letter exchange where the broker has one, and is otherwise the
-        same.) Override to keep such messages elsewhere.
+        By default logs it once (queue, delivery tag, content type, error)
+        and rejects it without requeueing, so consuming goes on with the
+        next message and the poison message never comes back. (Kombu 5
+        acks it; a reject reaches a dead-letter exchange where the queue
+        has one, and is otherwise the same.) Override to keep such messages
+        elsewhere.
         """
-        logger.error(
-            "Can't decode message body: %r (type:%r encoding:%r raw:%r)",
-            exc,
-            message.content_type,
-            message.content_encoding,
-            safe_repr(message.body)[:1024],
-        )
-        message.reject()
+        from .messaging import reject_undecodable
+
+        if logger.isEnabledFor(logging.DEBUG):
+            logger.debug("Undecodable body: %s", safe_repr(message.body)[:1024])
+        reject_undecodable(message, exc)
 
     def on_connection_error(self, exc: Exception, interval: float) -> None:
         """Called when (re)connecting fails, before waiting ``interval`` seconds to retry."""

@@ -242,8 +242,13 @@ class Channel(amqp.Channel, base.StdChannel):  # type: ignore[misc]
         )
 
     # -- consuming -------------------------------------------------------
-    def on_delivery(self, info: dict[str, Any], properties: dict[str, Any], body: bytes) -> None:
-        """Dispatch one ``Basic.Deliver`` (called by the connection's frame handler)."""
+    def on_delivery(self, info: dict[str, Any], properties: dict[str, Any], body: bytes,
+                    error: Exception | None = None) -> None:
+        """Dispatch one ``Basic.Deliver`` (called by the connection's frame handler).
+
+        ``error``: the properties could not be decoded; the message carries it
+        in ``errors`` so that the consumer rejects it.
+        """
         message = self.Message(
             body=body,
             channel=self,
@@ -254,6 +259,8 @@ class Channel(amqp.Channel, base.StdChannel):  # type: ignore[misc]
             properties=properties,
             headers=properties.get("application_headers") or {},
         )
+        if error is not None:
+            message.errors.append((type(error), error, None))
         callback = self.callbacks.get(info["consumer_tag"])
         if callback is None:
             # No consumer (cancelled meanwhile): give the message back.

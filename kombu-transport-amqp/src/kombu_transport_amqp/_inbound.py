@@ -16,11 +16,14 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from struct import Struct
+from struct import error as StructError
 from typing import Any
 
 from amqp.exceptions import RecoverableConnectionError, UnexpectedFrame
 from amqp.method_framing import frame_handler as amqp_frame_handler
 from amqp.serialization import decode_properties_basic
+
+from ._table import decode_properties_or_error
 
 __all__ = ("make_frame_handler",)
 
@@ -35,11 +38,12 @@ Frame = tuple[int, int, bytes]
 class _Pending:
     """A delivery whose content has not fully arrived yet."""
 
-    __slots__ = ("info", "properties", "size", "chunks", "received")
+    __slots__ = ("info", "properties", "error", "size", "chunks", "received")
 
     def __init__(self, info: dict[str, Any]) -> None:
         self.info = info
         self.properties: dict[str, Any] = {}
+        self.error: Exception | None = None
         self.size = 0
         self.chunks: list[bytes] = []
         self.received = 0
@@ -80,7 +84,10 @@ def make_frame_handler(
         channel = channels.get(channel_id)
         if channel is None or channel.is_closing:
             return True
-        channel.on_delivery(p.info, p.properties, body)
+        if p.error is None:
+            channel.on_delivery(p.info, p.properties, body)
+        else:
+            channel.on_delivery(p.info, p.properties, body, p.error)
         return True
 
     def on_frame(frame: Frame) -> bool:
@@ -115,7 +122,12 @@ def make_frame_handler(
         connection.bytes_recv += 1
         if frame_type == 2:
             _class_id, size = unpack_header(buf, 0)
-            p.properties = _decode_properties(props_cache, buf[12:])
+            try:
+                p.properties = _decode_properties(props_cache, buf[12:])
+            except (ValueError, IndexError, StructError):
+                # A poison message: hand it to the consumer with the error
+                # (it rejects it) rather than break the connection.
+                p.properties, p.error = decode_properties_or_error(buf[12:])
             p.size = size
             if not size:
                 del pending[channel_id]

@@ -15,7 +15,7 @@ from kombu.exceptions import ChannelError, ConnectionError
 from kombu.message import Message as BaseMessage
 
 from ._frames import encode_properties
-from ._table import decode_properties
+from ._table import decode_properties_or_error
 
 __all__ = (
     "queue_declare_ok_t",
@@ -111,7 +111,9 @@ class DecodedProperties(pika.BasicProperties):  # type: ignore[misc]
         """Fill the attributes from the encoded property flags and list.
 
         The py-amqp-style dict is kept as ``kombu_properties``; decoded
-        shapes without headers are cached by their bytes.
+        shapes without headers are cached by their bytes. Properties that
+        cannot be decoded (bad UTF-8, corrupt table) do not raise: what can
+        be read is kept and the error is ``kombu_decode_error``.
         """
         raw = bytes(encoded[offset:]) if offset else bytes(encoded)
         cached = self._cache.get(raw)
@@ -120,8 +122,12 @@ class DecodedProperties(pika.BasicProperties):  # type: ignore[misc]
             if "application_headers" in props:
                 props["application_headers"] = {}
         else:
-            props = decode_properties(raw, 0)
-            if not props.get("application_headers"):
+            props, error = decode_properties_or_error(raw, 0)
+            if error is not None:
+                # Raising here would break pika's connection; the consumer
+                # rejects the message instead (see Message.from_pika).
+                self.kombu_decode_error = error
+            elif not props.get("application_headers"):
                 if len(self._cache) >= CACHE_MAX:
                     self._cache.clear()
                 self._cache[raw] = dict(props)
@@ -180,7 +186,7 @@ class Message(BaseMessage):
             "routing_key": method.routing_key,
             **info,
         }
-        return cls(
+        message = cls(
             body=body,
             channel=channel,
             delivery_tag=delivery_info["delivery_tag"],
@@ -190,3 +196,7 @@ class Message(BaseMessage):
             properties=properties,
             headers=properties.get("application_headers") or {},
         )
+        error = getattr(props, "kombu_decode_error", None)
+        if error is not None:
+            message.errors.append((type(error), error, None))
+        return message

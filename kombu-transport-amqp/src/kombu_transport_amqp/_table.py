@@ -28,9 +28,17 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime, timezone
 from decimal import Decimal
 from struct import Struct
+from struct import error as StructError
 from typing import Any
 
-__all__ = ("encode_table", "encode_value", "decode_table", "decode_value", "decode_properties")
+__all__ = (
+    "encode_table",
+    "encode_value",
+    "decode_table",
+    "decode_value",
+    "decode_properties",
+    "decode_properties_or_error",
+)
 
 _I = Struct(">I")
 _B = Struct(">B")
@@ -196,15 +204,45 @@ _AFTER_HEADERS = (
 )
 
 
-def decode_properties(buf: bytes, offset: int = 0) -> dict[str, Any]:
-    """Decode Basic content-header properties (flags + list) into py-amqp's dict."""
+def decode_properties_or_error(
+    buf: bytes, offset: int = 0
+) -> tuple[dict[str, Any], Exception | None]:
+    """:func:`decode_properties` that never raises for bad input.
+
+    Returns ``(properties, None)`` for valid properties. For properties that
+    are not (a short string that is not UTF-8, a truncated or corrupt
+    table), returns what can be read (text decoded with ``surrogateescape``,
+    ``{}`` when even that fails) and a :class:`kombu.exceptions.DecodeError`
+    naming the problem, so that the message can still be handed to the
+    consumer, which rejects it, instead of the error breaking the connection.
+    """
+    try:
+        return decode_properties(buf, offset), None
+    except (ValueError, IndexError, StructError) as exc:
+        from kombu.exceptions import DecodeError
+
+        error = DecodeError(f"undecodable message properties: {exc}")
+        error.__cause__ = exc
+    try:
+        return decode_properties(buf, offset, "surrogateescape"), error
+    except (ValueError, IndexError, StructError):
+        return {}, error
+
+
+def decode_properties(buf: bytes, offset: int = 0, text_errors: str = "surrogatepass") -> dict[str, Any]:
+    """Decode Basic content-header properties (flags + list) into py-amqp's dict.
+
+    Short strings are UTF-8 (``text_errors`` is the codec's error handler);
+    bad input raises ``UnicodeDecodeError``, ``ValueError``, ``IndexError``
+    or ``struct.error``.
+    """
     flags = _U16.unpack_from(buf, offset)[0]
     offset += 2
     props: dict[str, Any] = {}
     for bit, name in _SHORTSTR_FLAGS:
         if flags & bit:
             n = buf[offset]
-            props[name] = bytes(buf[offset + 1 : offset + 1 + n]).decode("utf-8", "surrogatepass")
+            props[name] = bytes(buf[offset + 1 : offset + 1 + n]).decode("utf-8", text_errors)
             offset += 1 + n
     if flags & 0x2000:
         props["application_headers"], offset = decode_table(buf, offset)
@@ -219,6 +257,6 @@ def decode_properties(buf: bytes, offset: int = 0) -> dict[str, Any]:
             offset += 8
         else:
             n = buf[offset]
-            props[name] = bytes(buf[offset + 1 : offset + 1 + n]).decode("utf-8", "surrogatepass")
+            props[name] = bytes(buf[offset + 1 : offset + 1 + n]).decode("utf-8", text_errors)
             offset += 1 + n
     return props
