@@ -87,9 +87,6 @@ KNOWN_GAPS: dict[str, str] = {
         "resolved function",
     "core:connection_info.info_keys":
         "lead to fix: Connection.info() lacks 'credential_provider'",
-    "core:connection_memory.qos_semantics_matches_spec":
-        "lead to fix: Connection.qos_semantics_matches_spec is a property "
-        "(a bool) in Kombu 5, a method here (always truthy if tested)",
     "core:connection_memory.recoverable_connection_errors":
         "lead to fix: for transports without their own "
         "recoverable_connection_errors Kombu 5 falls back to "

@@ -88,3 +88,50 @@ def test_kombu5_module_paths_resolve_to_the_plugin_module():
 def test_unknown_kombu_module_path_fails_cleanly():
     with pytest.raises(ModuleNotFoundError):
         __import__("kombu.transport.nosuchthing")
+
+
+def _install_fake_plugins(tmp_path, monkeypatch, modules: dict[str, str]) -> None:
+    """Make a distribution ``kombu-fake-plugins`` announcing ``modules`` in the ``kombu`` group."""
+    dist_info = tmp_path / "kombu_fake_plugins-1.0.dist-info"
+    dist_info.mkdir()
+    (dist_info / "METADATA").write_text("Metadata-Version: 2.1\nName: kombu-fake-plugins\nVersion: 1.0\n")
+    lines = ["[kombu]"] + [f"{name} = {name}" for name in modules]
+    (dist_info / "entry_points.txt").write_text("\n".join(lines) + "\n")
+    for name, source in modules.items():
+        (tmp_path / f"{name}.py").write_text(source)
+    monkeypatch.syspath_prepend(str(tmp_path))
+
+
+def test_broken_plugins_are_reported_by_name_and_left_out(tmp_path, monkeypatch):
+    from kombu import plugins
+
+    header = "from kombu.hookspecs import hookimpl, TransportInfo\n"
+    _install_fake_plugins(tmp_path, monkeypatch, {
+        "fake_misspelled": header + "@hookimpl\ndef kombu_transport():\n    return []\n",
+        "fake_wrong_type": header + "@hookimpl\ndef kombu_transports():\n    return ['fake://']\n",
+        "fake_raises": header + "@hookimpl\ndef kombu_serializers():\n    raise RuntimeError('boom')\n",
+        "fake_unimportable": "import no_such_module_here\n",
+        "fake_good": header + ("@hookimpl\ndef kombu_transports():\n    return [TransportInfo("
+                               "name='fake', schemes=('fake',), target='x:Y', distribution='kombu-fake-plugins')]\n"),
+    })
+    plugins.reset()
+    try:
+        reg = plugins.registry()
+        reasons = {f.plugin: (f.distribution, f.reason) for f in reg.failures}
+        assert reasons["fake_misspelled"][0] == "kombu-fake-plugins"
+        assert "unknown hook(s) kombu_transport" in reasons["fake_misspelled"][1]
+        assert "must return a sequence of TransportInfo, got a str" in reasons["fake_wrong_type"][1]
+        assert "kombu_serializers() raised RuntimeError: boom" in reasons["fake_raises"][1]
+        assert "cannot be imported: ModuleNotFoundError" in reasons["fake_unimportable"][1]
+        assert "fake" in reg.transports and "memory" in reg.transports and "json" in reg.serializers
+        import io
+
+        from kombu.__main__ import describe
+
+        out = io.StringIO()
+        describe(out)
+        assert "Plugins left out:" in out.getvalue()
+        assert "plugin 'fake_misspelled' (distribution kombu-fake-plugins): unknown hook" in out.getvalue()
+    finally:
+        monkeypatch.undo()
+        plugins.reset()

@@ -8,12 +8,10 @@ from __future__ import annotations
 
 import os
 
+import kombu
 import pytest
 
-import kombu
-
-from .common import (BaseEventLoop, BaseExchangeTypes, BaseFailover, BaseMessage, BasePriority,
-                     BasicFunctionality)
+from .common import BaseEventLoop, BaseExchangeTypes, BaseFailover, BaseMessage, BasePriority, BasicFunctionality
 
 HOST = os.environ.get("BEANSTALK_HOST", "127.0.0.1")
 PORT = os.environ.get("BEANSTALK_PORT", "11300")

@@ -6,12 +6,10 @@ is a Connection to a port where nothing listens, on the default transport.
 
 from __future__ import annotations
 
+import kombu
 import pytest
 
-import kombu
-
-from .common import (BaseEventLoop, BaseExchangeTypes, BaseMessage, BasePriority,
-                     BaseTimeToLive, BasicFunctionality)
+from .common import BaseEventLoop, BaseExchangeTypes, BaseMessage, BasePriority, BaseTimeToLive, BasicFunctionality
 
 
 @pytest.fixture()

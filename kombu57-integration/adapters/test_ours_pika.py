@@ -4,12 +4,18 @@ from __future__ import annotations
 
 import os
 
+import kombu
 import pytest
 
-import kombu
-
-from .common import (BaseEventLoop, BaseExchangeTypes, BaseFailover, BaseMessage, BasePriority,
-                     BaseTimeToLive, BasicFunctionality)
+from .common import (
+    BaseEventLoop,
+    BaseExchangeTypes,
+    BaseFailover,
+    BaseMessage,
+    BasePriority,
+    BaseTimeToLive,
+    BasicFunctionality,
+)
 
 HOST = os.environ.get("RABBITMQ_HOST", "127.0.0.1")
 PORT = os.environ.get("RABBITMQ_5672_TCP", "5672")

@@ -29,6 +29,10 @@ def describe(out: TextIO = sys.stdout) -> None:
     out.write("Compressors:\n")
     for comp in {id(c): c for c in reg.compressors.values()}.values():
         out.write(f"  {comp.name:<10} {comp.content_type}\n")
+    if reg.failures:
+        out.write("Plugins left out:\n")
+        for failure in reg.failures:
+            out.write(f"  {failure}\n")
 
 
 if __name__ == "__main__":

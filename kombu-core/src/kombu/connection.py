@@ -712,10 +712,12 @@ class Connection:
     # -- the transport ---------------------------------------------------------------------
 
     def create_transport(self) -> Any:
+        """Make the transport and give it its capabilities (see :func:`~kombu.transport.base.apply_capabilities`)."""
+        from kombu.transport.base import apply_capabilities
+
         transport = self.get_transport_cls()(client=self)
         info = self._transport_info
-        if info is not None and getattr(transport, "capabilities", None) is None:
-            transport.capabilities = info.capabilities
+        apply_capabilities(transport, info.capabilities if info is not None else None)
         return transport
 
     def get_transport_cls(self) -> Any:
@@ -735,8 +737,10 @@ class Connection:
 
     @property
     def capabilities(self) -> Any:
-        """The transport's :class:`~kombu.hookspecs.Capabilities`, if known."""
-        return self._transport_info.capabilities if self._transport_info is not None else None
+        """The transport's :class:`~kombu.hookspecs.Capabilities`."""
+        if self._transport_info is not None:
+            return self._transport_info.capabilities
+        return self.transport.capabilities
 
     @property
     def connection_errors(self) -> tuple[type[BaseException], ...]:

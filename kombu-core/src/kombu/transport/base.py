@@ -16,8 +16,10 @@ from kombu.message import Message as BaseMessage
 
 if TYPE_CHECKING:
     from kombu.connection import Connection
+    from kombu.hookspecs import Capabilities
 
-__all__ = ("Message", "StdChannel", "Management", "Transport", "Implements", "to_queue_arguments")
+__all__ = ("Message", "StdChannel", "Management", "Transport", "Implements", "to_queue_arguments",
+           "apply_capabilities")
 
 
 def to_queue_arguments(arguments: Mapping[str, Any] | None = None, **options: Any) -> dict[str, Any]:
@@ -113,6 +115,32 @@ default_transport_capabilities = Implements(
 )
 
 
+def apply_capabilities(transport: Transport, capabilities: Capabilities | None) -> None:
+    """Give ``transport`` its capabilities and derive Kombu 5's ``implements`` from them.
+
+    ``capabilities`` is what the transport's plugin declared
+    (:class:`kombu.hookspecs.TransportInfo`). A transport class used without a
+    plugin (``Connection(transport=SomeClass)``) keeps the ``capabilities``
+    class attribute it declares; one that declares none gets
+    ``Capabilities()``: it fails closed, every optional feature refused.
+    ``implements`` (read by ``Connection.is_evented``,
+    ``supports_heartbeats`` and ``supports_exchange_type``) always agrees
+    with the capabilities: there is one declaration, not two.
+    """
+    if capabilities is None:
+        capabilities = getattr(transport, "capabilities", None)
+    if capabilities is None:
+        from kombu.hookspecs import Capabilities
+
+        capabilities = Capabilities()
+    transport.capabilities = capabilities
+    transport.implements = transport.implements.extend(
+        asynchronous=capabilities.async_events,
+        heartbeats=capabilities.heartbeats,
+        exchange_type=frozenset(capabilities.exchange_types),
+    )
+
+
 class Transport:
     """Base class of every transport.
 
@@ -137,6 +165,9 @@ class Transport:
     driver_name = "N/A"
     Management = Management
     implements = default_transport_capabilities
+    #: What the transport can do; set by :func:`apply_capabilities` when a
+    #: Connection makes the transport (from its plugin's declaration).
+    capabilities: Capabilities | None = None
 
     def __init__(self, client: Connection, **kwargs: Any) -> None:
         self.client = client
