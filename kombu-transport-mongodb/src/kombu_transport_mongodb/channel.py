@@ -122,6 +122,16 @@ class Channel(virtual.Channel):
             {"_id": queue}, {"$set": {"options": options}}, upsert=True)
         self.connection.remember_queue(queue, options["arguments"])
 
+    def _store_queue_arguments(self, queue: str, arguments: Mapping[str, Any]) -> None:
+        """Already stored by :meth:`_new_queue` (``options.arguments`` of the queue document)."""
+
+    def _load_queue_arguments(self, queue: str) -> Mapping[str, Any] | None:
+        doc = self.connection.collection("queues").find_one({"_id": queue}, {"options": 1})
+        if doc is None:
+            return None
+        arguments = (doc.get("options") or {}).get("arguments")
+        return arguments if isinstance(arguments, dict) else None
+
     def _has_queue(self, queue: str, **kwargs: Any) -> bool:
         conn = self.connection
         return bool(
@@ -227,7 +237,9 @@ class Channel(virtual.Channel):
             if payload is None:
                 raise Empty()
             return payload
-        limit = self.connection.fetch_batch
+        # Batches only for a queue this channel consumes (a bare _get, e.g. the
+        # engine's drop-head, takes exactly one).
+        limit = self.connection.fetch_batch if queue in self._active_queues else 1
         estimate = self.qos.can_consume_max_estimate() if self._qos is not None else None
         if estimate is not None:
             limit = max(1, min(limit, estimate))
@@ -239,22 +251,10 @@ class Channel(virtual.Channel):
         return payloads[0]
 
     def basic_get(self, queue: str, no_ack: bool = False, **kwargs: Any) -> Any:
-        """Claim one message of ``queue`` (``None`` when none is ready)."""
-        buffered = self._buffer.get(queue)
-        if buffered:
-            payload: dict[str, Any] | None = buffered.popleft()
-        else:
-            self.connection.maintain_if_due(queue)
-            found = self._claim(queue, 1)
-            payload = found[0] if found else None
-        if payload is None:
-            return None
-        message = self.Message(payload, channel=self)
-        message.queue = queue
-        if no_ack:
+        """Claim one message of ``queue`` (``None`` when none is ready); ``no_ack`` deletes it."""
+        message = super().basic_get(queue, no_ack=no_ack, **kwargs)
+        if message is not None and no_ack:
             self._settle([message.delivery_tag])
-        else:
-            self.qos.append(message, message.delivery_tag)
         return message
 
     def _claim(self, queue: str, limit: int) -> list[dict[str, Any]]:
