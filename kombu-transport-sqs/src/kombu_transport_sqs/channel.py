@@ -173,13 +173,85 @@ class Channel(virtual.Channel):
             purged += len(records)
 
     def _delete(self, queue: str, *args: Any, **kwargs: Any) -> None:
-        """Delete the SQS queue (and, for a fanout binding, its SNS subscription)."""
-        if args and self.supports_fanout and self.typeof(args[0]).type == "fanout":
-            self.connection.fanout.unsubscribe(args[0], queue)
+        """Drop one binding of ``queue`` (``args``: exchange, routing key, pattern, queue)
+        or, without ``args``, the SQS queue itself."""
+        if args:
+            exchange, binding = args[0], tuple(args[1:4])
+            if self.supports_fanout and self.typeof(exchange).type == "fanout":
+                self.connection.fanout.unsubscribe(exchange, queue)
+            elif self.connection.bindings is not None:
+                self.connection.bindings.remove(exchange, binding)  # type: ignore[arg-type]
+            return
         if self.settings.predefined_queues:
             return  # predefined queues are the operator's, never deleted
         self.give_back_buffer(queue)
         self.connection.delete_queue(queue)
+
+    # -- bindings stored on the server ---------------------------------------------------
+    def _stored(self, exchange: str) -> bool:
+        """Learn ``exchange`` from the server if this process has not declared it."""
+        if exchange in self.state.exchanges:
+            return True
+        store = self.connection.bindings
+        if store is None or not exchange:
+            return False
+        type_, _ = store.load(exchange)
+        if type_ is None or type_ not in self.exchange_types:
+            return False
+        self.state.exchanges.setdefault(exchange, {
+            "type": type_, "durable": True, "auto_delete": False, "arguments": {}, "table": []})
+        return True
+
+    def typeof(self, exchange: str, default: str = "direct") -> Any:
+        if exchange and exchange not in self.state.exchanges:
+            self._stored(exchange)
+        return super().typeof(exchange, default)
+
+    def exchange_declare(self, exchange: str | None = None, type: str = "direct",
+                         durable: bool = False, auto_delete: bool = False,
+                         arguments: Any = None, nowait: bool = False, passive: bool = False) -> None:
+        if passive and exchange:
+            self._stored(exchange)
+        super().exchange_declare(exchange, type, durable, auto_delete, arguments, nowait, passive)
+
+    def exchange_delete(self, exchange: str, if_unused: bool = False, nowait: bool = False) -> None:
+        super().exchange_delete(exchange, if_unused, nowait)
+        if self.connection.bindings is not None and exchange:
+            self.connection.bindings.drop(exchange)
+
+    def get_table(self, exchange: str) -> list[tuple[str, Any, str]]:
+        """This process's bindings of ``exchange`` merged with those stored on the server."""
+        if not self._stored(exchange):
+            raise KeyError(exchange)
+        local = super().get_table(exchange)
+        store = self.connection.bindings
+        if store is None or (self.supports_fanout and self.typeof(exchange).type == "fanout"):
+            return local
+        _, stored = store.load(exchange)
+        extra = [b for b in stored if b not in local]
+        return [*local, *extra] if extra else local
+
+    def queue_bind(self, queue: str, exchange: str | None = None, routing_key: str = "",
+                   arguments: Any = None, **kwargs: Any) -> None:
+        new = not self.state.has_binding(queue, exchange or "amq.direct", routing_key)
+        super().queue_bind(queue, exchange, routing_key, arguments, **kwargs)
+        exchange = exchange or "amq.direct"
+        ex_type = self.typeof(exchange)
+        store = self.connection.bindings
+        if new and store is not None and not (self.supports_fanout and ex_type.type == "fanout"):
+            binding = ex_type.prepare_bind(queue, exchange, routing_key, arguments)
+            store.add(exchange, ex_type.type, binding)
+
+    def queue_unbind(self, queue: str, exchange: str | None = None, routing_key: str = "",
+                     arguments: Any = None, **kwargs: Any) -> None:
+        exchange = exchange or "amq.direct"
+        ex_type = self.typeof(exchange)
+        binding = ex_type.prepare_bind(queue, exchange, routing_key,
+                                       self.state.bindings.get((queue, exchange, routing_key), arguments))
+        super().queue_unbind(queue, exchange, routing_key, arguments, **kwargs)
+        store = self.connection.bindings
+        if store is not None and not (self.supports_fanout and ex_type.type == "fanout"):
+            store.remove(exchange, binding)
 
     # -- fanout through SNS -------------------------------------------------------------
     def _queue_bind(self, exchange: str, routing_key: str, pattern: Any, queue: str) -> None:

@@ -18,7 +18,7 @@ CAPABILITIES = Capabilities(
     queue_expires=False,
     delayed_delivery=True,
     native_acks=True,
-    persistent_declarations=False,
+    persistent_declarations=True,
     async_events=True,
     heartbeats=False,
 )

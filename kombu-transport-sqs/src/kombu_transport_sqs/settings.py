@@ -52,6 +52,8 @@ class Settings:
     fetch_message_attributes: Any = None
     base64_encoding: bool = True
     lease_interval: float | None = None
+    store_bindings: bool = True
+    binding_refresh_interval: float = 1.0
 
     @classmethod
     def from_connection(cls, client: Any) -> Settings:
@@ -103,6 +105,8 @@ class Settings:
             fetch_message_attributes=opts.get("fetch_message_attributes"),
             base64_encoding=bool(opts.get("sqs_base64_encoding", True)),
             lease_interval=opts.get("lease_interval"),
+            store_bindings=bool(opts.get("store_bindings", True)),
+            binding_refresh_interval=float(opts.get("binding_refresh_interval", 1.0)),
         )
 
     def message_attribute_request(self) -> dict[str, list[str]]:

@@ -25,6 +25,7 @@ from kombu.exceptions import ChannelError, OperationalError
 from kombu.transport import virtual
 from kombu.transport.virtual.base import BrokerState
 
+from .bindings import BindingStore
 from .channel import Channel, QoS
 from .fanout import SnsFanout
 from .naming import entity_name, is_fifo
@@ -81,6 +82,9 @@ class Transport(virtual.Transport):
         self._urls: dict[str, str] = {}
         self._urls_lock = threading.Lock()
         self._fanout: SnsFanout | None = None
+        self.bindings: BindingStore | None = (
+            BindingStore(self, self.settings.binding_refresh_interval)
+            if self.settings.store_bindings else None)
         #: Whether a delivery burst is running (acks made in it are batched).
         self.delivering = False
         self._rr = 0

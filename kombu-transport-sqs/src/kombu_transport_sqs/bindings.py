@@ -1,0 +1,133 @@
+"""Bindings stored on the server, so that every process routes the same.
+
+SQS has no place for routing tables, so each exchange that gets a binding
+has a *table queue* (never holding messages) named
+``<prefix>kombu-bindings-<exchange>`` whose queue tags are the exchange's
+type and bindings: tag ``type`` is the exchange type, each tag ``b.<hash>``
+a JSON ``[routing_key, pattern, queue]``. A process publishing to an
+exchange reads the table (``ListQueueTags``) at most every
+``binding_refresh_interval`` seconds (default 1) and merges it with the
+bindings it made itself, which count at once.
+
+Limits (SQS's tag limits): at most 49 bindings per exchange, and a binding
+whose JSON is longer than 256 characters is kept in this process only; both
+are logged. Fanout exchanges with ``supports_fanout`` use SNS subscriptions
+instead (:mod:`.fanout`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import threading
+import time
+from typing import TYPE_CHECKING, Any
+
+from botocore import exceptions as boto_exc
+
+if TYPE_CHECKING:
+    from .transport import Transport
+
+__all__ = ("BindingStore", "TABLE_PREFIX")
+
+logger = logging.getLogger(__name__)
+
+TABLE_PREFIX = "kombu-bindings."
+_MAX_TAG_VALUE = 256
+_MAX_TAGS = 50
+_TYPE_TAG = "type"
+
+Binding = tuple[str, Any, str]
+
+
+def _tag_key(binding: Binding) -> str:
+    digest = hashlib.sha1(json.dumps(list(binding), sort_keys=True, default=str).encode())
+    return "b." + digest.hexdigest()[:40]
+
+
+class BindingStore:
+    """The exchanges' type and binding tables, as tags of one queue per exchange."""
+
+    def __init__(self, transport: Transport, refresh_interval: float = 1.0) -> None:
+        self.transport = transport
+        self.refresh_interval = refresh_interval
+        self._cache: dict[str, tuple[str | None, list[Binding], float]] = {}
+        self._lock = threading.Lock()
+
+    def _table_queue(self, exchange: str) -> str:
+        return TABLE_PREFIX + exchange
+
+    def _url(self, exchange: str, create: bool) -> str | None:
+        from kombu.exceptions import ChannelError
+
+        try:
+            return self.transport.queue_url(self._table_queue(exchange), create=create)
+        except ChannelError:
+            return None
+
+    @property
+    def _sqs(self) -> Any:
+        return self.transport.clients.client("sqs")
+
+    def load(self, exchange: str) -> tuple[str | None, list[Binding]]:
+        """``(type, bindings)`` of ``exchange`` as stored (``(None, [])`` if none), cached."""
+        now = time.monotonic()
+        cached = self._cache.get(exchange)
+        if cached is not None and now - cached[2] < self.refresh_interval:
+            return cached[0], cached[1]
+        url = self._url(exchange, create=False)
+        type_: str | None = None
+        table: list[Binding] = []
+        if url is not None:
+            try:
+                tags = self._sqs.list_queue_tags(QueueUrl=url).get("Tags") or {}
+            except boto_exc.ClientError:
+                tags = {}
+            type_ = tags.get(_TYPE_TAG)
+            for key, value in sorted(tags.items()):
+                if key.startswith("b."):
+                    try:
+                        rk, pattern, queue = json.loads(value)
+                    except (ValueError, TypeError):
+                        continue
+                    table.append((rk, pattern, queue))
+        with self._lock:
+            self._cache[exchange] = (type_, table, now)
+        return type_, table
+
+    def add(self, exchange: str, type_: str, binding: Binding) -> bool:
+        """Store ``binding`` of ``exchange``; whether it could be stored."""
+        value = json.dumps(list(binding), default=str)
+        if len(value) > _MAX_TAG_VALUE:
+            logger.warning("sqs: binding %r of exchange %r is too long to store on the server "
+                           "(SQS tags hold 256 characters); other processes will not route by it",
+                           binding, exchange)
+            return False
+        url = self._url(exchange, create=True)
+        assert url is not None
+        tags = self._sqs.list_queue_tags(QueueUrl=url).get("Tags") or {}
+        key = _tag_key(binding)
+        if key not in tags and len(tags) >= _MAX_TAGS:
+            logger.warning("sqs: exchange %r has %d stored bindings, SQS's limit; binding %r "
+                           "is kept in this process only", exchange, len(tags) - 1, binding)
+            return False
+        self._sqs.tag_queue(QueueUrl=url, Tags={_TYPE_TAG: type_, key: value})
+        self._forget(exchange)
+        return True
+
+    def remove(self, exchange: str, binding: Binding) -> None:
+        """Drop ``binding`` of ``exchange`` from the server (missing is fine)."""
+        url = self._url(exchange, create=False)
+        if url is not None:
+            self._sqs.untag_queue(QueueUrl=url, TagKeys=[_tag_key(binding)])
+        self._forget(exchange)
+
+    def drop(self, exchange: str) -> None:
+        """Delete ``exchange``'s table (the exchange is deleted)."""
+        self.transport.delete_queue(self._table_queue(exchange))
+        self._forget(exchange)
+
+    def _forget(self, exchange: str) -> None:
+        with self._lock:
+            self._cache.pop(exchange, None)
