@@ -179,3 +179,16 @@ def test_priorities_then_publish_order(queue: Queue) -> None:
         assert [m.payload for m in got] == ["high", "low-1", "low-2"]
         for m in got:
             m.ack()
+
+
+def test_x_delay_header_delays_delivery(queue: Queue) -> None:
+    publish(queue, "later", headers={"x-delay": 1500})
+    publish(queue, "now")
+    with Connection(URL) as conn:
+        first = get(conn, queue)
+        assert first.payload == "now"
+        first.ack()
+        assert queue(conn.channel()).get() is None, "a delayed message came early"
+        later = get(conn, queue, timeout=10)
+        assert later is not None and later.payload == "later"
+        later.ack()

@@ -208,6 +208,18 @@ class Channel(virtual.Channel):
         self.client.put(doc, ok=(201, 202, 409))
         declared.add(queue)
 
+    def _store_queue_arguments(self, queue: str, arguments: Mapping[str, Any]) -> None:
+        """Keep the policy arguments in the queue's document (every process applies them)."""
+        doc = self.client.get(docs.queue_id(queue)) or {"_id": docs.queue_id(queue)}
+        if doc.get("arguments") == dict(arguments):
+            return
+        doc["arguments"] = dict(arguments)
+        self.client.put(doc, ok=(201, 202, 409))
+
+    def _load_queue_arguments(self, queue: str) -> Mapping[str, Any] | None:
+        doc = self.client.get(docs.queue_id(queue))
+        return None if doc is None else doc.get("arguments")
+
     def _has_queue(self, queue: str, **kwargs: Any) -> bool:
         if self.client.get(docs.queue_id(queue)) is not None:
             return True
@@ -336,7 +348,9 @@ class Channel(virtual.Channel):
         buffer = self._buffers.get(queue)
         if buffer:
             return self._envelope(buffer.popleft())
-        claimed = self._claim(queue, self._batch_size())
+        # A consumed queue is claimed in batches; basic_get takes one.
+        limit = self._batch_size() if queue in self._active_queues else 1
+        claimed = self._claim(queue, limit)
         if not claimed:
             raise Empty()
         if len(claimed) > 1:
@@ -345,20 +359,9 @@ class Channel(virtual.Channel):
 
     def basic_get(self, queue: str, no_ack: bool = False, **kwargs: Any) -> Any:
         """Claim one message of ``queue`` (``None`` when there is none ready)."""
-        buffer = self._buffers.get(queue)
-        if buffer:
-            payload = self._envelope(buffer.popleft())
-        else:
-            claimed = self._claim(queue, 1)
-            if not claimed:
-                return None
-            payload = self._envelope(claimed[0])
-        message = self.Message(payload, channel=self)
-        message.queue = queue
-        if no_ack:
+        message = super().basic_get(queue, no_ack=no_ack, **kwargs)
+        if message is not None and no_ack:
             self._settle([message.delivery_tag])
-        else:
-            self.qos.append(message, message.delivery_tag)
         return message
 
     def basic_consume(self, queue: str, no_ack: bool = False, callback: Any = None,

@@ -88,8 +88,22 @@ def priority_rank(priority: Any) -> int:
     return MAX_RANK - max(0, min(p, MAX_RANK))
 
 
-def message_doc(queue: str, envelope: dict[str, Any], seq: int, visible: float = 0.0) -> dict[str, Any]:
-    """A new message document for ``queue``."""
+def delay_of(envelope: dict[str, Any]) -> float:
+    """The ``x-delay`` header (milliseconds, as RabbitMQ's delayed-message exchange) in seconds."""
+    headers = envelope.get("headers")
+    value = headers.get("x-delay") if isinstance(headers, dict) else None
+    if value is None:
+        return 0.0
+    try:
+        return max(float(value) / 1000.0, 0.0)
+    except (TypeError, ValueError):
+        return 0.0
+
+
+def message_doc(queue: str, envelope: dict[str, Any], seq: int) -> dict[str, Any]:
+    """A new message document for ``queue`` (visible at once, or after its ``x-delay``)."""
+    delay = delay_of(envelope)
+    visible = time.time() + delay if delay else 0.0
     return {
         "_id": MESSAGE_PREFIX + uuid4().hex,
         "queue": queue,
