@@ -99,10 +99,12 @@ def node_ids(target: str) -> list[str]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("targets", nargs="*", help=f"targets (default: all): {', '.join(TARGETS)}")
+    parser.add_argument("targets", nargs="*",
+                        help=f"targets (default: all): {', '.join(TARGETS)}; arguments after -- go to pytest")
     parser.add_argument("--list", action="store_true", help="list the targets and exit")
-    parser.add_argument("pytest_args", nargs=argparse.REMAINDER, help="after --: passed to pytest")
-    args = parser.parse_args(argv)
+    argv = list(sys.argv[1:] if argv is None else argv)
+    extra = argv[argv.index("--") + 1:] if "--" in argv else []
+    args = parser.parse_args(argv[:argv.index("--")] if "--" in argv else argv)
     if args.list:
         for name, (module, classes, _) in TARGETS.items():
             print(f"{name:10} {module} {' '.join(classes or ('(all classes)',))}")
@@ -117,7 +119,6 @@ def main(argv: list[str] | None = None) -> int:
     for target in targets:
         env.update(TARGETS[target][2])
     env["KOMBU57_TARGETS"] = ",".join(targets)
-    extra = [a for a in args.pytest_args if a != "--"]
     cmd = [sys.executable, "-m", "pytest", "-c", str(HERE / "pytest.ini"), "--rootdir", str(SOURCE),
            *[i for t in targets for i in node_ids(t)], *extra]
     return subprocess.run(cmd, cwd=SOURCE, env=env, check=False).returncode

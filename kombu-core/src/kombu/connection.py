@@ -22,6 +22,10 @@ def _logger() -> Any:
 
     return logging.getLogger(__name__)
 
+#: ``ensure()`` options that are also ``_ensure_connection()``'s retry policy.
+_RETRY_POLICY_KEYS = ("errback", "max_retries", "interval_start", "interval_step", "interval_max")
+
+
 def _env_flag(name: str) -> bool:
     """Kombu 5's debug switches: ``name`` or ``KOMBU_LOG_DEBUG`` set to a non-empty value."""
     import os
@@ -534,6 +538,12 @@ class Connection:
             def __call__(self, *args: Any, **kwargs: Any) -> tuple[Any, Any]:
                 # Read the channel on every attempt: ensure() revives it.
                 if channels[0] is None:
+                    # The first connect follows this call's retry policy (errback once
+                    # per failed attempt, max_retries), not only the transport options'.
+                    policy = self.connection._extract_failover_opts()
+                    policy.update((key, ensure_options[key]) for key in _RETRY_POLICY_KEYS
+                                  if key in ensure_options)
+                    self.connection._ensure_connection(**policy)
                     self.revive(self.connection.default_channel)
                 return fun(*args, channel=channels[0], **kwargs), channels[0]
 
