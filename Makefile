@@ -8,7 +8,7 @@ STAMP  := $(VENV)/.installed
 # Every server a test suite talks to; `make services SERVICES="redis"` starts fewer.
 SERVICES ?= redis rabbitmq beanstalkd sqs mongodb couchdb
 
-.PHONY: install demo services test lint bench reference celery clean
+.PHONY: install demo services test lint bench reference celery kombu57 clean
 
 install: $(STAMP)
 
@@ -31,8 +31,14 @@ reference:
 celery:
 	bash scripts/celery-venv.sh
 
+# Every suite, in parallel groups (scripts/run-tests.sh): the project's pytest suites,
+# Kombu 5.7.0's own integration tests (kombu57-integration/), Celery, the bounded chaos run.
 test: install services reference celery
-	$(BIN)/python -m pytest
+	bash scripts/run-tests.sh
+
+# Kombu 5.7.0's t/integration against this project (sdist fetched at run time).
+kombu57: install services
+	$(BIN)/python kombu57-integration/run.py $(KOMBU57_TARGETS)
 
 lint: install
 	$(BIN)/ruff check .

@@ -1,0 +1,52 @@
+#!/usr/bin/env bash
+# make test's runner: every test suite, in a few groups that run side by side.
+#
+#   bash scripts/run-tests.sh            # all groups
+#   bash scripts/run-tests.sh core kombu57   # some groups
+#
+# A group is one process (pytest, or the Kombu 5.7.0 integration runner); its output
+# is streamed with a "[group]" prefix and kept in .test-logs/<group>.log.  Groups that
+# share fixed entity names on one broker (Kombu's own integration tests) stay inside
+# one group, so they never run at the same time.  Exits non-zero if any group failed,
+# naming it.  The servers must be up (make services).
+set -uo pipefail
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$ROOT"
+PY=${PYTHON:-$ROOT/.venv/bin/python}
+LOGS=$ROOT/.test-logs
+mkdir -p "$LOGS"
+
+declare -A GROUPS_CMD=(
+  [core]="$PY -m pytest kombu-core/tests kombu-transport-amqp/tests bench/tests scripts/tests"
+  [brokers]="$PY -m pytest kombu-transport-redis/tests kombu-transport-sqs/tests kombu-transport-mongodb/tests kombu-transport-couchdb/tests kombu-transport-beanstalk/tests"
+  [kombu57]="$PY kombu57-integration/run.py"
+  [celery]="$PY -m pytest celery-tests"
+)
+ORDER=(core brokers kombu57 celery)
+[ -d chaos ] && GROUPS_CMD[chaos]="$PY -m pytest chaos" && ORDER+=(chaos)
+
+selected=("$@")
+[ ${#selected[@]} -eq 0 ] && selected=("${ORDER[@]}")
+
+declare -A PIDS=()
+start=$(date +%s)
+for group in "${selected[@]}"; do
+  cmd=${GROUPS_CMD[$group]:-}
+  if [ -z "$cmd" ]; then echo "run-tests: unknown group $group (known: ${ORDER[*]})" >&2; exit 2; fi
+  echo "run-tests: [$group] $cmd"
+  ( set -o pipefail; $cmd 2>&1 | tee "$LOGS/$group.log" | sed -u "s/^/[$group] /" ) &
+  PIDS[$group]=$!
+done
+
+failed=()
+for group in "${selected[@]}"; do
+  if ! wait "${PIDS[$group]}"; then failed+=("$group"); fi
+done
+echo "run-tests: finished in $(( $(date +%s) - start )) s"
+for group in "${selected[@]}"; do
+  printf 'run-tests: %-8s %s\n' "$group" "$(grep -E '[0-9]+ (passed|failed)' "$LOGS/$group.log" | tail -1)"
+done
+if [ ${#failed[@]} -gt 0 ]; then
+  echo "run-tests: FAILED groups: ${failed[*]} (logs in .test-logs/)"
+  exit 1
+fi
