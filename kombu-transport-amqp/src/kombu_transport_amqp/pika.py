@@ -33,6 +33,7 @@ from typing import Any
 
 import pika
 import pika.exceptions as pexc
+from pika.adapters.utils.connection_workflow import AMQPConnectorException
 from kombu.exceptions import ChannelError, ConnectionError
 from kombu.transport import base
 
@@ -143,6 +144,7 @@ class Transport(base.Transport):  # type: ignore[misc]
     connection_errors = (
         pexc.AMQPConnectionError,
         pexc.ConnectionWrongStateError,
+        AMQPConnectorException,  # e.g. the handshake timed out (stack_timeout)
         ConsumerCancelled,
         ConnectionError,
         socket.error,
@@ -152,6 +154,7 @@ class Transport(base.Transport):  # type: ignore[misc]
     recoverable_connection_errors = (
         pexc.AMQPConnectionError,
         pexc.ConnectionWrongStateError,
+        AMQPConnectorException,
         ConsumerCancelled,
         socket.error,
         OSError,
@@ -197,7 +200,10 @@ class Transport(base.Transport):  # type: ignore[misc]
         if info.heartbeat is not None:
             params["heartbeat"] = int(info.heartbeat)
         if info.connect_timeout is not None:
+            # stack_timeout bounds TCP + TLS + AMQP handshake together
+            # (pika's default is 15 s whatever connect_timeout says).
             params["socket_timeout"] = info.connect_timeout
+            params["stack_timeout"] = info.connect_timeout
             params["blocked_connection_timeout"] = None
         read_timeout = options.pop("read_timeout", None)
         options.pop("write_timeout", None)

@@ -26,6 +26,8 @@ Transport options (``Connection(transport_options={...})``) are passed to
 
 from __future__ import annotations
 
+from ssl import SSLError
+from time import monotonic
 from typing import Any
 
 import amqp
@@ -58,6 +60,36 @@ class Connection(amqp.Connection):  # type: ignore[misc]
         self.write_mode = write_mode
         self.confirm_timeout = confirm_timeout
         self.queue_types = common.QueueTypes()
+
+    def connect(self, callback: Any = None) -> Any:
+        """Open the socket and complete the AMQP handshake.
+
+        ``connect_timeout`` bounds the whole of it (TCP connect, TLS and the
+        AMQP handshake): a server that accepts the connection and never
+        answers makes this raise ``socket.timeout`` after ``connect_timeout``
+        seconds (py-amqp waits ``connect_timeout`` per frame).
+        """
+        timeout = self.connect_timeout
+        if self.connected or not timeout:
+            return super().connect(callback)
+        deadline = monotonic() + timeout
+        try:
+            self.transport = self.Transport(
+                self.host, timeout, self.ssl, self.read_timeout, self.write_timeout,
+                socket_settings=self.socket_settings,
+            )
+            self.transport.connect()
+            self.on_inbound_frame = self.frame_handler_cls(self, self.on_inbound_method)
+            self.frame_writer = self.frame_writer_cls(self, self.transport)
+            while not self._handshake_complete:
+                remaining = deadline - monotonic()
+                if remaining <= 0:
+                    raise TimeoutError(f"AMQP handshake not complete after {timeout} s")
+                self.drain_events(timeout=remaining)
+        except (OSError, SSLError):
+            self.collect()
+            raise
+        return callback() if callback else None
 
     def Transport(self, host: str, connect_timeout: float | None, ssl: Any = False,  # type: ignore[override]
                   read_timeout: float | None = None, write_timeout: float | None = None,
