@@ -1,0 +1,237 @@
+"""At-least-once on SQS: leases held by live consumers, released at once when given
+back, expired when the consumer dies; acks delete, rejects delete or dead-letter."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from kombu import Connection, Consumer, Exchange, Producer, Queue
+
+from .conftest import URL, boto_client
+
+
+@pytest.fixture
+def qname() -> Iterator[str]:
+    name = f"t-sqs-{uuid.uuid4().hex[:10]}"
+    yield name
+    client = boto_client()
+    for suffix in ("", "-dlq"):
+        try:
+            client.delete_queue(QueueUrl=client.get_queue_url(QueueName=name + suffix)["QueueUrl"])
+        except Exception:  # noqa: BLE001 - cleanup
+            pass
+
+
+def _queue(name: str) -> Queue:
+    return Queue(name, Exchange(name + ".x", "direct"), routing_key=name)
+
+
+def _publish(q: Queue, bodies: list[Any], **opts: Any) -> None:
+    with Connection(URL, transport_options=opts) as conn:
+        q(conn.channel()).declare()
+        producer = Producer(conn.channel(), exchange=q.exchange)
+        for body in bodies:
+            producer.publish(body, routing_key=q.routing_key)
+
+
+def _get(q: Queue, opts: dict[str, Any], wait: float, ack: bool = True) -> list[Any]:
+    """Everything another connection can receive within ``wait`` seconds."""
+    got: list[Any] = []
+    with Connection(URL, transport_options=opts) as conn:
+        bound = q(conn.channel())
+        deadline = time.monotonic() + wait
+        while time.monotonic() < deadline:
+            message = bound.get()
+            if message is None:
+                time.sleep(0.1)
+                continue
+            got.append((message.payload, bool(message.delivery_info.get("redelivered"))))
+            if ack:
+                message.ack()
+    return got
+
+
+def _visible(name: str) -> int:
+    client = boto_client()
+    url = client.get_queue_url(QueueName=name)["QueueUrl"]
+    attrs = client.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])["Attributes"]
+    return int(attrs["ApproximateNumberOfMessages"])
+
+
+def test_slow_consumer_keeps_its_lease(qname: str) -> None:
+    """A message held 3x longer than the visibility timeout is not handed to anyone else."""
+    opts = {"visibility_timeout": 2, "wait_time_seconds": 1}
+    q = _queue(qname)
+    _publish(q, ["slow"], **opts)
+    with Connection(URL, transport_options=opts) as conn:
+        got: list[Any] = []
+        with Consumer(conn.channel(), [q], callbacks=[lambda b, m: got.append(m)]):
+            deadline = time.monotonic() + 10
+            while not got and time.monotonic() < deadline:
+                try:
+                    conn.drain_events(timeout=1)
+                except TimeoutError:
+                    pass
+            assert [m.payload for m in got] == ["slow"]
+            # The application works on it (no drain_events) for 6 s.
+            assert _get(q, opts, wait=6.0) == [], "a held message was handed to a second consumer"
+            got[0].ack()
+    assert _get(q, opts, wait=3.0) == [], "an acked message came back"
+
+
+HOLDER = r"""
+import sys, time
+from kombu import Connection, Consumer, Exchange, Queue
+url, name, opts = sys.argv[1], sys.argv[2], eval(sys.argv[3])
+q = Queue(name, Exchange(name + ".x", "direct"), routing_key=name)
+with Connection(url, transport_options=opts) as conn:
+    got = []
+    with Consumer(conn.channel(), [q], callbacks=[lambda b, m: got.append(b)]):
+        while not got:
+            try:
+                conn.drain_events(timeout=1)
+            except TimeoutError:
+                pass
+        print("HOLDING", got[0], flush=True)
+        time.sleep(60)
+"""
+
+
+def test_sigkilled_consumer_message_returns_after_visibility_timeout(qname: str) -> None:
+    opts = {"visibility_timeout": 2, "wait_time_seconds": 1}
+    q = _queue(qname)
+    _publish(q, ["precious"], **opts)
+    proc = subprocess.Popen([sys.executable, "-c", HOLDER, URL, qname, repr(opts)],
+                            stdout=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout is not None
+        line = proc.stdout.readline()
+        assert line.strip() == "HOLDING precious", line
+        # Alive and holding: the lease keeper keeps it hidden past the timeout.
+        assert _get(q, opts, wait=3.5, ack=False) == []
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(10)
+        got = _get(q, opts, wait=12.0)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(10)
+    assert got == [("precious", True)]
+
+
+def test_requeue_makes_the_message_visible_at_once(qname: str) -> None:
+    opts = {"visibility_timeout": 60, "wait_time_seconds": 1}
+    q = _queue(qname)
+    _publish(q, ["again"], **opts)
+    with Connection(URL, transport_options=opts) as conn:
+        message = q(conn.channel()).get()
+        assert message is not None
+        message.requeue()
+        # Well within the 60 s visibility timeout: it was given back, not left to expire.
+        assert _get(q, opts, wait=10.0)[:1] == [("again", True)]
+
+
+def test_reject_without_requeue_deletes(qname: str) -> None:
+    opts = {"visibility_timeout": 1, "wait_time_seconds": 1}
+    q = _queue(qname)
+    _publish(q, ["bad"], **opts)
+    with Connection(URL, transport_options=opts) as conn:
+        message = q(conn.channel()).get()
+        assert message is not None and message.payload == "bad"
+        message.reject()
+    assert _get(q, opts, wait=3.0) == []
+
+
+def test_reject_without_requeue_dead_letters_through_the_redrive_policy(qname: str) -> None:
+    client = boto_client()
+    dlq_url = client.create_queue(QueueName=qname + "-dlq")["QueueUrl"]
+    dlq_arn = client.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["QueueArn"])[
+        "Attributes"]["QueueArn"]
+    redrive = json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": "1"})
+    opts = {"visibility_timeout": 1, "wait_time_seconds": 1,
+            "sqs-creation-attributes": {"RedrivePolicy": redrive}}
+    q = _queue(qname)
+    _publish(q, ["poison"], **opts)
+    with Connection(URL, transport_options=opts) as conn:
+        message = q(conn.channel()).get()
+        assert message is not None
+        message.reject()
+    assert _get(q, opts, wait=3.0) == []   # receiving it again moves it to the DLQ
+    records: list[Any] = []
+    deadline = time.monotonic() + 10
+    while not records and time.monotonic() < deadline:
+        records = client.receive_message(QueueUrl=dlq_url, WaitTimeSeconds=1).get("Messages") or []
+    assert len(records) == 1, "the rejected message was not dead-lettered"
+
+
+def test_cancelled_consumer_gives_back_received_messages_at_once(qname: str) -> None:
+    """Messages received by a poll but not yet delivered are released on cancel (Kombu #1819)."""
+    opts = {"visibility_timeout": 60, "wait_time_seconds": 1}
+    q = _queue(qname)
+    _publish(q, [1, 2, 3], **opts)
+    with Connection(URL, transport_options=opts) as conn:
+        channel = conn.channel()
+        consumer = Consumer(channel, [q], callbacks=[lambda b, m: None])
+        consumer.consume()
+        deadline = time.monotonic() + 10
+        while len(channel._buffer) < 3 and time.monotonic() < deadline:
+            channel.fetch(qname, 1)    # what a poll does before delivering
+        assert len(channel._buffer) == 3
+        consumer.cancel()
+        assert not channel._buffer
+        assert sorted(b for b, _ in _get(q, opts, wait=5.0)) == [1, 2, 3]
+
+
+def test_closing_gives_back_unacked_and_deletes_acked(qname: str) -> None:
+    opts = {"visibility_timeout": 60, "wait_time_seconds": 1}
+    q = _queue(qname)
+    _publish(q, list(range(6)), **opts)
+    with Connection(URL, transport_options=opts) as conn:
+        got: list[Any] = []
+        with Consumer(conn.channel(), [q], callbacks=[lambda b, m: got.append(m)]):
+            deadline = time.monotonic() + 10
+            while len(got) < 6 and time.monotonic() < deadline:
+                try:
+                    conn.drain_events(timeout=1)
+                except TimeoutError:
+                    pass
+            for m in got:
+                if m.payload % 2:
+                    m.ack()
+    assert sorted(b for b, _ in _get(q, opts, wait=4.0)) == [0, 2, 4]
+
+
+def test_acks_are_batched_and_urls_cached(qname: str) -> None:
+    """30 messages cost a few ReceiveMessage and DeleteMessageBatch calls, no URL lookups."""
+    opts = {"visibility_timeout": 30, "wait_time_seconds": 1}
+    q = _queue(qname)
+    _publish(q, list(range(30)), **opts)
+    calls: list[str] = []
+    with Connection(URL, transport_options=opts) as conn:
+        channel = conn.channel()
+        client = channel.sqs()
+        client.meta.events.register("before-call.sqs.*",
+                                    lambda model, **kw: calls.append(model.name))
+        got: list[Any] = []
+        with Consumer(channel, [q], callbacks=[lambda b, m: (got.append(b), m.ack())]):
+            deadline = time.monotonic() + 15
+            while len(got) < 30 and time.monotonic() < deadline:
+                try:
+                    conn.drain_events(timeout=1)
+                except TimeoutError:
+                    pass
+    assert sorted(got) == list(range(30))
+    assert calls.count("GetQueueUrl") <= 1
+    assert calls.count("DeleteMessage") == 0
+    assert 3 <= calls.count("DeleteMessageBatch") <= 8, calls
+    assert calls.count("ReceiveMessage") <= 12, calls
+    assert _visible(qname) == 0
