@@ -33,9 +33,9 @@ from typing import Any
 
 import pika
 import pika.exceptions as pexc
-from pika.adapters.utils.connection_workflow import AMQPConnectorException
 from kombu.exceptions import ChannelError, ConnectionError
 from kombu.transport import base
+from pika.adapters.utils.connection_workflow import AMQPConnectorException
 
 from . import common
 from ._pika_channel import Channel
