@@ -92,7 +92,12 @@ class ConnInfo:
 
     def connection_kwargs(self) -> dict[str, Any]:
         """Keyword arguments for a redis-py connection (without the class)."""
-        kw: dict[str, Any] = {"db": self.db, "username": self.username,
+        # A password without a user name authenticates as "default" (AUTH default
+        # <password>), as redis-py does over HELLO: that also connects to a server
+        # without a password (its default user is nopass); redis-py falls back
+        # to the one-argument AUTH on servers older than 6.
+        kw: dict[str, Any] = {"db": self.db,
+                              "username": self.username or ("default" if self.password else None),
                               "password": self.password,
                               # The Link runs its own health checks between
                               # pipelined replies; redis-py's would interleave.

@@ -27,7 +27,8 @@ from __future__ import annotations
 import logging
 import time
 from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from redis.exceptions import NoScriptError, ResponseError
@@ -126,6 +127,36 @@ class Link:
         if self.pending:
             self._resend(conn)
         return conn
+
+    @contextmanager
+    def bounded(self, timeout: float | None) -> Iterator[None]:
+        """Bound every read and write inside the block by ``timeout`` seconds.
+
+        Used around connecting: the handshake (AUTH, SELECT, script loading,
+        PING) with a server that accepts TCP but never answers then fails
+        within the connect timeout, not the (longer) socket timeout.
+        """
+        kwargs = getattr(self.pool, "connection_kwargs", None)
+        if not timeout or kwargs is None:
+            yield
+            return
+        before = kwargs.get("socket_timeout")
+        bound = timeout if before is None else min(before, timeout)
+        kwargs["socket_timeout"] = bound        # for a connection made inside the block
+        conn = self.conn
+        if conn is not None:
+            conn.socket_timeout = bound
+            if conn._sock is not None:
+                conn._sock.settimeout(bound)
+        try:
+            yield
+        finally:
+            kwargs["socket_timeout"] = before
+            conn = self.conn
+            if conn is not None:
+                conn.socket_timeout = before
+                if conn._sock is not None:
+                    conn._sock.settimeout(before)
 
     def _load_scripts(self, conn: Any) -> None:
         if not self.scripts:

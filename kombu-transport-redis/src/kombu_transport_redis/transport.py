@@ -220,8 +220,9 @@ class Transport(virtual.Transport):
     def establish_connection(self) -> Transport:
         """Connect (PING) or raise :class:`RedisConnectionError` naming no password."""
         try:
-            self.link.connect()
-            self.link.call("PING")
+            with self.link.bounded(self.conninfo.socket.get("socket_connect_timeout")):
+                self.link.connect()
+                self.link.call("PING")
             self.link.last_io = 0.0     # the first publish confirms the new connection
         except (rexc.ConnectionError, rexc.TimeoutError, OSError) as exc:
             self._close_links()

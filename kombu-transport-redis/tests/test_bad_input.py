@@ -1,0 +1,121 @@
+"""Bad input and bad configuration on redis://: clear errors, nothing else lost."""
+
+from __future__ import annotations
+
+import json
+import socket
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from kombu import Connection, Exchange, Queue
+from kombu.mixins import ConsumerMixin
+
+
+class _Worker(ConsumerMixin):
+    def __init__(self, connection: Connection, queue: Queue) -> None:
+        self.connection = connection
+        self.queue = queue
+        self.bodies: list[Any] = []
+
+    def get_consumers(self, Consumer: Any, channel: Any) -> list[Any]:
+        return [Consumer([self.queue], callbacks=[self.on_message])]
+
+    def on_message(self, body: Any, message: Any) -> None:
+        self.bodies.append(body)
+        message.ack()
+
+
+def _poison(tag: str, name: str) -> str:
+    """A Kombu envelope saying base64 whose body is not base64."""
+    return json.dumps({
+        "body": "!!!not base64!!!", "content-encoding": "utf-8",
+        "content-type": "application/json", "headers": {},
+        "properties": {"body_encoding": "base64", "delivery_tag": tag, "priority": 0,
+                       "delivery_mode": 2,
+                       "delivery_info": {"exchange": name, "routing_key": name}}})
+
+
+def test_bad_base64_body_does_not_stop_consumer_mixin_nor_come_back(
+        redis_url: str, rclient: Any, uname: str) -> None:
+    options = {"global_keyprefix": f"{uname}:", "visibility_timeout": 1,
+               "unacked_restore_interval": 0.2}
+    queue = Queue(uname, Exchange(uname, "direct"), uname)
+    with Connection(redis_url, transport_options=options) as conn:
+        producer = conn.Producer()
+        producer.publish("before", exchange=queue.exchange, routing_key=uname, declare=[queue])
+        rclient.lpush(f"{uname}:{uname}", _poison(str(uuid.uuid4()), uname))
+        producer.publish("after", exchange=queue.exchange, routing_key=uname)
+    worker = _Worker(Connection(redis_url, transport_options=options), queue)
+    thread = threading.Thread(target=worker.run, daemon=True)
+    thread.start()
+    try:
+        deadline = time.monotonic() + 20
+        while len(worker.bodies) < 2 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert worker.bodies == ["before", "after"]
+        time.sleep(2.5)          # past visibility_timeout: a kept record would come back
+        assert thread.is_alive()
+        assert worker.bodies == ["before", "after"]
+        assert rclient.llen(f"{uname}:{uname}") == 0
+        assert rclient.hlen(f"{uname}:unacked") == 0
+    finally:
+        worker.should_stop = True
+        thread.join(10)
+    assert not thread.is_alive()
+
+
+def test_password_against_a_passwordless_server_connects_as_redis_py_does(
+        redis_url: str) -> None:
+    import redis
+
+    url = redis_url.replace("redis://", "redis://:not-needed@", 1)
+    assert redis.Redis.from_url(url).ping()        # what redis-py does
+    with Connection(url, connect_timeout=5) as conn:
+        conn.connect()
+        assert "not-needed" not in repr(conn)
+        with conn.SimpleQueue(f"pw.{uuid.uuid4().hex[:8]}") as q:
+            q.put("x")
+            assert q.get(timeout=5).payload == "x"
+
+
+@pytest.fixture
+def silent_server() -> Iterator[int]:
+    """A TCP server that accepts connections and never answers."""
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(16)
+    held: list[socket.socket] = []
+    stop = threading.Event()
+
+    def accept() -> None:
+        server.settimeout(0.2)
+        while not stop.is_set():
+            try:
+                held.append(server.accept()[0])
+            except OSError:
+                continue
+
+    thread = threading.Thread(target=accept, daemon=True)
+    thread.start()
+    try:
+        yield int(server.getsockname()[1])
+    finally:
+        stop.set()
+        thread.join(5)
+        for sock in held:
+            sock.close()
+        server.close()
+
+
+def test_connect_timeout_bounds_the_handshake(silent_server: int) -> None:
+    conn = Connection(f"redis://:secret@127.0.0.1:{silent_server}/0", connect_timeout=2)
+    started = time.monotonic()
+    with pytest.raises(conn.connection_errors) as info:
+        conn.ensure_connection(max_retries=0)        # one attempt
+    took = time.monotonic() - started
+    assert took < 2 + 2.5, f"one connect attempt took {took:.1f} s"
+    assert "secret" not in str(info.value)
