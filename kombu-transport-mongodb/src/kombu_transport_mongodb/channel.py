@@ -210,7 +210,6 @@ class Channel(virtual.Channel):
         if delay:
             doc["queue"] = delayed(queue)
             doc["not_before"] = time.time() + delay
-            self.connection.note_delayed(queue)
         self.messages.insert_one(doc)
 
     def _put_fanout(self, exchange: str, message: dict[str, Any], routing_key: str, **kwargs: Any) -> None:
