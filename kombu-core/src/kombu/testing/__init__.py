@@ -23,6 +23,7 @@ any other: ``DeclareConformance``, ``PublishConsumeConformance``,
 ``RedeliveryIntegrityConformance``, ``PrefetchConformance``,
 ``RoutingConformance``, ``PropertiesConformance``, ``PriorityConformance``,
 ``MessageTTLConformance``, ``QueueExpiresConformance``,
+``MaxLengthConformance``, ``DeadLetterConformance``,
 ``PurgeSizeConformance``, ``SerializationConformance``,
 ``CompressionConformance``, ``BadPayloadConformance``,
 ``CapabilitiesConformance``, ``ConnectionFaultConformance`` and
@@ -30,8 +31,8 @@ any other: ``DeclareConformance``, ``PublishConsumeConformance``,
 SimpleQueue, pooled producers, ConsumerMixin, pidbox, the event loop).
 
 Capability-driven tests (:func:`kombu.testing.base.requires`): what a
-transport declares is tested for its behaviour; for priorities, message TTL, queue expiry and each of the four
-exchange types it does not declare, using the feature must raise
+transport declares is tested for its behaviour; for priorities, message TTL, queue expiry, max length,
+dead-lettering and each of the four exchange types it does not declare, using the feature must raise
 :class:`kombu.exceptions.CapabilityNotSupported`. Routing is checked against
 AMQP 0-9-1 (``kombu.testing.suites.routing.amqp_topic_match`` is the
 reference for topics).
@@ -60,7 +61,9 @@ __all__ = (
     "CompressionConformance",
     "ConnectionFaultConformance",
     "ConsumerConformance",
+    "DeadLetterConformance",
     "DeclareConformance",
+    "MaxLengthConformance",
     "MessageTTLConformance",
     "PatternsConformance",
     "PrefetchConformance",

@@ -26,6 +26,7 @@ from .features import (
 )
 from .messaging import ConsumerConformance, PublishConsumeConformance
 from .patterns import PatternsConformance
+from .policies import DeadLetterConformance, MaxLengthConformance
 from .properties import PropertiesConformance
 from .routing import RoutingConformance
 from .serialization import (
@@ -42,7 +43,9 @@ __all__ = (
     "CompressionConformance",
     "ConnectionFaultConformance",
     "ConsumerConformance",
+    "DeadLetterConformance",
     "DeclareConformance",
+    "MaxLengthConformance",
     "MessageTTLConformance",
     "PatternsConformance",
     "PrefetchConformance",
@@ -70,6 +73,8 @@ AREAS: tuple[type, ...] = (
     PriorityConformance,
     MessageTTLConformance,
     QueueExpiresConformance,
+    MaxLengthConformance,
+    DeadLetterConformance,
     PurgeSizeConformance,
     SerializationConformance,
     CompressionConformance,

@@ -123,6 +123,43 @@ class MessageTTLConformance(ConformanceBase):
         got = [m.payload for m in self.get_all(conn, queue)]
         assert got == ["fresh"]
 
+    @requires("message_ttl")
+    def test_expired_message_is_not_delivered_to_a_consumer(self) -> None:
+        from kombu import Consumer
+
+        from ..base import Recorder
+
+        conn = self.connection()
+        queue = self.declared_queue(conn)
+        self.publish(conn, queue, "stale", expiration=0.2)
+        time.sleep(0.6)
+        self.publish(conn, queue, "fresh", expiration=60)
+        rec = Recorder(ack=True)
+        with Consumer(conn.default_channel, [queue], callbacks=[rec]):
+            self.collect(conn, rec, 1)
+            self.watch(conn)
+        assert rec.bodies == ["fresh"]
+
+    @requires("message_ttl")
+    def test_shorter_of_message_and_queue_ttl_wins(self) -> None:
+        conn = self.connection()
+        queue = self.declared_queue(conn, message_ttl=60)
+        self.publish(conn, queue, "short", expiration=0.2)
+        self.publish(conn, queue, "queue ttl")
+        time.sleep(0.6)
+        got = [m.payload for m in self.get_all(conn, queue)]
+        assert got == ["queue ttl"]
+
+    @requires("message_ttl")
+    def test_unexpired_message_keeps_its_ttl_property(self) -> None:
+        conn = self.connection()
+        queue = self.declared_queue(conn)
+        self.publish(conn, queue, "ttl", expiration=30)
+        message = self.get_eventually(queue(conn.default_channel))
+        assert message is not None and message.payload == "ttl"
+        assert str(message.properties.get("expiration")) == "30000"
+        message.ack()
+
     @requires("!message_ttl")
     def test_undeclared_message_ttl_raises_on_queue(self) -> None:
         from kombu.exceptions import CapabilityNotSupported

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from ..base import ConformanceBase, Recorder
+from ..base import ConformanceBase, Recorder, poll, requires
 
 __all__ = ("SerializationConformance", "CompressionConformance", "BadPayloadConformance")
 
@@ -206,6 +206,86 @@ class BadPayloadConformance(ConformanceBase):
                     break
         assert len(raised) == 1 and isinstance(raised[0], DecodeError)
         assert rec.bodies == [{"good": True}]
+
+    # -- poison envelopes written straight into a virtual transport's storage --
+
+    def _put_raw(self, conn: Any, queue: Any, mutate: Any) -> None:
+        """Store an envelope made bad by ``mutate(envelope)`` on ``queue`` through ``_put``."""
+        channel = conn.default_channel
+        if not hasattr(channel, "_put"):
+            pytest.skip("not a virtual transport: no raw storage primitive")
+        envelope = channel.prepare_message("poison", content_type="application/json",
+                                           content_encoding="utf-8")
+        props = envelope["properties"]
+        props["delivery_tag"] = channel._next_delivery_tag()
+        props["delivery_info"].update(exchange=queue.exchange.name, routing_key=queue.routing_key)
+        mutate(envelope)
+        channel._put(queue.name, envelope)
+
+    def _poison_then_good(self, mutate: Any, dead_letter: bool = False) -> None:
+        from kombu import Consumer
+        from kombu.exceptions import DecodeError
+
+        conn = self.connection()
+        dlq = None
+        if dead_letter:
+            dlx = self.exchange("direct")
+            dlq = self.queue(dlx, routing_key="dead")
+            dlq(conn.default_channel).declare()
+            queue = self.declared_queue(conn, queue_arguments={
+                "x-dead-letter-exchange": dlx.name, "x-dead-letter-routing-key": "dead"})
+        else:
+            queue = self.declared_queue(conn)
+        self._put_raw(conn, queue, mutate)
+        self.publish(conn, queue, {"good": True}, serializer="json")
+        errors: list[Exception] = []
+
+        def on_decode_error(message: Any, exc: BaseException) -> None:
+            assert isinstance(exc, Exception), exc
+            errors.append(exc)
+            message.reject()
+
+        rec = Recorder(ack=True)
+        with Consumer(conn.default_channel, [queue], callbacks=[rec],
+                      on_decode_error=on_decode_error):
+            self.drain(conn, lambda: bool(errors) and len(rec) >= 1)
+            self.watch(conn)
+        assert rec.bodies == [{"good": True}], "the good message after a poison one was not received"
+        assert len(errors) == 1 and isinstance(errors[0], DecodeError), errors
+        bound = queue(conn.default_channel)
+        assert not poll(lambda: bound.get() is not None, self.quiet_period), \
+            "the poison message came back"
+        if dlq is not None:
+            channel = conn.default_channel
+            got: list[Any] = []
+            # basic_get, not Queue.get: the dead-lettered message is still poison.
+            poll(lambda: bool(got.append(channel.basic_get(dlq.name)) or got[-1] is not None),
+                 self.timeout)
+            dead = got[-1]
+            assert dead is not None, "the poison message was not dead-lettered"
+            assert dead.headers["x-death"][0]["reason"] == "rejected"
+            channel.basic_ack(dead.delivery_tag)
+
+    def test_poison_bad_base64_body_is_rejected_and_next_arrives(self) -> None:
+        def bad_base64(envelope: dict[str, Any]) -> None:
+            envelope["properties"]["body_encoding"] = "base64"
+            envelope["body"] = "abcde"  # not valid base64 (bad padding)
+
+        self._poison_then_good(bad_base64)
+
+    def test_poison_headers_not_a_mapping_is_rejected_and_next_arrives(self) -> None:
+        def bad_headers(envelope: dict[str, Any]) -> None:
+            envelope["headers"] = ["not", "a", "mapping"]
+
+        self._poison_then_good(bad_headers)
+
+    @requires("dead_lettering")
+    def test_poison_is_dead_lettered_where_declared(self) -> None:
+        def bad_base64(envelope: dict[str, Any]) -> None:
+            envelope["properties"]["body_encoding"] = "base64"
+            envelope["body"] = "abcde"
+
+        self._poison_then_good(bad_base64, dead_letter=True)
 
     def test_pickle_accepted_when_listed(self) -> None:
         from kombu import Consumer

@@ -30,6 +30,7 @@ Queues and messages without these arguments pay one dict lookup per message.
 from __future__ import annotations
 
 import base64
+import functools
 import logging
 import os
 import time
@@ -210,6 +211,20 @@ class Channel(AbstractChannel, base.StdChannel):
     #: Whether the engine deletes queues unused for their ``x-expires``
     #: (right for in-process brokers, where every consumer is visible here).
     engine_queue_expiry = False
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        """A transport's own ``basic_get`` still never returns a message past its TTL.
+
+        An override of ``basic_get`` (a transport with its own fetch path)
+        is wrapped once: a message it returns that is already dead is
+        dead-lettered or dropped (acked through the channel) and the next
+        one fetched, so every virtual transport gets TTL on ``Queue.get``
+        without doing anything.
+        """
+        super().__init_subclass__(**kwargs)
+        own = cls.__dict__.get("basic_get")
+        if own is not None and not getattr(own, "_engine_ttl_checked", False):
+            cls.basic_get = _ttl_checked_basic_get(own)  # type: ignore[method-assign]
 
     def __init__(self, connection: Transport, **kwargs: Any) -> None:
         self.connection = connection
@@ -691,6 +706,29 @@ class Channel(AbstractChannel, base.StdChannel):
         self._discard_fetched(payload, queue, EXPIRED, policy)
         return True
 
+    def _dead_on_get(self, message: VirtualMessage, queue: str, no_ack: bool) -> bool:
+        """Whether a message a transport's own ``basic_get`` returned is past its TTL.
+
+        If so it is dead-lettered (if the queue says so) and acked, and
+        ``True`` is returned.
+        """
+        policy = self._policies.get(queue, _UNKNOWN)
+        if policy is _UNKNOWN:
+            policy = self._policy(queue)
+        props = message.properties
+        if props.get("expiration") is None and (policy is None or policy.message_ttl is None):
+            return False
+        published_at = getattr(message, "published_at", None)
+        stamped = props if published_at is None else {**props, PUBLISHED_AT: published_at}
+        deadline = message_deadline(stamped, policy)
+        if deadline is None or deadline > _time():
+            return False
+        if policy is not None and policy.dead_letter_exchange is not None:
+            self._dead_letter(message._raw, queue, EXPIRED, policy)
+        if not no_ack and message.delivery_tag is not None:
+            self.basic_ack(message.delivery_tag)
+        return True
+
     def _discard_fetched(self, payload: dict[str, Any], queue: str, reason: str,
                          policy: QueuePolicy | None) -> None:
         """A fetched message died (``reason``): dead-letter it if the queue says so, then drop it."""
@@ -883,6 +921,19 @@ class Channel(AbstractChannel, base.StdChannel):
 
     def __exit__(self, *exc_info: Any) -> None:
         self.close()
+
+
+def _ttl_checked_basic_get(basic_get: Callable[..., Any]) -> Callable[..., Any]:
+    @functools.wraps(basic_get)
+    def checked_basic_get(self: Channel, queue: str, no_ack: bool = False, **kwargs: Any) -> Any:
+        for _ in range(_DEAD_BUDGET * 100):
+            message = basic_get(self, queue, no_ack, **kwargs)
+            if message is None or not self._dead_on_get(message, queue, no_ack):
+                return message
+        return None
+
+    checked_basic_get._engine_ttl_checked = True  # type: ignore[attr-defined]
+    return checked_basic_get
 
 
 def _body_size(payload: Mapping[str, Any]) -> int:
