@@ -49,24 +49,6 @@ def test_concurrent_restorers_restore_each_delivery_once(redis_url: str, uname: 
     rclient.delete(uname)
 
 
-def test_priority_order_kombu_option(redis_url: str, uname: str) -> None:
-    q = Queue(uname, Exchange(uname + ".x"), routing_key=uname, max_priority=10)
-    orders = {}
-    for order in ("amqp", "kombu"):
-        with Connection(redis_url, transport_options={"priority_order": order}) as conn:
-            bound = q(conn.channel())
-            bound.declare()
-            p = Producer(conn.channel(), exchange=q.exchange)
-            for pri in (0, 9, 5):
-                p.publish({"p": pri}, routing_key=uname, priority=pri)
-            got = []
-            while (m := bound.get()) is not None:
-                got.append(m.payload["p"])
-                m.ack()
-            orders[order] = got
-    assert orders == {"amqp": [9, 5, 0], "kombu": [0, 5, 9]}
-
-
 def test_silent_connection_is_detected_by_health_check(redis_url: str, uname: str) -> None:
     """A connection that stops answering (no RST, no FIN) raises instead of waiting forever."""
     from kombu import Consumer

@@ -18,10 +18,10 @@ import socket
 import threading
 import time
 import weakref
-from typing import Any, cast
+from typing import Any, NamedTuple, cast
 
 import redis
-from kombu.exceptions import OperationalError
+from kombu.exceptions import InconsistencyError, OperationalError
 from kombu.transport import virtual
 from kombu.transport.virtual.base import BrokerState
 from redis import exceptions as rexc
@@ -35,13 +35,52 @@ from .lease import LeaseKeeper
 from .link import Link, Pending
 
 __all__ = ("Transport", "SentinelTransport", "Channel", "QoS", "RedisConnectionError",
-           "DEFAULT_PORT", "PRIORITY_STEPS")
+           "RedisAuthenticationError", "RedisTimeoutError", "DEFAULT_PORT", "PRIORITY_STEPS",
+           "get_redis_error_classes", "get_redis_ConnectionError", "error_classes_t")
 
 logger = logging.getLogger(__name__)
 
 
 class RedisConnectionError(OperationalError, rexc.ConnectionError):
     """The Redis server cannot be reached (both Kombu's and redis-py's error type)."""
+
+
+class RedisAuthenticationError(RedisConnectionError, rexc.AuthenticationError):
+    """The server refused the credentials (also redis-py's ``AuthenticationError``)."""
+
+
+class RedisTimeoutError(RedisConnectionError, rexc.TimeoutError):
+    """Connecting timed out (also redis-py's ``TimeoutError``)."""
+
+
+def _connect_error_class(exc: BaseException) -> type[RedisConnectionError]:
+    if isinstance(exc, rexc.AuthenticationError):
+        return RedisAuthenticationError
+    if isinstance(exc, (rexc.TimeoutError, TimeoutError)):
+        return RedisTimeoutError
+    return RedisConnectionError
+
+
+class error_classes_t(NamedTuple):
+    """Kombu 5's shape: the connection errors and the channel errors."""
+
+    connection_errors: tuple[type[BaseException], ...]
+    channel_errors: tuple[type[BaseException], ...]
+
+
+def get_redis_error_classes() -> error_classes_t:
+    """The redis errors to treat as connection / channel errors (Kombu 5's function).
+
+    Celery's redis result backend retries on the first tuple.
+    """
+    return error_classes_t(
+        Transport.connection_errors + (InconsistencyError, KeyError),
+        Transport.channel_errors)
+
+
+def get_redis_ConnectionError() -> type[Exception]:
+    """redis-py's ``ConnectionError`` (Kombu 5's function)."""
+    return rexc.ConnectionError
 
 
 #: Exchanges and bindings declared in this process, per Redis database.
@@ -77,7 +116,8 @@ class Transport(virtual.Transport):
     )
     connection_errors = (
         virtual.Transport.connection_errors
-        + (rexc.ConnectionError, rexc.TimeoutError, rexc.BusyLoadingError,
+        + (RedisConnectionError, RedisAuthenticationError, RedisTimeoutError,
+           rexc.ConnectionError, rexc.TimeoutError, rexc.BusyLoadingError,
            rexc.AuthenticationError, rexc.ReadOnlyError, socket.error, OSError, EOFError)
     )
     channel_errors = virtual.Transport.channel_errors + (
@@ -119,7 +159,9 @@ class Transport(virtual.Transport):
             prefix=opts.get("global_keyprefix", "") or "",
             sep=opts.get("sep", DEFAULT_SEP),
             steps=tuple(opts.get("priority_steps", PRIORITY_STEPS)),
-            high_first=str(opts.get("priority_order", "amqp")).lower() != "kombu",
+            # Kombu's order by default (0 is served first: Celery-on-Redis relies
+            # on it); "amqp" serves the highest number first.
+            high_first=str(opts.get("priority_order", "kombu")).lower() == "amqp",
             fanout_prefix=prefix_fmt,
             fanout_patterns=bool(opts.get("fanout_patterns", True)),
             unacked=opts.get("unacked_key", "unacked"),
@@ -226,7 +268,7 @@ class Transport(virtual.Transport):
             self.link.last_io = 0.0     # the first publish confirms the new connection
         except (rexc.ConnectionError, rexc.TimeoutError, OSError) as exc:
             self._close_links()
-            raise RedisConnectionError(
+            raise _connect_error_class(exc)(
                 f"cannot connect to {self.conninfo.describe()}: {type(exc).__name__}: "
                 f"{_scrub(str(exc), self.conninfo.password)}") from None
         return self
