@@ -401,6 +401,7 @@ class Consumer:
         self.prefetch_count = prefetch_count
         self.tag_prefix = tag_prefix if tag_prefix is not None else uuid() + "-"
         self._active_tags: dict[str, str] = {}
+        self._active_no_ack: dict[str, bool | None] = {}
         self._tags = count(1)
         if self.channel:
             self.revive(self.channel)
@@ -414,16 +415,35 @@ class Consumer:
         self._queues = {q.name: q for q in queues}
 
     def revive(self, channel: Any) -> None:
-        """Use ``channel`` from now on (after reconnecting): rebind and redeclare."""
+        """Use ``channel`` from now on (after reconnecting).
+
+        Rebinds and (with ``auto_declare``) redeclares every queue, restores
+        the prefetch count, and consumes again from exactly the queues that
+        were being consumed from (with their ``no_ack``); queues only added
+        with :meth:`add_queue` stay unconsumed.
+        """
+        was_consuming = [
+            (queue, self._active_no_ack.get(name))
+            for name, queue in self._queues.items() if name in self._active_tags
+        ]
         self._active_tags.clear()
+        self._active_no_ack.clear()
         if _is_connection(channel):
             channel = channel.default_channel
         self.channel = channel
-        self._queues = {q.name: q(channel) for q in self._queues.values()}
+        revived = {id(q): q(channel) for q in self._queues.values()}
+        self._queues = {q.name: q for q in revived.values()}
         if self.auto_declare:
             self.declare()
+            # a server-named queue has its new name only now
+            self._queues = {q.name: q for q in revived.values()}
         if self.prefetch_count is not None:
             self.qos(prefetch_count=self.prefetch_count)
+        if was_consuming:
+            *head, (tail, tail_no_ack) = [(revived[id(q)], no_ack) for q, no_ack in was_consuming]
+            for queue, no_ack in head:
+                self._basic_consume(queue, no_ack=no_ack, nowait=True)
+            self._basic_consume(tail, no_ack=tail_no_ack, nowait=False)
 
     def declare(self) -> None:
         """Declare the queues, their exchanges and bindings."""
@@ -474,12 +494,14 @@ class Consumer:
         for tag in self._active_tags.values():
             cancel(tag)
         self._active_tags.clear()
+        self._active_no_ack.clear()
 
     close = cancel
 
     def cancel_by_queue(self, queue: Queue | str) -> None:
         """Stop consuming from ``queue`` and forget it."""
         qname = queue.name if isinstance(queue, Queue) else queue
+        self._active_no_ack.pop(qname, None)
         try:
             tag = self._active_tags.pop(qname)
         except KeyError:
@@ -523,6 +545,7 @@ class Consumer:
         if tag is None:
             tag = consumer_tag or f"{self.tag_prefix}{next(self._tags)}"
             self._active_tags[queue.name] = tag
+            self._active_no_ack[queue.name] = no_ack
             queue.consume(tag, self._receive_callback, no_ack=no_ack, nowait=nowait)
         return tag
 
