@@ -102,6 +102,7 @@ def op_receiver() -> dict[str, Any]:
 
     def on_event(event: dict[str, Any]) -> None:
         seen.append(event)
+        ready.set()  # events flow: on a pub/sub broker the subscription is live
         if event.get("type") == "task-succeeded" and event.get("uuid") == task_id[0]:
             receivers[0].should_stop = True
 
@@ -109,18 +110,12 @@ def op_receiver() -> dict[str, Any]:
         with app.connection_for_read() as connection:
             receiver = app.events.Receiver(connection, handlers={"*": on_event})
             receivers.append(receiver)
-            consume_ready = receiver.on_consume_ready
-
-            def on_consume_ready(*args: Any, **kwargs: Any) -> None:
-                consume_ready(*args, **kwargs)
-                ready.set()
-
-            receiver.on_consume_ready = on_consume_ready
             receiver.capture(limit=None, timeout=None, wakeup=True)
 
     thread = threading.Thread(target=capture, daemon=True)
     thread.start()
-    assert ready.wait(WAIT), "the receiver never started consuming"
+    # wakeup=True asks the workers for a heartbeat; wait for the first event before sending.
+    assert ready.wait(WAIT), "the receiver got no event at all"
     result = add.delay(5, 5)
     task_id[0] = result.id
     value = result.get(timeout=WAIT)
@@ -150,6 +145,7 @@ def op_memory_worker() -> dict[str, Any]:
         out["chain"] = chain(add.s(1, 1), add.s(1))().get(timeout=WAIT)
         out["countdown"] = op_countdown(1)
         out["expires_future"] = add.apply_async((1, 2), expires=60).get(timeout=WAIT)
+        out["expires_elapsed"] = op_expires_elapsed()
     return out
 
 

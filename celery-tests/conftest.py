@@ -202,6 +202,19 @@ def stack(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFacto
 
 
 @pytest.fixture
+def memory_client(tmp_path: Path) -> Iterator[Client]:
+    """A client process whose app uses memory:// and the in-memory result cache (no server)."""
+    require_celery()
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYTHONHOME", "VIRTUAL_ENV")}
+    env.update(CT_BROKER="memory://", CT_BACKEND="cache+memory://", CT_QUEUE="ct-memory", CT_DIR=str(tmp_path))
+    client = Client(env, tmp_path / "client.log")
+    try:
+        yield client
+    finally:
+        client.close()
+
+
+@pytest.fixture
 def celery_python() -> Path:
     """The Celery venv's interpreter (skips, or fails under CI, when the venv is missing)."""
     require_celery()
