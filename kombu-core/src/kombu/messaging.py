@@ -17,7 +17,10 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
 
-__all__ = ("Producer", "Consumer", "maybe_declare", "reject_undecodable")
+__all__ = ("Exchange", "Queue", "Producer", "Consumer", "maybe_declare", "reject_undecodable")
+
+#: Default ``max_size`` of :meth:`Producer.batch`.
+DEFAULT_BATCH_SIZE = 1000
 
 
 def _logger() -> Any:
@@ -95,6 +98,121 @@ def maybe_declare(entity: Any, channel: Any = None, retry: bool = False, **retry
     if orig is not entity and not orig.name:
         orig.name = entity.name
     return True
+
+
+class _BatchState:
+    """What nested :meth:`Producer.batch` contexts of one thread share.
+
+    ``session`` is the transport's batch (``channel.create_publish_batch``)
+    made on the first publish, or ``None`` while publishing immediately
+    (the channel has no batch support).
+    """
+
+    def __init__(self, max_size: int) -> None:
+        self.max_size = max_size
+        self.session: Any = None
+        self.immediate = False
+        self.aborted = False
+
+    def publish(self, channel: Any, message: Any, **kwargs: Any) -> Any:
+        if self.aborted:
+            raise RuntimeError("cannot publish through an aborted batch")
+        session = self.session
+        if session is None and not self.immediate:
+            create = getattr(channel, "create_publish_batch", None)
+            if create is None or not getattr(channel, "supports_batch_publish", True):
+                self.immediate = True
+            else:
+                session = self.session = create(max_size=self.max_size)
+        if session is None:
+            return channel.basic_publish(message, **kwargs)
+        if session.channel is not channel:
+            raise RuntimeError("the producer's channel changed while a publish batch was active")
+        return session.publish(message, **kwargs)
+
+    def flush(self) -> None:
+        if self.aborted:
+            raise RuntimeError("cannot flush an aborted batch")
+        if self.session is not None:
+            self.session.flush()
+
+    def abort(self) -> None:
+        if not self.aborted:
+            self.aborted = True
+            if self.session is not None:
+                self.session.discard()
+
+    def close(self) -> None:
+        if self.session is not None:
+            self.session.close()
+
+
+class PublishBatch:
+    """The context manager :meth:`Producer.batch` returns (Kombu 5.7's API).
+
+    Inside it, the producer's :meth:`~Producer.publish` calls of this thread
+    go to the transport's batch (when the channel has one:
+    ``create_publish_batch(max_size=)`` returning an object with
+    ``channel``, ``publish``, ``flush``, ``discard`` and ``close``), else
+    they are published at once. Nested contexts share the outermost one's
+    batch. Leaving the outermost context normally flushes what is still
+    buffered (an error doing so is raised); leaving any context with an
+    exception discards what was not flushed yet: those messages were never
+    sent, and the exception tells the caller so.
+    """
+
+    def __init__(self, producer: Producer, max_size: int) -> None:
+        self.producer = producer
+        self.max_size = max_size
+        self.state: _BatchState | None = None
+        self.outermost = False
+        self.entered = False
+        self.active = False
+
+    def __enter__(self) -> PublishBatch:
+        if self.entered:
+            raise RuntimeError("a publish batch context cannot be re-entered")
+        self.entered = self.active = True
+        local = self.producer._batch_local
+        if local is None:
+            from threading import local as thread_local
+
+            local = self.producer._batch_local = thread_local()
+        state = getattr(local, "current", None)
+        if state is None:
+            state = local.current = _BatchState(self.max_size)
+            self.outermost = True
+        self.state = state
+        return self
+
+    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
+        state = self.state
+        if state is None:
+            return
+        error: BaseException | None = None
+        try:
+            if self.outermost:
+                del self.producer._batch_local.current
+            if exc_type is not None:
+                state.abort()
+            if self.outermost:
+                try:
+                    if exc_type is None and not state.aborted:
+                        state.flush()
+                finally:
+                    state.close()
+        except BaseException as cleanup:  # noqa: BLE001 - raised below unless one is in flight
+            error = cleanup
+        finally:
+            self.active = False
+        if exc_type is None and error is not None:
+            raise error
+
+    def flush(self) -> None:
+        """Send what the batch holds now (inside the context only)."""
+        if not self.active or self.state is None:
+            raise RuntimeError("the publish batch context is not active")
+        self.state.flush()
 
 
 class Producer:
@@ -244,6 +362,14 @@ class Producer:
         reply_to = properties.get("reply_to")
         if isinstance(reply_to, Queue):
             properties["reply_to"] = reply_to.name
+        if self._batch_local is not None:
+            batch = getattr(self._batch_local, "current", None)
+            if batch is not None:
+                return batch.publish(
+                    channel, message, exchange=exchange, routing_key=routing_key,
+                    mandatory=mandatory, immediate=immediate, timeout=timeout,
+                    confirm_timeout=confirm_timeout,
+                )
         if timeout is None and confirm_timeout is None:
             return channel.basic_publish(
                 message, exchange=exchange, routing_key=routing_key, mandatory=mandatory, immediate=immediate
@@ -266,6 +392,39 @@ class Producer:
 
     _declared: set[Any] | None = None
     _exchange_ident: int | None = None
+    _batch_local: Any = None
+
+    @property
+    def supports_batch_publish(self) -> bool:
+        """Whether :meth:`batch` really defers publishes on this producer's transport.
+
+        True when the transport's ``implements.batch_publish`` is true and
+        the channel (or, before a channel exists, the transport) does not
+        switch it off with ``supports_batch_publish = False``.
+        """
+        connection = self.connection
+        if connection is None:
+            return False
+        try:
+            transport = connection.transport
+            declared = bool(transport.implements.batch_publish)
+        except AttributeError:
+            return False
+        channel = self._channel
+        holder = transport if channel is None or isinstance(channel, ChannelPromise) else channel
+        return declared and bool(getattr(holder, "supports_batch_publish", declared))
+
+    def batch(self, max_size: int = DEFAULT_BATCH_SIZE) -> PublishBatch:
+        """Group this thread's :meth:`publish` calls into the transport's batches.
+
+        ``with producer.batch(): producer.publish(...)``: see
+        :class:`PublishBatch`. A transport without batches publishes each
+        message at once, as outside the context. ``max_size`` (a positive
+        int) is how many publishes the transport may hold before it flushes.
+        """
+        if isinstance(max_size, bool) or not isinstance(max_size, int) or max_size <= 0:
+            raise ValueError(f"max_size must be a positive integer, not {max_size!r}")
+        return PublishBatch(self, max_size)
 
     def _get_channel(self) -> Any:
         channel = self._channel

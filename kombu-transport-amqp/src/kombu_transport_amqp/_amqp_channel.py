@@ -33,7 +33,7 @@ from ._io import BrokerClosed
 if TYPE_CHECKING:  # pragma: no cover
     from .pyamqp import Connection
 
-__all__ = ("Message", "Channel")
+__all__ = ("Message", "Channel", "PublishBatch")
 
 _pack_q = Struct(">Q").pack
 _pack_i = Struct(">I").pack
@@ -63,6 +63,53 @@ class Message(BaseMessage):
             properties=props,
             headers=props.get("application_headers") or {},
         )
+
+
+class PublishBatch:
+    """Publishes held in this process and written together (``Producer.batch``).
+
+    Frames are encoded at :meth:`publish` and sent with one ``sendall`` by
+    :meth:`flush`, which runs by itself every ``max_size`` publishes. Until
+    then nothing has left the process: :meth:`discard` (the batch context
+    ended with an exception) drops them, and a flush into a connection the
+    broker closed raises the recoverable connection error, unsent.
+    """
+
+    def __init__(self, channel: Channel, max_size: int) -> None:
+        self.channel = channel
+        self.max_size = max(int(max_size), 1)
+        self._frames: list[bytes] = []
+
+    def publish(self, message: Any, exchange: str = "", routing_key: str = "",
+                mandatory: bool = False, immediate: bool = False, **kwargs: Any) -> None:
+        """Encode and hold one publish (flushing when ``max_size`` are held)."""
+        frames = self._frames
+        frames.append(self.channel._publish_frames(message, exchange, routing_key,
+                                                   mandatory, immediate))
+        if len(frames) >= self.max_size:
+            self.flush()
+
+    def flush(self) -> None:
+        """Write every held publish now."""
+        frames = self._frames
+        if not frames:
+            return
+        conn = self.channel.connection
+        transport = None if conn is None else conn._transport
+        if transport is None:
+            raise RecoverableConnectionError("publish batch: connection closed")
+        Channel._check_alive(transport)
+        data = b"".join(frames)
+        frames.clear()
+        transport.write(data)
+
+    def discard(self) -> None:
+        """Drop what was not flushed yet (it was never sent)."""
+        self._frames.clear()
+
+    def close(self) -> None:
+        """Nothing left to release (kept for the ``Producer.batch`` protocol)."""
+        self._frames.clear()
 
 
 class Channel(amqp.Channel, base.StdChannel):  # type: ignore[misc]
@@ -157,6 +204,35 @@ class Channel(amqp.Channel, base.StdChannel):  # type: ignore[misc]
         conn = self.connection
         if conn is None or conn._transport is None:
             raise RecoverableConnectionError("basic_publish: connection closed")
+        data = self._publish_frames(message, exchange, routing_key, mandatory, immediate)
+        transport = conn._transport
+        self._check_alive(transport)
+        if timeout is None:
+            transport.write_later(data)
+        else:
+            # A write that times out leaves a partial frame: the connection
+            # is unusable, so this is a (recoverable) connection error.
+            try:
+                with transport.having_timeout(timeout):
+                    transport.write_later(data)
+            except TimeoutError:
+                transport.connected = False
+                raise RecoverableConnectionError("basic_publish: timed out") from None
+        if self._confirm:
+            self._wait_confirm(confirm_timeout or conn.confirm_timeout or timeout)
+
+    @staticmethod
+    def _check_alive(transport: Any) -> None:
+        try:
+            transport.check_alive()
+        except BrokerClosed as exc:
+            raise error_for_code(
+                exc.reply_code, exc.reply_text, (60, 40), AmqpConnectionError
+            ) from None
+
+    def _publish_frames(self, message: PreparedMessage | amqp.Message, exchange: str,
+                        routing_key: str, mandatory: bool, immediate: bool) -> bytes:
+        """The method, content-header and body frames of one publish."""
         if not isinstance(message, PreparedMessage):
             message = PreparedMessage(message.body, extra=message.properties)
         mkey = (exchange, routing_key, mandatory, immediate)
@@ -180,35 +256,24 @@ class Channel(amqp.Channel, base.StdChannel):  # type: ignore[misc]
             self._confirm_selected = True
             self.confirm_select()
         limit = self._frame_body_max
-        transport = conn._transport
-        try:
-            transport.check_alive()
-        except BrokerClosed as exc:
-            raise error_for_code(
-                exc.reply_code, exc.reply_text, (60, 40), AmqpConnectionError
-            ) from None
         if size <= limit:
-            data = b"".join((method, head, _pack_q(size), tail, _pack_i(size), body, b"\xce"))
-        else:
-            parts = [method, head, _pack_q(size), tail, _pack_i(limit), body[:limit], b"\xce"]
-            prefix = b"\x03" + tail[-2:]
-            for start in range(limit, size, limit):
-                chunk = body[start : start + limit]
-                parts += (prefix, _pack_i(len(chunk)), chunk, b"\xce")
-            data = b"".join(parts)
-        if timeout is None:
-            transport.write_later(data)
-        else:
-            # A write that times out leaves a partial frame: the connection
-            # is unusable, so this is a (recoverable) connection error.
-            try:
-                with transport.having_timeout(timeout):
-                    transport.write_later(data)
-            except TimeoutError:
-                transport.connected = False
-                raise RecoverableConnectionError("basic_publish: timed out") from None
-        if self._confirm:
-            self._wait_confirm(confirm_timeout or conn.confirm_timeout or timeout)
+            return b"".join((method, head, _pack_q(size), tail, _pack_i(size), body, b"\xce"))
+        parts = [method, head, _pack_q(size), tail, _pack_i(limit), body[:limit], b"\xce"]
+        prefix = b"\x03" + tail[-2:]
+        for start in range(limit, size, limit):
+            chunk = body[start : start + limit]
+            parts += (prefix, _pack_i(len(chunk)), chunk, b"\xce")
+        return b"".join(parts)
+
+    # -- Producer.batch ------------------------------------------------------
+    @property
+    def supports_batch_publish(self) -> bool:
+        """Whether ``Producer.batch`` defers publishes here (not with publisher confirms)."""
+        return not self._confirm
+
+    def create_publish_batch(self, max_size: int = 1000) -> PublishBatch:
+        """A batch for ``Producer.batch``: its publishes leave in one ``sendall``."""
+        return PublishBatch(self, max_size)
 
     def _wait_confirm(self, timeout: float | None) -> None:
         def on_confirm(method: Any, *args: Any) -> None:

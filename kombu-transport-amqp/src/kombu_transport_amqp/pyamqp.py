@@ -225,7 +225,9 @@ class Transport(base.Transport):  # type: ignore[misc]
     driver_type = "amqp"
     supports_ev = True
     if hasattr(base.Transport, "implements"):
-        implements = base.Transport.implements.extend(asynchronous=True, heartbeats=True)
+        implements = base.Transport.implements.extend(
+            asynchronous=True, heartbeats=True, batch_publish=True
+        )
 
     def __init__(self, client: Any, default_port: int | None = None,
                  default_ssl_port: int | None = None, **kwargs: Any) -> None:
