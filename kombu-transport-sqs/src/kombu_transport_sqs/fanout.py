@@ -21,7 +21,17 @@ from .naming import is_fifo
 if TYPE_CHECKING:
     from .transport import Transport
 
-__all__ = ("SnsFanout",)
+__all__ = ("SnsFanout", "_SnsSubscription")
+
+
+class _SnsSubscription:
+    """The queue side of a subscription (Kombu 5.7's class and method names)."""
+
+    @staticmethod
+    def _set_policy_on_sqs_queue(sqs: Any, queue_url: str, policy: dict[str, Any],
+                                 topic_arn: str) -> None:
+        """Store ``policy`` (letting ``topic_arn`` send) as the queue's access policy."""
+        sqs.set_queue_attributes(QueueUrl=queue_url, Attributes={"Policy": json.dumps(policy)})
 
 
 class SnsFanout:
@@ -89,8 +99,8 @@ class SnsFanout:
             "Action": "SQS:SendMessage", "Resource": queue_arn,
             "Condition": {"ArnLike": {"aws:SourceArn": topic}},
         })
-        self.transport.clients.client("sqs").set_queue_attributes(
-            QueueUrl=url, Attributes={"Policy": json.dumps(doc)})
+        _SnsSubscription._set_policy_on_sqs_queue(self.transport.clients.client("sqs"), url, doc,
+                                                  topic)
 
     def unsubscribe(self, exchange: str, queue: str) -> None:
         """Remove ``queue``'s subscription to ``exchange``'s topic (if any)."""

@@ -25,13 +25,15 @@ from kombu.exceptions import ChannelError, OperationalError
 from kombu.transport import virtual
 from kombu.transport.virtual.base import BrokerState
 
+from . import fanout as SNS  # noqa: N812 - Kombu 5.7's module name (kombu.transport.SQS.SNS)
 from .bindings import BindingStore
 from .channel import Channel, QoS
 from .fanout import SnsFanout
 from .naming import entity_name, is_fifo
 from .settings import ClientFactory, Settings
 
-__all__ = ("Transport", "Channel", "QoS", "SQSConnectionError", "UndefinedQueueException")
+__all__ = ("Transport", "Channel", "QoS", "SNS", "SQSConnectionError", "UndefinedQueueException",
+           "DoesNotExistQueueException")
 
 logger = logging.getLogger(__name__)
 
@@ -176,9 +178,17 @@ class Transport(virtual.Transport):
 
     # -- connection -------------------------------------------------------------------
     def establish_connection(self) -> Transport:
-        """Create the clients (no request is made: SQS has no connection to open)."""
+        """Check that SQS answers (one ``ListQueues`` call).
+
+        An error answer (e.g. ``AccessDenied`` for ``sqs:ListQueues``) still
+        proves the endpoint and credentials work; an unreachable endpoint or
+        missing credentials raise :class:`SQSConnectionError`.
+        """
         try:
-            self.clients.client("sqs")
+            self.clients.client("sqs").list_queues(
+                QueueNamePrefix=self.settings.queue_name_prefix, MaxResults=1)
+        except boto_exc.ClientError:
+            pass
         except boto_exc.BotoCoreError as exc:
             raise SQSConnectionError(f"cannot create the SQS client: {type(exc).__name__}: "
                                      f"{self._scrub(str(exc))}") from None
@@ -227,6 +237,21 @@ class Transport(virtual.Transport):
                 pairs.extend((channel, q) for q in list(channel._active_queues))
         return pairs
 
+    def _fetch_one_batch(self, pairs: list[tuple[Channel, str]]) -> int:
+        """Short-poll the queues in turn until one has messages; how many it gave.
+
+        One queue's batch per ``drain_events``, as in Kombu 5.7, so a call
+        returns after the callbacks of one batch (at most 10 messages).
+        """
+        n = len(pairs)
+        for i in range(n):
+            channel, queue = pairs[(self._rr + i) % n]
+            got = channel.fetch(queue, 0)
+            if got:
+                self._rr = (self._rr + i + 1) % n
+                return got
+        return 0
+
     def drain_events(self, connection: Any, timeout: float | None = None, **kwargs: Any) -> None:
         """Deliver the messages available (at least one) or raise ``socket.timeout``.
 
@@ -239,10 +264,7 @@ class Transport(virtual.Transport):
             if self.deliver_buffered():
                 return
             pairs = self._fetchable()
-            got = 0
-            for channel, queue in pairs:
-                got += channel.fetch(queue, 0)
-            if got:
+            if self._fetch_one_batch(pairs):
                 continue
             remaining = None if deadline is None else deadline - time.monotonic()
             if remaining is not None and remaining <= 0:
