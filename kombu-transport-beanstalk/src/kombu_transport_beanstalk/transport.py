@@ -69,9 +69,9 @@ class Transport(virtual.Transport):
     channel_errors = virtual.Transport.channel_errors + (
         greenstalk.BeanstalkdError, InvalidQueueName, JobTooBig)
 
-    #: Messages one ``drain_events`` call delivers at most: one, as in Kombu 5
-    #: (option ``drain_batch``; the event loop delivers up to 100 per pass).
-    drain_batch = 1
+    #: Messages one ``drain_events`` call delivers at most (option ``max_drain``);
+    #: fewer when prefetch limits leave less room (see :meth:`drain_events`).
+    max_drain = 100
     #: Transport option defaults.
     visibility_timeout: float = 120.0
     max_block: float = 1.0
@@ -83,7 +83,7 @@ class Transport(virtual.Transport):
         super().__init__(client, **kwargs)
         opts = dict(client.transport_options or {}) if client is not None else {}
         for name in ("visibility_timeout", "max_block", "socket_timeout", "bury_rejected",
-                     "drain_batch"):
+                     "max_drain"):
             if opts.get(name) is not None:
                 setattr(self, name, opts[name])
         if opts.get("ttr") is not None:
@@ -152,6 +152,35 @@ class Transport(virtual.Transport):
         return None
 
     # -- waiting ----------------------------------------------------------------------
+    def drain_events(self, connection: Any, timeout: float | None = None, **kwargs: Any) -> None:
+        """Deliver what is ready, at most the prefetch room the consumers had when called.
+
+        Waits up to ``timeout`` for the first message (``socket.timeout`` if
+        none came). A consumer with ``prefetch_count=1`` that acks in its
+        callback gets one message per call (as on AMQP); without a prefetch
+        limit everything ready is delivered, up to ``max_drain``.
+        """
+        budget = self._drain_budget()
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            if self._deliver_ready_round():
+                delivered = 1
+                while delivered < budget and self._deliver_ready_round():
+                    delivered += 1
+                return
+            remaining = None if deadline is None else deadline - time.monotonic()
+            if remaining is not None and remaining <= 0:
+                raise TimeoutError()  # socket.timeout
+            self._wait_for_messages(None, remaining)
+
+    def _drain_budget(self) -> int:
+        budget = 0
+        for channel in self._consuming:
+            qos = channel._qos
+            room = qos.can_consume_max_estimate() if qos is not None else None
+            budget += self.max_drain if room is None else room
+        return max(1, min(budget, self.max_drain))
+
     def _wait_for_messages(self, token: Any, timeout: float | None) -> None:
         """Block in ``reserve`` when one channel consumes and a whole second fits; else sleep."""
         consuming = self._consuming
@@ -176,9 +205,9 @@ class Transport(virtual.Transport):
             self._timer_entry = None
 
     def deliver_ready(self) -> int:
-        """Deliver what is ready now (at most 100); return how many."""
+        """Deliver what is ready now (at most ``max_drain``); return how many."""
         delivered = 0
-        while delivered < 100 and self._deliver_ready_round():
+        while delivered < self.max_drain and self._deliver_ready_round():
             delivered += 1
         return delivered
 
