@@ -453,12 +453,10 @@ def test_amqps_scheme_turns_tls_on_with_the_tls_port() -> None:
     assert transport.default_connection_params["port"] == 5671
 
 
-def test_event_loop_consumes_and_acks_without_blocking(names: list[str]) -> None:
+def test_event_loop_consumes_and_acks_without_blocking(url: str, names: list[str]) -> None:
     from kombu.asynchronous import Hub
 
-    from .conftest import AMQP_URL
-
-    with Connection(AMQP_URL) as conn, Connection(AMQP_URL) as producer_conn:
+    with Connection(url) as conn, Connection(url) as producer_conn:
         queue = setup_queue(conn, names)
         got: list[Any] = []
         hub = Hub()
@@ -477,6 +475,41 @@ def test_event_loop_consumes_and_acks_without_blocking(names: list[str]) -> None
         assert got == list(range(20))
         consumer.cancel()
         assert depth(conn, queue) == 0  # every ack reached the broker
+
+
+def test_event_loop_runs_acks_scheduled_from_another_thread(url: str, names: list[str]) -> None:
+    """Kombu's test_ack_from_another_thread: ``hub.call_soon`` from a timer thread."""
+    import threading
+
+    from kombu.asynchronous import Hub
+
+    with Connection(url) as conn:
+        queue = setup_queue(conn, names)
+        producer = Producer(conn.default_channel, exchange=queue.exchange, routing_key="key")
+        for i in range(5):
+            producer.publish(i)
+        acked: list[Any] = []
+        hub = Hub()
+
+        def ack(message: Any) -> None:
+            message.ack()
+            acked.append(message.payload)
+
+        def later(body: Any, message: Any) -> None:
+            threading.Timer(0.05, hub.call_soon, (ack, message)).start()
+
+        consumer = Consumer(conn.channel(), [queue], callbacks=[later], prefetch_count=1)
+        with consumer:
+            conn.register_with_event_loop(hub)
+            try:
+                deadline = time.monotonic() + TIMEOUT
+                while len(acked) < 5 and time.monotonic() < deadline:
+                    hub.run_once()
+            finally:
+                conn.transport.unregister_from_event_loop(conn.connection, hub)
+                hub.close()
+        assert acked == list(range(5))  # prefetch 1: each ack let the next one in
+        assert depth(conn, queue) == 0
 
 
 def test_consume_a_long_stream_with_prefetch_and_acks(url: str, names: list[str]) -> None:

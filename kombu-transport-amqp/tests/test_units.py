@@ -207,4 +207,4 @@ def test_kombu_module_paths_and_schemes_resolve_to_these_transports() -> None:
         assert isinstance(Connection(f"{scheme}://").transport, kombu_transport_amqp.pyamqp.Transport)
     assert isinstance(Connection("pika://").transport, kombu_transport_amqp.pika.Transport)
     assert Connection("amqp://").transport.supports_ev
-    assert not Connection("pika://").transport.supports_ev
+    assert Connection("pika://").transport.supports_ev

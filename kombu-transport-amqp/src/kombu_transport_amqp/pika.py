@@ -20,7 +20,9 @@ Transport options:
     Accepted for symmetry with ``amqp://``; pika has one ``socket_timeout``,
     which ``read_timeout`` sets when ``socket_timeout`` is not given.
 
-pika has no event-loop integration here (``supports_ev`` is false) and no
+The core's :class:`kombu.asynchronous.Hub` drives it through
+``register_with_event_loop`` (the hub reads pika's socket and each tick
+lets pika process what arrived and send what is queued). There is no
 ``flow`` control (RabbitMQ refuses ``channel.flow`` anyway).
 """
 
@@ -97,6 +99,33 @@ class Connection:
         """Whether the pika connection is open."""
         return bool(self.blocking.is_open)
 
+    @property
+    def sock(self) -> Any:
+        """pika's socket (``None`` once closed), for an event loop to watch.
+
+        pika does not expose it: it is read from pika's transport, the one
+        place this package depends on pika's private layout for it.
+        """
+        transport = getattr(self.blocking._impl, "_transport", None)  # noqa: SLF001
+        return getattr(transport, "_sock", None)
+
+    def pump(self) -> None:
+        """Let pika do its I/O without blocking: dispatch what arrived, send what is queued.
+
+        Acks made by the callbacks it runs are sent together at the end;
+        an error recorded during dispatch (a broker cancel) is raised.
+        """
+        outer = self.dispatching
+        self.dispatching = True
+        try:
+            if self.blocking.is_open:
+                self.blocking.process_data_events(time_limit=0)
+            self.raise_pending()
+        finally:
+            self.dispatching = outer
+            if self.unflushed:
+                self.flush()
+
     def channel(self) -> Channel:
         """Open a new channel."""
         channel = Channel(self, self.blocking.channel())
@@ -162,9 +191,9 @@ class Transport(base.Transport):  # type: ignore[misc]
     recoverable_channel_errors = (pexc.ChannelWrongStateError,)
     driver_name = "pika"
     driver_type = "amqp"
-    supports_ev = False
+    supports_ev = True
     if hasattr(base.Transport, "implements"):
-        implements = base.Transport.implements.extend(asynchronous=False, heartbeats=True)
+        implements = base.Transport.implements.extend(asynchronous=True, heartbeats=True)
 
     def __init__(self, client: Any, default_port: int | None = None,
                  default_ssl_port: int | None = None, **kwargs: Any) -> None:
@@ -314,10 +343,34 @@ class Transport(base.Transport):  # type: ignore[misc]
         return common.qos_semantics_matches_spec(connection.server_properties)
 
     def register_with_event_loop(self, connection: PikaConnection, loop: Any) -> None:
-        """Not supported by the blocking pika connection."""
-        from kombu.exceptions import CapabilityNotSupported
+        """Have ``loop`` (the core's ``Hub``) drive this connection.
 
-        raise CapabilityNotSupported("pika:// has no event-loop integration; use amqp://")
+        The hub reads the socket when it is readable and, on every tick,
+        lets pika dispatch what it already holds and send what callbacks
+        queued meanwhile (for example an ack scheduled with
+        ``hub.call_soon`` from another thread). Everything runs in the
+        hub's thread.
+        """
+        sock = connection.sock
+        if sock is None:
+            raise pexc.ConnectionWrongStateError("pika connection is closed")
+        loop.add_reader(sock, self.on_readable, connection, loop)
+        on_tick = getattr(loop, "on_tick", None)
+        if on_tick is not None:
+            on_tick.add(connection.pump)
+
+    def unregister_from_event_loop(self, connection: PikaConnection, loop: Any) -> None:
+        """Undo :meth:`register_with_event_loop`."""
+        sock = connection.sock
+        if sock is not None:
+            loop.remove(sock)
+        on_tick = getattr(loop, "on_tick", None)
+        if on_tick is not None:
+            on_tick.discard(connection.pump)
+
+    def on_readable(self, connection: PikaConnection, loop: Any) -> None:
+        """The socket has data: let pika read and dispatch it (never blocks)."""
+        connection.pump()
 
     def as_uri(self, uri: str, include_password: bool = False, mask: str = "**") -> str:
         """``uri`` unchanged (the core masks the password)."""

@@ -57,7 +57,7 @@ def kombu_transports() -> list[TransportInfo]:
                 delayed_delivery=False,
                 native_acks=True,
                 persistent_declarations=True,
-                async_events=False,
+                async_events=True,
                 heartbeats=True,
             ),
             description="RabbitMQ (AMQP 0-9-1) through pika's blocking connection",
