@@ -37,7 +37,7 @@ from kombu.utils.json import dumps, loads
 from kombu.utils.uuid import uuid
 from pymongo import ReturnDocument
 
-from .layout import CLAIMED_PREFIX, DELAYED_PREFIX, claimed, delayed, stored_priority
+from .layout import claimed, delayed, stored_priority
 
 if TYPE_CHECKING:
     from .transport import Transport
@@ -420,5 +420,3 @@ def _delay_seconds(headers: Any) -> float:
     except (TypeError, ValueError):
         return 0.0
 
-
-__all__ += ("CLAIMED_PREFIX", "DELAYED_PREFIX")

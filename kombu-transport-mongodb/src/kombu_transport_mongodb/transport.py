@@ -111,7 +111,8 @@ class Transport(virtual.Transport):
 
     #: Defaults of the transport options.
     visibility_timeout: float = 60.0
-    lease_interval: float | None = None
+    #: Seconds between lease renewals (default: a third of ``visibility_timeout``).
+    lease_interval: float = 20.0
     restore_interval: float = 1.0
     fetch_batch: int = 100
     ack_batch: int = 100
