@@ -47,6 +47,12 @@ lint: install
 bench: install services reference
 	$(BIN)/python bench/run.py $(BENCH_ARGS)
 
+# The chaos suite (chaos/README.md): 5,000 numbered messages per fault and transport, on
+# private servers; prints the table, fails on any loss. CHAOS_ARGS="--targets redis --n 1000".
+.PHONY: chaos
+chaos: install
+	$(BIN)/python -m chaos $(CHAOS_ARGS)
+
 clean:
 	-bash scripts/services.sh --stop
 	rm -rf $(VENV) .venv-kombu57 .services
