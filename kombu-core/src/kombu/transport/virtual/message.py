@@ -27,6 +27,40 @@ class MalformedEnvelope(DecodeError):
     """A stored envelope cannot be turned into a message (bad body encoding, bad fields)."""
 
 
+class _Malformed(Exception):
+    pass
+
+
+def _salvage(payload: Any) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any], dict[str, Any] | None,
+                                     str | None, str | None, str | None]:
+    """Usable parts of a malformed envelope, and what was wrong with it (``None``: nothing)."""
+    problem = None
+    if not isinstance(payload, dict):
+        problem = "the envelope is not a mapping"
+        payload = {"body": payload if isinstance(payload, (bytes, str)) else None}
+    properties = payload.get("properties")
+    if not isinstance(properties, dict):
+        problem = f"properties is a {type(properties).__name__}, not a mapping"
+        properties = payload["properties"] = {}
+    elif INVALID_KEY in properties:
+        problem = str(properties[INVALID_KEY])
+    delivery_info = properties.get("delivery_info")
+    if not isinstance(delivery_info, dict):
+        if delivery_info is not None:
+            problem = f"delivery_info is a {type(delivery_info).__name__}, not a mapping"
+        delivery_info = properties["delivery_info"] = {}
+    headers = payload.get("headers")
+    if headers is not None and not isinstance(headers, dict):
+        problem = f"headers is a {type(headers).__name__}, not a mapping"
+        headers = {}
+    content_type = payload.get("content-type")
+    content_encoding = payload.get("content-encoding")
+    if not isinstance(content_type, (str, type(None))) or not isinstance(content_encoding, (str, type(None))):
+        problem = "content-type/content-encoding is not a string"
+        content_type = content_encoding = None
+    return payload, properties, delivery_info, headers, content_type, content_encoding, problem
+
+
 class Message(base.Message):
     """A message received by a virtual channel, built from its stored envelope.
 
@@ -40,20 +74,27 @@ class Message(base.Message):
     def __init__(self, payload: dict[str, Any], channel: Any = None, **kwargs: Any) -> None:
         self._raw = payload
         problem: str | None = None
-        properties = payload.get("properties") if isinstance(payload, dict) else None
-        if not isinstance(properties, dict):
-            problem = f"properties is a {type(properties).__name__}, not a mapping"
-            properties = {}
-            if isinstance(payload, dict):
-                payload["properties"] = properties
-            else:
-                payload = {"properties": properties}
-        else:
-            if INVALID_KEY in properties:
-                problem = str(properties[INVALID_KEY])
-            # The engine's publish stamp is bookkeeping, not an application
-            # property: kept aside and stored again by serializable().
-            self.published_at = properties.pop(PUBLISHED_AT, None)
+        try:
+            properties = payload["properties"]
+            delivery_info = properties.get("delivery_info")
+            headers = payload.get("headers")
+            content_type = payload.get("content-type")
+            content_encoding = payload.get("content-encoding")
+            if (
+                type(delivery_info) is not dict
+                or (headers is not None and type(headers) is not dict)
+                or (content_type is not None and type(content_type) is not str)
+                or (content_encoding is not None and type(content_encoding) is not str)
+                or INVALID_KEY in properties
+            ):
+                raise _Malformed()
+        except (_Malformed, KeyError, TypeError, AttributeError):
+            payload, properties, delivery_info, headers, content_type, content_encoding, problem = _salvage(payload)
+        # The engine's publish stamp is bookkeeping, not an application
+        # property: kept aside and stored again by serializable().
+        published_at = properties.pop(PUBLISHED_AT, None)
+        if published_at is not None:
+            self.published_at = published_at
         body = payload.get("body")
         if body:
             body_encoding = properties.get("body_encoding")
@@ -62,25 +103,11 @@ class Message(base.Message):
                     body = channel.decode_body(body, body_encoding)
                 except Exception as exc:  # noqa: BLE001 - reported by decode()
                     problem = f"body is not valid {body_encoding!s}: {exc!r}"
-        delivery_info = properties.get("delivery_info")
-        if not isinstance(delivery_info, dict):
-            if delivery_info is not None:
-                problem = f"delivery_info is a {type(delivery_info).__name__}, not a mapping"
-            delivery_info = properties["delivery_info"] = {}
+            elif not isinstance(body, (bytes, str)) and not getattr(channel, "stores_objects", False):
+                problem = f"body is a {type(body).__name__}, not bytes or text"
+                body = None
         if payload.get("redelivered"):
             delivery_info["redelivered"] = True
-        headers = payload.get("headers")
-        if headers is not None and not isinstance(headers, dict):
-            problem = f"headers is a {type(headers).__name__}, not a mapping"
-            headers = {}
-        content_type = payload.get("content-type")
-        content_encoding = payload.get("content-encoding")
-        if not isinstance(content_type, (str, type(None))) or not isinstance(content_encoding, (str, type(None))):
-            problem = "content-type/content-encoding is not a string"
-            content_type = content_encoding = None
-        if not isinstance(body, (bytes, str, type(None))) and channel is not None and not channel.stores_objects:
-            problem = f"body is a {type(body).__name__}, not bytes or text"
-            body = None
         super().__init__(
             body=body,
             channel=channel,
