@@ -124,9 +124,16 @@ def test_competing_consumers_never_share_a_message(queue: Queue) -> None:
     total = 60
     publish(queue, *range(total))
     seen: list[int] = []
+    errors: list[BaseException] = []
     lock = threading.Lock()
 
     def consume() -> None:
+        try:
+            _consume()
+        except BaseException as exc:
+            errors.append(exc)
+
+    def _consume() -> None:
         with Connection(URL) as conn:
             def on_message(body: int, message: Any) -> None:
                 with lock:
@@ -149,6 +156,7 @@ def test_competing_consumers_never_share_a_message(queue: Queue) -> None:
         t.start()
     for t in threads:
         t.join(60)
+    assert errors == []
     assert sorted(seen) == list(range(total)), "a message was lost or delivered twice"
 
 

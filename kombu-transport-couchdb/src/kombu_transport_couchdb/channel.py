@@ -36,7 +36,7 @@ from kombu.transport.virtual.lease import LeaseKeeper
 from . import documents as docs
 from .client import CouchDBError
 from .leaselink import LeaseLink, LeaseLost
-from .quirks import lost_update
+from .quirks import lost_update, transient_find_error
 
 if TYPE_CHECKING:
     from .transport import Transport
@@ -308,7 +308,12 @@ class Channel(virtual.Channel):
         vt = self.connection.visibility_timeout
         for _ in range(3):
             now = time.time()
-            found = client.find(docs.claim_query(queue, now, limit))
+            try:
+                found = client.find(docs.claim_query(queue, now, limit))
+            except CouchDBError as exc:
+                if transient_find_error(exc.status, str(exc)):
+                    return []      # nothing claimed this round; the messages stay ready
+                raise
             if not found:
                 return []
             updates = []
@@ -396,6 +401,7 @@ class Channel(virtual.Channel):
     def _settle(self, tags: Sequence[Any]) -> None:
         """Delete the documents of acked (or dropped) deliveries, batched by the transport."""
         self._pending_acks.extend(tags)
+        self.connection.room_freed()
         if not self.connection.delivering or len(self._pending_acks) >= self.connection.ack_batch:
             self.flush_acks()
 
@@ -409,6 +415,7 @@ class Channel(virtual.Channel):
     def _release(self, tags: Sequence[Any]) -> None:
         """Make claimed messages ready again, at their original place in the queue."""
         self.flush_acks()
+        self.connection.room_freed()
         held = self._take_held(tags)
         for buffer in self._buffers.values():
             if buffer:
@@ -439,16 +446,29 @@ class Channel(virtual.Channel):
 
     # -- leases --------------------------------------------------------------------------
     def _ensure_keeper(self) -> None:
+        link = self._lease_link
+        if link is None or link.lost:
+            link = LeaseLink(self.connection.conninfo)
+            link.connect()   # opened now, so that a cut of this consumer's network is seen
+            self._lease_link = link
         keeper = self._keeper
         if keeper is not None and keeper.running:
             return
-        link = self._lease_link
-        if link is None or link.lost:
-            link = self._lease_link = LeaseLink(self.connection.conninfo)
-            link.connect()   # opened now, so that a cut of this consumer's network is seen
         interval = self.connection.lease_interval or max(self.connection.visibility_timeout / 3, 0.05)
         self._keeper = LeaseKeeper(self, interval, renew=_renew_hook,
                                    name=f"kombu-couchdb-lease-{self.channel_id}").start()
+
+    def link_alive(self) -> bool:
+        """Whether this channel's lease connection (if any) was not cut.
+
+        A cut one is dropped: the leases it held lapse (their messages go to
+        other consumers), and the next claim opens a new one.
+        """
+        link = self._lease_link
+        if link is None or link.alive():
+            return True
+        self._lease_link = None
+        return False
 
     def _lease_messages(self) -> list[Held]:
         with self._held_lock:
@@ -465,8 +485,8 @@ class Channel(virtual.Channel):
             results = link.bulk_docs(batch)
         except LeaseLost:
             self.connection.lease_lost(self)
-            if self._keeper is not None:
-                self._keeper.stop(timeout=0)
+            if self._lease_link is link:
+                self._lease_link = None
             raise
         for h, doc, result in zip(messages, batch, results, strict=True):
             if "error" not in result:

@@ -14,6 +14,7 @@ status. Neither names the password: it is only in the session's ``auth``.
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -135,12 +136,13 @@ class CouchClient:
 
     def find(self, query: Mapping[str, Any]) -> list[dict[str, Any]]:
         """Mango ``_find``: the matching documents."""
-        for attempt in range(3):
+        for attempt in range(5):
             try:
                 return self.request("POST", "/_find", body=query)["docs"]  # type: ignore[no-any-return]
             except CouchDBError as exc:
-                if attempt == 2 or not quirks.transient_find_error(exc.status, str(exc)):
+                if attempt == 4 or not quirks.transient_find_error(exc.status, str(exc)):
                     raise
+                time.sleep(0.002 * (attempt + 1))
         raise AssertionError("unreachable")
 
     def all_docs(self, startkey: str, endkey: str, include_docs: bool = True) -> list[dict[str, Any]]:

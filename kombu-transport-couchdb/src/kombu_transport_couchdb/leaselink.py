@@ -19,6 +19,7 @@ import json
 import select
 import socket
 import ssl
+import threading
 from collections.abc import Sequence
 from typing import Any
 from urllib.parse import quote
@@ -45,6 +46,7 @@ class LeaseLink:
             token = base64.b64encode(":".join(info.auth).encode()).decode()
             headers["Authorization"] = "Basic " + token
         self._headers = headers
+        self._lock = threading.Lock()
         self.conn = self._new_connection()
 
     def _new_connection(self) -> http.client.HTTPConnection:
@@ -69,7 +71,19 @@ class LeaseLink:
             raise CouchDBConnectionError(f"cannot reach {self.info.describe()}: {type(exc).__name__}") from None
 
     def close(self) -> None:
-        self.conn.close()
+        with self._lock:
+            self.conn.close()
+
+    def alive(self) -> bool:
+        """Whether the connection was not reset (any thread; reopens it after a clean close)."""
+        with self._lock:
+            try:
+                self._check()
+            except LeaseLost:
+                return False
+            except CouchDBConnectionError:
+                return True    # the server is away: the next request reports it
+            return True
 
     def _check(self) -> None:
         """Raise :class:`LeaseLost` if the socket was reset; reopen it after a clean close."""
@@ -97,6 +111,10 @@ class LeaseLink:
         self.connect()
 
     def request(self, method: str, path: str, body: Any = None) -> tuple[int, Any]:
+        with self._lock:
+            return self._request(method, path, body)
+
+    def _request(self, method: str, path: str, body: Any) -> tuple[int, Any]:
         self._check()
         data = None if body is None else json.dumps(body, separators=(",", ":"))
         try:

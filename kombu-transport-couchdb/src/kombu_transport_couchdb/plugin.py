@@ -22,7 +22,7 @@ CAPABILITIES = Capabilities(
     delayed_delivery=True,
     native_acks=False,
     persistent_declarations=True,
-    async_events=False,
+    async_events=True,
     heartbeats=False,
 )
 

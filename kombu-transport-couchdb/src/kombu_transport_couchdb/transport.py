@@ -39,7 +39,7 @@ class Transport(virtual.Transport):
     driver_type = "couchdb"
     driver_name = "couchdb"
     implements = virtual.Transport.implements.extend(
-        asynchronous=False,
+        asynchronous=True,
         exchange_type=frozenset(["direct", "topic", "fanout", "headers"]),
     )
     connection_errors = virtual.Transport.connection_errors + (CouchDBConnectionError,)
@@ -75,6 +75,10 @@ class Transport(virtual.Transport):
         self.declared_queues: set[str] = set()
         self.persisted_exchanges: set[str] = set()
         self._state_key = (self.conninfo.server_url, self.conninfo.database)
+        self._watcher: Any = None
+        self._loop_timer: Any = None
+        self._room_freed = False
+        self._last_poll = 0.0
 
     # -- state and client ------------------------------------------------------------------
     @property
@@ -110,6 +114,9 @@ class Transport(virtual.Transport):
         except self.connection_errors:
             pass
         finally:
+            from .eventloop import unregister
+
+            unregister(self, None)
             if self._api is not None:
                 self._api.close()
                 self._api = None
@@ -120,11 +127,31 @@ class Transport(virtual.Transport):
     def verify_connection(self, connection: Any) -> bool:
         return self._api is not None and self._lost is None
 
+    def _raise_if_lost(self) -> None:
+        """Raise a connection error if a lease connection was found cut (then forget it)."""
+        if self._lost is None:
+            for channel in tuple(cast("list[Channel]", self._consuming)):
+                if not channel.link_alive():
+                    self.lease_lost(channel)
+                    break
+        if self._lost is not None:
+            lost, self._lost = self._lost, None
+            raise CouchDBConnectionError(lost)
+
     def lease_lost(self, channel: Channel) -> None:
         """A channel's lease connection was reset: report it on the next call."""
         self._lost = f"the connection to {self.conninfo.describe()} was reset"
 
     # -- consuming ---------------------------------------------------------------------------
+    def consumed_queues(self) -> list[str]:
+        """The queues consumed on this connection (snapshot; safe from another thread)."""
+        return sorted({q for ch in tuple(cast("list[Channel]", self._consuming))
+                       for q in tuple(ch._active_queues)})
+
+    def room_freed(self) -> None:
+        """A delivery was settled: the prefetch window may have room again."""
+        self._room_freed = True
+
     def flush_acks(self) -> None:
         for channel in tuple(cast("list[Channel]", self.channels)):
             if channel._pending_acks:
@@ -147,9 +174,7 @@ class Transport(virtual.Transport):
 
     def drain_events(self, connection: Any, timeout: float | None = None, **kwargs: Any) -> None:
         """Deliver the messages available (at least one) or raise ``socket.timeout``."""
-        if self._lost is not None:
-            lost, self._lost = self._lost, None
-            raise CouchDBConnectionError(lost)
+        self._raise_if_lost()
         deadline = None if timeout is None else time.monotonic() + timeout
         since: Any = None
         while True:
@@ -170,11 +195,45 @@ class Transport(virtual.Transport):
 
         Returns the feed's last sequence (``since`` itself when nothing changed).
         """
-        queues = sorted({q for ch in cast("list[Channel]", self._consuming) for q in ch._active_queues})
+        queues = self.consumed_queues()
         if not queues:
             time.sleep(wait)
             return since
         return self.client_api.changes_longpoll(since, wait, queues, pouchdb=bool(self._pouchdb))
+
+
+    # -- event loop (kombu.asynchronous.Hub) -------------------------------------------------
+    def register_with_event_loop(self, connection: Any, loop: Any) -> None:
+        """Deliver from ``loop``, woken by the changes feed (see :mod:`.eventloop`)."""
+        from .eventloop import register
+
+        register(self, loop)
+
+    def unregister_from_event_loop(self, connection: Any, loop: Any) -> None:
+        from .eventloop import unregister
+
+        unregister(self, loop)
+
+    def deliver_ready(self, force: bool = False) -> int:
+        """Deliver what can be delivered now; without ``force`` only when something is due.
+
+        Due: an ack freed prefetch room, or ``polling_interval`` passed since
+        the last look (leases running out and delayed messages write nothing
+        to the changes feed). Returns how many messages were delivered.
+        """
+        now = time.monotonic()
+        if not (force or self._room_freed or now - self._last_poll >= self.polling_interval):
+            return 0
+        self._raise_if_lost()
+        self._room_freed = False
+        self._last_poll = now
+        delivered = 0
+        for _ in range(100):
+            n = self._deliver_round()
+            if not n:
+                break
+            delivered += n
+        return delivered
 
 
 _SEQUENCE = docs.Sequence()
