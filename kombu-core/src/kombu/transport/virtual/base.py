@@ -675,7 +675,12 @@ class Channel(AbstractChannel, base.StdChannel):
 
     def _try_deliver(self, payload: dict[str, Any], queue: str) -> bool:
         """Like :meth:`_deliver`; ``False`` when the message was dead, not delivered."""
-        if self._dead_on_fetch(payload, queue):
+        try:  # inlined fast path of _dead_on_fetch: no policy, no expiration
+            check = self._policies.get(queue, _UNKNOWN) is not None or \
+                payload["properties"].get("expiration") is not None
+        except (KeyError, TypeError, AttributeError):
+            check = False  # malformed: delivered, its decode raises
+        if check and self._dead_on_fetch(payload, queue):
             return False
         callback = self._callbacks.get(queue)
         if callback is None:
