@@ -247,3 +247,26 @@ def _drain_once(conn: Connection) -> bool:
     except TimeoutError:
         pass
     return False
+
+
+def test_queue_expiry_spares_a_consumed_queue_and_deletes_an_unused_one(mongodb_url: str, mdb: Any,
+                                                                       uname: str) -> None:
+    used = Queue(uname + ".used", Exchange(uname + ".x"), routing_key="used", expires=1.0)
+    unused = Queue(uname + ".unused", Exchange(uname + ".x"), routing_key="unused", expires=1.0)
+    publish(mongodb_url, unused, {"n": 1})
+    with Connection(mongodb_url, transport_options=FAST) as conn:
+        used(conn.channel()).declare()
+        got: list[Any] = []
+        with Consumer(conn.channel(), [used], callbacks=[lambda b, m: got.append(b)]):
+            deadline = time.monotonic() + 4.0  # four times the expiry
+            while time.monotonic() < deadline:
+                try:
+                    conn.drain_events(timeout=0.2)
+                except TimeoutError:
+                    pass
+        names = conn.transport.names  # dotted names, or undotted on servers that refuse dots
+        assert mdb[names.queues].find_one({"_id": used.name}) is not None
+        assert mdb[names.queues].find_one({"_id": unused.name}) is None
+        assert mdb[names.routing].count_documents({"queue": unused.name}) == 0
+        assert mdb["messages"].count_documents({"queue": unused.name}) == 0
+        used(conn.channel()).delete()

@@ -117,10 +117,15 @@ class Channel(virtual.Channel):
     # -- queues ---------------------------------------------------------------------
     def _new_queue(self, queue: str, **kwargs: Any) -> None:
         options = {k: v for k, v in kwargs.items() if k in ("durable", "exclusive", "auto_delete", "arguments")}
-        options["arguments"] = dict(options.get("arguments") or {})
-        self.connection.collection("queues").update_one(
-            {"_id": queue}, {"$set": {"options": options}}, upsert=True)
-        self.connection.remember_queue(queue, options["arguments"])
+        arguments = options["arguments"] = dict(options.get("arguments") or {})
+        update: dict[str, Any] = {"$set": {"options": options}}
+        expires = arguments.get("x-expires")
+        if expires is not None:
+            update["$set"]["expire_at"] = time.time() + float(expires) / 1000.0
+        else:
+            update["$unset"] = {"expire_at": ""}
+        self.connection.collection("queues").update_one({"_id": queue}, update, upsert=True)
+        self.connection.remember_queue(queue, arguments)
 
     def _store_queue_arguments(self, queue: str, arguments: Mapping[str, Any]) -> None:
         """Already stored by :meth:`_new_queue` (``options.arguments`` of the queue document)."""
@@ -134,6 +139,8 @@ class Channel(virtual.Channel):
 
     def _has_queue(self, queue: str, **kwargs: Any) -> bool:
         conn = self.connection
+        if conn.expire_queue_if_due(queue, self):
+            return False
         return bool(
             conn.collection("queues").find_one({"_id": queue}, {"_id": 1})
             or conn.collection("routing").find_one({"queue": queue}, {"_id": 1})

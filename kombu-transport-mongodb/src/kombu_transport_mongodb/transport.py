@@ -144,6 +144,9 @@ class Transport(virtual.Transport):
         self._collections: dict[str, Any] = {}
         #: queue -> x-max-priority (None: declared without priorities).
         self._max_priorities: dict[str, int | None] = {}
+        #: queue -> x-expires in seconds, for queues declared with ``expires``.
+        self._expires: dict[str, float] = {}
+        self._swept = 0.0
         self._maintained: dict[str, float] = {}
         self._backoff = self.min_polling_interval
         self._loop: Any = None
@@ -234,10 +237,46 @@ class Transport(virtual.Transport):
     def remember_queue(self, queue: str, arguments: dict[str, Any]) -> None:
         value = arguments.get("x-max-priority")
         self._max_priorities[queue] = int(value) if value is not None else None
+        expires = arguments.get("x-expires")
+        if expires is not None:
+            self._expires[queue] = float(expires) / 1000.0
+        else:
+            self._expires.pop(queue, None)
 
     def forget_queue(self, queue: str) -> None:
         self._max_priorities.pop(queue, None)
+        self._expires.pop(queue, None)
         self._maintained.pop(queue, None)
+
+    # -- queue expiry (x-expires) -----------------------------------------------------------
+    def _touch(self, queue: str) -> None:
+        """``queue`` is in use: push its expiry back (with slack for the next touch)."""
+        seconds = self._expires.get(queue)
+        if seconds is None and queue not in self._max_priorities:
+            self.max_priority_of(queue)  # loads the stored arguments once
+            seconds = self._expires.get(queue)
+        if seconds is not None:
+            self.collection("queues").update_one(
+                {"_id": queue, "expire_at": {"$exists": True}},
+                {"$set": {"expire_at": time.time() + seconds + 2 * self.restore_interval}})
+
+    def expire_queue_if_due(self, queue: str, channel: Any) -> bool:
+        """Delete ``queue`` if it is past its ``x-expires``; whether it was (by anyone)."""
+        queues = self.collection("queues")
+        now = time.time()
+        if queues.delete_one({"_id": queue, "expire_at": {"$lt": now}}).deleted_count:
+            logger.info("mongodb: queue %r expired (unused for its x-expires)", queue)
+            channel.queue_delete(queue)
+            return True
+        return False
+
+    def sweep_expired_queues(self) -> int:
+        """Delete every queue past its ``x-expires`` (each by exactly one process); how many."""
+        if not self.channels:
+            return 0
+        channel = self.channels[0]
+        docs = self.collection("queues").find({"expire_at": {"$lt": time.time()}}, {"_id": 1})
+        return sum(1 for doc in list(docs) if self.expire_queue_if_due(doc["_id"], channel))
 
     def max_priority_of(self, queue: str) -> int | None:
         """The queue's ``x-max-priority``; 255 for a queue this process knows nothing of.
@@ -251,6 +290,7 @@ class Transport(virtual.Transport):
             pass
         doc = self.collection("queues").find_one({"_id": queue}, {"options": 1})
         if doc is None:
+            self._max_priorities[queue] = 255
             return 255
         arguments = (doc.get("options") or {}).get("arguments") or {}
         self.remember_queue(queue, arguments)
@@ -258,12 +298,23 @@ class Transport(virtual.Transport):
 
     # -- housekeeping ------------------------------------------------------------------------
     def maintain_if_due(self, queue: str) -> None:
-        """Every ``restore_interval``: expired claims and due delayed messages back into ``queue``."""
+        """Every ``restore_interval``: expired claims and due delayed messages back into ``queue``.
+
+        Also marks ``queue`` as used (``x-expires``) and deletes expired queues.
+        """
         now = time.monotonic()
         if now - self._maintained.get(queue, 0.0) < self.restore_interval:
             return
         self._maintained[queue] = now
+        self._touch(queue)
         self.maintain(queue)
+        self.sweep_if_due()
+
+    def sweep_if_due(self) -> None:
+        now = time.monotonic()
+        if now - self._swept >= self.restore_interval:
+            self._swept = now
+            self.sweep_expired_queues()
 
     def maintain(self, queue: str) -> tuple[int, int]:
         """Restore ``queue``'s expired claims and due delayed messages; return both counts.
@@ -299,6 +350,7 @@ class Transport(virtual.Transport):
 
     def _wait_for_messages(self, token: Any, timeout: float | None) -> None:
         self.flush_acks()
+        self.sweep_if_due()
         delay = self._backoff
         self._backoff = min(self._backoff * 2, self.polling_interval or self.min_polling_interval)
         time.sleep(delay if timeout is None else max(0.0, min(delay, timeout)))
