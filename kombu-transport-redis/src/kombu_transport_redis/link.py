@@ -42,7 +42,7 @@ logger = logging.getLogger(__name__)
 _BY_SHA = {s.sha: s for s in ALL}
 
 #: Read the replies already available every this many sends.
-SOFT_PENDING = 128
+SOFT_PENDING = 32
 #: Block reading replies once this many are outstanding.
 HARD_PENDING = 2048
 #: A publish after this many seconds without traffic waits for its reply.
@@ -240,7 +240,7 @@ class Link:
             raise
         self._sends += 1
         self.last_io = time.monotonic()
-        if len(self.pending) >= SOFT_PENDING and not self._sends % 64:
+        if len(self.pending) >= SOFT_PENDING and not self._sends % 16:
             self._read_available()
 
     def publish(self, *args: Any) -> None:
