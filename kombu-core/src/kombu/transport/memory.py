@@ -283,6 +283,8 @@ class Transport(virtual.Transport):
 
     def deliver_ready(self) -> int:
         """Deliver every message that can be delivered now; return how many."""
+        if self.state.expiring and self.channels:
+            self.channels[0]._expire_unused_queues()
         delivered = 0
         progress = True
         while progress:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime
 import importlib.util
+import time
 from typing import Any
 
 import pytest
@@ -278,6 +279,35 @@ class BadPayloadConformance(ConformanceBase):
             envelope["headers"] = ["not", "a", "mapping"]
 
         self._poison_then_good(bad_headers)
+
+    def test_poison_without_on_decode_error_raises_once_and_is_not_redelivered(self) -> None:
+        from kombu import Consumer
+        from kombu.exceptions import DecodeError
+
+        conn = self.connection()
+        queue = self.declared_queue(conn)
+
+        def bad_base64(envelope: dict[str, Any]) -> None:
+            envelope["properties"]["body_encoding"] = "base64"
+            envelope["body"] = "abcde"
+
+        self._put_raw(conn, queue, bad_base64)
+        self.publish(conn, queue, {"good": True}, serializer="json")
+        rec = Recorder(ack=True)
+        raised: list[Exception] = []
+        with Consumer(conn.default_channel, [queue], callbacks=[rec]):
+            deadline = time.monotonic() + self.timeout
+            while len(rec) < 1 and time.monotonic() < deadline:
+                try:
+                    self.drain(conn, lambda: len(rec) >= 1)
+                except DecodeError as exc:
+                    raised.append(exc)
+            self.watch(conn)
+        assert rec.bodies == [{"good": True}]
+        assert len(raised) == 1, f"the poison message raised {len(raised)} times"
+        bound = queue(conn.default_channel)
+        assert not poll(lambda: bound.get() is not None, self.quiet_period), \
+            "the poison message came back"
 
     @requires("dead_lettering")
     def test_poison_is_dead_lettered_where_declared(self) -> None:
