@@ -270,3 +270,23 @@ def test_queue_expiry_spares_a_consumed_queue_and_deletes_an_unused_one(mongodb_
         assert mdb[names.routing].count_documents({"queue": unused.name}) == 0
         assert mdb["messages"].count_documents({"queue": unused.name}) == 0
         used(conn.channel()).delete()
+
+
+def test_unbind_and_exchange_delete_remove_stored_bindings(mongodb_url: str, mdb: Any, uname: str) -> None:
+    from kombu_transport_mongodb import transport
+
+    exchange = Exchange(uname + ".x", "direct")
+    queues = [Queue(f"{uname}.{i}", exchange, routing_key=f"k{i}") for i in range(2)]
+    with Connection(mongodb_url) as binder:
+        for q in queues:
+            q(binder.channel()).declare()
+        routing = mdb[binder.transport.names.routing]
+    assert routing.count_documents({"exchange": exchange.name}) == 2
+    transport._STATES.clear()  # another process: it never made these bindings
+    with Connection(mongodb_url) as other:
+        queues[0](other.channel()).unbind_from(exchange, routing_key="k0")
+        assert routing.count_documents({"exchange": exchange.name}) == 1
+        exchange(other.channel()).delete()
+        assert routing.count_documents({"exchange": exchange.name}) == 0
+        for q in queues:
+            q(other.channel()).delete()

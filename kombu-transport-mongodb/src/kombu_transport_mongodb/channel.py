@@ -185,6 +185,21 @@ class Channel(virtual.Channel):
             {"exchange": exchange, "queue": queue, "routing_key": routing_key, "pattern": pattern})
         self.connection.routes.invalidate(exchange)
 
+    def queue_unbind(self, queue: str, exchange: str | None = None, routing_key: str = "",
+                     arguments: Mapping[str, Any] | None = None, **kwargs: Any) -> None:
+        """Remove a binding, also when another process made it (it is stored)."""
+        super().queue_unbind(queue, exchange, routing_key, arguments, **kwargs)
+        exchange = exchange or "amq.direct"
+        self.connection.collection("routing").delete_many(
+            {"exchange": exchange, "queue": queue, "routing_key": routing_key})
+        self.connection.routes.invalidate(exchange)
+
+    def exchange_delete(self, exchange: str, if_unused: bool = False, nowait: bool = False) -> None:
+        """Delete an exchange and its bindings, stored ones included."""
+        super().exchange_delete(exchange, if_unused=if_unused, nowait=nowait)
+        self.connection.collection("routing").delete_many({"exchange": exchange})
+        self.connection.routes.invalidate(exchange)
+
     def get_table(self, exchange: str) -> list[tuple[str, Any, str]]:
         """Bindings of ``exchange``: declared here plus stored in the routing collection."""
         local = self.state.exchanges.get(exchange)
