@@ -355,3 +355,30 @@ def test_kombu57_reads_ttl_and_dead_lettered_messages_on_redis() -> None:
     assert [g["body"] for g in got] == [{"n": 1}, {"n": 2}]
     assert got[0]["expiration"] == "60000"
     assert got[1]["headers"]["x-death"][0]["reason"] == "rejected"
+
+
+def test_celery_event_queue_and_expiring_tasks_are_accepted_on_redis() -> None:
+    from kombu.testing.services import require_service
+
+    def probe() -> None:
+        with Connection(REDIS_URL, connect_timeout=2) as probe_conn:
+            probe_conn.connect()
+
+    require_service("redis", probe)
+    name, x = _names("celeryev")
+    events = Queue(name, Exchange(x, "topic"), "#", auto_delete=True, durable=False,
+                   message_ttl=5.0, expires=60.0)
+    with Connection(REDIS_URL) as connection:
+        channel = connection.channel()
+        events(channel).declare()
+        try:
+            producer = Producer(channel, exchange=events.exchange)
+            producer.publish({"type": "task-sent"}, routing_key="task.sent", expiration=0.2)
+            producer.publish({"type": "worker-heartbeat"}, routing_key="worker.heartbeat", expiration=5.0)
+            time.sleep(0.5)
+            message = events(channel).get()
+            assert message is not None and message.payload == {"type": "worker-heartbeat"}
+            message.ack()
+            assert events(channel).get() is None
+        finally:
+            events(channel).delete()
