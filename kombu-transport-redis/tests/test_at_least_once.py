@@ -117,3 +117,21 @@ def test_collect_hands_the_window_to_the_next_transport(aof_redis: PrivateRedis,
         conn.release()
     ids = set(_stored_ids(aof_redis, uname))
     assert set(range(200)) <= ids
+
+
+def test_release_after_collect_sends_the_window(aof_redis: PrivateRedis, uname: str) -> None:
+    """A collected connection that is only released still delivers its window."""
+    queue = Queue(uname, Exchange(uname, "direct"), uname)
+    with FaultProxy("127.0.0.1", aof_redis.port) as proxy:
+        conn = Connection(proxy.url(aof_redis.url), connect_timeout=2,
+                          transport_options={"publish_confirm_after": 60})
+        producer = conn.Producer()
+        producer.publish(-1, exchange=queue.exchange, routing_key=uname, declare=[queue])
+        proxy.pause()
+        for i in range(100):
+            producer.publish(i, exchange=queue.exchange, routing_key=uname)
+        proxy.cut()
+        conn.collect()
+        proxy.resume()
+        conn.release()            # one attempt to re-send, then wait for the replies
+    assert set(range(100)) <= set(_stored_ids(aof_redis, uname))
