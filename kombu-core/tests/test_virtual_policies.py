@@ -299,6 +299,16 @@ ROOT = Path(__file__).resolve().parents[2]
 KOMBU57 = ROOT / ".venv-kombu57" / "bin" / "python"
 REDIS_URL = "redis://127.0.0.1:6379/12"
 
+def _need_redis() -> None:
+    from kombu.testing.services import require_service
+
+    def probe() -> None:
+        with Connection(REDIS_URL, connect_timeout=2) as probe_conn:
+            probe_conn.connect()
+
+    require_service("redis", probe)
+
+
 KOMBU57_CONSUMER = r'''
 import json, socket, sys, time
 from kombu import Connection, Consumer, Exchange, Queue
@@ -322,15 +332,9 @@ print(json.dumps(got))
 
 
 def test_kombu57_reads_ttl_and_dead_lettered_messages_on_redis() -> None:
-    from kombu.testing.services import require_service
-
     if not KOMBU57.exists():
         pytest.skip("no .venv-kombu57 (make reference)")
-    def probe() -> None:
-        with Connection(REDIS_URL, connect_timeout=2) as probe_conn:
-            probe_conn.connect()
-
-    require_service("redis", probe)
+    _need_redis()
     name, x = _names("wire")
     src = Queue(name + ".src", Exchange(x), "src", queue_arguments={
         "x-dead-letter-exchange": name + ".x", "x-dead-letter-routing-key": name})
@@ -358,13 +362,7 @@ def test_kombu57_reads_ttl_and_dead_lettered_messages_on_redis() -> None:
 
 
 def test_celery_event_queue_and_expiring_tasks_are_accepted_on_redis() -> None:
-    from kombu.testing.services import require_service
-
-    def probe() -> None:
-        with Connection(REDIS_URL, connect_timeout=2) as probe_conn:
-            probe_conn.connect()
-
-    require_service("redis", probe)
+    _need_redis()
     name, x = _names("celeryev")
     events = Queue(name, Exchange(x, "topic"), "#", auto_delete=True, durable=False,
                    message_ttl=5.0, expires=60.0)
