@@ -149,6 +149,27 @@ def op_memory_worker() -> dict[str, Any]:
     return out
 
 
+def op_bench(rounds: int, burst: int) -> dict[str, float]:
+    """Round-trip latency of ``add.delay().get()`` one at a time, then a burst sent at once and awaited."""
+    from statistics import median, quantiles
+
+    for _ in range(20):  # warm-up: connections, pools, the worker's first fork
+        add.delay(1, 1).get(timeout=WAIT)
+    latencies = []
+    for _ in range(rounds):
+        started = time.perf_counter()
+        add.delay(1, 1).get(timeout=WAIT)
+        latencies.append(time.perf_counter() - started)
+    started = time.perf_counter()
+    results = [add.delay(i, i) for i in range(burst)]
+    published = time.perf_counter() - started
+    for result in results:
+        result.get(timeout=WAIT * 4)
+    total = time.perf_counter() - started
+    return {"latency_median_ms": median(latencies) * 1000, "latency_p90_ms": quantiles(latencies, n=10)[-1] * 1000,
+            "publish_per_s": burst / published, "tasks_per_s": burst / total}
+
+
 OPS = {name[3:]: fun for name, fun in globals().items() if name.startswith("op_")}
 
 

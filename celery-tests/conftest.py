@@ -30,7 +30,6 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 CELERY_VENV = Path(os.environ.get("CELERY_VENV", ROOT / ".venv-celery"))
 PYTHON = CELERY_VENV / "bin" / "python"
-CELERY = CELERY_VENV / "bin" / "celery"
 HOST = socket.gethostname()
 
 REDIS = "redis://127.0.0.1:6379"
@@ -106,10 +105,10 @@ class Process:
 class Client:
     """``client.py`` in the Celery venv: one JSON request and answer per call."""
 
-    def __init__(self, env: dict[str, str], log: Path) -> None:
+    def __init__(self, env: dict[str, str], log: Path, venv: Path = CELERY_VENV) -> None:
         self.log = log
         with open(log, "ab") as err:
-            self.popen = subprocess.Popen([str(PYTHON), "client.py"], cwd=HERE, env=env, text=True,
+            self.popen = subprocess.Popen([str(venv / "bin" / "python"), "client.py"], cwd=HERE, env=env, text=True,
                                           stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=err)
         self.selector = selectors.DefaultSelector()
         assert self.popen.stdout is not None
@@ -143,8 +142,11 @@ class Client:
 class Stack:
     """A broker/backend combination: the environment, the current worker and the client."""
 
-    def __init__(self, name: str, broker: str, backend: str, scratch: Path) -> None:
+    def __init__(self, name: str, broker: str, backend: str, scratch: Path, venv: Path = CELERY_VENV,
+                 worker_args: tuple[str, ...] = ("-E",)) -> None:
         self.name = name
+        self.celery_bin = str(venv / "bin" / "celery")
+        self.worker_args = worker_args
         self.broker, self.backend = broker, backend
         self.scratch = scratch
         run = uuid.uuid4().hex[:8]
@@ -154,7 +156,7 @@ class Stack:
         self.node_base = f"ct-{name}-{run}"
         self.generation = 0
         self.worker: Process | None = None
-        self.client = Client(self.env, scratch / "client.log")
+        self.client = Client(self.env, scratch / "client.log", venv)
 
     @property
     def node(self) -> str:
@@ -164,7 +166,7 @@ class Stack:
         self.generation += 1
         log = self.scratch / f"worker-{self.generation}.log"
         self.worker = Process(
-            [str(CELERY), "-A", "celeryapp", "worker", "-P", "prefork", "-c", "2", "-E", "-l", "info",
+            [self.celery_bin, "-A", "celeryapp", "worker", "-P", "prefork", "-c", "2", *self.worker_args, "-l", "info",
              "-n", f"{self.node_base}-{self.generation}@%h"],
             self.env, log,
         )
@@ -173,11 +175,11 @@ class Stack:
 
     def celery(self, *args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
         """Run the ``celery`` command on this stack's app."""
-        return subprocess.run([str(CELERY), "-A", "celeryapp", *args], cwd=HERE, env=self.env,
+        return subprocess.run([self.celery_bin, "-A", "celeryapp", *args], cwd=HERE, env=self.env,
                               capture_output=True, text=True, timeout=timeout)
 
     def spawn(self, *args: str, log: str, extra_env: dict[str, str] | None = None) -> Process:
-        return Process([str(CELERY), "-A", "celeryapp", *args], {**self.env, **(extra_env or {})},
+        return Process([self.celery_bin, "-A", "celeryapp", *args], {**self.env, **(extra_env or {})},
                        self.scratch / log)
 
     def close(self) -> None:
