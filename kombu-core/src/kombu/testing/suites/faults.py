@@ -194,4 +194,4 @@ class ConnectionFaultConformance(ConformanceBase):
         deadline = time.monotonic() + timeout
         while not until() and time.monotonic() < deadline:
             step()
-        return until()
+        return bool(until())

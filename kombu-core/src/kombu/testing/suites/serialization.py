@@ -259,9 +259,13 @@ class BadPayloadConformance(ConformanceBase):
         if dlq is not None:
             channel = conn.default_channel
             got: list[Any] = []
-            # basic_get, not Queue.get: the dead-lettered message is still poison.
-            poll(lambda: bool(got.append(channel.basic_get(dlq.name)) or got[-1] is not None),
-                 self.timeout)
+
+            def fetch() -> bool:
+                # basic_get, not Queue.get: the dead-lettered message is still poison.
+                got.append(channel.basic_get(dlq.name))
+                return got[-1] is not None
+
+            poll(fetch, self.timeout)
             dead = got[-1]
             assert dead is not None, "the poison message was not dead-lettered"
             assert dead.headers["x-death"][0]["reason"] == "rejected"
