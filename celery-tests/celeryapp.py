@@ -6,7 +6,10 @@ from the Celery venv. The environment chooses the broker and backend:
 - ``CT_BROKER``, ``CT_BACKEND``: broker and result backend URLs;
 - ``CT_QUEUE``: the task queue (a fresh name per test run);
 - ``CT_DIR``: a scratch folder where tasks leave marker files;
-- ``CT_BEAT``: when set, beat sends ``celeryapp.beat_tick`` every second.
+- ``CT_BEAT``: when set, beat sends ``celeryapp.beat_tick`` every second;
+- ``CT_QUORUM``: when set, the task queue is a RabbitMQ quorum queue on a
+  topic exchange, so Celery delays countdown/ETA tasks with native delayed
+  delivery (``kombu.transport.native_delayed_delivery``).
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ import time
 from pathlib import Path
 
 from celery import Celery
+from kombu import Exchange, Queue
 
 QUEUE = os.environ.get("CT_QUEUE", "celery")
 SCRATCH = Path(os.environ.get("CT_DIR", "/tmp"))
@@ -38,6 +42,9 @@ app.conf.update(
     event_queue_ttl=60.0,
     event_queue_expires=120.0,
 )
+if os.environ.get("CT_QUORUM"):
+    app.conf.task_queues = [Queue(QUEUE, Exchange(QUEUE, type="topic"), routing_key=QUEUE,
+                                  queue_arguments={"x-queue-type": "quorum"})]
 if os.environ.get("CT_BEAT"):
     app.conf.beat_schedule = {"tick": {"task": "celeryapp.beat_tick", "schedule": 1.0}}
 

@@ -41,6 +41,16 @@ def op_eta(seconds: float) -> float:
     return ran - eta.timestamp()
 
 
+def op_scheduled_countdown(node: str, seconds: float) -> dict[str, Any]:
+    """A countdown task: what the worker holds as scheduled 1 s after sending, and when it ran."""
+    sent = time.time()
+    result = stamp.apply_async(countdown=seconds)
+    time.sleep(1)
+    scheduled = app.control.inspect(destination=[node], timeout=3).scheduled() or {}
+    held = [entry["request"]["id"] for entry in scheduled.get(node, ())]
+    return {"id": result.id, "held": held, "after": result.get(timeout=WAIT + seconds) - sent}
+
+
 def op_expires_future() -> Any:
     return add.apply_async((20, 22), expires=60).get(timeout=WAIT)
 

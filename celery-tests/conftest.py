@@ -143,7 +143,7 @@ class Stack:
     """A broker/backend combination: the environment, the current worker and the client."""
 
     def __init__(self, name: str, broker: str, backend: str, scratch: Path, venv: Path = CELERY_VENV,
-                 worker_args: tuple[str, ...] = ("-E",)) -> None:
+                 worker_args: tuple[str, ...] = ("-E",), extra_env: dict[str, str] | None = None) -> None:
         self.name = name
         self.celery_bin = str(venv / "bin" / "celery")
         self.worker_args = worker_args
@@ -153,6 +153,7 @@ class Stack:
         self.env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYTHONHOME", "VIRTUAL_ENV")}
         self.env.update(CT_BROKER=broker, CT_BACKEND=backend, CT_QUEUE=f"ct-{name}-{run}", CT_DIR=str(scratch),
                         PYTHONUNBUFFERED="1")
+        self.env.update(extra_env or {})
         self.node_base = f"ct-{name}-{run}"
         self.generation = 0
         self.worker: Process | None = None
@@ -196,6 +197,20 @@ def stack(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFacto
     require_servers(servers)
     scratch = tmp_path_factory.mktemp(f"celery-{request.param}")
     running = Stack(request.param, broker, backend, scratch)
+    try:
+        running.start_worker()
+        yield running
+    finally:
+        running.close()
+
+
+@pytest.fixture(scope="module")
+def quorum(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    """A worker whose task queue is a quorum queue on a topic exchange (RabbitMQ, redis results)."""
+    require_celery()
+    require_servers(("rabbitmq", "redis"))
+    scratch = tmp_path_factory.mktemp("celery-quorum")
+    running = Stack("amqp-quorum", AMQP, f"{REDIS}/12", scratch, extra_env={"CT_QUORUM": "1"})
     try:
         running.start_worker()
         yield running
