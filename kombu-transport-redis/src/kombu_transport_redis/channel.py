@@ -16,7 +16,7 @@ Acknowledgement contract (at-least-once):
   the one who removes the record pushes the message).
 * A consumer that dies leaves its records; any consumer restores them after
   ``visibility_timeout`` (:mod:`.restore`). While the consumer lives, its
-  :class:`~kombu_transport_redis.lease.LeaseKeeper` keeps them fresh.
+  the lease keeper (:mod:`kombu_transport_redis.lease`) keeps them fresh.
 """
 
 from __future__ import annotations

@@ -24,14 +24,14 @@ import redis
 from kombu.exceptions import InconsistencyError, OperationalError
 from kombu.transport import virtual
 from kombu.transport.virtual.base import BrokerState
+from kombu.transport.virtual.lease import LeaseKeeper
 from redis import exceptions as rexc
 
-from . import scripts
+from . import lease, scripts
 from .channel import Channel, QoS, mark_redelivered
 from .conninfo import DEFAULT_PORT, DEFAULT_SENTINEL_PORT, ConnInfo, conninfo_from_client, make_pool
 from .consumer import Poller
 from .keys import DEFAULT_SEP, PRIORITY_STEPS, KeyLayout
-from .lease import LeaseKeeper
 from .link import Link, Pending
 
 __all__ = ("Transport", "SentinelTransport", "Channel", "QoS", "RedisConnectionError",
@@ -177,6 +177,8 @@ class Transport(virtual.Transport):
         self._last_restore = 0.0
         self._last_refresh = 0.0
         self._lease: LeaseKeeper | None = None
+        self._lease_lost = False
+        self._lease_client: Any = None
         self._state_key = (self.conninfo.describe(), self.keys.prefix)
         wait = str(opts.get("wait_for_messages", "brpop")).lower()
         if wait not in ("brpop", "notify"):
@@ -224,6 +226,7 @@ class Transport(virtual.Transport):
         self._link = None
         self._pool = None
         self._lease = None
+        self._lease_client = None
         self._carry = []
         self._acks = []
         self.poller = Poller(self)
@@ -340,6 +343,7 @@ class Transport(virtual.Transport):
         if self._lease is not None:
             self._lease.stop()
             self._lease = None
+        lease.close_client(self)
         self.poller.close()
         if self._link is not None:
             if flush and self._link.connected and self._link.pending:
@@ -418,35 +422,13 @@ class Transport(virtual.Transport):
         return out
 
     def _ensure_lease(self) -> None:
-        if self._lease is not None:
-            return
-        interval = self.lease_interval or max(min(self.visibility_timeout / 4, 60.0), 0.05)
-        info = self.conninfo
-        pool_holder: list[Any] = []
+        if self._lease is None:
+            interval = self.lease_interval or max(min(self.visibility_timeout / 4, 60.0), 0.05)
+            self._lease = lease.start_keeper(self, interval)
 
-        def make_client() -> Any:
-            if not pool_holder:
-                pool_holder.append(make_pool(info, max_connections=2))
-            return redis.Redis(connection_pool=pool_holder[0])
-
-        # The thread holds the transport weakly: a Connection dropped without
-        # close() is collected, which stops the renewals (its deliveries are
-        # then restored after visibility_timeout) and the thread.
-        owner = weakref.ref(self)
-
-        def held() -> list[str]:
-            transport = owner()
-            return [] if transport is None else transport.held_tags()
-
-        def alive() -> bool:
-            transport = owner()
-            return transport is not None and transport._link_alive()
-
-        lease = LeaseKeeper(make_client, self.keys.unacked_index_key, held, interval,
-                            alive=alive)
-        weakref.finalize(self, lease.stop)
-        self._lease = lease
-        lease.start()
+    def _lease_messages(self) -> list[str]:
+        """What the lease keeper renews: the held delivery tags."""
+        return self.held_tags()
 
     def _link_alive(self) -> bool:
         """Whether the command connection's socket is still open (peek, any thread)."""
