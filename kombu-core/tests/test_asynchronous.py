@@ -377,6 +377,44 @@ def test_hub_fires_due_timers_before_on_tick_in_the_same_iteration():
         b.close()
 
 
+class AckPromise:
+    """The shape of vine's promise that Celery queues with ``hub.call_soon`` for an ack."""
+
+    def __init__(self, fun):
+        self.fun = fun
+        self.cancelled = False
+
+    def __call__(self):
+        if not self.cancelled:
+            return self.fun()
+        return None
+
+    def then(self, callback):
+        raise NotImplementedError
+
+    def cancel(self):
+        self.cancelled = True
+
+
+def test_call_soon_queues_a_promise_as_it_is():
+    # Celery's prefork pool pops the ready callbacks and runs the ones whose ``fun`` is a Message ack.
+    hub = Hub()
+    done = []
+    promise = AckPromise(lambda: done.append("ack"))
+    try:
+        assert hub.call_soon(promise) is promise
+        wrapped = hub.call_soon(done.append, "plain")
+        ready = hub._pop_ready()
+        assert list(ready) == [promise, wrapped] and ready.pop() is wrapped
+        hub.call_soon(promise)
+        cancelled = hub.call_soon(AckPromise(lambda: done.append("never")))
+        cancelled.cancel()
+        hub.run_once()
+        assert done == ["ack"]
+    finally:
+        hub.close()
+
+
 def test_debug_descriptions():
     from kombu.asynchronous.debug import callback_for, repr_active, repr_events, repr_flag
 

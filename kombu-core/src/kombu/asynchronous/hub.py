@@ -76,6 +76,10 @@ class _Call:
         return f"<call_soon: {getattr(self.fun, '__qualname__', self.fun)!r}{self.args!r}>"
 
 
+def _is_thenable(obj: Any) -> bool:
+    return callable(obj) and hasattr(obj, "then") and hasattr(obj, "cancel")
+
+
 def _raise_stop() -> None:
     raise Stop()
 
@@ -133,7 +137,7 @@ class Hub:
         self.writers: dict[int, tuple[Callable[..., Any], tuple]] = {}
         self.on_tick: set[Callable[[], Any]] = set()
         self.on_close: set[Callable[[Hub], Any]] = set()
-        self._ready: deque[_Call] = deque()
+        self._ready: deque[Callable[[], Any]] = deque()
         self._poller: Any = None
         self._loop: Generator[None, None, None] | None = None
         self._running = False
@@ -240,12 +244,16 @@ class Hub:
 
     # -- callbacks and timers ------------------------------------------------
 
-    def call_soon(self, callback: Callable[..., Any], *args: Any) -> _Call:
+    def call_soon(self, callback: Callable[..., Any], *args: Any) -> Any:
         """Run ``callback(*args)`` on the next iteration; returns a handle with ``cancel()``.
 
-        Safe from any thread: a loop waiting for events is woken up.
+        Safe from any thread: a loop waiting for events is woken up. A
+        promise (anything with ``then`` and ``cancel``, like vine's) given
+        without arguments is queued and returned as it is, as in Kombu:
+        Celery's prefork pool picks its ack promises out of
+        :meth:`_pop_ready` by their ``fun``.
         """
-        call = _Call(callback, args)
+        call: Any = callback if not args and _is_thenable(callback) else _Call(callback, args)
         with self._ready_lock:
             self._ready.append(call)
             wake = not self._wake_pending and threading.get_ident() != self._loop_thread
@@ -304,7 +312,7 @@ class Hub:
 
     # -- the loop ----------------------------------------------------------
 
-    def _pop_ready(self) -> deque[_Call]:
+    def _pop_ready(self) -> deque[Callable[[], Any]]:
         with self._ready_lock:
             ready, self._ready = self._ready, deque()
         return ready
