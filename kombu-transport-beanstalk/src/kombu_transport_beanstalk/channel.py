@@ -192,23 +192,21 @@ class Channel(virtual.Channel):
         }
         return payload, queue
 
-    def _reserve(self, queues: Sequence[str], timeout: int) -> tuple[dict[str, Any], str] | None:
-        """Reserve one job from any of ``queues`` within ``timeout`` whole seconds."""
+    def _reserve(self, queues: Sequence[str], timeout: int, count: int = 1) -> list[tuple[dict[str, Any], str]]:
+        """Reserve up to ``count`` jobs of ``queues``, waiting ``timeout`` whole seconds for the first."""
         link = self.link
         try:
-            job = link.reserve([tube_for(q) for q in queues], timeout)
+            jobs = link.reserve_many([tube_for(q) for q in queues], count, timeout)
         except greenstalk.DeadlineSoonError:
             self._renew_leases(self._lease_messages())
-            return None
-        if job is None:
-            return None
-        return self._decode(job, link)
+            return []
+        return [self._decode(job, link) for job in jobs]
 
     def _get(self, queue: str, timeout: float | None = None) -> dict[str, Any]:
         got = self._reserve((queue,), 0)
-        if got is None:
+        if not got:
             raise Empty()
-        return got[0]
+        return got[0][0]
 
     def wait_for_job(self, timeout: int) -> bool:
         """Block up to ``timeout`` whole seconds for a job of a consumed queue; keep it for delivery."""
@@ -216,27 +214,29 @@ class Channel(virtual.Channel):
             return bool(self._pending)
         if self._qos is not None and not self._qos.can_consume():
             return False
-        got = self._reserve(self._active_queues, timeout)
-        if got is None:
-            return False
-        self._pending.append(got)
-        return True
+        got = self._reserve(self._active_queues, timeout, self._window())
+        self._pending.extend(got)
+        return bool(got)
 
     def deliver_one(self) -> bool:
         """Reserve (or take a pending) job of a consumed queue and deliver it; whether it did."""
         if not self._active_queues or (self._qos is not None and not self._qos.can_consume()):
             return False
-        if self._pending:
-            payload, queue = self._pending.popleft()
-        else:
-            got = self._reserve(self._active_queues, 0)
-            if got is None:
+        if not self._pending:
+            self._pending.extend(self._reserve(self._active_queues, 0, self._window()))
+            if not self._pending:
                 return False
-            payload, queue = got
+        payload, queue = self._pending.popleft()
         if self.no_ack_consumers and queue in self._no_ack_queues():
             self._delete_job(payload["properties"]["delivery_tag"])
         self._deliver(payload, queue)
         return True
+
+    def _window(self) -> int:
+        """How many jobs one reserve round may take: the prefetch room, at most ``reserve_batch``."""
+        room = self._qos.can_consume_max_estimate() if self._qos is not None else None
+        batch = self.connection.reserve_batch
+        return batch if room is None else max(1, min(room, batch))
 
     def _no_ack_queues(self) -> set[str]:
         return {self._tag_to_queue[tag] for tag in self.no_ack_consumers if tag in self._tag_to_queue}
@@ -256,6 +256,9 @@ class Channel(virtual.Channel):
         if link.closed:
             logger.warning("beanstalk: ack of job %s after its connection was lost; "
                            "the server has made it ready again (it will be redelivered)", job_id)
+            return
+        if self.connection.delivering:
+            link.defer_delete(job_id)  # sent with the next reserve, or when the drain ends
             return
         try:
             link.delete(job_id)

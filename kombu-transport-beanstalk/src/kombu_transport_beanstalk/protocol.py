@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 
 __all__ = (
+    "TTR_EXPIRY_MAY_STALL",
     "DEFAULT_PORT",
     "MIN_TTR",
     "DEADLINE_SOON_MARGIN",
@@ -19,6 +20,17 @@ __all__ = (
     "whole_seconds",
     "beanstalk_priority",
 )
+
+#: Server quirk (beanstalkd 1.12, checked): a job whose TTR ran out while the
+#: connection holding it is silent (a consumer cut off by the network, or
+#: frozen) is not always made ready again: the server sometimes checks that
+#: connection just before the deadline and then not again until the
+#: connection sends a command or closes. It is more likely while other
+#: clients poll with ``reserve-with-timeout 0``. Jobs of a connection that
+#: closes (a crashed or killed consumer, a reset) are released at once, so
+#: this only delays a partition's jobs until the server sees the connection
+#: die. Nothing a client can do changes it; documented in the README.
+TTR_EXPIRY_MAY_STALL = True
 
 #: The port beanstalkd listens on by default.
 DEFAULT_PORT = 11300

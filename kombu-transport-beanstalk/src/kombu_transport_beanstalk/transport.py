@@ -12,6 +12,7 @@ guarantees.
 
 from __future__ import annotations
 
+import logging
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -21,12 +22,14 @@ from kombu.transport import virtual
 from kombu.transport.virtual.base import BrokerState
 
 from .channel import Channel, QoS
-from .link import BeanstalkConnectionError, JobTooBig, Link
+from .link import BeanstalkConnectionError, JobTooBig, Link, Put
 from .names import InvalidQueueName
 from .protocol import DEADLINE_SOON_MARGIN, DEFAULT_PORT, MIN_TTR, whole_seconds
 
 __all__ = ("Transport", "Channel", "QoS", "ServerRegistry", "BeanstalkConnectionError",
            "JobTooBig", "InvalidQueueName", "DEFAULT_PORT", "REGISTRY")
+
+logger = logging.getLogger(__name__)
 
 #: The smallest TTR this transport uses: a lease must outlive the renewal
 #: period plus beanstalkd's DEADLINE_SOON margin.
@@ -72,6 +75,13 @@ class Transport(virtual.Transport):
     #: Messages one ``drain_events`` call delivers at most (option ``max_drain``);
     #: fewer when prefetch limits leave less room (see :meth:`drain_events`).
     max_drain = 100
+    #: Jobs one reserve round may take (within the prefetch room), option ``reserve_batch``.
+    reserve_batch = 100
+    #: Puts sent before their confirmations are read, option ``publish_window``.
+    publish_window = 64
+    #: True while consumer callbacks run inside ``drain_events``: their acks are
+    #: sent with the next reserve or when the drain returns.
+    delivering = False
     #: Transport option defaults.
     visibility_timeout: float = 120.0
     max_block: float = 1.0
@@ -83,7 +93,7 @@ class Transport(virtual.Transport):
         super().__init__(client, **kwargs)
         opts = dict(client.transport_options or {}) if client is not None else {}
         for name in ("visibility_timeout", "max_block", "socket_timeout", "bury_rejected",
-                     "max_drain"):
+                     "max_drain", "reserve_batch", "publish_window"):
             if opts.get(name) is not None:
                 setattr(self, name, opts[name])
         if opts.get("ttr") is not None:
@@ -97,6 +107,8 @@ class Transport(virtual.Transport):
         self.connect_timeout = getattr(client, "connect_timeout", None) if client is not None else None
         self.registry = REGISTRY
         self._spare: Link | None = None
+        #: Puts of broken connections never confirmed: re-sent on the next one.
+        self._lost: list[Put] = []
         self._timer_entry: Any = None
 
     # -- shared state -----------------------------------------------------------------
@@ -114,17 +126,23 @@ class Transport(virtual.Transport):
 
     # -- connections ------------------------------------------------------------------
     def _new_link(self) -> Link:
+        """A connection for a channel; re-sends what broken connections left unconfirmed."""
         spare, self._spare = self._spare, None
-        if spare is not None and not spare.closed:
-            return spare
+        link = spare if spare is not None and not spare.closed else self._connect()
+        if self._lost:
+            lost, self._lost[:] = list(self._lost), []
+            link.resend(lost)  # on failure they are back in self._lost
+        return link
+
+    def _connect(self) -> Link:
         return Link(*self.address, connect_timeout=self.connect_timeout,
-                    socket_timeout=self.socket_timeout)
+                    socket_timeout=self.socket_timeout, lost=self._lost,
+                    window=self.publish_window)
 
     def establish_connection(self) -> Transport:
         """Check that beanstalkd answers (the connection becomes the first channel's)."""
         if self._spare is None or self._spare.closed:
-            link = Link(*self.address, connect_timeout=self.connect_timeout,
-                        socket_timeout=self.socket_timeout)
+            link = self._connect()
             link.ping()
             self._spare = link
         return self
@@ -137,6 +155,17 @@ class Transport(virtual.Transport):
         spare, self._spare = self._spare, None
         if spare is not None:
             spare.close()
+        if self._lost:
+            self._resend_before_closing()
+
+    def _resend_before_closing(self) -> None:
+        """Last chance for puts a broken connection never had confirmed."""
+        try:
+            link = self._new_link()
+            link.close()
+        except self.connection_errors as exc:
+            logger.warning("beanstalk: %d published message(s) were not confirmed by the server "
+                           "and could not be re-sent before closing: %r", len(self._lost), exc)
 
     def verify_connection(self, connection: Any) -> bool:
         return any(not ch.closed and ch._link is not None and not ch._link.closed
@@ -162,16 +191,27 @@ class Transport(virtual.Transport):
         """
         budget = self._drain_budget()
         deadline = None if timeout is None else time.monotonic() + timeout
-        while True:
-            if self._deliver_ready_round():
-                delivered = 1
-                while delivered < budget and self._deliver_ready_round():
-                    delivered += 1
-                return
-            remaining = None if deadline is None else deadline - time.monotonic()
-            if remaining is not None and remaining <= 0:
-                raise TimeoutError()  # socket.timeout
-            self._wait_for_messages(None, remaining)
+        self.delivering = True
+        try:
+            while True:
+                if self._deliver_ready_round():
+                    delivered = 1
+                    while delivered < budget and self._deliver_ready_round():
+                        delivered += 1
+                    return
+                remaining = None if deadline is None else deadline - time.monotonic()
+                if remaining is not None and remaining <= 0:
+                    raise TimeoutError()  # socket.timeout
+                self._wait_for_messages(None, remaining)
+        finally:
+            self.delivering = False
+            self._flush_acks()
+
+    def _flush_acks(self) -> None:
+        for channel in self.channels:
+            link = channel._link  # type: ignore[attr-defined]
+            if link is not None and link._deferred:
+                link.flush()
 
     def _drain_budget(self) -> int:
         budget = 0
@@ -207,8 +247,13 @@ class Transport(virtual.Transport):
     def deliver_ready(self) -> int:
         """Deliver what is ready now (at most ``max_drain``); return how many."""
         delivered = 0
-        while delivered < self.max_drain and self._deliver_ready_round():
-            delivered += 1
+        self.delivering = True
+        try:
+            while delivered < self.max_drain and self._deliver_ready_round():
+                delivered += 1
+        finally:
+            self.delivering = False
+            self._flush_acks()
         return delivered
 
 
