@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """The raw-greenstalk baseline for beanstalk:// benchmarks: beanstalkd with no kombu at all.
 
-    .venv/bin/python bench/raw_beanstalk.py --url beanstalk://127.0.0.1:11300 --repeat 3
+    .venv/bin/python bench/raw_beanstalk.py --url beanstalk://127.0.0.1:11300 --repeat 3 --n 10000
 
 Scenarios, as kbench names them (a body of the size of kbench's messages wrapped in
 an envelope like the transport's, so both move the same bytes):
@@ -11,21 +11,25 @@ an envelope like the transport's, so both move the same bytes):
   per job until N were taken;
 * ``roundtrip``: ``put`` 100 jobs, then ``reserve`` + ``delete`` those 100, until N.
 
-Prints one JSON line per run (``impl``, ``scenario``, ``n``, ``msgs_per_s``,
-``cpu_us_per_msg``: this process's CPU per message, steadier than rates on a busy
-machine) and a median line per scenario.
+Prints one line per scenario in kbench's format (``msgs_per_s`` median/min/max over
+``--repeat`` runs, ``cpu_us_per_msg_median``: this process's CPU per message, steadier
+than rates on a busy machine), so bench/run.py can run it as the raw baseline of
+beanstalk:// (it takes kbench's arguments; greenstalk comes from the project's .venv
+when the interpreter running it lacks it).
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
+import os
 import statistics
+import sys
 import time
 import uuid
+from typing import Any
 from urllib.parse import urlparse
-
-import greenstalk
 
 BATCH = 100
 
@@ -40,7 +44,9 @@ def body(i: int) -> bytes:
 def run(address: tuple[str, int], scenario: str, n: int) -> tuple[float, float]:
     """Run ``scenario`` with ``n`` messages; return (msgs/s, CPU µs per message)."""
     tube = f"raw-{scenario}-{uuid.uuid4().hex[:8]}"
-    client: greenstalk.Client[bytes] = greenstalk.Client(address, encoding=None, use=tube, watch=tube)
+    import greenstalk
+
+    client: Any = greenstalk.Client(address, encoding=None, use=tube, watch=tube)
     put, reserve, delete = client.put, client.reserve, client.delete
     try:
         if scenario == "publish":
@@ -83,23 +89,39 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--url", default="beanstalk://127.0.0.1:11300")
     parser.add_argument("--scenario", default="publish,consume,roundtrip")
-    parser.add_argument("--n", type=int, default=20000)
+    parser.add_argument("--n", default="auto", help="messages per run, or 'auto' (about --seconds)")
+    parser.add_argument("--seconds", type=float, default=2.5)
     parser.add_argument("--repeat", type=int, default=3)
+    # Accepted so that bench/run.py can call this script where it calls kbench.py --raw.
+    parser.add_argument("--warmup", default="0")
+    parser.add_argument("--delivery-mode", default="persistent")
+    parser.add_argument("--raw", action="store_true")
     args = parser.parse_args()
     parts = urlparse(args.url)
     address = (parts.hostname or "127.0.0.1", parts.port or 11300)
     for scenario in args.scenario.split(","):
+        if args.n == "auto":
+            rate, _ = run(address, scenario, 1000)
+            n = max(BATCH, int(rate * args.seconds) // BATCH * BATCH)
+        else:
+            n = int(args.n)
         rates, cpus = [], []
         for _ in range(args.repeat):
-            rate, cpu = run(address, scenario, args.n)
+            rate, cpu = run(address, scenario, n)
             rates.append(rate)
             cpus.append(cpu)
-            print(json.dumps({"impl": "raw-greenstalk", "scenario": scenario, "n": args.n,
-                              "msgs_per_s": round(rate), "cpu_us_per_msg": round(cpu, 1)}), flush=True)
-        print(json.dumps({"impl": "raw-greenstalk", "scenario": scenario, "n": args.n,
-                          "msgs_per_s_median": round(statistics.median(rates)),
+        # kbench's line format, so bench/run.py files it beside the kombu runs.
+        print(json.dumps({"bench": "kbench", "impl": "raw-greenstalk", "scenario": scenario, "n": n,
+                          "msgs_per_s": {"median": round(statistics.median(rates), 1),
+                                         "min": round(min(rates), 1), "max": round(max(rates), 1)},
+                          "runs_msgs_per_s": [round(r, 1) for r in rates],
                           "cpu_us_per_msg_median": round(statistics.median(cpus), 1)}), flush=True)
 
 
 if __name__ == "__main__":
+    if importlib.util.find_spec("greenstalk") is None:
+        # bench/run.py runs raw baselines with the reference venv's python: use the project's.
+        venv = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), ".venv")
+        if os.path.abspath(sys.prefix) != venv and os.path.exists(os.path.join(venv, "bin", "python")):
+            os.execv(os.path.join(venv, "bin", "python"), [os.path.join(venv, "bin", "python"), *sys.argv])
     main()
