@@ -380,3 +380,23 @@ def test_celery_event_queue_and_expiring_tasks_are_accepted_on_redis() -> None:
             assert events(channel).get() is None
         finally:
             events(channel).delete()
+
+
+def test_nack_multiple_dead_letters_every_delivery_up_to_the_tag(conn: Connection) -> None:
+    name, x = _names("nack")
+    dlq, dlx = _names("nack.dead")
+    channel = conn.channel()
+    dead = Queue(dlq, Exchange(dlx), "dead")
+    dead(channel).declare()
+    queue = Queue(name, Exchange(x), name, queue_arguments={
+        "x-dead-letter-exchange": dlx, "x-dead-letter-routing-key": "dead"})
+    queue(channel).declare()
+    producer = Producer(channel, exchange=queue.exchange)
+    for i in range(3):
+        producer.publish(i, routing_key=name)
+    messages = [queue(channel).get() for _ in range(3)]
+    assert all(m is not None for m in messages)
+    channel.basic_nack(messages[1].delivery_tag, multiple=True, requeue=False)  # type: ignore[union-attr]
+    assert [m.payload for m in iter(lambda: dead(channel).get(), None)] == [0, 1]
+    messages[2].ack()  # type: ignore[union-attr]
+    assert queue(channel).get() is None

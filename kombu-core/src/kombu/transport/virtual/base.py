@@ -827,9 +827,18 @@ class Channel(AbstractChannel, base.StdChannel):
         self.qos.reject(delivery_tag, requeue=requeue)
 
     def basic_nack(self, delivery_tag: Any, multiple: bool = False, requeue: bool = True) -> None:
-        if not requeue:
-            self._dead_letter_rejected(delivery_tag)
-        self.qos.reject(delivery_tag, requeue=requeue)
+        """Reject ``delivery_tag`` (with ``multiple``, every unacked delivery up to it)."""
+        tags = [delivery_tag]
+        if multiple and self._qos is not None:
+            tags = []
+            for tag in list(self._qos._delivered):
+                tags.append(tag)
+                if tag == delivery_tag:
+                    break
+        for tag in tags:
+            if not requeue:
+                self._dead_letter_rejected(tag)
+            self.qos.reject(tag, requeue=requeue)
 
     def _dead_letter_rejected(self, delivery_tag: Any) -> None:
         qos = self._qos
