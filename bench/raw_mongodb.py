@@ -11,8 +11,9 @@ Scenarios, as kbench names them (same message body: a small JSON object):
   that dies loses what it fetched);
 * ``roundtrip``: one ``insert_one`` then one ``find_one_and_delete`` per message.
 
-Prints one JSON line per run (``impl``, ``scenario``, ``n``, ``msgs_per_s``) and a
-median line per scenario.
+Prints one JSON line per scenario in kbench's format (``bench: "kbench"``, ``impl``,
+``scenario``, ``n``, ``msgs_per_s.median``, ``cpu_us_per_msg_median``), so ``bench/run.py
+--both`` runs it as the raw baseline of ``mongodb://`` URLs, interleaved with the kombu runs.
 """
 
 from __future__ import annotations
@@ -32,29 +33,30 @@ def body(i: int) -> str:
                        "content-encoding": "utf-8", "headers": {}, "properties": {"priority": 0}})
 
 
-def run(collection: Any, scenario: str, n: int) -> float:
+def run(collection: Any, scenario: str, n: int) -> tuple[float, float]:
+    """One timed run; returns (msgs/s, CPU µs per message of this process)."""
     queue = f"raw.{scenario}.{uuid.uuid4().hex[:8]}"
     insert, take = collection.insert_one, collection.find_one_and_delete
     try:
+        if scenario == "consume":
+            collection.insert_many([{"queue": queue, "payload": body(i), "priority": 9} for i in range(n)])
+        cpu, start = time.process_time(), time.perf_counter()
         if scenario == "publish":
-            start = time.perf_counter()
             for i in range(n):
                 insert({"queue": queue, "payload": body(i), "priority": 9})
         elif scenario == "consume":
-            collection.insert_many([{"queue": queue, "payload": body(i), "priority": 9} for i in range(n)])
-            start = time.perf_counter()
             got = 0
             while take({"queue": queue}, sort=SORT) is not None:
                 got += 1
             assert got == n, (got, n)
         elif scenario == "roundtrip":
-            start = time.perf_counter()
             for i in range(n):
                 insert({"queue": queue, "payload": body(i), "priority": 9})
                 json.loads(take({"queue": queue}, sort=SORT)["payload"])
         else:
             raise SystemExit(f"unknown scenario {scenario!r}")
-        return n / (time.perf_counter() - start)
+        elapsed, cpu = time.perf_counter() - start, time.process_time() - cpu
+        return n / elapsed, cpu / n * 1e6
     finally:
         collection.delete_many({"queue": queue})
 
@@ -64,7 +66,12 @@ def main() -> None:
     parser.add_argument("--url", default="mongodb://127.0.0.1:27017/kombu_bench")
     parser.add_argument("--scenario", default="publish,consume,roundtrip")
     parser.add_argument("--repeat", type=int, default=3)
-    parser.add_argument("--n", type=int, default=1000)
+    parser.add_argument("--n", default="1000", help="messages per run, or 'auto' (about --seconds)")
+    parser.add_argument("--seconds", type=float, default=2.5)
+    # Accepted so that bench/run.py can call this script where it calls kbench.py --raw.
+    parser.add_argument("--warmup", default="0")
+    parser.add_argument("--delivery-mode", default="persistent")
+    parser.add_argument("--raw", action="store_true")
     args = parser.parse_args()
 
     import pymongo
@@ -75,14 +82,21 @@ def main() -> None:
     collection.create_index([("queue", 1), ("priority", 1)])
     try:
         for scenario in args.scenario.split(","):
-            rates = []
+            if args.n == "auto":
+                rate, _ = run(collection, scenario, 200)
+                n = max(200, int(rate * args.seconds))
+            else:
+                n = int(args.n)
+            rates, cpus = [], []
             for _ in range(args.repeat):
-                rate = run(collection, scenario, args.n)
+                rate, cpu = run(collection, scenario, n)
                 rates.append(rate)
-                print(json.dumps({"impl": "raw-pymongo", "scenario": scenario, "n": args.n,
-                                  "msgs_per_s": round(rate, 1)}), flush=True)
-            print(json.dumps({"impl": "raw-pymongo", "scenario": scenario, "median_msgs_per_s":
-                              round(statistics.median(rates), 1)}), flush=True)
+                cpus.append(cpu)
+            # kbench's line format, so bench/run.py files it beside the kombu runs.
+            print(json.dumps({"bench": "kbench", "impl": "raw-pymongo", "scenario": scenario, "n": n,
+                              "msgs_per_s": {"median": round(statistics.median(rates), 1),
+                                             "runs": [round(r, 1) for r in rates]},
+                              "cpu_us_per_msg_median": round(statistics.median(cpus), 1)}), flush=True)
     finally:
         client.close()
 

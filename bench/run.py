@@ -36,6 +36,9 @@ FALLBACK_SCENARIOS = ('publish', 'consume', 'roundtrip', 'fanout', 'latency', 'l
 RAW_SCENARIOS = ('publish', 'consume', 'roundtrip', 'latency', 'large')   # no raw fanout
 RAW_SCHEMES = {'redis': 'redis', 'rediss': 'rediss', 'amqp': 'amqp', 'pyamqp': 'pyamqp',
                'pika': 'amqp'}   # kbench's raw baselines per scheme (pika: same broker)
+RAW_SCHEMES['mongodb'] = 'mongodb'
+# Raw baselines kbench does not have: a script taking kbench's arguments and printing its lines.
+RAW_SCRIPTS = {'mongodb': os.path.join(ROOT, 'bench', 'raw_mongodb.py')}
 
 # What the probe prints: the kombu this interpreter imports, and whether it takes the URL.
 PROBE = r'''
@@ -122,7 +125,8 @@ class Recorder:
 def run_kbench(args, impl, url, scenario, n, rnd, rec, section=None):
     """One kbench process: one timed run of one implementation on one scenario.
     Returns kbench's result lines, or None when the process hung and was killed."""
-    cmd = [impl.python, args.kbench, '--url', url, '--scenario', scenario, '--repeat', '1',
+    script = RAW_SCRIPTS.get(urlparse(url).scheme, args.kbench) if impl.raw else args.kbench
+    cmd = [impl.python, script, '--url', url, '--scenario', scenario, '--repeat', '1',
            '--warmup', str(args.warmup), '--seconds', str(args.seconds), '--n', n,
            '--delivery-mode', args.delivery_mode]
     if impl.raw:

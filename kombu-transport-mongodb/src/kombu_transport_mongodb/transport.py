@@ -231,7 +231,8 @@ class Transport(virtual.Transport):
         return str(pymongo.version)
 
     def verify_connection(self, connection: Any) -> bool:
-        return self._client is not None
+        """Whether the connection is open and was not lost (no I/O)."""
+        return self._client is not None and self._lost is None
 
     # -- queue metadata --------------------------------------------------------------------
     def remember_queue(self, queue: str, arguments: dict[str, Any]) -> None:
