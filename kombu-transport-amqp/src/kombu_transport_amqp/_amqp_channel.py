@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import logging
 from struct import Struct
+from time import monotonic
 from typing import TYPE_CHECKING, Any
 
 import amqp
@@ -19,6 +21,7 @@ from kombu.message import Message as BaseMessage
 from kombu.transport import base
 
 from . import common
+from ._confirms import ConfirmWindow, Unconfirmed
 from ._frames import (
     PreparedMessage,
     ack_frame,
@@ -34,6 +37,16 @@ if TYPE_CHECKING:  # pragma: no cover
     from .pyamqp import Connection
 
 __all__ = ("Message", "Channel", "PublishBatch")
+
+logger = logging.getLogger(__name__)
+
+#: Seconds a full confirm window (or a close) waits for RabbitMQ's confirms
+#: when ``confirm_timeout`` is not set.
+DEFAULT_CONFIRM_WAIT = 30.0
+
+#: In windowed mode, how often ``basic_publish`` looks for a broker close.
+CHECK_EVERY = 128
+CHECK_AFTER = 0.05
 
 _pack_q = Struct(">Q").pack
 _pack_i = Struct(">I").pack
@@ -144,6 +157,14 @@ class Channel(amqp.Channel, base.StdChannel):  # type: ignore[misc]
         # this class handles confirms in its own basic_publish.
         self.__dict__.pop("basic_publish", None)
         self._confirm = bool(connection.confirm_publish)
+        self._window_size = 0 if self._confirm else int(connection.confirm_window or 0)
+        self._window = ConfirmWindow()
+        self._unchecked = 0
+        self._checked_at = 0.0
+        #: Called by the fast frame handler for Basic.Ack (windowed mode only:
+        #: per-publish waits read their ack through py-amqp's ``wait``).
+        self.on_publisher_ack = self._window_ack if self._window_size else None
+        self._nack_error: BaseException | None = None
         self._method_frames: dict[tuple[Any, ...], bytes] = {}
         self._headers: dict[Any, tuple[bytes, bytes]] = {}
         self._qos: tuple[int, int, bool] | None = None
@@ -204,9 +225,31 @@ class Channel(amqp.Channel, base.StdChannel):  # type: ignore[misc]
         conn = self.connection
         if conn is None or conn._transport is None:
             raise RecoverableConnectionError("basic_publish: connection closed")
+        if self._nack_error is not None:
+            error, self._nack_error = self._nack_error, None
+            raise error
+        if not isinstance(message, PreparedMessage):
+            message = PreparedMessage(message.body, extra=message.properties)
         data = self._publish_frames(message, exchange, routing_key, mandatory, immediate)
         transport = conn._transport
-        self._check_alive(transport)
+        windowed = self._window_size
+        if not windowed:
+            self._check_alive(transport)
+        else:
+            # Publishes go into the window, so a broker close seen a little
+            # late costs only duplicates: look (and read the confirms that
+            # came meanwhile) every CHECK_EVERY publishes or CHECK_AFTER s.
+            now = monotonic()
+            if self._unchecked <= 0 or now - self._checked_at > CHECK_AFTER:
+                self._check_alive(transport)
+                self._unchecked = CHECK_EVERY
+                self._checked_at = now
+            else:
+                self._unchecked -= 1
+        if windowed and not self._confirm_selected:
+            self._confirm_selected = True
+            self._window.reset()
+            self.confirm_select()
         if timeout is None:
             transport.write_later(data)
         else:
@@ -218,8 +261,70 @@ class Channel(amqp.Channel, base.StdChannel):  # type: ignore[misc]
             except TimeoutError:
                 transport.connected = False
                 raise RecoverableConnectionError("basic_publish: timed out") from None
-        if self._confirm:
+        if windowed:
+            window = self._window
+            window.sent((message, exchange, routing_key, mandatory, immediate), len(data))
+            if len(window) >= windowed or window.size >= conn.confirm_window_bytes:
+                self.wait_for_confirms(len(window) // 2, confirm_timeout or conn.confirm_timeout)
+        elif self._confirm:
             self._wait_confirm(confirm_timeout or conn.confirm_timeout or timeout)
+
+    # -- the confirm window (see kombu_transport_amqp._confirms) -------------------
+    def wait_for_confirms(self, low: int = 0, timeout: float | None = None) -> None:
+        """Read until at most ``low`` publishes of this channel are unconfirmed.
+
+        Raises a recoverable connection error when RabbitMQ has not
+        confirmed enough of them within ``timeout`` (default 30 s): the
+        connection is then treated as lost and the window re-sent.
+        """
+        window = self._window
+        if len(window) <= low:
+            return
+        conn = self.connection
+        deadline = monotonic() + (timeout or DEFAULT_CONFIRM_WAIT)
+        while len(window) > low:
+            remaining = deadline - monotonic()
+            if remaining <= 0 or conn is None or conn._transport is None:
+                raise RecoverableConnectionError(
+                    f"{len(window)} publishes not confirmed by the broker in time")
+            try:
+                conn.drain_pending(timeout=remaining)  # every frame already read, too
+            except TimeoutError:
+                pass
+        if self._nack_error is not None:
+            error, self._nack_error = self._nack_error, None
+            raise error
+
+    def take_unconfirmed(self) -> list[Unconfirmed]:
+        """What this channel sent that RabbitMQ never confirmed (the window empties)."""
+        return self._window.take()
+
+    def _window_ack(self, delivery_tag: int, multiple: bool) -> None:
+        """A ``Basic.Ack`` for the window (the fast frame handler calls it directly)."""
+        self._window.confirm(delivery_tag, multiple)
+        if self.events.get("basic_ack"):
+            super()._on_basic_ack(delivery_tag, multiple)
+
+    def _on_basic_ack(self, delivery_tag: int, multiple: bool) -> None:
+        if self._window_size:
+            self._window.confirm(delivery_tag, multiple)
+        super()._on_basic_ack(delivery_tag, multiple)
+
+    def _on_basic_nack(self, delivery_tag: int, multiple: bool) -> None:
+        refused = self._window.confirm(delivery_tag, multiple, nack=True)
+        if refused:
+            self._nack_error = MessageNacked(f"the broker refused {refused} publishes (nack)")
+        super()._on_basic_nack(delivery_tag, multiple)
+
+    def _do_revive(self) -> None:
+        # The broker closed this channel (a channel error): what it had not
+        # confirmed was published before the error and may be its cause, so
+        # it is not re-sent.
+        if self._window:
+            logger.warning("channel %s closed by the broker with %d unconfirmed publishes",
+                           self.channel_id, len(self._window))
+            self._window.reset()
+        super()._do_revive()
 
     @staticmethod
     def _check_alive(transport: Any) -> None:
@@ -276,7 +381,7 @@ class Channel(amqp.Channel, base.StdChannel):  # type: ignore[misc]
         return PublishBatch(self, max_size)
 
     def _wait_confirm(self, timeout: float | None) -> None:
-        def on_confirm(method: Any, *args: Any) -> None:
+        def on_confirm(method: Any, *args: Any) -> None:  # per-publish waits (confirm_publish)
             if method == spec.Basic.Nack:
                 raise MessageNacked()
 
@@ -404,8 +509,20 @@ class Channel(amqp.Channel, base.StdChannel):  # type: ignore[misc]
         return super().queue_delete(queue, if_unused=if_unused, if_empty=if_empty, nowait=nowait)
 
     def close(self, *args: Any, **kwargs: Any) -> Any:
-        """Close the channel (sending whatever the connection still buffers)."""
+        """Close the channel (sending whatever the connection still buffers).
+
+        Publishes still unconfirmed are waited for first; what a broken
+        connection leaves unconfirmed goes to the connection's ``orphans``,
+        which the transport re-sends after reconnecting.
+        """
         conn = self.connection
         if conn is not None and conn._transport is not None:
+            if self._window:
+                try:
+                    self.wait_for_confirms(0, conn.confirm_timeout)
+                except Exception:  # noqa: BLE001 - the connection broke: keep them
+                    pass
             conn.flush()
+        if conn is not None and self._window:
+            conn.orphans.extend(self._window.take())
         return super().close(*args, **kwargs)

@@ -28,6 +28,8 @@ from ._table import decode_properties_or_error
 __all__ = ("make_frame_handler",)
 
 _DELIVER = b"\x00\x3c\x00\x3c"  # Basic.Deliver (60, 60)
+_ACK = b"\x00\x3c\x00\x50"  # Basic.Ack (60, 80): a publisher confirm
+_TAG = Struct(">Q")
 _QB = Struct(">QB")
 _HEADER = Struct(">HxxQ")
 _PROPS_CACHE_MAX = 256
@@ -76,6 +78,7 @@ def make_frame_handler(
     props_cache: dict[bytes, dict[str, Any]] = {}
     unpack_qb = _QB.unpack_from
     unpack_header = _HEADER.unpack_from
+    unpack_tag = _TAG.unpack_from
 
     def deliver(channel_id: int, p: _Pending, body: bytes) -> bool:
         channels = connection.channels
@@ -94,6 +97,13 @@ def make_frame_handler(
         frame_type, channel_id, buf = frame
         if frame_type == 1:
             if buf[:4] != _DELIVER:
+                if buf[:4] == _ACK:
+                    channel = (connection.channels or {}).get(channel_id)
+                    on_confirm = getattr(channel, "on_publisher_ack", None)
+                    if on_confirm is not None:
+                        connection.bytes_recv += 1
+                        on_confirm(unpack_tag(buf, 4)[0], bool(buf[12] & 1))
+                        return True
                 return fallback(frame)
             connection.bytes_recv += 1
             n = buf[4]

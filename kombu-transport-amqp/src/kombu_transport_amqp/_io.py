@@ -304,6 +304,31 @@ class BufferedIO:
             pos += 8 + size
         self._scanned = pos
 
+    def salvage_frames(self) -> list[tuple[int, int, bytes]]:
+        """The complete frames still readable from a broken connection, undispatched.
+
+        Reads what the socket still holds without blocking (until it is
+        empty, ends or fails), then returns every complete buffered frame.
+        Used to learn which publishes the broker confirmed before it went.
+        """
+        sock = self.sock
+        while sock is not None:
+            try:
+                sock.settimeout(0)
+                data = sock.recv(RECV_SIZE)
+            except (OSError, ValueError):
+                break
+            if not data:
+                break
+            self._rbuf = self._rbuf[self._rpos :] + data
+            self._rpos = 0
+        frames = []
+        frame = self.read_buffered()
+        while frame is not None:
+            frames.append(frame)
+            frame = self.read_buffered()
+        return frames
+
     # -- reading -------------------------------------------------------------
     def read_frame(self, unpack: Any = None) -> tuple[int, int, bytes]:
         """Return the next ``(frame_type, channel, payload)``.

@@ -75,6 +75,8 @@ def as_bool(value: Any) -> bool:
 OPTION_TYPES: dict[str, Callable[[Any], Any]] = {
     "confirm_publish": as_bool,
     "confirm_timeout": float,
+    "confirm_window": int,
+    "confirm_window_bytes": int,
     "read_timeout": float,
     "write_timeout": float,
     "connect_timeout": float,

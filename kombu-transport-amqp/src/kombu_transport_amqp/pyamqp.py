@@ -12,9 +12,20 @@ Transport options (``Connection(transport_options={...})``) are passed to
 ``write_timeout``, ``socket_settings``, ``frame_max``, ``channel_max``,
 ``client_properties``, ``on_blocked``/``on_unblocked``, ...) plus:
 
+``confirm_window``
+    At-least-once publishing (default 65536): channels turn publisher
+    confirms on and keep up to this many unconfirmed publishes (and up to
+    ``confirm_window_bytes``, default 16 MiB, of their frames); ``publish``
+    waits only when the window is full, and what is unconfirmed when the
+    connection is lost is sent again after reconnecting (see
+    :mod:`kombu_transport_amqp._confirms`). ``0`` turns it off (Kombu 5's
+    fire-and-forget publishing).
+``confirm_publish``
+    Wait for the broker's confirm of each publish before ``publish``
+    returns (Kombu 5's option; the window is not used then).
 ``confirm_timeout``
-    Seconds to wait for a publisher confirm (``confirm_publish=True``);
-    ``None`` waits forever.
+    Seconds to wait for publisher confirms: per publish with
+    ``confirm_publish``, for a full window (default 30) otherwise.
 ``write_mode``
     ``"direct"`` (default: each publish is sent at once; acks made by
     consumer callbacks are batched until ``drain_events`` returns or would
@@ -36,10 +47,16 @@ from kombu.transport import base
 
 from . import common
 from ._amqp_channel import Channel, Message
+from ._confirms import Unconfirmed
 from ._inbound import make_frame_handler
 from ._io import DEFAULT_WRITE_BUFFER, BufferedSSLTransport, BufferedTCPTransport
 
-__all__ = ("Message", "Channel", "Connection", "Transport", "SSLTransport")
+__all__ = ("Message", "Channel", "Connection", "Transport", "SSLTransport", "DEFAULT_CONFIRM_WINDOW")
+
+#: Default ``confirm_window`` (unconfirmed publishes per channel) and
+#: ``confirm_window_bytes`` (their frames' bytes).
+DEFAULT_CONFIRM_WINDOW = 65536
+DEFAULT_CONFIRM_WINDOW_BYTES = 16 << 20
 
 
 class Connection(amqp.Connection):  # type: ignore[misc]
@@ -53,13 +70,50 @@ class Connection(amqp.Connection):  # type: ignore[misc]
 
     def __init__(self, *args: Any, write_buffer_size: int = DEFAULT_WRITE_BUFFER,
                  write_mode: str | None = None, confirm_timeout: float | None = None,
-                 **kwargs: Any) -> None:
+                 confirm_window: int = DEFAULT_CONFIRM_WINDOW,
+                 confirm_window_bytes: int = DEFAULT_CONFIRM_WINDOW_BYTES, **kwargs: Any) -> None:
         kwargs["frame_handler"] = make_frame_handler
         super().__init__(*args, **kwargs)
         self.write_buffer_size = int(write_buffer_size)
         self.write_mode = write_mode
         self.confirm_timeout = confirm_timeout
+        self.confirm_window = max(int(confirm_window or 0), 0)
+        self.confirm_window_bytes = max(int(confirm_window_bytes), 1)
+        #: Unconfirmed publishes of channels closed while the connection broke.
+        self.orphans: list[Unconfirmed] = []
         self.queue_types = common.QueueTypes()
+
+    def take_unconfirmed(self) -> list[Unconfirmed]:
+        """Every publish of this connection RabbitMQ has not confirmed, oldest channel first.
+
+        Confirms the broker sent before the connection broke, still in the
+        socket or the read buffer, are applied first (fewer duplicates).
+        """
+        transport = self._transport
+        if transport is not None and not transport.connected:
+            self._apply_salvaged_confirms(transport.salvage_frames())
+        taken, self.orphans = self.orphans, []
+        for channel in list((self.channels or {}).values()):
+            if isinstance(channel, Channel):
+                taken += channel.take_unconfirmed()
+        return taken
+
+    def _apply_salvaged_confirms(self, frames: list[tuple[int, int, bytes]]) -> None:
+        channels = self.channels or {}
+        for frame_type, channel_id, payload in frames:
+            # Basic.Ack (60, 80) / Basic.Nack (60, 120): delivery tag, then flags
+            if frame_type != 1 or payload[:3] != b"\x00\x3c\x00" or payload[3] not in (80, 120):
+                continue
+            channel = channels.get(channel_id)
+            if isinstance(channel, Channel):
+                tag = int.from_bytes(payload[4:12], "big")
+                channel._window.confirm(tag, bool(payload[12] & 1), nack=payload[3] == 120)
+
+    def wait_for_confirms(self, timeout: float | None = None) -> None:
+        """Wait until RabbitMQ confirmed every publish of every channel (bounded)."""
+        for channel in list((self.channels or {}).values()):
+            if isinstance(channel, Channel):
+                channel.wait_for_confirms(0, timeout)
 
     def connect(self, callback: Any = None) -> Any:
         """Open the socket and complete the AMQP handshake.
@@ -234,6 +288,8 @@ class Transport(base.Transport):  # type: ignore[misc]
         self.client = client
         self.default_port = default_port or self.default_port
         self.default_ssl_port = default_ssl_port or self.default_ssl_port
+        #: Unconfirmed publishes to send again on the next connection.
+        self._carry: list[Unconfirmed] = []
         scheme = str(getattr(client, "transport_cls", "") or "").lower()
         if scheme == "amqps" and not getattr(client, "ssl", None):
             client.ssl = True
@@ -289,16 +345,56 @@ class Transport(base.Transport):  # type: ignore[misc]
         )
 
     def establish_connection(self) -> AmqpConnection:
-        """Connect and log in; raises one of ``connection_errors`` on failure."""
+        """Connect and log in; raises one of ``connection_errors`` on failure.
+
+        Publishes a previous connection left unconfirmed (see
+        :meth:`take_unconfirmed`) are sent again first, on a channel of
+        their own, in their original order.
+        """
         conn = self.Connection(**self._connection_options())
         conn.client = self.client
         conn.connect()
+        if self._carry:
+            self._resend(conn)
         return conn
 
+    def _resend(self, conn: AmqpConnection) -> None:
+        carry, self._carry = self._carry, []
+        sent = 0
+        try:
+            channel = conn.channel()
+            for message, exchange, routing_key, mandatory, immediate in carry:
+                channel.basic_publish(message, exchange, routing_key, mandatory, immediate)
+                sent += 1
+        except BaseException:
+            self._carry = conn.take_unconfirmed() + carry[sent:]
+            conn.collect()
+            raise
+
     def close_connection(self, connection: AmqpConnection) -> None:
-        """Close cleanly (flushing buffered frames)."""
+        """Close cleanly, after RabbitMQ confirmed every publish (bounded by ``confirm_timeout``).
+
+        What it did not confirm (the connection broke meanwhile) is kept for
+        :meth:`take_unconfirmed`.
+        """
         connection.client = None
-        connection.close()
+        try:
+            connection.wait_for_confirms(connection.confirm_timeout)
+        except Exception:  # noqa: BLE001 - broken: what is left is carried
+            pass
+        try:
+            connection.close()
+        finally:
+            self._carry += connection.take_unconfirmed()
+
+    def take_unconfirmed(self) -> list[Unconfirmed] | None:
+        """Publishes sent but never confirmed, for the next transport (``Connection.collect``)."""
+        carry, self._carry = self._carry, []
+        return carry or None
+
+    def adopt_unconfirmed(self, window: Any) -> None:
+        """Take over another transport's unconfirmed publishes (sent on connect)."""
+        self._carry += [entry for entry in window if isinstance(entry, tuple) and len(entry) == 5]
 
     def create_channel(self, connection: AmqpConnection) -> AmqpChannel:
         """A new channel on ``connection``."""
@@ -314,6 +410,7 @@ class Transport(base.Transport):  # type: ignore[misc]
 
     def _collect(self, connection: AmqpConnection | None) -> None:
         if connection is not None:
+            self._carry += connection.take_unconfirmed()
             connection.collect()
 
     def verify_connection(self, connection: AmqpConnection) -> bool:
