@@ -39,6 +39,8 @@ RAW_SCHEMES = {'redis': 'redis', 'rediss': 'rediss', 'amqp': 'amqp', 'pyamqp': '
 RAW_SCHEMES['mongodb'] = 'mongodb'
 # Raw baselines kbench does not have: a script taking kbench's arguments and printing its lines.
 RAW_SCRIPTS = {'mongodb': os.path.join(ROOT, 'bench', 'raw_mongodb.py')}
+RAW_SCHEMES['sqs'] = 'sqs'
+RAW_SCRIPTS['sqs'] = os.path.join(ROOT, 'bench', 'raw_sqs.py')
 
 # What the probe prints: the kombu this interpreter imports, and whether it takes the URL.
 PROBE = r'''
