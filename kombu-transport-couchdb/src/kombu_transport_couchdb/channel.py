@@ -163,6 +163,7 @@ class Channel(virtual.Channel):
         if doc is not None:
             doomed.append({"_id": doc["_id"], "_rev": doc["_rev"], "_deleted": True})
         self.client.bulk_docs(doomed)
+        self.connection.bindings.invalidate()
         self.connection.persisted_exchanges.discard(exchange)
 
     def typeof(self, exchange: str, default: str = "direct") -> Any:
@@ -183,14 +184,24 @@ class Channel(virtual.Channel):
 
     def _queue_bind(self, exchange: str, routing_key: str, pattern: Any, queue: str) -> None:
         self.client.put(docs.binding_doc(exchange, routing_key, pattern, queue), ok=(201, 202, 409))
+        self.connection.bindings.invalidate()
 
     def _queue_unbind(self, exchange: str, routing_key: str, pattern: Any, queue: str) -> None:
         doc = self.client.get(docs.binding_id(exchange, routing_key, pattern, queue))
         if doc is not None:
             self.client.bulk_docs([{"_id": doc["_id"], "_rev": doc["_rev"], "_deleted": True}])
+        self.connection.bindings.invalidate()
 
     def get_table(self, exchange: str) -> list[tuple[str, Any, str]]:
-        """The bindings of ``exchange`` as stored in the database (every process's)."""
+        """The bindings of ``exchange`` as stored in the database (every process's).
+
+        Cached until the bindings feed reports a change (:class:`~.watch.BindingCache`).
+        """
+        transport = self.connection
+        return transport.bindings.get(exchange, transport.bindings_ready(),
+                                      lambda: self._read_table(exchange))
+
+    def _read_table(self, exchange: str) -> list[tuple[str, Any, str]]:
         start, end = docs.binding_range(exchange)
         table = []
         for row in self.client.all_docs(start, end):
@@ -271,6 +282,7 @@ class Channel(virtual.Channel):
         if qdoc is not None:
             doomed.append({"_id": qdoc["_id"], "_rev": qdoc["_rev"], "_deleted": True})
         client.bulk_docs(doomed)
+        self.connection.bindings.invalidate()
         self.connection.declared_queues.discard(queue)
         for held in list(self._buffers.pop(queue, ())):
             with self._held_lock:
@@ -279,7 +291,7 @@ class Channel(virtual.Channel):
     # -- publishing --------------------------------------------------------------------
     def _put(self, queue: str, message: dict[str, Any], **kwargs: Any) -> None:
         """Store ``message`` as a new document of ``queue``."""
-        self.client.post(docs.message_doc(queue, message, self.connection.sequence()))
+        self.client.put(docs.message_doc(queue, message, self.connection.sequence()))
 
     def _put_fanout(self, exchange: str, message: dict[str, Any], routing_key: str,
                     **kwargs: Any) -> None:

@@ -154,8 +154,10 @@ class CouchClient:
     def create_index(self, index: Mapping[str, Any]) -> None:
         self.request("POST", "/_index", body=index)
 
-    def changes_longpoll(self, since: Any, wait: float, queues: Sequence[str], pouchdb: bool) -> Any:
+    def changes_longpoll(self, since: Any, wait: float, queues: Sequence[str] | None, pouchdb: bool) -> Any:
         """Wait up to ``wait`` seconds for a change to a message of ``queues`` after ``since``.
+
+        With ``queues`` ``None``: for a change to a binding or exchange document.
 
         Returns the feed's ``last_seq`` (``since`` when nothing changed in time).
         CouchDB filters with ``_selector`` and honours ``timeout=``; on
@@ -167,13 +169,20 @@ class CouchClient:
         body: Any = None
         if pouchdb:
             method = "GET"
-            params["filter"] = quirks.FEED_FILTER
-            params["queues"] = "\n".join(queues)
+            if queues is None:
+                params["filter"] = quirks.BINDINGS_FILTER
+            else:
+                params["filter"] = quirks.MESSAGES_FILTER
+                params["queues"] = "\n".join(queues)
             read_timeout = wait
         else:
             method = "POST"
             params["filter"] = "_selector"
-            body = json.dumps({"selector": {"queue": {"$in": list(queues)}, "rank": {"$gte": 0}}})
+            if queues is None:
+                selector: dict[str, Any] = {"_id": {"$regex": "^kombu\\.(binding|exchange):"}}
+            else:
+                selector = {"queue": {"$in": list(queues)}, "rank": {"$gte": 0}}
+            body = json.dumps({"selector": selector})
             read_timeout = wait + 5.0   # the server ends the feed itself
         try:
             reply = self.session.request(method, self.db_url + "/_changes", params=params, data=body,

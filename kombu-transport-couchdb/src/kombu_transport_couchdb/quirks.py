@@ -29,17 +29,23 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ("FEED_DESIGN_DOC", "FEED_FILTER", "is_pouchdb", "lost_update", "FEED_HEADERS",
+__all__ = ("FEED_DESIGN_DOC", "MESSAGES_FILTER", "BINDINGS_FILTER", "is_pouchdb", "lost_update", "FEED_HEADERS",
            "transient_find_error")
 
 FEED_HEADERS = {"Accept-Encoding": "identity"}
 
-#: ``POUCHDB_NO_SELECTOR_FILTER``: the filter used instead of ``_selector``
+#: ``POUCHDB_NO_SELECTOR_FILTER``: the filters used instead of ``_selector``
 #: (``queues``: the queue names, one per line).
-FEED_FILTER = "kombu_feed/queues"
+MESSAGES_FILTER = "kombu_feed_v2/queues"
+BINDINGS_FILTER = "kombu_feed_v2/bindings"
 FEED_DESIGN_DOC: dict[str, Any] = {
-    "_id": "_design/kombu_feed",
+    "_id": "_design/kombu_feed_v2",
     "filters": {
+        "bindings": (
+            "function (doc, req) {"
+            " return doc._id.indexOf('kombu.binding:') === 0"
+            " || doc._id.indexOf('kombu.exchange:') === 0; }"
+        ),
         "queues": (
             "function (doc, req) {"
             " if (doc._deleted || typeof doc.queue !== 'string' || typeof doc.rank !== 'number')"

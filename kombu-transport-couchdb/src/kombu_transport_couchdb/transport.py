@@ -22,7 +22,8 @@ from . import documents as docs
 from . import quirks
 from .channel import Channel, QoS
 from .client import CouchClient, CouchDBConnectionError, CouchDBError
-from .conninfo import DEFAULT_PORT, ConnInfo, conninfo_from_client
+from .conninfo import DEFAULT_PORT, ConnInfo, _as_bool, conninfo_from_client
+from .watch import BindingCache, ChangesWatcher
 
 __all__ = ("Transport", "Channel", "QoS", "CouchDBConnectionError", "CouchDBError", "DEFAULT_PORT")
 
@@ -75,8 +76,11 @@ class Transport(virtual.Transport):
         self.declared_queues: set[str] = set()
         self.persisted_exchanges: set[str] = set()
         self._state_key = (self.conninfo.server_url, self.conninfo.database)
-        self._watcher: Any = None
+        self._hub: Any = None
         self._loop_timer: Any = None
+        self.bindings = BindingCache()
+        self._bindings_watcher: ChangesWatcher | None = None
+        self.binding_cache = _as_bool(opts.get("binding_cache", True))
         self._room_freed = False
         self._last_poll = 0.0
 
@@ -117,6 +121,9 @@ class Transport(virtual.Transport):
             from .eventloop import unregister
 
             unregister(self, None)
+            watcher, self._bindings_watcher = self._bindings_watcher, None
+            if watcher is not None:
+                watcher.stop()
             if self._api is not None:
                 self._api.close()
                 self._api = None
@@ -137,6 +144,16 @@ class Transport(virtual.Transport):
         if self._lost is not None:
             lost, self._lost = self._lost, None
             raise CouchDBConnectionError(lost)
+
+    def bindings_ready(self) -> bool:
+        """Whether cached binding tables may be used (the bindings feed is followed)."""
+        if not self.binding_cache:
+            return False
+        watcher = self._bindings_watcher
+        if watcher is None or not watcher.running:
+            watcher = self._bindings_watcher = ChangesWatcher(self, "bindings", self.bindings.invalidate)
+            watcher.start()
+        return watcher.ready
 
     def lease_lost(self, channel: Channel) -> None:
         """A channel's lease connection was reset: report it on the next call."""

@@ -1,0 +1,166 @@
+#!/usr/bin/env python3
+"""Raw-HTTP baseline for couchdb://: what the server gives a plain loop with the same client.
+
+    .venv/bin/python bench/raw_couchdb.py --url http://127.0.0.1:5984 --n 500 --repeat 3
+
+Scenarios, each on a fresh database that is deleted afterwards, with ``requests``
+(one pooled session, as the transport uses):
+
+  publish   N x PUT one ~100 B JSON document (client-chosen id).
+  consume   N documents pre-written (untimed, _bulk_docs), then per message:
+            Mango _find (limit 1, the transport's index and sort), PUT the claim
+            with its _rev, DELETE it with the new _rev (claim-and-delete).
+  roundtrip publish 100, then claim-and-delete those 100, until N.
+
+Prints one JSON line per scenario in kbench's line format (msgs/s median and runs over
+--repeat, CPU µs/msg of this process, median), so bench/run.py can call it where it calls
+``kbench.py --raw`` (it accepts kbench's other arguments too). Standard library plus
+requests; an interpreter without requests (the Kombu 5.7 reference venv) re-runs the script
+with this project's .venv/bin/python.
+"""
+import argparse
+import json
+import os
+import statistics
+import sys
+import time
+import uuid
+
+try:
+    import requests
+except ImportError:   # e.g. .venv-kombu57: run with the project's interpreter, same client
+    _VENV = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), ".venv")
+    if os.path.exists(_VENV) and os.path.realpath(sys.prefix) != os.path.realpath(_VENV):
+        _OURS = os.path.join(_VENV, "bin", "python")
+        os.execv(_OURS, [_OURS, os.path.abspath(__file__), *sys.argv[1:]])
+    raise
+
+INDEX = {"index": {"fields": ["queue", "rank", "seq"]}, "ddoc": "kombu", "name": "claim", "type": "json"}
+
+
+def doc(i):
+    return {"queue": "raw", "rank": 255, "seq": i, "visible": 0, "payload": {"seq": i, "pad": "x" * 80}}
+
+
+class Raw:
+    def __init__(self, base):
+        self.base = base.rstrip("/")
+        self.s = requests.Session()
+        self.db = None
+
+    def fresh_db(self):
+        self.db = f"{self.base}/kbench_raw_{uuid.uuid4().hex[:10]}"
+        self.s.put(self.db).raise_for_status()
+        self.s.post(self.db + "/_index", json=INDEX).raise_for_status()
+
+    def drop_db(self):
+        self.s.delete(self.db)
+
+    def put_one(self, i):
+        r = self.s.put(f"{self.db}/{uuid.uuid4().hex}", json=doc(i))
+        r.raise_for_status()
+
+    def claim_delete(self):
+        q = {"selector": {"queue": "raw", "rank": {"$gte": 0}, "seq": {"$gt": None},
+                          "visible": {"$lte": time.time()}},
+             "sort": [{"queue": "asc"}, {"rank": "asc"}, {"seq": "asc"}], "limit": 1, "use_index": "kombu"}
+        docs = self.s.post(self.db + "/_find", json=q).json()["docs"]
+        if not docs:
+            return False
+        d = docs[0]
+        d["visible"] = time.time() + 60
+        r = self.s.put(f"{self.db}/{d['_id']}", json=d)
+        if r.status_code == 409:
+            return True
+        rev = r.json()["rev"]
+        self.s.delete(f"{self.db}/{d['_id']}", params={"rev": rev}).raise_for_status()
+        return True
+
+    def prefill(self, n):
+        for start in range(0, n, 500):
+            batch = [{**doc(i), "_id": uuid.uuid4().hex} for i in range(start, min(n, start + 500))]
+            self.s.post(self.db + "/_bulk_docs", json={"docs": batch}).raise_for_status()
+
+    # -- scenarios: each returns (seconds, cpu seconds) of the timed region
+    def publish(self, n):
+        t, c = time.perf_counter(), time.process_time()
+        for i in range(n):
+            self.put_one(i)
+        return time.perf_counter() - t, time.process_time() - c
+
+    def consume(self, n):
+        self.prefill(n)
+        t, c = time.perf_counter(), time.process_time()
+        done = 0
+        while done < n:
+            if self.claim_delete():
+                done += 1
+        return time.perf_counter() - t, time.process_time() - c
+
+    def roundtrip(self, n):
+        t, c = time.perf_counter(), time.process_time()
+        sent = 0
+        while sent < n:
+            batch = min(100, n - sent)
+            for i in range(batch):
+                self.put_one(sent + i)
+            got = 0
+            while got < batch:
+                if self.claim_delete():
+                    got += 1
+            sent += batch
+        return time.perf_counter() - t, time.process_time() - c
+
+
+def run(raw, scenario, n):
+    raw.fresh_db()
+    try:
+        secs, cpu = getattr(raw, scenario)(n)
+    finally:
+        raw.drop_db()
+    return n / secs, cpu / n * 1e6
+
+
+def server_url(url):
+    """``couchdb://[user:pass@]host[:port]/db`` or ``http://host:port`` -> ``http://host:port``."""
+    from urllib.parse import urlsplit
+    u = urlsplit(url)
+    scheme = "https" if u.scheme in ("couchdbs", "https") else "http"
+    return f"{scheme}://{u.hostname or '127.0.0.1'}:{u.port or 5984}"
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--url", default="http://127.0.0.1:5984", help="couchdb://host:port/... or http://host:port")
+    ap.add_argument("--scenario", default="publish,consume,roundtrip")
+    ap.add_argument("--n", default="500", help="messages per timed run, or 'auto' (about --seconds)")
+    ap.add_argument("--seconds", type=float, default=2.5)
+    ap.add_argument("--repeat", type=int, default=3)
+    # Accepted so that bench/run.py can call this script where it calls kbench.py --raw.
+    ap.add_argument("--warmup", default="0")
+    ap.add_argument("--delivery-mode", default="persistent")
+    ap.add_argument("--raw", action="store_true")
+    args = ap.parse_args(argv)
+    raw = Raw(server_url(args.url))
+    for scenario in args.scenario.split(","):
+        if scenario not in ("publish", "consume", "roundtrip"):
+            continue
+        if args.n == "auto":
+            rate, _ = run(raw, scenario, 100)
+            n = max(100, int(rate * args.seconds))
+        else:
+            n = int(args.n)
+        rates, cpus = [], []
+        for _ in range(args.repeat):
+            rate, cpu = run(raw, scenario, n)
+            rates.append(rate)
+            cpus.append(cpu)
+        # kbench's line format, so bench/run.py files it beside the kombu runs.
+        print(json.dumps({"bench": "kbench", "impl": "raw-couchdb-requests", "scenario": scenario, "n": n,
+                          "msgs_per_s": {"median": round(statistics.median(rates), 1),
+                                         "runs": [round(r, 1) for r in rates]},
+                          "cpu_us_per_msg_median": round(statistics.median(cpus), 1)}), flush=True)
+
+
+if __name__ == "__main__":
+    main()
