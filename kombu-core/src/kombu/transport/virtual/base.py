@@ -30,7 +30,6 @@ Queues and messages without these arguments pay one dict lookup per message.
 from __future__ import annotations
 
 import base64
-import functools
 import logging
 import os
 import time
@@ -42,10 +41,10 @@ from typing import Any, NamedTuple
 
 from kombu.exceptions import CapabilityNotSupported, ChannelError, ResourceError
 from kombu.transport import base
-from kombu.transport.virtual.deadletter import EXPIRED, MAXLEN, REJECTED, dead_letter_envelope
+from kombu.transport.virtual.enforcement import DEAD_BUDGET, UNKNOWN, QueuePolicies, ttl_checked_basic_get
 from kombu.transport.virtual.exchange import STANDARD_EXCHANGE_TYPES, ExchangeType, Router
 from kombu.transport.virtual.message import Message
-from kombu.transport.virtual.policy import PUBLISHED_AT, QueuePolicy, message_deadline
+from kombu.transport.virtual.policy import PUBLISHED_AT, QueuePolicy
 from kombu.transport.virtual.qos import QoS
 from kombu.transport.virtual.state import BrokerState
 from kombu.utils.uuid import uuid
@@ -70,10 +69,6 @@ ARRAY_TYPE_H = "H"
 logger = logging.getLogger(__name__)
 _time = time.time
 _monotonic = time.monotonic
-#: ``_policies.get(queue, _UNKNOWN)``: the queue's arguments were never looked up.
-_UNKNOWN: Any = object()
-#: Dead messages dropped in one ``deliver_one`` call before it yields.
-_DEAD_BUDGET = 100
 
 
 class _DeliveryTags:
@@ -187,7 +182,7 @@ VirtualMessage = Message
 VirtualQoS = QoS
 
 
-class Channel(AbstractChannel, base.StdChannel):
+class Channel(QueuePolicies, AbstractChannel, base.StdChannel):
     """A virtual channel: the AMQP channel API over storage primitives."""
 
     Message = Message
@@ -224,7 +219,7 @@ class Channel(AbstractChannel, base.StdChannel):
         super().__init_subclass__(**kwargs)
         own = cls.__dict__.get("basic_get")
         if own is not None and not getattr(own, "_engine_ttl_checked", False):
-            cls.basic_get = _ttl_checked_basic_get(own)  # type: ignore[method-assign]
+            cls.basic_get = ttl_checked_basic_get(own)  # type: ignore[method-assign]
 
     def __init__(self, connection: Transport, **kwargs: Any) -> None:
         self.connection = connection
@@ -369,49 +364,6 @@ class Channel(AbstractChannel, base.StdChannel):
             self._record_policy(queue, policy, arguments)
         return queue_declare_ok_t(queue, self._size(queue), 0)
 
-    # -- queue policies -------------------------------------------------------------
-
-    def _record_policy(self, queue: str, policy: QueuePolicy | None, arguments: Mapping[str, Any] | None) -> None:
-        state = self.state
-        state.set_policy(queue, policy)
-        if policy is not None:
-            assert arguments is not None
-            if policy.expires is not None:
-                state.queue_used[queue] = _monotonic()
-            self._store_queue_arguments(queue, {k: v for k, v in arguments.items() if v is not None})
-
-    def _policy(self, queue: str) -> QueuePolicy | None:
-        """The policy of ``queue``: recorded at declare, else loaded once through the hook."""
-        policy = self._policies.get(queue, _UNKNOWN)
-        if policy is _UNKNOWN:
-            policy = None
-            try:
-                arguments = self._load_queue_arguments(queue)
-                policy = QueuePolicy.from_arguments(arguments)
-            except Exception as exc:  # noqa: BLE001 - a bad stored policy must not stop delivery
-                logger.warning("virtual: ignoring unreadable arguments of queue %r: %r", queue, exc)
-            self.state.set_policy(queue, policy)
-        return policy  # type: ignore[no-any-return]
-
-    def _queue_used(self, queue: str) -> None:
-        """``queue`` was used now (consumed, fetched from, declared): its expiry restarts."""
-        if queue in self.state.expiring:
-            self.state.queue_used[queue] = _monotonic()
-
-    def _expire_unused_queues(self) -> int:
-        """Delete every queue unused for its ``x-expires`` (``engine_queue_expiry``); how many."""
-        state = self.state
-        now = _monotonic()
-        dead = [
-            queue for queue, expires in list(state.expiring.items())
-            if not state.queue_consumers.get(queue)
-            and now - state.queue_used.get(queue, now) >= expires / 1000.0
-        ]
-        for queue in dead:
-            logger.debug("virtual: queue %r expired (unused for its x-expires)", queue)
-            self.queue_delete(queue)
-        return len(dead)
-
     def queue_delete(self, queue: str, if_unused: bool = False, if_empty: bool = False, **kwargs: Any) -> int | None:
         """Delete a queue, its messages and its bindings."""
         if if_empty and self._size(queue):
@@ -546,50 +498,6 @@ class Channel(AbstractChannel, base.StdChannel):
         else:
             self._put(routing_key, message, **kwargs)
 
-    def _put_limited(self, queue: str, message: dict[str, Any], **kwargs: Any) -> None:
-        """``_put`` honouring ``queue``'s ``x-max-length``/``-bytes`` and ``x-overflow``.
-
-        ``drop-head`` puts the message, then takes the oldest ready messages
-        out (dead-lettering them as ``maxlen``) until the queue fits;
-        ``reject-publish`` drops the new message when the queue is full
-        (``reject-publish-dlx`` dead-letters it). Checked against
-        ``_size``: with several publishers at once the bound is approximate.
-        """
-        policy = self._limits.get(queue)
-        if policy is None:
-            self._put(queue, message, **kwargs)
-            return
-        if policy.overflow != "drop-head":
-            if self._over_limit(queue, policy, incoming=message):
-                logger.debug("virtual: queue %r is full (%s): message dropped", queue, policy.overflow)
-                if policy.overflow == "reject-publish-dlx":
-                    self._dead_letter(message, queue, MAXLEN, policy)
-                return
-            self._put(queue, message, **kwargs)
-            return
-        self._put(queue, message, **kwargs)
-        for _ in range(10_000):
-            if not self._over_limit(queue, policy):
-                break
-            try:
-                payload = self._get(queue)
-            except Empty:
-                break
-            self._discard_fetched(payload, queue, MAXLEN, policy)
-
-    def _over_limit(self, queue: str, policy: QueuePolicy, incoming: dict[str, Any] | None = None) -> bool:
-        """Whether ``queue`` exceeds its limits (with ``incoming`` added, if given)."""
-        extra = 0 if incoming is None else 1
-        if policy.max_length is not None and self._size(queue) + extra > policy.max_length:
-            return True
-        if policy.max_length_bytes is not None:
-            size = self._queue_bytes(queue)
-            if incoming is not None:
-                size += _body_size(incoming)
-            if size > policy.max_length_bytes:
-                return True
-        return False
-
     def _copy_envelope(self, message: dict[str, Any]) -> dict[str, Any]:
         """A copy of a published envelope with a delivery tag of its own."""
         properties = dict(message["properties"])
@@ -676,7 +584,7 @@ class Channel(AbstractChannel, base.StdChannel):
     def _try_deliver(self, payload: dict[str, Any], queue: str) -> bool:
         """Like :meth:`_deliver`; ``False`` when the message was dead, not delivered."""
         try:  # inlined fast path of _dead_on_fetch: no policy, no expiration
-            check = self._policies.get(queue, _UNKNOWN) is not None or \
+            check = self._policies.get(queue, UNKNOWN) is not None or \
                 payload["properties"].get("expiration") is not None
         except (KeyError, TypeError, AttributeError):
             check = False  # malformed: delivered, its decode raises
@@ -691,81 +599,6 @@ class Channel(AbstractChannel, base.StdChannel):
             return True
         callback(payload)
         return True
-
-    # -- dead messages ----------------------------------------------------------------
-
-    def _dead_on_fetch(self, payload: dict[str, Any], queue: str) -> bool:
-        """Whether fetched ``payload`` is past its TTL; if so it is already discarded."""
-        policy = self._policies.get(queue, _UNKNOWN)
-        if policy is _UNKNOWN:
-            policy = self._policy(queue)
-        try:
-            props = payload["properties"]
-            if props.get("expiration") is None and (policy is None or policy.message_ttl is None):
-                return False
-        except (KeyError, TypeError, AttributeError):
-            return False  # malformed: delivered, its decode raises
-        deadline = message_deadline(props, policy)
-        if deadline is None or deadline > _time():
-            return False
-        self._discard_fetched(payload, queue, EXPIRED, policy)
-        return True
-
-    def _dead_on_get(self, message: VirtualMessage, queue: str, no_ack: bool) -> bool:
-        """Whether a message a transport's own ``basic_get`` returned is past its TTL.
-
-        If so it is dead-lettered (if the queue says so) and acked, and
-        ``True`` is returned.
-        """
-        policy = self._policies.get(queue, _UNKNOWN)
-        if policy is _UNKNOWN:
-            policy = self._policy(queue)
-        props = message.properties
-        if props.get("expiration") is None and (policy is None or policy.message_ttl is None):
-            return False
-        published_at = getattr(message, "published_at", None)
-        stamped = props if published_at is None else {**props, PUBLISHED_AT: published_at}
-        deadline = message_deadline(stamped, policy)
-        if deadline is None or deadline > _time():
-            return False
-        if policy is not None and policy.dead_letter_exchange is not None:
-            self._dead_letter(message._raw, queue, EXPIRED, policy)
-        if not no_ack and message.delivery_tag is not None:
-            self.basic_ack(message.delivery_tag)
-        return True
-
-    def _discard_fetched(self, payload: dict[str, Any], queue: str, reason: str,
-                         policy: QueuePolicy | None) -> None:
-        """A fetched message died (``reason``): dead-letter it if the queue says so, then drop it."""
-        if policy is not None and policy.dead_letter_exchange is not None:
-            self._dead_letter(payload, queue, reason, policy)
-        self._drop_fetched(payload, queue)
-
-    def _drop_fetched(self, payload: dict[str, Any], queue: str) -> None:
-        """Remove a fetched, never delivered message from the broker for good.
-
-        Default: record it as delivered and ack it through the channel's
-        QoS, so transports that lease messages (or record deliveries)
-        release it exactly as on an application ack. Override when there
-        is a cheaper way.
-        """
-        message = self.Message(payload, channel=self)
-        message.queue = queue
-        tag = message.delivery_tag
-        if tag is None:
-            return
-        qos = self.qos
-        qos.append(message, tag)
-        qos.ack(tag)
-
-    def _dead_letter(self, payload: Mapping[str, Any], queue: str, reason: str, policy: QueuePolicy) -> None:
-        """Publish a copy of ``payload`` to ``queue``'s dead-letter exchange (see :mod:`.deadletter`)."""
-        routed = dead_letter_envelope(payload, queue, reason, policy, _time())
-        if routed is None:
-            logger.debug("virtual: message dead-lettered in a cycle from %r dropped", queue)
-            return
-        exchange, routing_key, envelope = routed
-        self.basic_publish(envelope, exchange, routing_key)
 
     def deliver_one(self) -> bool:
         """Fetch and deliver one message from the active queues, round robin.
@@ -790,7 +623,7 @@ class Channel(AbstractChannel, base.StdChannel):
                 self._rr += 1
                 return True
             dead += 1  # an expired message: try the same queue again
-            if dead >= _DEAD_BUDGET:
+            if dead >= DEAD_BUDGET:
                 return True
             if self._qos is not None and not self._qos.can_consume():
                 return True
@@ -839,18 +672,6 @@ class Channel(AbstractChannel, base.StdChannel):
             if not requeue:
                 self._dead_letter_rejected(tag)
             self.qos.reject(tag, requeue=requeue)
-
-    def _dead_letter_rejected(self, delivery_tag: Any) -> None:
-        qos = self._qos
-        if qos is None:
-            return
-        message = qos._delivered.get(delivery_tag)
-        queue = getattr(message, "queue", None)
-        if message is None or not queue:
-            return
-        policy = self._policy(queue)
-        if policy is not None and policy.dead_letter_exchange is not None:
-            self._dead_letter(message._raw, queue, REJECTED, policy)
 
     def basic_recover(self, requeue: bool = False) -> None:
         """Redeliver every unacknowledged message (only ``requeue=True`` is supported)."""
@@ -935,27 +756,6 @@ class Channel(AbstractChannel, base.StdChannel):
 
     def __exit__(self, *exc_info: Any) -> None:
         self.close()
-
-
-def _ttl_checked_basic_get(basic_get: Callable[..., Any]) -> Callable[..., Any]:
-    @functools.wraps(basic_get)
-    def checked_basic_get(self: Channel, queue: str, no_ack: bool = False, **kwargs: Any) -> Any:
-        for _ in range(_DEAD_BUDGET * 100):
-            message = basic_get(self, queue, no_ack, **kwargs)
-            if message is None or not self._dead_on_get(message, queue, no_ack):
-                return message
-        return None
-
-    checked_basic_get._engine_ttl_checked = True  # type: ignore[attr-defined]
-    return checked_basic_get
-
-
-def _body_size(payload: Mapping[str, Any]) -> int:
-    """The size of a stored envelope's body (as stored)."""
-    body = payload.get("body")
-    if isinstance(body, (bytes, str)):
-        return len(body)
-    return 0
 
 
 class Management(base.Management):
