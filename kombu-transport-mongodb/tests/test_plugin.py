@@ -36,6 +36,8 @@ def test_scheme_resolves_and_kombu5_module_path_imports() -> None:
     ("mongodb://localhost:27018/jobs", "mongodb://localhost:27018/jobs", "jobs"),
     ("mongodb://u:p%40ss@db.example/jobs?authSource=admin&replicaSet=rs0",
      "mongodb://u:p%40ss@db.example:27017/jobs?authSource=admin&replicaSet=rs0", "jobs"),
+    ("mongodb+srv://u:p@cluster0.example.net/jobs?retryWrites=true",
+     "mongodb+srv://u:p@cluster0.example.net/jobs?retryWrites=true", "jobs"),
 ])
 def test_url_forms(url: str, uri: str, database: str) -> None:
     conn = Connection(url)
