@@ -69,7 +69,7 @@ def test_publish_after_idle_drop_loses_nothing(url: str, names: list[str], fault
             conn.release()
 
 
-def test_amqp_resends_the_unconfirmed_window_after_a_cut_mid_stream(names: list[str]) -> None:
+def test_unconfirmed_window_is_resent_after_a_cut_mid_stream(url: str, names: list[str]) -> None:
     """Publishing without pause while the proxy cuts: every number arrives (duplicates allowed)."""
     from .conftest import AMQP_URL
 
@@ -77,7 +77,7 @@ def test_amqp_resends_the_unconfirmed_window_after_a_cut_mid_stream(names: list[
     queue = Queue(fresh(names), routing_key="k", durable=False, auto_delete=False)
     with Connection(AMQP_URL) as admin, FaultProxy("127.0.0.1", 5672) as proxy:
         queue(admin.default_channel).declare()
-        conn = Connection(proxy.url(AMQP_URL))
+        conn = Connection(proxy.url(url), transport_options={"confirm_window": 65536})
         policy = {"max_retries": 10, "interval_start": 0, "interval_step": 0.2,
                   "interval_max": 1}
         try:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import logging
 from collections import defaultdict
 from collections.abc import Callable
+from time import monotonic
 from typing import TYPE_CHECKING, Any
 
 import pika
@@ -12,6 +14,7 @@ from kombu.message import Message as BaseMessage
 from kombu.transport import base
 
 from . import common
+from ._confirms import ConfirmWindow, Unconfirmed
 from ._pika_messages import (
     CACHE_MAX,
     ConsumerCancelled,
@@ -26,6 +29,11 @@ if TYPE_CHECKING:  # pragma: no cover
     from .pika import Connection
 
 __all__ = ("Channel",)
+
+logger = logging.getLogger(__name__)
+
+#: Seconds a full confirm window (or a close) waits when ``confirm_timeout`` is not set.
+DEFAULT_CONFIRM_WAIT = 30.0
 
 class Channel(base.StdChannel):  # type: ignore[misc]
     """Kombu's channel interface on a pika ``BlockingChannel``."""
@@ -48,6 +56,10 @@ class Channel(base.StdChannel):  # type: ignore[misc]
         if connection.confirm_publish:
             channel.confirm_delivery()
             self._confirm = True
+        self._window_size = 0 if self._confirm else int(connection.confirm_window or 0)
+        self._window = ConfirmWindow()
+        self._window_on = False
+        self._nack_error: BaseException | None = None
 
     @property
     def is_open(self) -> bool:
@@ -101,10 +113,23 @@ class Channel(base.StdChannel):  # type: ignore[misc]
     def basic_publish(self, message: tuple[bytes, pika.BasicProperties], exchange: str = "",
                       routing_key: str = "", mandatory: bool = False, immediate: bool = False,
                       **kwargs: Any) -> None:
-        """Publish; with confirms, wait for the ack (``NackError`` on a nack)."""
+        """Publish; see :mod:`kombu_transport_amqp._confirms` for the default window.
+
+        With ``confirm_publish`` each publish waits for its ack (``NackError``
+        on a nack).
+        """
         if immediate:
             raise pexc.MethodNotImplemented("immediate is not supported by RabbitMQ")
+        if self._nack_error is not None:
+            error, self._nack_error = self._nack_error, None
+            raise error
         body, props = message
+        window = self._window if self._window_size else None
+        if window is not None:
+            if not self._window_on:
+                self._start_window()
+            # recorded first: pika may read this publish's ack while sending it
+            window.sent((message, exchange, routing_key, mandatory, immediate), len(body))
         try:
             self.blocking.basic_publish(exchange, routing_key, body, props, mandatory)
         except pexc.UnroutableError as exc:
@@ -113,6 +138,57 @@ class Channel(base.StdChannel):  # type: ignore[misc]
                 raise
             for returned in exc.messages:
                 self._dispatch_return(returned.method, returned.properties, returned.body)
+        except BaseException:
+            if window is not None and window.entries and window.entries[-1][0] == window.seq:
+                window.size -= window.entries.pop()[1]  # not sent: the caller retries it
+                window.seq -= 1
+            raise
+        if window is not None and (len(window) >= self._window_size
+                                   or window.size >= self.connection.confirm_window_bytes):
+            self.wait_for_confirms(len(window) // 2, self.connection.confirm_timeout)
+
+    # -- the confirm window (see kombu_transport_amqp._confirms) -------------------
+    def _start_window(self) -> None:
+        selected: list[Any] = []
+        self.blocking._impl.confirm_delivery(  # noqa: SLF001 - asynchronous confirms
+            ack_nack_callback=self._on_confirm, callback=selected.append)
+        self._window.reset()
+        deadline = monotonic() + DEFAULT_CONFIRM_WAIT
+        while not selected:
+            if monotonic() > deadline:
+                raise pexc.AMQPConnectionError("Confirm.Select was not answered")
+            self.connection.blocking.process_data_events(time_limit=0.05)
+        self._window_on = True
+
+    def _on_confirm(self, frame: Any) -> None:
+        method = frame.method
+        nack = isinstance(method, pika.spec.Basic.Nack)
+        refused = self._window.confirm(method.delivery_tag, method.multiple, nack)
+        if nack and refused:
+            self._nack_error = pexc.NackError([])
+
+    def wait_for_confirms(self, low: int = 0, timeout: float | None = None) -> None:
+        """Process I/O until at most ``low`` publishes of this channel are unconfirmed.
+
+        Raises a connection error when RabbitMQ has not confirmed enough of
+        them within ``timeout`` (default 30 s).
+        """
+        window = self._window
+        deadline = monotonic() + (timeout or DEFAULT_CONFIRM_WAIT)
+        process = self.connection.blocking.process_data_events
+        while len(window) > low:
+            remaining = deadline - monotonic()
+            if remaining <= 0 or not self.connection.blocking.is_open:
+                raise pexc.AMQPConnectionError(
+                    f"{len(window)} publishes not confirmed by the broker in time")
+            process(time_limit=min(remaining, 1.0))
+        if self._nack_error is not None:
+            error, self._nack_error = self._nack_error, None
+            raise error
+
+    def take_unconfirmed(self) -> list[Unconfirmed]:
+        """What this channel sent that RabbitMQ never confirmed (the window empties)."""
+        return self._window.take()
 
     def _on_return(self, _channel: Any, method: Any, props: Any, body: bytes) -> None:
         self._dispatch_return(method, props, body)
@@ -304,8 +380,28 @@ class Channel(base.StdChannel):  # type: ignore[misc]
         return int(frame.method.message_count)
 
     def close(self) -> None:
-        """Close the channel (no-op when already closed)."""
-        self.connection.channels.pop(self.channel_id, None)
+        """Close the channel (no-op when already closed).
+
+        Publishes still unconfirmed are waited for first; what a broken
+        connection leaves unconfirmed goes to the connection's ``orphans``
+        (re-sent after reconnecting); a channel the broker closed (a channel
+        error) drops its window with a warning, as ``amqp://`` does.
+        """
+        conn = self.connection
+        if self._window:
+            if self.blocking.is_open and conn.blocking.is_open:
+                try:
+                    self.wait_for_confirms(0, conn.confirm_timeout)
+                except Exception:  # noqa: BLE001 - broken: what is left is kept below
+                    pass
+            if self._window:
+                if conn.blocking.is_open:
+                    logger.warning("channel %s closed with %d unconfirmed publishes",
+                                   self.channel_id, len(self._window))
+                    self._window.take()
+                else:
+                    conn.orphans.extend(self._window.take())
+        conn.channels.pop(self.channel_id, None)
         self.callbacks.clear()
         if self.blocking.is_open:
             try:

@@ -11,6 +11,12 @@ Transport options:
 ``confirm_publish``
     Enable publisher confirms: each publish waits for the broker's ack and
     raises :class:`pika.exceptions.NackError` on a nack.
+``confirm_window`` (default 0: off), ``confirm_window_bytes``, ``confirm_timeout``
+    At-least-once publishing as on ``amqp://`` (see
+    :mod:`kombu_transport_amqp._confirms`): confirms read asynchronously,
+    unconfirmed publishes re-sent after reconnecting. Off by default on
+    pika: pika spends about 30 µs of CPU per confirm frame, which more than
+    halves publish throughput.
 ``client_properties``
     Extra client properties (merged over the product name).
 ``blocked_connection_timeout``, ``socket_timeout``, ``stack_timeout``,
@@ -40,6 +46,7 @@ from kombu.transport import base
 from pika.adapters.utils.connection_workflow import AMQPConnectorException
 
 from . import common
+from ._confirms import Unconfirmed
 from ._pika_channel import Channel
 from ._pika_messages import (
     ConsumerCancelled,
@@ -79,9 +86,16 @@ class Connection:
     """
 
     def __init__(self, params: pika.ConnectionParameters, client: Any = None,
-                 confirm_publish: bool = False) -> None:
+                 confirm_publish: bool = False, confirm_window: int = 0,
+                 confirm_window_bytes: int = 16 << 20,
+                 confirm_timeout: float | None = None) -> None:
         self.client = client
         self.confirm_publish = confirm_publish
+        self.confirm_window = max(int(confirm_window or 0), 0)
+        self.confirm_window_bytes = max(int(confirm_window_bytes), 1)
+        self.confirm_timeout = confirm_timeout
+        #: Unconfirmed publishes of channels closed while the connection broke.
+        self.orphans: list[Unconfirmed] = []
         self.queue_types = common.QueueTypes()
         self.channels: dict[int, Channel] = {}
         self.events = 0
@@ -150,6 +164,18 @@ class Connection:
         if error is not None:
             raise error
 
+    def take_unconfirmed(self) -> list[Unconfirmed]:
+        """Every publish of this connection RabbitMQ has not confirmed (windows empty)."""
+        taken, self.orphans = self.orphans, []
+        for channel in list(self.channels.values()):
+            taken += channel.take_unconfirmed()
+        return taken
+
+    def wait_for_confirms(self, timeout: float | None = None) -> None:
+        """Wait until RabbitMQ confirmed every publish of every channel (bounded)."""
+        for channel in list(self.channels.values()):
+            channel.wait_for_confirms(0, timeout)
+
     def close(self) -> None:
         """Close (ignoring a connection that is already gone)."""
         self.channels.clear()
@@ -200,6 +226,8 @@ class Transport(base.Transport):  # type: ignore[misc]
         self.client = client
         self.default_port = default_port or self.default_port
         self.default_ssl_port = default_ssl_port or self.default_ssl_port
+        #: Unconfirmed publishes to send again on the next connection.
+        self._carry: list[Unconfirmed] = []
 
     def driver_version(self) -> str:
         """pika's version."""
@@ -249,13 +277,15 @@ class Transport(base.Transport):  # type: ignore[misc]
             )
         if ssl:
             params["ssl_options"] = self._ssl_options(ssl, host)
-        confirm = bool(options.pop("confirm_publish", False))
-        options.pop("confirm_timeout", None)
+        extra: dict[str, Any] = {"confirm_publish": bool(options.pop("confirm_publish", False))}
+        for name in ("confirm_timeout", "confirm_window", "confirm_window_bytes"):
+            if options.get(name) is not None:
+                extra[name] = options.pop(name)
         for name in ("blocked_connection_timeout", "socket_timeout", "stack_timeout",
                      "frame_max", "channel_max", "tcp_options", "locale", "retry_delay"):
             if name in options:
                 params[name] = options.pop(name)
-        return pika.ConnectionParameters(**params), {"confirm_publish": confirm}
+        return pika.ConnectionParameters(**params), extra
 
     @staticmethod
     def _ssl_options(ssl: Any, host: str) -> pika.SSLOptions:
@@ -271,14 +301,50 @@ class Transport(base.Transport):  # type: ignore[misc]
         return pika.SSLOptions(context, opts.get("server_hostname") or host)
 
     def establish_connection(self) -> PikaConnection:
-        """Connect and log in; raises one of ``connection_errors`` on failure."""
+        """Connect and log in; raises one of ``connection_errors`` on failure.
+
+        Publishes a previous connection left unconfirmed are sent again
+        first, on a channel of their own, in their original order.
+        """
         params, extra = self._parameters()
-        return self.Connection(params, client=self.client, **extra)
+        conn = self.Connection(params, client=self.client, **extra)
+        if self._carry:
+            carry, self._carry = self._carry, []
+            sent = 0
+            try:
+                channel = conn.channel()
+                for message, exchange, routing_key, mandatory, immediate in carry:
+                    channel.basic_publish(message, exchange, routing_key, mandatory, immediate)
+                    sent += 1
+            except BaseException:
+                self._carry = conn.take_unconfirmed() + carry[sent:]
+                conn.close()
+                raise
+        return conn
 
     def close_connection(self, connection: PikaConnection) -> None:
-        """Close ``connection``."""
+        """Close, after RabbitMQ confirmed every publish (bounded by ``confirm_timeout``).
+
+        What it did not confirm (the connection broke meanwhile) is kept for
+        :meth:`take_unconfirmed`.
+        """
         connection.client = None
+        try:
+            if connection.connected:
+                connection.wait_for_confirms(connection.confirm_timeout)
+        except Exception:  # noqa: BLE001 - broken: what is left is carried
+            pass
+        self._carry += connection.take_unconfirmed()
         connection.close()
+
+    def take_unconfirmed(self) -> list[Unconfirmed] | None:
+        """Publishes sent but never confirmed, for the next transport (``Connection.collect``)."""
+        carry, self._carry = self._carry, []
+        return carry or None
+
+    def adopt_unconfirmed(self, window: Any) -> None:
+        """Take over another transport's unconfirmed publishes (sent on connect)."""
+        self._carry += [entry for entry in window if isinstance(entry, tuple) and len(entry) == 5]
 
     def create_channel(self, connection: PikaConnection) -> PikaChannel:
         """A new channel on ``connection``."""
@@ -323,6 +389,7 @@ class Transport(base.Transport):  # type: ignore[misc]
 
     def _collect(self, connection: PikaConnection | None) -> None:
         if connection is not None:
+            self._carry += connection.take_unconfirmed()
             connection.channels.clear()
 
     def verify_connection(self, connection: PikaConnection) -> bool:
