@@ -190,9 +190,11 @@ def test_priorities_then_publish_order(queue: Queue) -> None:
 
 
 def test_x_delay_header_delays_delivery(queue: Queue) -> None:
-    published = time.time()
-    publish(queue, "later", headers={"x-delay": 2000})
-    publish(queue, "now")
+    with Connection(URL) as conn:
+        producer = Producer(conn.channel(), exchange=queue.exchange, routing_key=queue.routing_key)
+        published = time.time()
+        producer.publish("later", headers={"x-delay": 2000}, declare=[queue])
+        producer.publish("now")
     with Connection(URL) as conn:
         arrivals = []
         for _ in range(2):

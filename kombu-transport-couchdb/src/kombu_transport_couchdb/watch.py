@@ -57,10 +57,14 @@ class ChangesWatcher:
         self._thread.start()
         return self
 
-    def stop(self, timeout: float = 2.0) -> None:
+    def stop(self, timeout: float = 0.0) -> None:
+        """Ask the thread to end; it does after its current wait (at most ``polling_interval``).
+
+        With ``timeout`` wait that long for it.
+        """
         self._stop.set()
         self.ready = False
-        if self._thread.is_alive() and self._thread is not threading.current_thread():
+        if timeout and self._thread.is_alive() and self._thread is not threading.current_thread():
             self._thread.join(timeout)
 
     @property
