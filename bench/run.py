@@ -41,6 +41,8 @@ RAW_SCHEMES['mongodb'] = 'mongodb'
 RAW_SCRIPTS = {'mongodb': os.path.join(ROOT, 'bench', 'raw_mongodb.py')}
 RAW_SCHEMES['sqs'] = 'sqs'
 RAW_SCRIPTS['sqs'] = os.path.join(ROOT, 'bench', 'raw_sqs.py')
+RAW_SCHEMES['couchdb'] = 'couchdb'
+RAW_SCRIPTS['couchdb'] = os.path.join(ROOT, 'bench', 'raw_couchdb.py')
 
 # What the probe prints: the kombu this interpreter imports, and whether it takes the URL.
 PROBE = r'''
