@@ -202,6 +202,21 @@ class QueueExpiresConformance(ConformanceBase):
         # less often than the queue's expiry.
         assert poll(gone, timeout=max(self.timeout, 3.0), interval=1.0)
 
+    @requires("queue_expires")
+    def test_consumed_queue_does_not_expire(self) -> None:
+        from kombu import Consumer
+
+        from ..base import Recorder
+
+        conn = self.connection()
+        queue = self.declared_queue(conn, expires=0.5)
+        rec = Recorder(ack=True)
+        with Consumer(conn.default_channel, [queue], callbacks=[rec]):
+            self.watch(conn, 2.0)
+            self.publish(conn, queue, "still here")
+            self.collect(conn, rec, 1)
+        assert rec.bodies == ["still here"], "a queue with a consumer expired"
+
     @requires("!queue_expires")
     def test_undeclared_queue_expires_raises(self) -> None:
         from kombu.exceptions import CapabilityNotSupported

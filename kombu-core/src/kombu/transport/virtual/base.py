@@ -30,7 +30,6 @@ Queues and messages without these arguments pay one dict lookup per message.
 from __future__ import annotations
 
 import base64
-import logging
 import os
 import time
 from collections import defaultdict
@@ -66,7 +65,6 @@ __all__ = (
 
 ARRAY_TYPE_H = "H"
 
-logger = logging.getLogger(__name__)
 _time = time.time
 _monotonic = time.monotonic
 
