@@ -24,6 +24,7 @@ Acknowledgement contract (at-least-once):
 from __future__ import annotations
 
 import logging
+import math
 import threading
 import time
 import uuid
@@ -347,7 +348,7 @@ class Channel(virtual.Channel):
         if due is None:
             return False
         remaining = float(due) - time.time()
-        if remaining < 1:
+        if remaining <= 0:
             return False
         tag = props["delivery_tag"]
         body = {k: v for k, v in payload.items() if k != "redelivered"}
@@ -357,7 +358,7 @@ class Channel(virtual.Channel):
             k: v for k, v in props.get("delivery_info", {}).items()
             if k not in ("sqs_message", "sqs_queue", "redelivered")}
         self.sqs(queue).send_message(QueueUrl=url, MessageBody=envelope.encode(
-            body, self.settings.base64_encoding), DelaySeconds=min(int(remaining), MAX_DELAY_SECONDS))
+            body, self.settings.base64_encoding), DelaySeconds=min(math.ceil(remaining), MAX_DELAY_SECONDS))
         with self._lock:
             self._held.pop(tag, None)
             self._deletes.setdefault(url, []).append(tag)

@@ -1,0 +1,157 @@
+"""What the SQS transport promises beyond the kit: URL forms, names, plugin, delays, SNS fanout."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from kombu import Connection, Consumer, Exchange, Producer, Queue
+
+from .conftest import ENDPOINT, URL, boto_client
+
+
+@pytest.fixture
+def uname() -> Iterator[str]:
+    prefix = f"t-sem-{uuid.uuid4().hex[:8]}-"
+    yield prefix
+    client = boto_client()
+    for url in client.list_queues(QueueNamePrefix=prefix).get("QueueUrls", []):
+        client.delete_queue(QueueUrl=url)
+    sns = boto_client("sns")
+    for topic in sns.list_topics().get("Topics", []):
+        if prefix in topic["TopicArn"]:
+            sns.delete_topic(TopicArn=topic["TopicArn"])
+
+
+def _collect(conn: Connection, queues: list[Queue], count: int, timeout: float = 15) -> list[Any]:
+    got: list[Any] = []
+    with Consumer(conn.channel(), queues, callbacks=[lambda b, m: (got.append(b), m.ack())]):
+        deadline = time.monotonic() + timeout
+        while len(got) < count and time.monotonic() < deadline:
+            try:
+                conn.drain_events(timeout=1)
+            except TimeoutError:
+                pass
+    return got
+
+
+def test_plugin_and_import_load_no_client_library() -> None:
+    code = ("import sys, kombu, kombu_transport_sqs.plugin as p; p.kombu_transports(); "
+            "sys.exit(1 if 'boto3' in sys.modules or 'botocore' in sys.modules else 0)")
+    assert subprocess.run([sys.executable, "-c", code], check=False).returncode == 0
+
+
+def test_kombu5_module_path() -> None:
+    import kombu.transport.SQS as sqs
+    from kombu_transport_sqs import transport
+
+    assert sqs.Transport is transport.Transport
+
+
+def test_url_forms_and_password_masking() -> None:
+    conn = Connection("sqs://AKID:s%2Fecret@127.0.0.1:5000")
+    settings = conn.transport.settings
+    assert (settings.access_key_id, settings.secret_access_key) == ("AKID", "s/ecret")
+    assert settings.endpoint_url == "http://127.0.0.1:5000"
+    assert "ecret" not in repr(conn) and "ecret" not in repr(settings)
+    assert Connection("sqs://", transport_options={"is_secure": True}).transport.settings.endpoint_url is None
+    secure = Connection("sqs://k:s@sqs.example:443", transport_options={"is_secure": True})
+    assert secure.transport.settings.endpoint_url == "https://sqs.example:443"
+    with pytest.raises(ValueError, match="wait_time_seconds"):
+        Connection("sqs://", transport_options={"wait_time_seconds": 21}).transport  # noqa: B018
+
+
+def test_unreachable_endpoint_is_a_connection_error() -> None:
+    conn = Connection("sqs://k:s@127.0.0.1:9", transport_options={
+        "client-config": {"retries": {"max_attempts": 1}, "connect_timeout": 1}})
+    with pytest.raises(conn.connection_errors):
+        conn.connect()
+
+
+def test_celery_dotted_names_map_like_kombu(uname: str) -> None:
+    opts = {"queue_name_prefix": uname, "wait_time_seconds": 1}
+    with Connection(URL, transport_options=opts) as conn:
+        q = Queue("celery.pidbox@host!x", Exchange("celery.x", "direct"), routing_key="k")
+        q(conn.channel()).declare()
+        names = [u.rsplit("/", 1)[1] for u in boto_client().list_queues(
+            QueueNamePrefix=uname).get("QueueUrls", [])]
+    assert uname + "celery-pidbox_host_x" in names
+
+
+def test_delayed_delivery(uname: str) -> None:
+    opts = {"queue_name_prefix": uname, "wait_time_seconds": 1}
+    q = Queue("later", Exchange("later.x", "direct"), routing_key="later")
+    with Connection(URL, transport_options=opts) as conn:
+        Producer(conn.channel(), exchange=q.exchange).publish(
+            "late", routing_key="later", declare=[q], delay_seconds=3)
+        Producer(conn.channel(), exchange=q.exchange).publish("now", routing_key="later")
+        assert _collect(conn, [q], 1, timeout=1.5) == ["now"]
+        start = time.monotonic()
+        assert _collect(conn, [q], 1, timeout=10) == ["late"]
+        assert time.monotonic() - start > 0.3   # it was held back, not there at once
+
+
+def test_delay_over_900_seconds_is_delivered_in_hops(uname: str, monkeypatch: Any) -> None:
+    """Delays over SQS's limit hop: an early copy is sent on with the remaining delay."""
+    from kombu_transport_sqs import channel
+
+    monkeypatch.setattr(channel, "MAX_DELAY_SECONDS", 1)   # hops of 1 s instead of 900 s
+    opts = {"queue_name_prefix": uname, "wait_time_seconds": 1}
+    q = Queue("hops", Exchange("hops.x", "direct"), routing_key="hops")
+    with Connection(URL, transport_options=opts) as conn:
+        Producer(conn.channel(), exchange=q.exchange).publish(
+            {"v": 1}, routing_key="hops", declare=[q], delay_seconds=4)
+        assert _collect(conn, [q], 1, timeout=2.5) == []
+        assert _collect(conn, [q], 1, timeout=10) == [{"v": 1}]
+
+
+def test_sns_fanout_reaches_every_bound_queue_across_connections(uname: str) -> None:
+    opts = {"queue_name_prefix": uname, "wait_time_seconds": 1, "supports_fanout": True}
+    ex = Exchange("bcast", "fanout")
+    q1, q2 = Queue("f1", ex), Queue("f2", ex)
+    with Connection(URL, transport_options=opts) as conn:
+        for q in (q1, q2):
+            q(conn.channel()).declare()
+        topics = [t["TopicArn"] for t in boto_client("sns").list_topics()["Topics"]]
+        assert any(t.endswith(":" + uname + "bcast") for t in topics)
+    # Another connection (as another process would) publishes without declaring.
+    with Connection(URL, transport_options=opts) as other:
+        Producer(other.channel(), exchange=ex).publish({"to": "all"}, routing_key="ignored")
+    with Connection(URL, transport_options=opts) as conn:
+        assert _collect(conn, [q1, q2], 2) == [{"to": "all"}] * 2
+
+
+def test_bindings_stored_on_the_server_route_for_a_fresh_process(uname: str) -> None:
+    opts = {"queue_name_prefix": uname, "wait_time_seconds": 1}
+    ex = Exchange("logs", "topic")
+    q = Queue("errors", ex, routing_key="*.error")
+    with Connection(URL, transport_options=opts) as conn:
+        q(conn.channel()).declare()
+    code = (
+        "import sys; from kombu import Connection, Exchange, Producer\n"
+        f"with Connection({URL!r}, transport_options={opts!r}) as c:\n"
+        "    p = Producer(c.channel(), exchange=Exchange('logs', 'topic'))\n"
+        "    p.publish('boom', routing_key='db.error', declare=[])\n"
+        "    p.publish('fine', routing_key='db.info', declare=[])\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
+    with Connection(URL, transport_options=opts) as conn:
+        assert _collect(conn, [q], 2, timeout=4) == ["boom"]
+
+
+def test_endpoint_from_environment(monkeypatch: Any, uname: str) -> None:
+    """With no host in the URL, boto3's own chain finds the endpoint and credentials."""
+    monkeypatch.setenv("AWS_ENDPOINT_URL", ENDPOINT)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "env-key")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "env-secret")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    opts = {"queue_name_prefix": uname, "wait_time_seconds": 1}
+    q = Queue("envq", Exchange("envq.x", "direct"), routing_key="envq")
+    with Connection("sqs://", transport_options=opts) as conn:
+        Producer(conn.channel(), exchange=q.exchange).publish("hi", routing_key="envq", declare=[q])
+        assert _collect(conn, [q], 1) == ["hi"]
