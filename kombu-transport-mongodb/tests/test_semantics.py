@@ -290,3 +290,17 @@ def test_unbind_and_exchange_delete_remove_stored_bindings(mongodb_url: str, mdb
         assert routing.count_documents({"exchange": exchange.name}) == 0
         for q in queues:
             q(other.channel()).delete()
+
+
+def test_claims_of_a_queue_no_consumer_of_ours_reads_come_back(mongodb_url: str, mdb: Any, uname: str) -> None:
+    """Any consuming process restores expired claims of every queue (e.g. one only Kombu 5.7 reads)."""
+    orphan = Queue(uname + ".orphan", Exchange(uname + ".x"), routing_key="orphan")
+    busy = Queue(uname + ".busy", Exchange(uname + ".x"), routing_key="busy")
+    publish(mongodb_url, orphan, {"n": 1})
+    mdb["messages"].update_many({"queue": orphan.name},
+                                {"$set": {"queue": claimed(orphan.name), "claim": "dead", "lease": 1.0}})
+    with Connection(mongodb_url, transport_options=FAST) as conn:
+        collect(conn, busy, 1, timeout=2.0)  # consumes another queue, idle
+        assert wait_for(lambda: mdb["messages"].count_documents({"queue": orphan.name}) == 1, 5)
+        orphan(conn.channel()).delete()
+        busy(conn.channel()).delete()

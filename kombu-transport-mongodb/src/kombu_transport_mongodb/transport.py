@@ -33,7 +33,7 @@ from pymongo.errors import ConnectionFailure, OperationFailure
 
 from . import quirks
 from .channel import Channel, QoS
-from .layout import Collections, claimed, delayed
+from .layout import CLAIMED_PREFIX, DELAYED_PREFIX, Collections, claimed, delayed
 from .routes import Routes
 from .uri import DEFAULT_PORT, ClientConfig, client_config
 
@@ -312,10 +312,27 @@ class Transport(virtual.Transport):
         self.sweep_if_due()
 
     def sweep_if_due(self) -> None:
+        """Every ``restore_interval``: expired queues, and expired claims and due delayed
+        messages of *every* queue (also those no consumer of this process reads, e.g.
+        queues only Kombu 5.7 consumers read now)."""
         now = time.monotonic()
         if now - self._swept >= self.restore_interval:
             self._swept = now
             self.sweep_expired_queues()
+            for queue in self._queues_needing_maintenance():
+                self.maintain(queue)
+
+    def _queues_needing_maintenance(self, limit: int = 1000) -> set[str]:
+        messages = self.collection("messages")
+        now = time.time()
+        queues: set[str] = set()
+        for prefix, field, due in ((CLAIMED_PREFIX, "lease", {"$lt": now}),
+                                   (DELAYED_PREFIX, "not_before", {"$lte": now})):
+            # A range on the prefix (index-friendly): ':' + 1 is ';'.
+            found = messages.find({"queue": {"$gte": prefix, "$lt": prefix[:-1] + ";"}, field: due},
+                                  {"queue": 1}, limit=limit)
+            queues.update(doc["queue"][len(prefix):] for doc in found)
+        return queues
 
     def maintain(self, queue: str) -> tuple[int, int]:
         """Restore ``queue``'s expired claims and due delayed messages; return both counts.
