@@ -235,3 +235,28 @@ def test_acks_are_batched_and_urls_cached(qname: str) -> None:
     assert 3 <= calls.count("DeleteMessageBatch") <= 8, calls
     assert calls.count("ReceiveMessage") <= 12, calls
     assert _visible(qname) == 0
+
+
+def test_backoff_policy_of_a_predefined_queue(qname: str) -> None:
+    """Kombu 5.7's backoff_policy: a rejected task comes back after the policy's delay."""
+    client = boto_client()
+    url = client.create_queue(QueueName=qname, Attributes={"VisibilityTimeout": "60"})["QueueUrl"]
+    opts = {"wait_time_seconds": 1, "predefined_queues": {qname: {
+        "url": url, "backoff_tasks": ["tasks.example"], "backoff_policy": {1: 2, 2: 4}}}}
+    q = Queue(qname, routing_key=qname)
+    with Connection(URL, transport_options=opts) as conn:
+        producer = Producer(conn.channel())
+        producer.publish("task", routing_key=qname, headers={"task": "tasks.example"})
+        producer.publish("other", routing_key=qname, headers={"task": "tasks.other"})
+        got = []
+        deadline = time.monotonic() + 10
+        while len(got) < 2 and time.monotonic() < deadline:
+            message = q(conn.channel()).get()
+            if message is not None:
+                got.append(message)
+        assert sorted(m.payload for m in got) == ["other", "task"]
+        for message in got:
+            message.reject()
+    assert _get(q, opts, wait=1.0, ack=False) == [], "the backoff delay was not applied"
+    # Back after the policy's 2 s, well before the queue's 60 s visibility timeout.
+    assert _get(q, opts, wait=8.0) == [("task", True)], "the task did not come back (or 'other' did)"

@@ -81,11 +81,35 @@ class QoS(virtual.QoS):
             self.channel._settle([t for t in held if t not in self._delivered])
 
     def reject(self, delivery_tag: Any, requeue: bool = False) -> None:
-        self._delivered.pop(delivery_tag, None)
-        if requeue:
+        message = self._delivered.pop(delivery_tag, None)
+        backoff = self._backoff_seconds(message) if message is not None else None
+        if backoff is not None:
+            # Kombu 5.7's backoff_policy: the task comes back after the policy's delay.
+            self.channel._release([delivery_tag], visibility=backoff)
+        elif requeue:
             self.channel._release([delivery_tag])
         else:
             self.channel._discard(delivery_tag)
+
+    def _backoff_seconds(self, message: Any) -> int | None:
+        """The delay ``backoff_policy`` gives a rejected task of a predefined queue, if any.
+
+        Kombu 5.7's options: ``predefined_queues[q]['backoff_tasks']`` (task names)
+        and ``['backoff_policy']`` (receive count -> seconds until it comes back).
+        """
+        spec = self.channel.settings.predefined_queues.get(message.queue or "")
+        if not spec or not spec.get("backoff_tasks") or not spec.get("backoff_policy"):
+            return None
+        if (message.headers or {}).get("task") not in spec["backoff_tasks"]:
+            return None
+        record = message.delivery_info.get("sqs_message") or {}
+        try:
+            count = int(record.get("Attributes", {}).get("ApproximateReceiveCount", 0))
+        except (TypeError, ValueError):
+            return None
+        policy = spec["backoff_policy"]
+        value = policy.get(count, policy.get(str(count)))
+        return None if value is None else int(value)
 
     def restore_unacked(self) -> list[tuple[BaseException, Any]]:
         tags = list(self._delivered)
@@ -469,8 +493,8 @@ class Channel(virtual.Channel):
                     self._deletes.setdefault(url, []).extend(handles)
                 raise
 
-    def _release(self, tags: Iterable[Any]) -> int:
-        """Make held messages visible again at once (visibility 0); how many."""
+    def _release(self, tags: Iterable[Any], visibility: int = 0) -> int:
+        """Make held messages visible again (at once, or after ``visibility`` s); how many."""
         by_url: dict[str, list[str]] = {}
         with self._lock:
             for tag in tags:
@@ -479,7 +503,7 @@ class Channel(virtual.Channel):
                     by_url.setdefault(held[1], []).append(tag)
             if not by_url:
                 return 0
-            self._change_visibility(by_url, 0)
+            self._change_visibility(by_url, visibility)
         return sum(len(v) for v in by_url.values())
 
     def _change_visibility(self, by_url: dict[str, list[str]], seconds: int) -> None:
