@@ -89,6 +89,46 @@ def stage() -> None:
     shutil.copyfile(HERE / "known_failures.py", INTEGRATION / "_known_failures.py")
 
 
+#: target -> the broker URL its tests use (for the clean slate; memory:// is per process).
+BROKER_URLS = {
+    "redis": "redis://127.0.0.1:{REDIS_6379_TCP}/0",
+    "amqp": "amqp://guest:guest@127.0.0.1:{RABBITMQ_5672_TCP}//",
+    "pika": "amqp://guest:guest@127.0.0.1:{RABBITMQ_5672_TCP}//",
+    "mongodb": "mongodb://127.0.0.1:{MONGODB_27017_TCP}/tests",
+    "couchdb": "couchdb://127.0.0.1:{COUCHDB_PORT}/kombu57_integration",
+    "beanstalk": "beanstalk://127.0.0.1:{BEANSTALK_PORT}",
+}
+
+
+def clean_slate(target: str) -> None:
+    """Delete the fixed-name queues Kombu's tests use, as on the fresh broker its CI has.
+
+    Some of Kombu's tests leave messages behind on purpose (a requeue test never
+    acks), so a second run on the same broker would start from their leftovers.
+    """
+    import re
+
+    url = BROKER_URLS.get(target)
+    if url is None:
+        return
+    url = url.format(**TARGETS[target][2])
+    names: set[str] = set()
+    for module in INTEGRATION.glob("*.py"):
+        names.update(re.findall(r"(?:Queue|SimpleQueue|SimpleBuffer)\(\s*'([\w.-]+)'", module.read_text()))
+    from kombu import Connection
+
+    try:
+        with Connection(url, connect_timeout=5) as conn:
+            channel = conn.channel()
+            for name in sorted(names):
+                try:
+                    channel.queue_delete(name)
+                except Exception:  # noqa: BLE001 - a missing queue is what we want
+                    channel = conn.channel()
+    except Exception as exc:  # noqa: BLE001 - the tests will report an unreachable broker
+        print(f"kombu57: could not clean {target} ({type(exc).__name__}: {exc})", file=sys.stderr)
+
+
 def node_ids(target: str) -> list[str]:
     module, classes, _ = TARGETS[target]
     path = f"t/integration/{module}"
@@ -119,6 +159,8 @@ def main(argv: list[str] | None = None) -> int:
     for target in targets:
         env.update(TARGETS[target][2])
     env["KOMBU57_TARGETS"] = ",".join(targets)
+    for target in targets:
+        clean_slate(target)
     cmd = [sys.executable, "-m", "pytest", "-c", str(HERE / "pytest.ini"), "--rootdir", str(SOURCE),
            *[i for t in targets for i in node_ids(t)], *extra]
     return subprocess.run(cmd, cwd=SOURCE, env=env, check=False).returncode

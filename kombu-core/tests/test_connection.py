@@ -218,3 +218,10 @@ def test_context_manager_releases():
         assert conn.default_channel is not None
         assert conn.connected
     assert not conn.connected
+
+
+def test_several_seed_hosts_stay_one_host_string():
+    conn = Connection("memory://user:secret@h1:1234,h2:5678/db?replicaSet=rs")
+    assert (conn.hostname, conn.port, conn.virtual_host) == ("h1:1234,h2:5678", None, "db")
+    assert conn.transport_options["replicaSet"] == "rs"
+    assert conn.as_uri() == "memory://user:**@h1:1234,h2:5678/db"

@@ -837,10 +837,11 @@ class Connection:
 
         info = self.info()
         vhost = info["virtual_host"]
+        hostname = info["hostname"] or "localhost"
         uri = as_url(
             str(info["transport"]) if isinstance(info["transport"], str) else "custom",
-            info["hostname"] or "localhost",
-            info["port"],
+            hostname,
+            None if "," in hostname else info["port"],  # several hosts carry their own ports
             info["userid"],
             info["password"],
             vhost if vhost not in (None, "") else None,

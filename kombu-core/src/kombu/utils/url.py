@@ -37,13 +37,21 @@ def url_to_parts(url: str) -> urlparts:
     path = parts.path
     if path.startswith("/"):
         path = path[1:]
-    try:
-        port = parts.port
-    except ValueError as exc:
-        raise ValueError(f"{exc} in URL {_mask_netloc_password(url)!r}") from None
+    hostinfo = parts.netloc.rpartition("@")[2]
+    if "," in hostinfo:
+        # Several seed hosts (``mongodb://h1:27017,h2:27017/db``): kept as one
+        # host string with their ports, for the transport to hand to its client.
+        hostname: str | None = unquote(hostinfo)
+        port = None
+    else:
+        hostname = unquote(parts.hostname) if parts.hostname else None
+        try:
+            port = parts.port
+        except ValueError as exc:
+            raise ValueError(f"{exc} in URL {_mask_netloc_password(url)!r}") from None
     return urlparts(
         scheme,
-        unquote(parts.hostname) if parts.hostname else None,
+        hostname,
         port,
         unquote(parts.username) if parts.username else None,
         unquote(parts.password) if parts.password else None,
