@@ -1,59 +1,141 @@
-"""amqp://: RabbitMQ through py-amqp, on the shared broker (127.0.0.1:5672).
+"""amqp://: RabbitMQ through py-amqp, on a private RabbitMQ node of the suite's own.
 
-The suite must not restart the RabbitMQ other tests run on, so this target
-has no ``server-kill``: its faults are the proxy's (``tcp-cut``,
-``idle-drop``), ``consumer-kill`` (RabbitMQ requeues a dead connection's
-unacked messages at once) and ``poison``. Only the scenario's own queues
-and exchanges (``chaos.<target>.*``) are touched; :meth:`stop` deletes them.
+The node is started with ``scripts/services.sh`` on a free port (any port
+but 5672 gets its own node name, distribution port and data directory
+there), so ``server-kill`` SIGKILLs only it and restarts it on the same
+data; the RabbitMQ other tests run on is never touched. ``amqp`` and
+``pika`` share the node. Without ``rabbitmq-server`` installed, or with
+``KOMBU_CHAOS_AMQP_PORT`` naming a running broker, the target runs on that
+broker instead and has no ``server-kill``; :meth:`RabbitMQTarget.stop` then
+deletes the scenarios' queues and exchanges (``chaos.<target>.*``).
 """
 
 from __future__ import annotations
 
 import os
 import shutil
+import signal
 import socket
 import subprocess
 from pathlib import Path
 from typing import Any
 
-from ..target import Target, wait_until
+from ..target import FAULTS, Target, free_port, wait_until
 
 HOST = "127.0.0.1"
-PORT = int(os.environ.get("KOMBU_CHAOS_AMQP_PORT", "5672"))
+ROOT = Path(__file__).resolve().parents[2]
+SERVICES = ROOT / "scripts" / "services.sh"
+FIXED_PORT = os.environ.get("KOMBU_CHAOS_AMQP_PORT")
+PRIVATE = FIXED_PORT is None and shutil.which("rabbitmq-server") is not None
+
+
+def _answers(port: int) -> bool:
+    try:
+        with socket.create_connection((HOST, port), 2):
+            return True
+    except OSError:
+        return False
+
+
+class _Node:
+    """The private RabbitMQ node (one for every target of this module), by reference count."""
+
+    def __init__(self) -> None:
+        self.port = 0
+        self.users = 0
+        self.dir: Path | None = None
+
+    def _env(self) -> dict[str, str]:
+        assert self.dir is not None
+        return dict(os.environ, AMQP_PORT=str(self.port), SERVICES_DIR=str(self.dir),
+                    SERVICES_TIMEOUT="120")
+
+    def start(self, workdir: Path) -> None:  # noqa: ARG002 - see below
+        if not self.port:
+            while True:  # the node also listens on port + 20000 (Erlang distribution)
+                port = free_port()
+                if port < 45000 and not _answers(port + 20000):
+                    break
+            # not under workdir: the node runs as the rabbitmq user, which must
+            # reach its files (a private temporary directory is not traversable)
+            self.port, self.dir = port, ROOT / ".services" / f"chaos-rabbitmq-{port}"
+        run = subprocess.run(["bash", str(SERVICES), "rabbitmq"], env=self._env(),
+                             capture_output=True, text=True, timeout=180, check=False)
+        if run.returncode:
+            raise RuntimeError(f"private RabbitMQ on port {self.port}: {run.stderr.strip()}")
+
+    def kill(self) -> None:
+        assert self.dir is not None
+        pidfile = self.dir / f"rabbitmq-{self.port}" / "rabbitmq.pid"
+        pid = int(pidfile.read_text().strip())
+        os.kill(pid, signal.SIGKILL)
+        wait_until(lambda: not _answers(self.port), 20, "the killed RabbitMQ going away")
+
+    def stop(self) -> None:
+        if self.port and self.dir is not None:
+            subprocess.run(["bash", str(SERVICES), "--stop", "rabbitmq"], env=self._env(),
+                           capture_output=True, timeout=120, check=False)
+            shutil.rmtree(self.dir, ignore_errors=True)
+        self.port, self.dir = 0, None
+
+
+_NODE = _Node()
 
 
 class RabbitMQTarget(Target):
-    """The shared RabbitMQ, reached through ``scheme``'s transport."""
+    """RabbitMQ reached through ``scheme``'s transport."""
 
     name = "amqp"
     scheme = "amqp"
-    faults = ("tcp-cut", "idle-drop", "consumer-kill", "poison")
+    client_module = "amqp"
+    faults = FAULTS if PRIVATE else tuple(f for f in FAULTS if f != "server-kill")
     transport_options: dict[str, Any] = {}
     redelivery_seconds = 1.0
 
+    def __init__(self) -> None:
+        self.started = False
+
     def available(self) -> str | None:
         try:
-            with socket.create_connection((HOST, PORT), 2):
-                pass
-        except OSError as exc:
-            return f"RabbitMQ at {HOST}:{PORT}: {exc}"
-        try:
             import amqp  # noqa: F401
+
             __import__(self.client_module)
         except ImportError as exc:
             return f"client missing: {exc}"
+        if PRIVATE:
+            if shutil.which("rabbitmqctl") is None:
+                return "rabbitmqctl is not installed"
+            return None
+        if not _answers(int(FIXED_PORT or 5672)):
+            return f"no RabbitMQ on {HOST}:{FIXED_PORT or 5672}"
         return None
 
-    client_module = "amqp"
-
     def start(self, workdir: Path) -> None:
-        wait_until(lambda: self.available() is None, 20, f"RabbitMQ on {HOST}:{PORT}")
+        if not PRIVATE:
+            wait_until(lambda: _answers(self.address[1]), 20, f"RabbitMQ on {self.address}")
+            return
+        if not self.started:
+            self.started = True
+            _NODE.users += 1
+        _NODE.start(workdir)  # after kill(): the same port and data
 
     def kill(self) -> None:
-        raise NotImplementedError("the shared RabbitMQ is never killed (no server-kill fault)")
+        if not PRIVATE:
+            raise NotImplementedError("the shared RabbitMQ is never killed")
+        _NODE.kill()
 
     def stop(self) -> None:
-        """Delete the queues and exchanges the scenarios of this target declared."""
+        if PRIVATE:
+            if self.started:
+                self.started = False
+                _NODE.users -= 1
+                if _NODE.users <= 0:
+                    _NODE.stop()
+            return
+        self._delete_entities()
+
+    def _delete_entities(self) -> None:
+        """Delete what this target's scenarios declared on the shared broker."""
         prefix = f"chaos.{self.name}."
         names = self._entities("list_queues") | self._entities("list_exchanges")
         mine = sorted(n for n in names if n.startswith(prefix))
@@ -85,17 +167,16 @@ class RabbitMQTarget(Target):
 
     @property
     def address(self) -> tuple[str, int]:
-        return HOST, PORT
+        return HOST, (_NODE.port if PRIVATE else int(FIXED_PORT or 5672))
 
     def url(self, address: tuple[str, int] | None = None) -> str:
         host, port = address or self.address
         return f"{self.scheme}://guest:guest@{host}:{port}//"
 
-    @staticmethod
-    def _raw() -> Any:
+    def _raw(self) -> Any:
         import amqp
 
-        conn = amqp.Connection(f"{HOST}:{PORT}", userid="guest", password="guest")
+        conn = amqp.Connection(f"{HOST}:{self.address[1]}", userid="guest", password="guest")
         conn.connect()
         return conn
 
