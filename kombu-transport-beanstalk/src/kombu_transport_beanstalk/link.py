@@ -27,6 +27,7 @@ import logging
 import socket
 import struct
 import threading
+import time
 from collections import deque
 from collections.abc import Iterable
 from typing import Any, NamedTuple
@@ -34,7 +35,11 @@ from typing import Any, NamedTuple
 import greenstalk
 from kombu.exceptions import OperationalError
 
-__all__ = ("Link", "Put", "BeanstalkConnectionError", "JobTooBig")
+__all__ = ("Link", "Put", "BeanstalkConnectionError", "JobTooBig", "BURST_GAP")
+
+#: A put less than this many seconds after the previous one is part of a burst:
+#: it returns without waiting for its confirmation (see :meth:`Link.put`).
+BURST_GAP = 0.002
 
 logger = logging.getLogger(__name__)
 
@@ -104,6 +109,7 @@ class Link:
         #: Puts sent whose ``INSERTED`` has not been read yet, oldest first.
         self._unconfirmed: deque[Put] = deque()
         self._max_job_size: int | None = None
+        self._last_put = 0.0
         self.lock = threading.RLock()
         self.closed = False
         try:
@@ -160,6 +166,11 @@ class Link:
                     self._call(lambda: None)  # deferred acks out, confirmations in
                 except BeanstalkConnectionError:
                     pass  # _abandon hands the unconfirmed puts over for re-sending
+            self._abandon()
+
+    def abandon(self) -> None:
+        """Drop the connection without talking to the server (it is presumed dead)."""
+        with self.lock:
             self._abandon()
 
     def _abandon(self) -> None:
@@ -239,8 +250,11 @@ class Link:
     def put(self, tube: str, body: bytes, priority: int, delay: int, ttr: int) -> None:
         """Send a ``put`` into ``tube`` without waiting for its ``INSERTED``.
 
-        At most ``window`` puts are unconfirmed: one more and every
-        confirmation is read (``window=0``: each put waits for its own). Any other command reads them first, and so does :meth:`close`.
+        Only a put that follows another within :data:`BURST_GAP` seconds
+        returns unconfirmed, and at most ``window`` are: one more and every
+        confirmation is read (``window=0``: each put waits for its own). So
+        an isolated publish is confirmed when it returns; in a burst, the last
+        puts are confirmed by the next command. Any other command reads them first, and so does :meth:`close`.
         A put whose confirmation never came (the connection broke) is handed
         to ``lost`` and re-sent by the next link (:meth:`resend`): a publish
         that returned is on the server or will be re-sent, possibly twice.
@@ -252,13 +266,24 @@ class Link:
             if self._using != tube:
                 self._call(self.client.use, tube)
                 self._using = tube
-            self._call(self._send_put, Put(tube, body, priority, delay, ttr), confirms=False)
+            now = time.monotonic()
+            in_burst, self._last_put = now - self._last_put < BURST_GAP, now
+            put = Put(tube, body, priority, delay, ttr)
+            try:
+                self._call(self._send_put, put, not in_burst, confirms=False)
+            except BeanstalkConnectionError:
+                # The caller sees this put fail (and may retry it): not one to re-send.
+                for i in range(len(self.lost) - 1, -1, -1):
+                    if self.lost[i] is put:
+                        del self.lost[i]
+                        break
+                raise
 
-    def _send_put(self, put: Put) -> None:
+    def _send_put(self, put: Put, wait: bool = False) -> None:
         self._unconfirmed.append(put)
         self._sock.sendall(b"put %d %d %d %d\r\n%b\r\n" % (put.priority, put.delay, put.ttr,
                                                             len(put.body), put.body))
-        if len(self._unconfirmed) > self.window:
+        if wait or len(self._unconfirmed) > self.window:
             self._read_confirms(0)
 
     def _read_confirms(self, keep: int) -> None:
@@ -284,13 +309,18 @@ class Link:
 
     def resend(self, puts: Iterable[Put]) -> None:
         """Put ``puts`` (a broken link's unconfirmed ones) again, and wait for their confirmations."""
+        todo = deque(puts)
         with self.lock:
-            for put in puts:
-                if self._using != put.tube:
-                    self._call(self.client.use, put.tube)
-                    self._using = put.tube
-                self._call(self._send_put, put, confirms=False)
-            self._call(lambda: None)
+            try:
+                while todo:
+                    put = todo[0]
+                    if self._using != put.tube:
+                        self._call(self.client.use, put.tube)
+                        self._using = put.tube
+                    self._call(self._send_put, todo.popleft(), confirms=False)
+                self._call(lambda: None)
+            finally:
+                self.lost.extend(todo)  # not sent: the next link tries again
 
     # -- consuming ----------------------------------------------------------------------
     def _watch_only(self, tubes: Iterable[str]) -> None:

@@ -167,6 +167,33 @@ class Transport(virtual.Transport):
             logger.warning("beanstalk: %d published message(s) were not confirmed by the server "
                            "and could not be re-sent before closing: %r", len(self._lost), exc)
 
+    # -- publishes never confirmed (kombu.Connection.collect hands them on) -------------
+    def _collect(self, connection: Any) -> None:
+        """Drop every connection without talking to the server (it is presumed dead)."""
+        for channel in list(self.channels):
+            link = channel._link  # type: ignore[attr-defined]
+            if link is not None:
+                link.abandon()
+        if self._spare is not None:
+            self._spare.abandon()
+            self._spare = None
+
+    def take_unconfirmed(self) -> list[Put] | None:
+        """Hand over the puts never confirmed, for the next transport of the connection."""
+        for channel in list(self.channels):
+            link = channel._link  # type: ignore[attr-defined]
+            if link is not None and link.closed and link._unconfirmed:
+                link.abandon()
+        taken, self._lost[:] = list(self._lost), []
+        return taken or None
+
+    def adopt_unconfirmed(self, window: Any) -> None:
+        """Take over another transport's unconfirmed puts; they are re-sent on the next connection."""
+        self._lost.extend(window)
+        if self._spare is not None and not self._spare.closed:
+            lost, self._lost[:] = list(self._lost), []
+            self._spare.resend(lost)
+
     def verify_connection(self, connection: Any) -> bool:
         return any(not ch.closed and ch._link is not None and not ch._link.closed
                    for ch in self.channels) or (self._spare is not None and not self._spare.closed)
