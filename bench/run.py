@@ -43,6 +43,8 @@ RAW_SCHEMES['sqs'] = 'sqs'
 RAW_SCRIPTS['sqs'] = os.path.join(ROOT, 'bench', 'raw_sqs.py')
 RAW_SCHEMES['couchdb'] = 'couchdb'
 RAW_SCRIPTS['couchdb'] = os.path.join(ROOT, 'bench', 'raw_couchdb.py')
+RAW_SCHEMES['beanstalk'] = 'beanstalk'
+RAW_SCRIPTS['beanstalk'] = os.path.join(ROOT, 'bench', 'raw_beanstalk.py')
 
 # What the probe prints: the kombu this interpreter imports, and whether it takes the URL.
 PROBE = r'''
