@@ -1,0 +1,6 @@
+"""Make the tutorial's package importable (a published one would be pip-installed)."""
+
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
