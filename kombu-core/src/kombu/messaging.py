@@ -548,7 +548,7 @@ class Consumer:
         tag_prefix: str | None = None,
     ) -> None:
         self.channel = channel
-        self.queues = maybe_list(queues) or []  # type: ignore[assignment]
+        self.queues = maybe_list(queues) or []
         self.no_ack = self.no_ack if no_ack is None else no_ack
         self.callbacks = list(callbacks or [])
         if auto_declare is not None:

@@ -207,12 +207,12 @@ class ConsumerMixin:
     @cached_property
     def connection_errors(self) -> tuple[type[BaseException], ...]:
         """The connection's recoverable connection errors."""
-        return self.connection.connection_errors
+        return tuple(self.connection.connection_errors)
 
     @cached_property
     def channel_errors(self) -> tuple[type[BaseException], ...]:
         """The connection's recoverable channel errors."""
-        return self.connection.channel_errors
+        return tuple(self.connection.channel_errors)
 
 
 class ConsumerProducerMixin(ConsumerMixin):

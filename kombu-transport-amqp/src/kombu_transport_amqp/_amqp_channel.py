@@ -430,7 +430,7 @@ class Channel(amqp.Channel, base.StdChannel):  # type: ignore[misc]
             headers=properties.get("application_headers") or {},
         )
         if error is not None:
-            message.errors.append((type(error), error, None))
+            message.errors = [(type(error), error, None), *(message.errors or ())]
         callback = self.callbacks.get(info["consumer_tag"])
         if callback is None:
             # No consumer (cancelled meanwhile): give the message back.

@@ -131,6 +131,7 @@ class BufferedIO:
 
     sock: Any
     connected: bool
+    having_timeout: Any  # py-amqp's transport method (context manager)
     write_buffer_size: int = DEFAULT_WRITE_BUFFER
     write_mode: str = "direct"
     on_write: Any = None

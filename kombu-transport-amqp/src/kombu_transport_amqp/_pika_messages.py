@@ -198,5 +198,5 @@ class Message(BaseMessage):
         )
         error = getattr(props, "kombu_decode_error", None)
         if error is not None:
-            message.errors.append((type(error), error, None))
+            message.errors = [(type(error), error, None), *(message.errors or ())]
         return message
