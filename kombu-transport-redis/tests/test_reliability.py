@@ -98,7 +98,7 @@ def test_clean_close_restores_at_once(redis_url: str, uname: str) -> None:
     assert all(r for _, r in again)
 
 
-def test_reject_requeue_puts_back_at_head(redis_url: str, uname: str) -> None:
+def test_reject_requeue_puts_back_at_the_tail_as_kombu(redis_url: str, uname: str) -> None:
     q = _queue(uname)
     _publish(redis_url, q, ["first", "second"])
     with Connection(redis_url) as conn:
@@ -106,10 +106,24 @@ def test_reject_requeue_puts_back_at_head(redis_url: str, uname: str) -> None:
         m = bound.get()
         assert m.payload == "first"
         m.reject(requeue=True)
+        assert bound.get().payload == "second"
         again = bound.get()
         assert again.payload == "first" and again.delivery_info.get("redelivered")
         again.ack()
-        assert bound.get().payload == "second"
+
+
+def test_requeued_one_by_one_come_back_in_delivery_order(redis_url: str, uname: str) -> None:
+    q = _queue(uname)
+    _publish(redis_url, q, ["a", "b", "c"])
+    with Connection(redis_url) as conn:
+        bound = q(conn.channel())
+        held = [bound.get() for _ in range(3)]
+        for message in held:
+            message.requeue()
+        again = [bound.get() for _ in range(3)]
+        assert [m.payload for m in again] == ["a", "b", "c"]
+        for message in again:
+            message.ack()
 
 
 def test_long_task_is_not_redelivered_while_its_consumer_lives(redis_url: str,

@@ -78,7 +78,9 @@ class QoS(virtual.QoS):
     def reject(self, delivery_tag: Any, requeue: bool = False) -> None:
         self._delivered.pop(delivery_tag, None)
         if requeue:
-            self.channel._give_back([delivery_tag], head=True)
+            # Kombu 5's place: the back of the queue (LPUSH), so messages
+            # requeued one by one come back in the order they were delivered.
+            self.channel._give_back([delivery_tag], head=False)
         else:
             self.channel._forget([delivery_tag])
 

@@ -79,12 +79,15 @@ class Poller(PubSubMixin):
         return out
 
     # -- delivery ---------------------------------------------------------------
-    def deliver_buffered(self) -> bool:
-        delivered = False
+    def deliver_buffered(self, limit: int | None = None) -> bool:
+        """Deliver buffered messages (at most ``limit`` in all); whether any was."""
+        delivered = 0
         for ch in self.consuming():
-            if ch._buffer and ch.deliver_buffered():
-                delivered = True
-        return delivered
+            if ch._buffer:
+                delivered += ch.deliver_buffered(None if limit is None else limit - delivered)
+                if limit is not None and delivered >= limit:
+                    break
+        return delivered > 0
 
     def send_fetch(self) -> bool:
         """Ask for up to each consuming channel's window of messages (pipelined).

@@ -484,7 +484,7 @@ class Transport(virtual.Transport):
 
     def drain_events(self, connection: Any, timeout: float | None = None,
                      **kwargs: Any) -> None:
-        """Deliver the messages available (at least one) or raise ``socket.timeout``.
+        """Deliver one message (Kombu's virtual transports do the same) or raise ``socket.timeout``.
 
         A connection error on any of the transport's sockets drops them all
         and is raised, so the application (``ensure_connection``,
@@ -509,22 +509,39 @@ class Transport(virtual.Transport):
             self.poller._patterns = set()
         self.poller.fetch_pending = 0
 
+    def _deliver_one(self) -> bool:
+        """Deliver one buffered message, if any (the fast path of a drain)."""
+        delivered = 0
+        self._delivering = True
+        try:
+            for ch in cast("list[Channel]", self.channels):
+                if ch._buffer and ch._active_queues and not ch.closed:
+                    # One message per call, as Kombu's virtual transports:
+                    # callers count drain_events() calls (Kombu's tests do).
+                    delivered = ch.deliver_buffered(1)
+                    if delivered:
+                        break
+        finally:
+            self._delivering = False
+        if not delivered:
+            return False
+        if self._lease is None:
+            self._after_delivery()
+        if not any(c._buffer for c in cast("list[Channel]", self.channels)):
+            self.flush_acks()     # else they leave with the next fetch (or 64 at a time)
+        return True
+
     def _drain(self, timeout: float | None) -> None:
-        poller = self.poller
-        deadline = None if timeout is None else time.monotonic() + timeout
-        if time.monotonic() - self._last_restore >= self.unacked_restore_interval:
+        now = time.monotonic()
+        if now - self._last_restore >= self.unacked_restore_interval:
             self._maintain()      # also under constant load, not only when idle
+        if self._deliver_one():
+            return
+        poller = self.poller
+        deadline = None if timeout is None else now + timeout
         fetched_empty = False
         while True:
-            self._delivering = True
-            try:
-                delivered = poller.deliver_buffered()
-            finally:
-                self._delivering = False
-            if delivered:
-                self._after_delivery()
-                if len(self._acks) >= 8 or not any(c._buffer for c in poller.consuming()):
-                    self.flush_acks()
+            if self._deliver_one():
                 return
             remaining = None if deadline is None else deadline - time.monotonic()
             if poller.fetch_pending:
