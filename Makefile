@@ -44,6 +44,12 @@ lint: install
 	$(BIN)/ruff check .
 	$(BIN)/mypy
 
+# The documentation site (mkdocs.yml, docs/) into the ignored site/, warnings as errors.
+# Pages include the repository's READMEs, docstrings and the tutorial's tested code.
+.PHONY: docs
+docs: install
+	$(BIN)/mkdocs build --strict
+
 bench: install services reference
 	$(BIN)/python bench/run.py $(BENCH_ARGS)
 

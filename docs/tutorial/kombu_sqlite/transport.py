@@ -82,7 +82,8 @@ class Channel(virtual.Channel):
         arguments = kwargs.get("arguments") or {}
         self.db.execute(
             "INSERT OR IGNORE INTO queues (name, max_priority) VALUES (?, ?)",
-            queue, arguments.get("x-max-priority"),
+            queue,
+            arguments.get("x-max-priority"),
         )
 
     def _has_queue(self, queue: str, **kwargs: Any) -> bool:
@@ -91,7 +92,9 @@ class Channel(virtual.Channel):
     def _put(self, queue: str, message: dict[str, Any], **kwargs: Any) -> None:
         self.db.execute(
             "INSERT INTO messages (queue, priority, payload) VALUES (?, ?, ?)",
-            queue, self._priority(queue, message), json.dumps(message),
+            queue,
+            self._priority(queue, message),
+            json.dumps(message),
         )
 
     def _get(self, queue: str, timeout: float | None = None) -> dict[str, Any]:
