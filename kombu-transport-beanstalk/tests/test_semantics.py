@@ -353,3 +353,26 @@ def test_kombu_module_path_and_scheme() -> None:
 
     assert legacy.Transport is transport.Transport
     assert Connection(f"beanstalk://{HOST}:{PORT}").get_transport_cls() is transport.Transport
+
+
+def test_forked_child_leaves_the_parents_jobs_alone(conn: Any, raw: Any) -> None:
+    """A child forked while the parent holds a job neither acks nor releases it."""
+    import os
+
+    queue = declared(conn)
+    try:
+        conn.Producer().publish("parent's", exchange=queue.exchange, routing_key=queue.routing_key)
+        message = queue(conn.default_channel).get()
+        pid = os.fork()
+        if pid == 0:  # the child: closing everything must not touch the parent's job
+            try:
+                conn.release()
+            finally:
+                os._exit(0)
+        os.waitpid(pid, 0)
+        stats = tube_stats(raw, queue.name)
+        assert (stats["current-jobs-reserved"], stats["current-jobs-ready"]) == (1, 0)
+        message.ack()
+        assert tube_stats(raw, queue.name)["current-jobs-reserved"] == 0
+    finally:
+        cleanup(conn, queue)

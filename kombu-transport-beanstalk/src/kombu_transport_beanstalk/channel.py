@@ -320,6 +320,14 @@ class Channel(virtual.Channel):
         if ids:
             link.touch(ids)
 
+    def _forget_after_fork(self) -> None:
+        self._link = None
+        self._lease = None
+        self._pending.clear()
+        self._jobs.clear()
+        if self._qos is not None:
+            self._qos._delivered.clear()
+
     # -- closing ----------------------------------------------------------------------
     def close(self) -> None:
         if self.closed:

@@ -13,7 +13,9 @@ guarantees.
 from __future__ import annotations
 
 import logging
+import os
 import time
+import weakref
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -51,6 +53,19 @@ class ServerRegistry:
 #: virtual transports share one topology: a server reached under two
 #: addresses (a proxy, a failover alternate) must route the same way.
 REGISTRY = ServerRegistry()
+
+
+#: Every live transport, so that a forked child forgets its parent's connections.
+_TRANSPORTS: weakref.WeakSet[Transport] = weakref.WeakSet()
+
+
+def _after_fork_in_child() -> None:
+    for transport in list(_TRANSPORTS):
+        transport._forget_after_fork()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 class Transport(virtual.Transport):
@@ -110,6 +125,19 @@ class Transport(virtual.Transport):
         #: Puts of broken connections never confirmed: re-sent on the next one.
         self._lost: list[Put] = []
         self._timer_entry: Any = None
+        _TRANSPORTS.add(self)
+
+    def _forget_after_fork(self) -> None:
+        """In a forked child: drop (never use or close) the parent's connections and jobs.
+
+        The jobs are reserved by the parent's connections; the child acking or
+        releasing them, or re-sending the parent's unconfirmed puts, would
+        act twice. The child opens its own connections when it needs them.
+        """
+        self._spare = None
+        self._lost.clear()
+        for channel in list(self.channels):
+            channel._forget_after_fork()  # type: ignore[attr-defined]
 
     # -- shared state -----------------------------------------------------------------
     @property
