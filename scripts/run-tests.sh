@@ -24,6 +24,7 @@ declare -A GROUPS_CMD=(
 )
 ORDER=(core brokers kombu57 celery)
 [ -d chaos ] && GROUPS_CMD[chaos]="$PY -m pytest chaos" && ORDER+=(chaos)
+GROUPS_CMD[docs-example]="$PY -m pytest docs/tutorial/tests" && ORDER+=(docs-example)  # the docs tutorial's transport
 
 selected=("$@")
 [ ${#selected[@]} -eq 0 ] && selected=("${ORDER[@]}")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import atexit
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -15,6 +17,7 @@ from kombu_sqlite import plugin
 plugins.register(plugin, name="kombu-sqlite-tutorial")
 
 DATABASE = Path(tempfile.mkdtemp(prefix="kombu-sqlite-")) / "kit.db"
+atexit.register(shutil.rmtree, DATABASE.parent, True)
 
 
 class TestSqliteConformance(TransportConformance):
