@@ -86,7 +86,7 @@ class LeaseKeeper:
         name: the thread's name.
 
     :meth:`start` starts the thread (idempotent); :meth:`stop` stops it and
-    waits for it. ``renewals`` counts successful hook calls and ``errors``
+    waits for it; a stopped keeper never starts again (make a new one). ``renewals`` counts successful hook calls and ``errors``
     failed ones.
     """
 
