@@ -155,3 +155,51 @@ def test_endpoint_from_environment(monkeypatch: Any, uname: str) -> None:
     with Connection("sqs://", transport_options=opts) as conn:
         Producer(conn.channel(), exchange=q.exchange).publish("hi", routing_key="envq", declare=[q])
         assert _collect(conn, [q], 1) == ["hi"]
+
+
+def _count_calls(conn: Connection) -> list[str]:
+    calls: list[str] = []
+    conn.default_channel.sqs().meta.events.register(
+        "before-call.sqs.*", lambda model, **kw: calls.append(model.name))
+    return calls
+
+
+def test_publishes_leave_in_batches_and_are_on_sqs_after_close(uname: str) -> None:
+    opts = {"queue_name_prefix": uname, "wait_time_seconds": 1}
+    q = Queue("batched", Exchange("batched.x", "direct"), routing_key="batched")
+    with Connection(URL, transport_options=opts) as conn:
+        q(conn.default_channel).declare()
+        calls = _count_calls(conn)
+        producer = Producer(conn.default_channel, exchange=q.exchange)
+        for i in range(25):
+            producer.publish(i, routing_key="batched")
+    assert "SendMessage" not in calls
+    assert 3 <= calls.count("SendMessageBatch") <= 25
+    with Connection(URL, transport_options=opts) as conn:
+        assert sorted(_collect(conn, [q], 25)) == list(range(25))
+
+
+def test_unbatched_publish_is_confirmed_one_by_one(uname: str) -> None:
+    opts = {"queue_name_prefix": uname, "wait_time_seconds": 1, "batch_publish": False}
+    q = Queue("single", Exchange("single.x", "direct"), routing_key="single")
+    with Connection(URL, transport_options=opts) as conn:
+        q(conn.default_channel).declare()
+        calls = _count_calls(conn)
+        producer = Producer(conn.default_channel, exchange=q.exchange)
+        for i in range(3):
+            producer.publish(i, routing_key="single")
+        assert calls.count("SendMessage") == 3 and "SendMessageBatch" not in calls
+        assert sorted(_collect(conn, [q], 3)) == [0, 1, 2]
+
+
+def test_oversized_message_fails_at_publish(uname: str) -> None:
+    from botocore.exceptions import ClientError
+
+    opts = {"queue_name_prefix": uname, "wait_time_seconds": 1}
+    q = Queue("big", Exchange("big.x", "direct"), routing_key="big")
+    with Connection(URL, transport_options=opts) as conn:
+        producer = Producer(conn.default_channel, exchange=q.exchange)
+        producer.publish("small", routing_key="big", declare=[q])
+        with pytest.raises(ClientError):
+            producer.publish("x" * (1100 * 1024), routing_key="big")   # over SQS's 1 MiB
+        assert _collect(conn, [q], 2, timeout=3) == ["small"]

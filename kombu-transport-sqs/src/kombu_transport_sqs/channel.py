@@ -39,6 +39,7 @@ from kombu.transport.virtual.lease import LeaseKeeper
 
 from . import envelope
 from .naming import is_fifo
+from .publisher import MAX_MESSAGE_BYTES, entry_size
 
 if TYPE_CHECKING:
     from .transport import Transport
@@ -167,6 +168,7 @@ class Channel(virtual.Channel):
         return True
 
     def _size(self, queue: str) -> int:
+        self.connection.flush_publishes()
         try:
             url = self._url(queue, create=False)
         except ChannelError:
@@ -182,6 +184,7 @@ class Channel(virtual.Channel):
         also drops in-flight messages and is allowed once a minute
         (:data:`.quirks.PURGE_ONCE_A_MINUTE`).
         """
+        self.connection.flush_publishes()
         try:
             url = self._url(queue, create=False)
         except ChannelError:
@@ -209,6 +212,7 @@ class Channel(virtual.Channel):
             return
         if self.settings.predefined_queues:
             return  # predefined queues are the operator's, never deleted
+        self.connection.flush_publishes()
         self.give_back_buffer(queue)
         self.connection.delete_queue(queue)
 
@@ -323,7 +327,17 @@ class Channel(virtual.Channel):
                     delay = MAX_DELAY_SECONDS
                 params["DelaySeconds"] = delay
         params["MessageBody"] = envelope.encode(message, self.settings.base64_encoding)
-        self.sqs(queue).send_message(**params)
+        window = self.connection.publisher
+        if self._batchable(queue) and entry_size(params) <= MAX_MESSAGE_BYTES:
+            window.put(params.pop("QueueUrl"), params)
+        else:  # sent at once: SQS's error (e.g. too large) reaches the publisher
+            self.sqs(queue).send_message(**params)
+
+    def _batchable(self, queue: str) -> bool:
+        if not self.settings.batch_publish:
+            return False
+        spec = self.settings.predefined_queues.get(queue)
+        return not (spec and (spec.get("access_key_id") or spec.get("region")))
 
     @staticmethod
     def _with_not_before(message: dict[str, Any], when: float) -> dict[str, Any]:
@@ -397,6 +411,7 @@ class Channel(virtual.Channel):
 
     def basic_get(self, queue: str, no_ack: bool = False, **kwargs: Any) -> Any:
         """Receive one message (no wait); ``None`` when none is ready."""
+        self.connection.flush_publishes()
         got = self._receive(queue, 1, 0)
         if not got:
             return None

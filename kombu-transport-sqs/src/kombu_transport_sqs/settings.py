@@ -53,6 +53,7 @@ class Settings:
     base64_encoding: bool = True
     lease_interval: float | None = None
     store_bindings: bool = True
+    batch_publish: bool = True
     binding_refresh_interval: float = 1.0
 
     @classmethod
@@ -106,6 +107,7 @@ class Settings:
             base64_encoding=bool(opts.get("sqs_base64_encoding", True)),
             lease_interval=opts.get("lease_interval"),
             store_bindings=bool(opts.get("store_bindings", True)),
+            batch_publish=bool(opts.get("batch_publish", True)),
             binding_refresh_interval=float(opts.get("binding_refresh_interval", 1.0)),
         )
 

@@ -30,6 +30,7 @@ from .bindings import BindingStore
 from .channel import Channel, QoS
 from .fanout import SnsFanout
 from .naming import entity_name, is_fifo
+from .publisher import PublishWindow
 from .settings import ClientFactory, Settings
 
 __all__ = ("Transport", "Channel", "QoS", "SNS", "SQSConnectionError", "UndefinedQueueException",
@@ -87,12 +88,21 @@ class Transport(virtual.Transport):
         self.bindings: BindingStore | None = (
             BindingStore(self, self.settings.binding_refresh_interval)
             if self.settings.store_bindings else None)
+        self.publisher = PublishWindow(self._sqs_client)
         #: Whether a delivery burst is running (acks made in it are batched).
         self.delivering = False
         self._rr = 0
         self._loop: Any = None
         s = self.settings
         self._state_key = (s.endpoint_url, s.region, s.access_key_id, s.queue_name_prefix)
+
+    def _sqs_client(self) -> Any:
+        return self.clients.client("sqs")
+
+    def flush_publishes(self) -> None:
+        """Wait until this connection's published messages are on SQS (see :mod:`.publisher`)."""
+        if self.publisher._pending or self.publisher._inflight:
+            self.publisher.flush()
 
     # -- shared state, names, URLs ----------------------------------------------------
     @property
@@ -210,7 +220,10 @@ class Transport(virtual.Transport):
 
     def close_connection(self, connection: Any) -> None:
         self._stop_poller()
-        super().close_connection(connection)
+        try:
+            super().close_connection(connection)
+        finally:
+            self.publisher.close()
 
     # -- consuming (blocking) -----------------------------------------------------------
     def _consumers(self) -> list[Channel]:
@@ -260,6 +273,7 @@ class Transport(virtual.Transport):
         queue in turn when several are consumed).
         """
         deadline = None if timeout is None else time.monotonic() + timeout
+        self.flush_publishes()
         while True:
             if self.deliver_buffered():
                 return
