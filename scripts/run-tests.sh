@@ -24,7 +24,7 @@ declare -A GROUPS_CMD=(
 )
 ORDER=(core brokers kombu57 celery)
 [ -d chaos ] && GROUPS_CMD[chaos]="$PY -m pytest chaos" && ORDER+=(chaos)
-GROUPS_CMD[docs-example]="$PY -m pytest docs/tutorial/tests" && ORDER+=(docs-example)  # the docs tutorial's transport
+GROUPS_CMD[docs-example]="$PY -m pytest docs/tutorial/tests docs/tests" && ORDER+=(docs-example)  # docs/: the tutorial's transport, the site build
 
 selected=("$@")
 [ ${#selected[@]} -eq 0 ] && selected=("${ORDER[@]}")
