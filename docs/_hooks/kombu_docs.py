@@ -173,7 +173,8 @@ def docstring(argument: str, page: str) -> str:
     if not doc:
         raise PluginError(f"{page}: {argument} has no docstring")
     doc = ROLE.sub(r"``\1``", doc)
-    return f"```text\n{doc}\n```\n"
+    name = argument.replace(":", ".")
+    return f"*The docstring of `{name}`:*\n\n```text\n{doc}\n```\n"
 
 
 def members(argument: str, page: str) -> str:
