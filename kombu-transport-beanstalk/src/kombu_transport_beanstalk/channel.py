@@ -33,6 +33,7 @@ from typing import TYPE_CHECKING, Any
 
 import greenstalk
 from kombu.transport import virtual
+from kombu.transport.virtual.enforcement import DEAD_BUDGET
 from kombu.transport.virtual.lease import LeaseKeeper
 
 from .link import Link
@@ -219,17 +220,26 @@ class Channel(virtual.Channel):
         return bool(got)
 
     def deliver_one(self) -> bool:
-        """Reserve (or take a pending) job of a consumed queue and deliver it; whether it did."""
+        """Reserve (or take a pending) job of a consumed queue and deliver it; whether it did.
+
+        Jobs past their TTL are dead-lettered or dropped on the way (the
+        engine's ``_try_deliver``); ``True`` then means progress was made.
+        """
         if not self._active_queues or (self._qos is not None and not self._qos.can_consume()):
             return False
-        if not self._pending:
-            self._pending.extend(self._reserve(self._active_queues, 0, self._window()))
+        for _ in range(DEAD_BUDGET):
             if not self._pending:
-                return False
-        payload, queue = self._pending.popleft()
-        if self.no_ack_consumers and queue in self._no_ack_queues():
-            self._delete_job(payload["properties"]["delivery_tag"])
-        self._deliver(payload, queue)
+                self._pending.extend(self._reserve(self._active_queues, 0, self._window()))
+                if not self._pending:
+                    return False
+            payload, queue = self._pending.popleft()
+            if self.no_ack_consumers and queue in self._no_ack_queues():
+                self._delete_job(payload["properties"]["delivery_tag"])
+            if self._try_deliver(payload, queue):
+                return True
+            # past its TTL: dead-lettered or dropped by the engine; try the next one
+            if self._qos is not None and not self._qos.can_consume():
+                break
         return True
 
     def _window(self) -> int:
