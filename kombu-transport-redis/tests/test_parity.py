@@ -107,3 +107,26 @@ def test_ack_scheduled_with_hub_call_soon_from_another_thread(redis_url: str,
             finally:
                 hub.close()
                 queue(consumer.channel).delete()
+
+
+def test_drain_events_returns_when_a_fanout_subscription_starts(redis_url: str,
+                                                                uname: str) -> None:
+    """As Kombu 5: the first drain of a fanout consumer returns once subscribed."""
+    exchange = Exchange(f"{uname}.fan", "fanout")
+    queues = [Queue(f"{uname}.{i}", exchange=exchange) for i in (1, 2)]
+    with Connection(redis_url) as conn:
+        for queue in queues:
+            with Consumer(conn, [queue], callbacks=[lambda body, message: None]):
+                conn.drain_events(timeout=5)      # no socket.timeout: subscribed
+        received: list[Any] = []
+        with Consumer(conn, queues, callbacks=[lambda body, message: (
+                received.append(body), message.ack())]):
+            conn.drain_events(timeout=5)
+            Producer(conn.channel()).publish("hello", exchange=exchange)
+            deadline = time.monotonic() + 10
+            while len(received) < 2 and time.monotonic() < deadline:
+                try:
+                    conn.drain_events(timeout=1)
+                except TimeoutError:
+                    pass
+        assert received == ["hello", "hello"]

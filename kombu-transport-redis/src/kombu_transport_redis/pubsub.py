@@ -38,6 +38,11 @@ class PubSubMixin:
     _sub_last_read: float
     _sub_ping_at: float | None
     subscribed_new: bool = False
+    #: A fanout subscription was confirmed since the last drain (an event
+    #: for ``drain_events``, as in Kombu 5: see ``Transport._drain``).
+    subscribed_event: bool = False
+    #: (channel id, queue) of the fanout queues consumed at the last sync.
+    _fanout_consumed: set[tuple[int, str]] = frozenset()  # type: ignore[assignment]
 
     def consuming(self) -> list[Channel]:
         raise NotImplementedError
@@ -61,8 +66,12 @@ class PubSubMixin:
     def sync_subscriptions(self) -> Any:
         """PSUBSCRIBE/PUNSUBSCRIBE so that exactly the needed patterns are active."""
         wanted: set[str] = set()
-        for exchange in self.fanout_targets():
+        consumed: set[tuple[int, str]] = set()
+        for exchange, receivers in self.fanout_targets().items():
             wanted.update(self.keys.fanout_patterns_for(exchange))
+            consumed.update((id(ch), queue) for ch, queue in receivers)
+        started = bool(consumed - self._fanout_consumed)
+        self._fanout_consumed = consumed
         if self.transport.notify_mode():
             wanted.update(self.keyspace_patterns())
         if not wanted and self.sub_conn is None:
@@ -76,6 +85,8 @@ class PubSubMixin:
             conn.send_command("PUNSUBSCRIBE", *sorted(drop), check_health=False)
         self._patterns = wanted
         self.subscribed_new = bool(add)
+        if started and not add:
+            self.subscribed_event = True      # already subscribed: nothing to confirm
         return conn if wanted else None
 
     def keyspace_patterns(self) -> set[str]:
@@ -107,6 +118,8 @@ class PubSubMixin:
                 if targets is None:
                     targets = self.fanout_targets()
                 got = self._on_broadcast(reply[1], reply[2], targets) or got
+            elif kind == "psubscribe" and not _text(reply[1]).startswith("__keyspace@"):
+                self.subscribed_event = True
             if not conn.can_read(0):
                 return got
 
@@ -134,3 +147,7 @@ class PubSubMixin:
         if records:
             self._record(records)
         return True
+
+
+def _text(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
