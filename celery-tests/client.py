@@ -106,15 +106,12 @@ def op_rate_limit(node: str) -> Any:
 def op_receiver() -> dict[str, Any]:
     """Capture events with ``app.events.Receiver`` while one task runs; return the task's event types."""
     seen: list[dict[str, Any]] = []
-    task_id: list[str | None] = [None]
     receivers: list[Any] = []
     ready = threading.Event()
 
     def on_event(event: dict[str, Any]) -> None:
         seen.append(event)
         ready.set()  # events flow: on a pub/sub broker the subscription is live
-        if event.get("type") == "task-succeeded" and event.get("uuid") == task_id[0]:
-            receivers[0].should_stop = True
 
     def capture() -> None:
         with app.connection_for_read() as connection:
@@ -127,12 +124,15 @@ def op_receiver() -> dict[str, Any]:
     # wakeup=True asks the workers for a heartbeat; wait for the first event before sending.
     assert ready.wait(WAIT), "the receiver got no event at all"
     result = add.delay(5, 5)
-    task_id[0] = result.id
     value = result.get(timeout=WAIT)
+    deadline = time.monotonic() + WAIT
+    while time.monotonic() < deadline and not any(
+        event.get("type") == "task-succeeded" and event.get("uuid") == result.id for event in list(seen)
+    ):
+        time.sleep(0.05)
+    receivers[0].should_stop = True
     thread.join(WAIT)
-    if receivers:
-        receivers[0].should_stop = True
-    types = [event["type"] for event in seen if event.get("uuid") == result.id]
+    types = [event["type"] for event in list(seen) if event.get("uuid") == result.id]
     return {"value": value, "types": types, "stopped": not thread.is_alive()}
 
 
