@@ -21,6 +21,8 @@ module or attribute) raises ``PluginError``, which fails the build.
 ``<!-- capabilities: all | NAME[,NAME...] -->``
     The installed transports' capability flags (``kombu.plugins.registry()``),
     the same facts ``python -m kombu`` prints.
+``<!-- distributions: all -->``
+    One row per installed distribution: its URL schemes and client libraries.
 ``<!-- table: PATH:NAME -->``
     The dict ``NAME`` of the Python file ``PATH`` as a two-column table.
 """
@@ -40,7 +42,7 @@ from typing import Any
 from mkdocs.exceptions import PluginError
 
 ROOT = Path(__file__).resolve().parents[2]
-DIRECTIVE = re.compile(r"^<!--\s*(include|docstring|members|capabilities|table):\s*(.*?)\s*-->\s*$", re.M)
+DIRECTIVE = re.compile(r"^<!--\s*(include|docstring|members|capabilities|distributions|table):\s*(.*?)\s*-->\s*$", re.M)
 HEADING = re.compile(r"^(#{1,6})\s+(.*)$")
 FENCE = re.compile(r"^\s*(```|~~~)")
 LINK = re.compile(r"\[([^\]]+)\]\(([^)\s]+)\)")
@@ -229,6 +231,22 @@ def capabilities(argument: str, page: str) -> str:
     return "\n".join(rows) + "\n"
 
 
+def distributions(argument: str, page: str) -> str:
+    from kombu import plugins
+
+    rows: dict[str, tuple[list[str], list[str]]] = {}
+    for info in plugins.registry().unique_transports():
+        schemes, clients = rows.setdefault(info.distribution, ([], []))
+        schemes.extend(f"`{s}://`" for s in info.schemes)
+        if info.client_package and info.client_package not in clients:
+            clients.append(info.client_package)
+    lines = ["| distribution | URL schemes | client library (PyPI) |", "|---|---|---|"]
+    for dist in sorted(rows, key=lambda d: (d != "kombu-core", d)):
+        schemes, clients = rows[dist]
+        lines.append(f"| `{dist}` | {', '.join(schemes)} | {', '.join(clients) or '—'} |")
+    return "\n".join(lines) + "\n"
+
+
 # -- table ------------------------------------------------------------------------------
 
 
@@ -255,5 +273,6 @@ HANDLERS = {
     "docstring": docstring,
     "members": members,
     "capabilities": capabilities,
+    "distributions": distributions,
     "table": table,
 }

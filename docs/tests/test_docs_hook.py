@@ -97,3 +97,8 @@ def test_the_site_builds_with_warnings_as_errors(tmp_path: Path) -> None:
     assert proc.returncode == 0, proc.stderr[-3000:]
     tutorial = (tmp_path / "site" / "tutorial" / "index.html").read_text(encoding="utf-8")
     assert "class Channel(virtual.Channel)" in tutorial  # the tested code, included
+
+
+def test_distributions_table_lists_the_core_first() -> None:
+    lines = hook.distributions("all", "page.md").splitlines()
+    assert lines[2].startswith("| `kombu-core` | `memory://`")
