@@ -133,3 +133,19 @@ def test_consumer_mixin_goes_on_after_every_kind_of_poison(caplog: pytest.LogCap
     assert all(queue.name in r.getMessage() for r in records)
     with Connection("memory://") as check:
         assert queue(check.default_channel).queue_declare(passive=True).message_count == 0
+
+
+def test_queue_get_rejects_what_the_transport_could_not_read(caplog: pytest.LogCaptureFixture) -> None:
+    queue = make_queue()
+    with Connection("memory://") as conn:
+        publish(conn, queue, **BAD["corrupt-compression"])
+        publish(conn, queue, {"good": True})
+        bound = queue(conn.default_channel)
+        with caplog.at_level(logging.ERROR, logger="kombu.messaging"):
+            with pytest.raises(Exception):  # noqa: B017 - the decompressor's own error
+                bound.get()
+        assert len(poison_records(caplog)) == 1
+        message = bound.get()
+        assert message is not None and message.decode() == {"good": True}
+        message.ack()
+        assert not conn.default_channel.qos._delivered

@@ -15,6 +15,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import amqp
+import pytest
 from kombu import Connection, Queue
 
 from .conftest import AMQP_URL, fresh
@@ -70,6 +71,31 @@ def test_poison_goes_to_the_dead_letter_queue_and_the_consumer_goes_on(
         while channel.queue_declare(dead, passive=True).message_count < len(BAD):
             assert time.monotonic() < deadline, "not every poison message was dead-lettered"
             time.sleep(0.1)
+        assert channel.queue_declare(name, passive=True).message_count == 0
+    finally:
+        raw.close()
+
+
+def test_queue_get_rejects_a_message_with_undecodable_properties(url: str,
+                                                                 names: list[str]) -> None:
+    from kombu.exceptions import DecodeError
+
+    name = fresh(names)
+    raw, channel = raw_channel()
+    try:
+        channel.queue_declare(name, auto_delete=False)
+        channel.basic_publish(amqp.Message(b'{"bad": 1}', content_type=b"application/\xffjson",
+                                           content_encoding="utf-8"), "", name)
+        channel.basic_publish(amqp.Message(b'{"good": 1}', content_type="application/json",
+                                           content_encoding="utf-8"), "", name)
+        with Connection(url) as conn:
+            queue = Queue(name, no_declare=True)(conn.default_channel)
+            with pytest.raises(DecodeError):
+                queue.get()
+            message = queue.get()
+            assert message is not None and message.decode() == {"good": 1}
+            message.ack()
+            assert queue.get() is None  # the bad one was rejected, not left unacked
         assert channel.queue_declare(name, passive=True).message_count == 0
     finally:
         raw.close()

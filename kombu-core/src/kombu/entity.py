@@ -429,7 +429,12 @@ class Queue(MaybeChannelBound):
     def get(self, no_ack: bool | None = None, accept: Iterable[str] | None = None) -> Any:
         """Fetch one message without consuming (``basic_get``); ``None`` if empty.
 
-        The message must still be acked unless ``no_ack``.
+        The message must still be acked unless ``no_ack``. A message the
+        transport could not read (bad UTF-8 in its properties, a corrupt
+        compressed body...) is rejected without requeue and logged
+        (:func:`kombu.messaging.reject_undecodable`), then its error is
+        raised: the application never holds it, so it must not stay
+        unacknowledged and come back.
         """
         no_ack = self.no_ack if no_ack is None else no_ack
         message = self.channel.basic_get(queue=self.name, no_ack=no_ack)
@@ -438,7 +443,11 @@ class Queue(MaybeChannelBound):
             if m2p:
                 message = m2p(message)
             if message.errors:
-                message._reraise_error()
+                from kombu.messaging import reject_undecodable
+
+                error = message.errors[0][1]
+                reject_undecodable(message, error, queue=self.name)
+                raise error
             message.accept = prepare_accept_content(accept)
         return message
 

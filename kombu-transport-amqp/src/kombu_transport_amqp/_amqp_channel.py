@@ -66,7 +66,7 @@ class Message(BaseMessage):
     def from_amqp(cls, msg: amqp.Message, channel: Any) -> Message:
         """Wrap an ``amqp.Message`` (from ``basic_get`` or a return)."""
         props = msg.properties
-        return cls(
+        message = cls(
             body=msg.body,
             channel=channel,
             delivery_tag=msg.delivery_info.get("delivery_tag"),
@@ -76,6 +76,10 @@ class Message(BaseMessage):
             properties=props,
             headers=props.get("application_headers") or {},
         )
+        error = getattr(msg, "decode_error", None)
+        if error is not None:
+            message.errors = [(type(error), error, None), *(message.errors or ())]
+        return message
 
 
 class PublishBatch:

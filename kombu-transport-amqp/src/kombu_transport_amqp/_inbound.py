@@ -10,6 +10,12 @@ keeps py-amqp's behaviour.
 
 Decoded properties are cached by their raw bytes when they carry no
 headers: a stream of messages of one shape decodes its properties once.
+
+The other two methods with content, ``Basic.GetOk`` and ``Basic.Return``,
+are assembled here too (into py-amqp's message class, then handed to
+py-amqp's method dispatch as its own handler would) so that properties that
+cannot be decoded (bad UTF-8, a corrupt table) never break the connection:
+the message carries the error (``decode_error``) and the consumer rejects it.
 """
 
 from __future__ import annotations
@@ -19,22 +25,34 @@ from struct import Struct
 from struct import error as StructError
 from typing import Any
 
+from amqp.basic_message import Message as AmqpMessage
 from amqp.exceptions import RecoverableConnectionError, UnexpectedFrame
 from amqp.method_framing import frame_handler as amqp_frame_handler
 from amqp.serialization import decode_properties_basic
 
 from ._table import decode_properties_or_error
 
-__all__ = ("make_frame_handler",)
+__all__ = ("make_frame_handler", "ContentMessage")
 
 _DELIVER = b"\x00\x3c\x00\x3c"  # Basic.Deliver (60, 60)
 _ACK = b"\x00\x3c\x00\x50"  # Basic.Ack (60, 80): a publisher confirm
+_OTHER_CONTENT = {b"\x00\x3c\x00\x47": (60, 71), b"\x00\x3c\x00\x32": (60, 50)}  # GetOk, Return
 _TAG = Struct(">Q")
 _QB = Struct(">QB")
 _HEADER = Struct(">HxxQ")
 _PROPS_CACHE_MAX = 256
 
 Frame = tuple[int, int, bytes]
+
+
+class ContentMessage(AmqpMessage):  # type: ignore[misc]
+    """py-amqp's message for ``basic_get``/returns, plus the properties' decode error."""
+
+    __slots__ = ("decode_error",)
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.decode_error: Exception | None = None
 
 
 class _Pending:
@@ -75,6 +93,7 @@ def make_frame_handler(
     """
     fallback = amqp_frame_handler(connection, callback)
     pending: dict[int, _Pending] = {}
+    content: dict[int, ContentMessage] = {}
     props_cache: dict[bytes, dict[str, Any]] = {}
     unpack_qb = _QB.unpack_from
     unpack_header = _HEADER.unpack_from
@@ -104,6 +123,11 @@ def make_frame_handler(
                         connection.bytes_recv += 1
                         on_confirm(unpack_tag(buf, 4)[0], bool(buf[12] & 1))
                         return True
+                method = _OTHER_CONTENT.get(bytes(buf[:4]))
+                if method is not None:
+                    connection.bytes_recv += 1
+                    content[channel_id] = ContentMessage(frame_method=method, frame_args=buf)
+                    return False
                 return fallback(frame)
             connection.bytes_recv += 1
             n = buf[4]
@@ -128,7 +152,10 @@ def make_frame_handler(
             return False
         p = pending.get(channel_id)
         if p is None:
-            return fallback(frame)
+            msg = content.get(channel_id)
+            if msg is None:
+                return fallback(frame)
+            return other_content(channel_id, msg, frame_type, buf)
         connection.bytes_recv += 1
         if frame_type == 2:
             _class_id, size = unpack_header(buf, 0)
@@ -156,5 +183,26 @@ def make_frame_handler(
         if frame_type == 8:
             return False
         raise UnexpectedFrame(f"Received frame {frame_type} while expecting content")
+
+    def other_content(channel_id: int, msg: ContentMessage, frame_type: int, buf: bytes) -> bool:
+        connection.bytes_recv += 1
+        if frame_type == 2:
+            msg.body_size = unpack_header(buf, 0)[1]
+            try:
+                msg.properties = decode_properties_basic(buf, 12)[0]
+            except (ValueError, IndexError, StructError):
+                msg.properties, msg.decode_error = decode_properties_or_error(buf[12:])
+            msg.ready = not msg.body_size
+        elif frame_type == 3:
+            msg.inbound_body(buf)
+        elif frame_type == 8:
+            return False
+        else:
+            raise UnexpectedFrame(f"Received frame {frame_type} while expecting content")
+        if not msg.ready:
+            return False
+        del content[channel_id]
+        callback(channel_id, msg.frame_method, msg.frame_args, msg)
+        return True
 
     return on_frame
