@@ -90,7 +90,6 @@ class Channel(virtual.Channel):
 
     QoS = QoS
     connection: Transport
-    from_transport_options = (*virtual.Channel.from_transport_options,)
 
     def __init__(self, connection: Transport, **kwargs: Any) -> None:
         super().__init__(connection, **kwargs)
@@ -107,8 +106,18 @@ class Channel(virtual.Channel):
         """This channel's beanstalkd connection (opened on first use, again after a loss)."""
         link = self._link
         if link is None or link.closed:
+            if link is not None:
+                self._forget_link(link)
             link = self._link = self.connection._new_link()
         return link
+
+    def _forget_link(self, lost: Link) -> None:
+        """Drop the undelivered jobs of a lost connection: the server made them ready again."""
+        self._pending = deque(item for item in self._pending
+                              if self._jobs.get(item[0]["properties"]["delivery_tag"], (lost,))[0] is not lost)
+        for job_id in [job_id for job_id, held in self._jobs.items() if held[0] is lost
+                       and (self._qos is None or job_id not in self._qos._delivered)]:
+            del self._jobs[job_id]
 
     # -- declarations -----------------------------------------------------------------
     def _new_queue(self, queue: str, **kwargs: Any) -> None:

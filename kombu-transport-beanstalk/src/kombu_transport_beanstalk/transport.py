@@ -24,6 +24,7 @@ from kombu.transport import virtual
 from kombu.transport.virtual.base import BrokerState
 
 from .channel import Channel, QoS
+from .channel import Channel as BeanstalkChannel
 from .link import BeanstalkConnectionError, JobTooBig, Link, Put
 from .names import InvalidQueueName
 from .protocol import DEADLINE_SOON_MARGIN, DEFAULT_PORT, MIN_TTR, whole_seconds
@@ -223,13 +224,15 @@ class Transport(virtual.Transport):
             self._spare.resend(lost)
 
     def verify_connection(self, connection: Any) -> bool:
-        return any(not ch.closed and ch._link is not None and not ch._link.closed
-                   for ch in self.channels) or (self._spare is not None and not self._spare.closed)
+        """Whether a connection of this transport is still open (no I/O)."""
+        links = [getattr(ch, "_link", None) for ch in self.channels if not ch.closed]
+        links.append(self._spare)
+        return any(link is not None and not link.closed for link in links)
 
     def driver_version(self) -> str:
         return str(greenstalk.__version__)
 
-    def _owner_of(self, job_id: Any) -> Channel | None:
+    def _owner_of(self, job_id: Any) -> BeanstalkChannel | None:
         for channel in self.channels:
             if job_id in channel._jobs:  # type: ignore[attr-defined]
                 return channel  # type: ignore[return-value]
