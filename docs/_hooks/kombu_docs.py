@@ -10,7 +10,8 @@ module or attribute) raises ``PluginError``, which fails the build.
     its first ``#`` heading; ``shift=N`` demotes its headings by N levels;
     ``sections=REGEX`` keeps only the sections whose heading matches
     (case-insensitive), each up to the next heading of the same or a higher
-    level; ``missing=TEXT`` is written instead when no section matches.
+    level; ``missing=TEXT`` is written instead when the file is absent or no
+    section matches (without it, either fails the build).
     Relative links in an included Markdown file point to the docs page that
     shows their target, or become plain text naming the repository path.
 ``<!-- docstring: module[:attribute] -->``
@@ -60,6 +61,7 @@ PAGES = {
     "kombu-transport-beanstalk": "transports/beanstalk.md",
     "kombu-compat": "migrating.md",
     "bench": "benchmarks.md",
+    "kombu-transport-amqp/BENCH.md": "benchmarks.md",
 }
 
 
@@ -87,6 +89,8 @@ def include(argument: str, page: str) -> str:
     opts = dict(option.partition("=")[::2] for option in options)
     source = ROOT / path
     if not source.is_file():
+        if "missing" in opts:
+            return opts["missing"]
         raise PluginError(f"{page}: included file {path} does not exist")
     text = source.read_text(encoding="utf-8")
     if "lang" in opts:

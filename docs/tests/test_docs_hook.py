@@ -72,6 +72,7 @@ def test_a_missing_file_or_section_fails_the_build() -> None:
     with pytest.raises(PluginError, match="no section"):
         hook.include('bench/README.md sections="^no such heading$"', "page.md")
     assert hook.include('bench/README.md sections="^no such heading$" missing=none', "page.md") == "none"
+    assert hook.include("no/such/file.md missing=none", "page.md") == "none"
 
 
 def test_capabilities_come_from_the_installed_plugins() -> None:
