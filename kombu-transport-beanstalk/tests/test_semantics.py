@@ -376,3 +376,42 @@ def test_forked_child_leaves_the_parents_jobs_alone(conn: Any, raw: Any) -> None
         assert tube_stats(raw, queue.name)["current-jobs-reserved"] == 0
     finally:
         cleanup(conn, queue)
+
+
+def test_job_written_by_kombu3_beanstalk_transport_is_read(conn: Any, raw: Any) -> None:
+    """Kombu 3's beanstalk transport put the JSON envelope alone (no queue key) in the tube."""
+    import base64
+    import json
+
+    from kombu_transport_beanstalk.names import tube_for
+
+    queue = declared(conn)
+    try:
+        envelope = {"body": base64.b64encode(b'{"from": "kombu3"}').decode(),
+                    "content-type": "application/json", "content-encoding": "utf-8",
+                    "headers": {}, "properties": {"body_encoding": "base64", "priority": 0,
+                                                  "delivery_info": {"exchange": queue.name,
+                                                                    "routing_key": queue.name}}}
+        raw.use(tube_for(queue.name))
+        raw.put(json.dumps(envelope).encode())
+        got: list[Any] = []
+        with Consumer(conn.default_channel, [queue], callbacks=[lambda b, m: got.append((b, m))]):
+            conn.drain_events(timeout=5)
+        assert got and got[0][0] == {"from": "kombu3"}
+        got[0][1].ack()
+        assert tube_stats(raw, queue.name)["current-jobs-reserved"] == 0
+    finally:
+        cleanup(conn, queue)
+
+
+def test_per_message_ttr_property(conn: Any, raw: Any) -> None:
+    from kombu_transport_beanstalk.names import tube_for
+
+    queue = declared(conn)
+    try:
+        conn.Producer().publish("x", exchange=queue.exchange, routing_key=queue.routing_key, ttr=7)
+        assert settled(conn, queue) == 1
+        raw.use(tube_for(queue.name))
+        assert raw.stats_job(raw.peek_ready())["ttr"] == 7
+    finally:
+        cleanup(conn, queue)

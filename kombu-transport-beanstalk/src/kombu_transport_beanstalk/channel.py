@@ -17,9 +17,11 @@ connection (:class:`~.link.Link`) per channel:
   and buried jobs.
 
 The job body is the envelope as JSON with the queue name added (``"queue"``),
-so a job reserved from several watched tubes says where it came from. A job
-that is not such JSON (put by another beanstalkd client) is delivered as a
-raw binary message (``application/data``), never dropped.
+so a job reserved from several watched tubes says where it came from; an
+envelope without it (written by Kombu 3's beanstalk transport) is read too,
+its queue asked from the server. A job that is not such JSON (put by another
+beanstalkd client) is delivered as a raw binary message
+(``application/data``), never dropped.
 """
 
 from __future__ import annotations
@@ -38,12 +40,12 @@ from kombu.transport.virtual.lease import LeaseKeeper
 
 from .link import Link
 from .names import queue_for, tube_for
-from .protocol import beanstalk_priority, whole_seconds
+from .protocol import MIN_TTR, beanstalk_priority, whole_seconds
 
 if TYPE_CHECKING:
     from .transport import Transport
 
-__all__ = ("Channel", "QoS", "BURY_REJECTED_ARGUMENT", "DELAY_PROPERTY")
+__all__ = ("Channel", "QoS", "BURY_REJECTED_ARGUMENT", "DELAY_PROPERTY", "TTR_PROPERTY")
 
 logger = logging.getLogger(__name__)
 
@@ -52,6 +54,9 @@ BURY_REJECTED_ARGUMENT = "x-beanstalk-bury-rejected"
 
 #: Message property: seconds before the job becomes ready (beanstalkd's ``delay``).
 DELAY_PROPERTY = "delay"
+
+#: Message property: this message's TTR in seconds (as Kombu 3's beanstalk transport read it).
+TTR_PROPERTY = "ttr"
 
 _dumps = json.dumps
 _loads = json.loads
@@ -165,19 +170,22 @@ class Channel(virtual.Channel):
             requested = props.get(DELAY_PROPERTY)
             if requested:
                 delay = whole_seconds(float(requested))
+        ttr = props.get(TTR_PROPERTY)
+        ttr = self.connection.ttr if ttr is None else max(MIN_TTR, whole_seconds(float(ttr)))
         body = _dumps({**message, "queue": queue}).encode()
-        self.link.put(tube_for(queue), body, beanstalk_priority(props.get("priority")),
-                      delay, self.connection.ttr)
+        self.link.put(tube_for(queue), body, beanstalk_priority(props.get("priority")), delay, ttr)
 
     # -- consuming --------------------------------------------------------------------
     def _decode(self, job: greenstalk.Job[bytes], link: Link) -> tuple[dict[str, Any], str]:
         """The envelope of ``job`` and the queue it came from; registers the job as held."""
         try:
             payload = _loads(job.body)
-            queue = payload.pop("queue")
+            queue = payload.pop("queue", None)
             properties = payload["properties"]
-            if not isinstance(properties, dict) or not isinstance(queue, str):
+            if not isinstance(properties, dict) or not isinstance(queue, (str, type(None))):
                 raise TypeError("not a kombu envelope")
+            if queue is None:  # an envelope of Kombu 3's beanstalk transport: ask the server
+                queue = queue_for(link.job_tube(job.id) or "")
         except (ValueError, TypeError, KeyError, AttributeError):
             payload, queue = self._foreign(job, link)
             properties = payload["properties"]
