@@ -6,7 +6,8 @@
 #   bash scripts/services.sh --stop [NAME...] # stop servers this script started (all)
 #
 # Servers: redis, rabbitmq, beanstalkd, sqs (moto), mongodb (nx-27017), couchdb
-# (pouchdb-server).  A server whose port already answers its protocol is left alone.  A
+# (pouchdb-server).  A server whose port already answers its protocol is left running
+# (its software is still installed here, for the private servers of the chaos suite).  A
 # missing one is installed (apt-get, with one `apt-get update` first and only when something
 # must be installed; moto and nx-27017 with pip into .services/tools-venv; pouchdb-server
 # with `npm ci` from scripts/pouchdb-server/), started on 127.0.0.1 with its logs, pid file
@@ -258,6 +259,8 @@ ensure() {  # ensure SERVER
     port=$(port_of "$name")
     if "${name}_ready" "$port"; then
         log "$name on $HOST:$port: already running"
+        # Installed anyway (cheap when done): the chaos suite starts private servers of it.
+        "${name}_install" || fail "$name" "could not install it (see the logs in $STATE)"
         return 0
     fi
     if port_open "$port"; then  # perhaps still starting: give it the timeout, then give up
