@@ -20,7 +20,6 @@ from typing import Any
 
 import requests
 from kombu.exceptions import ChannelError, OperationalError
-from urllib3.exceptions import ReadTimeoutError
 
 from . import quirks
 from .conninfo import ConnInfo
@@ -154,58 +153,26 @@ class CouchClient:
     def create_index(self, index: Mapping[str, Any]) -> None:
         self.request("POST", "/_index", body=index)
 
-    def changes_longpoll(self, since: Any, wait: float, queues: Sequence[str] | None, pouchdb: bool) -> Any:
-        """Wait up to ``wait`` seconds for a change to a message of ``queues`` after ``since``.
+    def changes_stream(self, since: Any, heartbeat: float) -> Any:
+        """Open the continuous ``_changes`` feed after ``since`` (a streaming reply; close it).
 
-        With ``queues`` ``None``: for a change to a binding or exchange document.
-
-        Returns the feed's ``last_seq`` (``since`` when nothing changed in time).
-        CouchDB filters with ``_selector`` and honours ``timeout=``; on
-        pouchdb-server the quirks in :mod:`.quirks` apply (JavaScript filter,
-        the client read timeout ends the wait).
+        Unfiltered, ids only, with a heartbeat line every ``heartbeat`` seconds
+        and ``Accept-Encoding: identity`` (see :mod:`.quirks`); a silence of
+        three heartbeats ends it with a read timeout.
         """
-        params: dict[str, Any] = {"feed": "longpoll", "since": since, "limit": 1,
-                                  "timeout": int(wait * 1000)}
-        body: Any = None
-        if pouchdb:
-            method = "GET"
-            if queues is None:
-                params["filter"] = quirks.BINDINGS_FILTER
-            else:
-                params["filter"] = quirks.MESSAGES_FILTER
-                params["queues"] = "\n".join(queues)
-            read_timeout = wait
-        else:
-            method = "POST"
-            params["filter"] = "_selector"
-            if queues is None:
-                selector: dict[str, Any] = {"_id": {"$regex": "^kombu\\.(binding|exchange):"}}
-            else:
-                selector = {"queue": {"$in": list(queues)}, "rank": {"$gte": 0}}
-            body = json.dumps({"selector": selector})
-            read_timeout = wait + 5.0   # the server ends the feed itself
+        params = {"feed": "continuous", "since": since, "heartbeat": int(heartbeat * 1000)}
         try:
-            reply = self.session.request(method, self.db_url + "/_changes", params=params, data=body,
-                                         headers={**_JSON, **quirks.FEED_HEADERS},
-                                         timeout=(self.timeout[0], read_timeout))
-        except requests.ReadTimeout:
-            return since
-        except requests.ConnectionError as exc:
-            # POUCHDB_LONGPOLL_IGNORES_TIMEOUT: the headers come at once, so the
-            # read timeout strikes while the body is read (wrapped differently).
-            if exc.args and isinstance(exc.args[0], ReadTimeoutError):
-                return since
-            raise CouchDBConnectionError(
-                f"cannot reach {self.info.describe()}: {type(exc).__name__}") from None
+            reply = self.session.get(self.db_url + "/_changes", params=params, stream=True,
+                                     headers={**_JSON, **quirks.FEED_HEADERS},
+                                     timeout=(self.timeout[0], heartbeat * 3))
         except requests.RequestException as exc:
             raise CouchDBConnectionError(
                 f"cannot reach {self.info.describe()}: {type(exc).__name__}") from None
-        if reply.status_code >= 500:
-            raise CouchDBConnectionError(f"_changes on {self.info.describe()}: HTTP {reply.status_code}")
         if reply.status_code != 200:
-            raise CouchDBError(f"_changes on {self.info.describe()}: HTTP {reply.status_code}",
-                               reply.status_code)
-        return reply.json().get("last_seq", since)
+            reply.close()
+            error = CouchDBConnectionError if reply.status_code >= 500 else CouchDBError
+            raise error(f"_changes on {self.info.describe()}: HTTP {reply.status_code}")
+        return reply
 
 
 def _quote_id(doc_id: str) -> str:

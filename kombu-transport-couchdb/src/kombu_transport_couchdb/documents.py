@@ -2,7 +2,7 @@
 
 Documents (every id starts with ``kombu.``; components are %-quoted):
 
-``kombu.m:<uuid>``, one per message and queue::
+``kombu.m:<queue>:<uuid>``, one per message and queue::
 
     {"queue": q, "rank": 255 - priority, "seq": <µs publish time>,
      "visible": <epoch s>, "claim": <token or null>, "deliveries": n,
@@ -20,8 +20,7 @@ per binding, so that every process routes the same.
 
 Indexes: the Mango index ``_design/kombu`` / ``claim`` on
 ``[queue, rank, seq]`` serves the claim query (highest priority, then oldest
-first). ``_design/kombu_feed`` holds the changes-feed filter for servers
-without ``_selector`` filters (see :mod:`.quirks`).
+first). The changes feed is read unfiltered: the ids say what changed.
 """
 
 from __future__ import annotations
@@ -38,6 +37,7 @@ from uuid import uuid4
 __all__ = (
     "MESSAGE_PREFIX", "message_doc", "claim_query", "ready_query", "all_query",
     "queue_id", "exchange_id", "binding_id", "binding_range", "parse_binding",
+    "queue_of_message_id", "TOPOLOGY_PREFIXES",
     "CLAIM_INDEX", "MAX_RANK", "Sequence",
 )
 
@@ -105,7 +105,7 @@ def message_doc(queue: str, envelope: dict[str, Any], seq: int) -> dict[str, Any
     delay = delay_of(envelope)
     visible = time.time() + delay if delay else 0.0
     return {
-        "_id": MESSAGE_PREFIX + uuid4().hex,
+        "_id": f"{MESSAGE_PREFIX}{_q(queue)}:{uuid4().hex}",
         "queue": queue,
         "rank": priority_rank(envelope.get("properties", {}).get("priority")),
         "seq": seq,
@@ -183,5 +183,13 @@ def parse_binding(doc: dict[str, Any]) -> tuple[str, Any, str] | None:
         return None
 
 
-def queue_of_binding_id(doc_id: str) -> str:
-    return unquote(doc_id.split(":")[3])
+#: Ids of the documents that make the routing topology.
+TOPOLOGY_PREFIXES = ("kombu.binding:", "kombu.exchange:")
+
+
+def queue_of_message_id(doc_id: str) -> str | None:
+    """The queue of a message document id, ``None`` for any other id."""
+    if not doc_id.startswith(MESSAGE_PREFIX):
+        return None
+    quoted, sep, _ = doc_id[len(MESSAGE_PREFIX):].rpartition(":")
+    return unquote(quoted) if sep else None

@@ -1,10 +1,10 @@
 """Driving a CouchDB connection from ``kombu.asynchronous.Hub``.
 
 The hub waits on file descriptors; CouchDB's wake-up signal is its
-``_changes`` feed, an HTTP request that blocks. A ``messages``
-:class:`~.watch.ChangesWatcher` thread follows the feed for the consumed
-queues and writes a byte into a pipe whenever one of their messages changes;
-the hub reads the pipe and delivers. A short repeating timer also delivers
+``_changes`` feed, an HTTP stream read by the connection's
+:class:`~.watch.FeedWatcher` thread. The watcher writes a byte into a pipe
+whenever a message of a consumed queue changes; the hub reads the pipe and
+delivers. A short repeating timer also delivers
 when an ack freed prefetch room, and looks again every ``polling_interval``
 for leases that ran out elsewhere and delayed messages coming due (these
 write nothing to the feed).
@@ -14,8 +14,6 @@ from __future__ import annotations
 
 import os
 from typing import TYPE_CHECKING, Any
-
-from .watch import ChangesWatcher
 
 if TYPE_CHECKING:
     from .transport import Transport
@@ -59,7 +57,8 @@ def register(transport: Transport, loop: Any) -> None:
     """Deliver ``transport``'s messages from ``loop`` (see the module docs)."""
     unregister(transport, loop)
     waker = Waker()
-    watcher = ChangesWatcher(transport, "messages", waker.poke).start()
+    watcher = transport.watcher
+    watcher.wakers.add(waker.poke)
     transport._hub = (loop, waker, watcher)
 
     def on_readable() -> None:
@@ -80,5 +79,5 @@ def unregister(transport: Transport, loop: Any) -> None:
     if hub is not None:
         registered_loop, waker, watcher = hub
         (loop or registered_loop).remove(waker.read_fd)
-        watcher.stop()
+        watcher.wakers.discard(waker.poke)
         waker.close()

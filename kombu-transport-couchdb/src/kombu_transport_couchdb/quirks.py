@@ -4,15 +4,16 @@ The transport is written to CouchDB's documented behaviour; each difference
 met on pouchdb-server 4.2 is handled here, by name, and nowhere else.
 
 ``POUCHDB_NO_SELECTOR_FILTER``
-    ``_changes?filter=_selector`` is CouchDB's selector filter; pouchdb-server
-    looks for a design document ``_design/_selector`` instead and, when a
-    filter's design document is missing, *crashes the whole server*. On
-    pouchdb-server the feed is filtered by a JavaScript filter function in
-    ``_design/kombu_feed`` (created before the first feed request).
+    ``_changes?filter=_selector`` (CouchDB's selector filter) makes
+    pouchdb-server look for a design document ``_design/_selector``, and a
+    longpoll feed whose filter design document is missing *crashes the whole
+    server*. The transport reads the feed unfiltered (:mod:`.watch`).
 ``POUCHDB_LONGPOLL_IGNORES_TIMEOUT``
     A longpoll feed with nothing to report never ends (``timeout=`` is
-    ignored). Every feed request therefore carries a client read timeout,
-    and a read timeout is the normal "nothing changed" outcome.
+    ignored), and when the client gives up, the server keeps the listener
+    until a matching change comes: abandoned longpolls pile up and slow every
+    write. The transport holds one continuous feed with heartbeats per
+    connection instead of longpolls (:mod:`.watch`).
 ``POUCHDB_GZIP_BUFFERS_FEEDS``
     With ``Accept-Encoding: gzip`` the feed reply is buffered; feeds are
     requested with ``Accept-Encoding: identity``.
@@ -29,32 +30,9 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ("FEED_DESIGN_DOC", "MESSAGES_FILTER", "BINDINGS_FILTER", "is_pouchdb", "lost_update", "FEED_HEADERS",
-           "transient_find_error")
+__all__ = ("is_pouchdb", "lost_update", "FEED_HEADERS", "transient_find_error")
 
 FEED_HEADERS = {"Accept-Encoding": "identity"}
-
-#: ``POUCHDB_NO_SELECTOR_FILTER``: the filters used instead of ``_selector``
-#: (``queues``: the queue names, one per line).
-MESSAGES_FILTER = "kombu_feed_v2/queues"
-BINDINGS_FILTER = "kombu_feed_v2/bindings"
-FEED_DESIGN_DOC: dict[str, Any] = {
-    "_id": "_design/kombu_feed_v2",
-    "filters": {
-        "bindings": (
-            "function (doc, req) {"
-            " return doc._id.indexOf('kombu.binding:') === 0"
-            " || doc._id.indexOf('kombu.exchange:') === 0; }"
-        ),
-        "queues": (
-            "function (doc, req) {"
-            " if (doc._deleted || typeof doc.queue !== 'string' || typeof doc.rank !== 'number')"
-            " { return false; }"
-            " return String(req.query.queues || '').split('\\n').indexOf(doc.queue) >= 0; }"
-        ),
-    },
-}
-
 
 def is_pouchdb(server_info: dict[str, Any]) -> bool:
     """Whether ``GET /`` came from pouchdb-server (``express-pouchdb`` or a PouchDB vendor)."""

@@ -23,7 +23,7 @@ from . import quirks
 from .channel import Channel, QoS
 from .client import CouchClient, CouchDBConnectionError, CouchDBError
 from .conninfo import DEFAULT_PORT, ConnInfo, _as_bool, conninfo_from_client
-from .watch import BindingCache, ChangesWatcher
+from .watch import BindingCache, FeedWatcher
 
 __all__ = ("Transport", "Channel", "QoS", "CouchDBConnectionError", "CouchDBError", "DEFAULT_PORT")
 
@@ -79,7 +79,7 @@ class Transport(virtual.Transport):
         self._hub: Any = None
         self._loop_timer: Any = None
         self.bindings = BindingCache()
-        self._bindings_watcher: ChangesWatcher | None = None
+        self._watcher: FeedWatcher | None = None
         self.binding_cache = _as_bool(opts.get("binding_cache", True))
         self._room_freed = False
         self._last_poll = 0.0
@@ -108,8 +108,6 @@ class Transport(virtual.Transport):
         self._pouchdb = quirks.is_pouchdb(info)
         api.ensure_db()
         api.create_index(docs.CLAIM_INDEX)
-        if self._pouchdb:
-            api.put(quirks.FEED_DESIGN_DOC, ok=(201, 202, 409))
         return self
 
     def close_connection(self, connection: Any) -> None:
@@ -121,7 +119,7 @@ class Transport(virtual.Transport):
             from .eventloop import unregister
 
             unregister(self, None)
-            watcher, self._bindings_watcher = self._bindings_watcher, None
+            watcher, self._watcher = self._watcher, None
             if watcher is not None:
                 watcher.stop()
             if self._api is not None:
@@ -145,15 +143,24 @@ class Transport(virtual.Transport):
             lost, self._lost = self._lost, None
             raise CouchDBConnectionError(lost)
 
-    def bindings_ready(self) -> bool:
-        """Whether cached binding tables may be used (the bindings feed is followed)."""
-        if not self.binding_cache:
-            return False
-        watcher = self._bindings_watcher
+    @property
+    def watcher(self) -> FeedWatcher:
+        """The connection's changes-feed watcher (started on first use)."""
+        watcher = self._watcher
         if watcher is None or not watcher.running:
-            watcher = self._bindings_watcher = ChangesWatcher(self, "bindings", self.bindings.invalidate)
+            watcher = self._watcher = FeedWatcher(self)
+            watcher.interest = frozenset(self.consumed_queues())
             watcher.start()
-        return watcher.ready
+        return watcher
+
+    def bindings_ready(self) -> bool:
+        """Whether cached binding tables may be used (the changes feed is followed)."""
+        return self.binding_cache and self.watcher.ready
+
+    def _on_consumer_change(self, channel: Any) -> None:
+        super()._on_consumer_change(channel)
+        if self._watcher is not None:
+            self._watcher.interest = frozenset(self.consumed_queues())
 
     def lease_lost(self, channel: Channel) -> None:
         """A channel's lease connection was reset: report it on the next call."""
@@ -190,34 +197,24 @@ class Transport(virtual.Transport):
         return delivered
 
     def drain_events(self, connection: Any, timeout: float | None = None, **kwargs: Any) -> None:
-        """Deliver the messages available (at least one) or raise ``socket.timeout``."""
+        """Deliver the messages available (at least one) or raise ``socket.timeout``.
+
+        Between empty rounds it waits for the changes feed to report a new
+        message of a consumed queue, at most ``polling_interval`` seconds
+        (a lease running out elsewhere writes nothing to the feed).
+        """
         self._raise_if_lost()
+        watcher = self.watcher
         deadline = None if timeout is None else time.monotonic() + timeout
-        since: Any = None
         while True:
+            token = watcher.version
             if self._deliver_round():
                 return
-            if since is None:
-                # Taken after a round found nothing; one more round closes the race.
-                since = self.client_api.db_info().get("update_seq")
-                continue
             remaining = None if deadline is None else deadline - time.monotonic()
             if remaining is not None and remaining <= 0:
-                raise TimeoutError()
-            wait = self.polling_interval if remaining is None else min(remaining, self.polling_interval)
-            since = self._wait_for_change(since, max(wait, 0.01))
-
-    def _wait_for_change(self, since: Any, wait: float) -> Any:
-        """Block until a message document of a consumed queue changes after ``since``.
-
-        Returns the feed's last sequence (``since`` itself when nothing changed).
-        """
-        queues = self.consumed_queues()
-        if not queues:
-            time.sleep(wait)
-            return since
-        return self.client_api.changes_longpoll(since, wait, queues, pouchdb=bool(self._pouchdb))
-
+                raise TimeoutError()  # socket.timeout
+            wait = self.polling_interval if watcher.ready else min(self.polling_interval, 0.1)
+            watcher.wait(token, wait if remaining is None else min(remaining, wait))
 
     # -- event loop (kombu.asynchronous.Hub) -------------------------------------------------
     def register_with_event_loop(self, connection: Any, loop: Any) -> None:

@@ -1,106 +1,128 @@
-"""Following the database's ``_changes`` feed from a daemon thread.
+"""Following the database's ``_changes`` feed: wake-ups and binding invalidation.
 
-:class:`ChangesWatcher` long-polls the feed with its own HTTP session and
-calls ``on_change()`` whenever a document it watches changes; it holds only a
-weak reference to its transport and ends when the transport is gone or
-:meth:`ChangesWatcher.stop` is called. Two feeds are watched:
+One :class:`FeedWatcher` per connection, started on first need: a daemon
+thread holding one *continuous* ``_changes`` feed (with heartbeats) on its own
+HTTP session, and only a weak reference to the transport. Each change line
+carries a document id (see :mod:`.documents`):
 
-``messages``
-    message documents of the queues the transport consumes: wakes a
-    ``kombu.asynchronous.Hub`` (:mod:`.eventloop`).
-``bindings``
-    binding and exchange documents: invalidates the transport's
-    :class:`BindingCache`, so a publisher routes with the bindings every
-    process declared without reading them on each publish.
+* a message of a queue this connection consumes (``kombu.m:<queue>:...``,
+  not a deletion): the watcher's ``version`` goes up, which wakes
+  ``drain_events`` waiting in :meth:`FeedWatcher.wait` and pokes the
+  registered wakers (the ``kombu.asynchronous.Hub`` pipe);
+* a binding or exchange document: the :class:`BindingCache` is invalidated.
 
-``ready`` is true while the watcher follows the feed from a known point; after
-an error it is false until the feed is followed again, and ``on_change()`` is
-called (whatever changed meanwhile was missed).
+The feed is not filtered on the server: ids are enough, and one long-lived
+feed per connection leaves nothing behind on the server (a longpoll abandoned
+by its client read timeout lingers on pouchdb-server, see :mod:`.quirks`).
+``ready`` is true while the feed is followed from a known point; after an
+error it is false (waiters fall back to polling, the binding cache to reads)
+until the feed is followed again.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 import weakref
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from . import documents as docs
 from .client import CouchClient, CouchDBConnectionError, CouchDBError
 
 if TYPE_CHECKING:
     from .transport import Transport
 
-__all__ = ("ChangesWatcher", "BindingCache", "IDLE_WAIT")
+__all__ = ("FeedWatcher", "BindingCache", "HEARTBEAT")
 
 logger = logging.getLogger(__name__)
 
-#: Seconds a messages watcher waits before looking again when nothing is consumed.
-IDLE_WAIT = 0.05
+#: Seconds between the server's heartbeats on the feed.
+HEARTBEAT = 5.0
 
 
-class ChangesWatcher:
-    """A daemon thread calling ``on_change()`` when watched documents change."""
+class FeedWatcher:
+    """A daemon thread following the changes feed for one connection."""
 
-    def __init__(self, transport: Transport, feed: str, on_change: Callable[[], None]) -> None:
-        if feed not in ("messages", "bindings"):
-            raise ValueError(f"unknown feed {feed!r}")
-        self.feed = feed
-        self.ready = False
+    def __init__(self, transport: Transport) -> None:
         self._transport = weakref.ref(transport)
         self._info = transport.conninfo
-        self._on_change = on_change
+        self._invalidate = transport.bindings.invalidate
+        self.ready = False
+        self.version = 0
+        #: Queues whose message changes wake this connection (replaced, never mutated).
+        self.interest: frozenset[str] = frozenset()
+        self.wakers: set[Callable[[], None]] = set()
+        self._cond = threading.Condition()
         self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name=f"kombu-couchdb-{feed}", daemon=True)
+        self._response: Any = None
+        self._thread = threading.Thread(target=self._run, name="kombu-couchdb-feed", daemon=True)
 
-    def start(self) -> ChangesWatcher:
+    def start(self) -> FeedWatcher:
         self._thread.start()
         return self
-
-    def stop(self, timeout: float = 0.0) -> None:
-        """Ask the thread to end; it does after its current wait (at most ``polling_interval``).
-
-        With ``timeout`` wait that long for it.
-        """
-        self._stop.set()
-        self.ready = False
-        if timeout and self._thread.is_alive() and self._thread is not threading.current_thread():
-            self._thread.join(timeout)
 
     @property
     def running(self) -> bool:
         return self._thread.is_alive() and not self._stop.is_set()
 
+    def stop(self) -> None:
+        """Ask the thread to end (it does at its next heartbeat); never blocks."""
+        self._stop.set()
+        self.ready = False
+        self._bump()
+
+    def wait(self, token: int, timeout: float) -> None:
+        """Block until ``version`` differs from ``token`` (or ``timeout`` seconds)."""
+        with self._cond:
+            self._cond.wait_for(lambda: self.version != token, timeout)
+
+    def _bump(self) -> None:
+        with self._cond:
+            self.version += 1
+            self._cond.notify_all()
+        for poke in tuple(self.wakers):
+            poke()
+
+    def _on_line(self, line: bytes) -> None:
+        try:
+            change = json.loads(line)
+            doc_id = change["id"]
+        except (ValueError, KeyError, TypeError):
+            return   # a heartbeat, the closing last_seq, or noise
+        queue = docs.queue_of_message_id(doc_id)
+        if queue is not None:
+            if not change.get("deleted") and queue in self.interest:
+                self._bump()
+        elif doc_id.startswith(docs.TOPOLOGY_PREFIXES):
+            self._invalidate()
+
     def _run(self) -> None:
         client = CouchClient(self._info, pool_size=1)
-        since: Any = None
         try:
             while not self._stop.is_set():
-                transport = self._transport()
-                if transport is None:
+                if self._transport() is None:
                     return
-                queues = transport.consumed_queues() if self.feed == "messages" else None
-                pouchdb, wait = bool(transport._pouchdb), transport.polling_interval
-                del transport
-                if queues == []:
-                    self._stop.wait(IDLE_WAIT)
-                    continue
                 try:
-                    if since is None:
-                        since = client.db_info().get("update_seq")
+                    since = client.db_info().get("update_seq")
+                    with client.changes_stream(since, HEARTBEAT) as reply:
                         self.ready = True
-                        self._on_change()
-                    latest = client.changes_longpoll(since, wait, queues, pouchdb=pouchdb)
-                except (CouchDBConnectionError, CouchDBError) as exc:
-                    logger.debug("couchdb: %s feed failed (%r); following it again", self.feed, exc)
-                    self.ready = False
-                    since = None
-                    self._on_change()
-                    self._stop.wait(wait)
-                    continue
-                if latest != since:
-                    since = latest
-                    self._on_change()
+                        self._invalidate()   # whatever changed before the feed was followed
+                        self._bump()
+                        for line in reply.iter_lines(chunk_size=1):
+                            if self._stop.is_set() or self._transport() is None:
+                                return
+                            if line:
+                                self._on_line(line)
+                except (CouchDBConnectionError, CouchDBError, OSError, ValueError) as exc:
+                    logger.debug("couchdb: changes feed interrupted (%r); following it again", exc)
+                except Exception as exc:  # noqa: BLE001 - e.g. requests' errors while streaming
+                    logger.debug("couchdb: changes feed interrupted (%r); following it again", exc)
+                self.ready = False
+                self._invalidate()
+                self._bump()
+                self._stop.wait(1.0)
         finally:
             self.ready = False
             client.close()
@@ -109,10 +131,10 @@ class ChangesWatcher:
 class BindingCache:
     """Binding tables read once and kept until a binding or exchange document changes.
 
-    Valid only while the transport's ``bindings`` watcher is ``ready``;
+    Valid only while the connection's :class:`FeedWatcher` is ``ready``;
     otherwise every lookup reads the database. A binding made by another
-    process reaches this cache's publishers as fast as the changes feed
-    reports it (milliseconds); one made on this connection at once.
+    process reaches this cache as fast as the changes feed reports it
+    (milliseconds); one made on this connection at once.
     """
 
     def __init__(self) -> None:
