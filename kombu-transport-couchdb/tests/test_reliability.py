@@ -204,3 +204,43 @@ def test_x_delay_header_delays_delivery(queue: Queue) -> None:
             message.ack()
     assert [body for body, _ in arrivals] == ["now", "later"]
     assert arrivals[1][1] - published >= 2.0, "a delayed message came early"
+
+
+def test_idle_consumer_is_woken_by_the_changes_feed(queue: Queue) -> None:
+    # polling_interval 60: only the changes feed can deliver within the bound.
+    with Connection(URL, transport_options={"polling_interval": 60}) as conn:
+        got: list[Any] = []
+
+        def on_message(body: Any, message: Any) -> None:
+            got.append(body)
+            message.ack()
+
+        with Consumer(conn.channel(), [queue], callbacks=[on_message]):
+            try:
+                conn.drain_events(timeout=1)    # idle: the feed is followed
+            except TimeoutError:
+                pass
+            threading.Timer(0.5, publish, (queue, "wake")).start()
+            conn.drain_events(timeout=20)
+        assert got == ["wake"]
+
+
+def test_binding_made_elsewhere_routes_at_once_with_a_warm_cache(queue: Queue) -> None:
+    exchange = Exchange(f"{queue.name}-topic", "topic")
+    with Connection(URL) as publisher, Connection(URL) as other:
+        producer = Producer(publisher.channel(), exchange=exchange)
+        producer.publish("unrouted", routing_key="a.b", declare=[exchange])  # table cached: empty
+        bound = Queue(f"{queue.name}-t", exchange, routing_key="a.#")
+        bound(other.channel()).declare()
+        try:
+            deadline = time.monotonic() + 10
+            message = None
+            while message is None and time.monotonic() < deadline:
+                producer.publish("routed", routing_key="a.b")
+                message = bound(other.channel()).get()
+                time.sleep(0.05)
+            assert message is not None and message.payload == "routed"
+            message.ack()
+        finally:
+            bound(other.channel()).delete()
+            exchange(other.channel()).delete()

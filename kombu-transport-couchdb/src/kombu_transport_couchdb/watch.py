@@ -110,7 +110,7 @@ class FeedWatcher:
                         self.ready = True
                         self._invalidate()   # whatever changed before the feed was followed
                         self._bump()
-                        for line in reply.iter_lines(chunk_size=1):
+                        for line in reply.iter_lines(chunk_size=4096):
                             if self._stop.is_set() or self._transport() is None:
                                 return
                             if line:
