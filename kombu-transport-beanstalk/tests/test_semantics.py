@@ -415,3 +415,40 @@ def test_per_message_ttr_property(conn: Any, raw: Any) -> None:
         assert raw.stats_job(raw.peek_ready())["ttr"] == 7
     finally:
         cleanup(conn, queue)
+
+
+def test_undecodable_jobs_are_rejected_and_the_consumer_goes_on(conn: Any, raw: Any) -> None:
+    """Bad base64 and a refused content type: both rejected (deleted), the good one delivered."""
+    import json
+
+    from kombu_transport_beanstalk.names import tube_for
+
+    queue = declared(conn)
+    try:
+        def job(body: str, content_type: str) -> bytes:
+            return json.dumps({"body": body, "content-type": content_type, "content-encoding": "utf-8",
+                               "headers": {}, "queue": queue.name,
+                               "properties": {"body_encoding": "base64", "priority": 0,
+                                              "delivery_info": {}}}).encode()
+
+        raw.use(tube_for(queue.name))
+        raw.put(job("!!!not base64!!!", "application/json"))
+        raw.put(job("gASVAAAAAAAAAAAu", "application/x-python-serialize"))
+        conn.Producer().publish("good", exchange=queue.exchange, routing_key=queue.routing_key)
+        got: list[Any] = []
+        errors: list[Exception] = []
+        with Consumer(conn.default_channel, [queue], callbacks=[lambda b, m: (got.append(b), m.ack())]):
+            deadline = time.monotonic() + 10
+            while not got and time.monotonic() < deadline:
+                try:
+                    conn.drain_events(timeout=1)
+                except TimeoutError:
+                    pass
+                except Exception as exc:  # noqa: BLE001 - the decode errors Consumer re-raises
+                    errors.append(exc)
+        assert got == ["good"]
+        assert len(errors) == 2, errors
+        stats = tube_stats(raw, queue.name)
+        assert sum(stats[f"current-jobs-{s}"] for s in ("ready", "reserved", "delayed", "buried")) == 0
+    finally:
+        cleanup(conn, queue)
