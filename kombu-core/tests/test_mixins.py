@@ -67,7 +67,7 @@ def test_run_consumes_until_should_stop():
 
 def test_run_reconnects_after_connection_is_cut():
     queue = make_queue()
-    publish(queue, "before", "after")
+    publish(queue, "before")
 
     class CuttingWorker(Worker):
         cut = False
@@ -82,6 +82,15 @@ def test_run_reconnects_after_connection_is_cut():
                     raise ConnectionError("connection cut")
 
                 transport.drain_events = broken
+
+        def on_iteration(self):
+            # published once the cut drain is next: it can only arrive after
+            # reconnecting (a drain may deliver several ready messages)
+            if self.cut and not self.published:
+                self.published = True
+                publish(queue, "after")
+
+        published = False
 
     with Connection("memory://") as conn:
         worker = CuttingWorker(conn, queue, stop_after=2)
@@ -130,11 +139,20 @@ def test_consume_times_out_when_idle():
 
 
 def test_consume_limit():
+    """``limit`` counts iterations (each one drain with events), whatever a drain delivers."""
     queue = make_queue()
-    publish(queue, "a", "b", "c")
     with Connection("memory://") as conn:
         worker = Worker(conn, queue, stop_after=100)
-        assert len(list(worker.consume(limit=2))) == 2
+        iterations = worker.consume(limit=2, safety_interval=0.2)
+        publish(queue, "a")
+        next(iterations)
+        assert worker.bodies == ["a"]
+        publish(queue, "b")
+        next(iterations)
+        assert worker.bodies == ["a", "b"]
+        publish(queue, "c")
+        with pytest.raises(StopIteration):
+            next(iterations)
     assert worker.bodies == ["a", "b"]
 
 
