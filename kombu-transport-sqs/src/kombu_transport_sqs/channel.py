@@ -23,6 +23,7 @@ Acknowledgement contract (at-least-once):
 
 from __future__ import annotations
 
+import json
 import logging
 import math
 import threading
@@ -55,6 +56,10 @@ MAX_DELAY_SECONDS = 900
 #: Property holding the epoch time before which a long-delayed message is
 #: not delivered (see :meth:`Channel._defer_if_early`).
 NOT_BEFORE = "sqs_not_before"
+#: The queue tag holding a queue's policy arguments (x-message-ttl, ...), and SQS's
+#: limit for a tag value.
+ARGUMENTS_TAG = "kombu-arguments"
+ARGUMENTS_TAG_MAX = 256
 #: How long a queue's redrive policy is trusted before it is read again.
 REDRIVE_POLICY_TTL = 300.0
 
@@ -215,6 +220,27 @@ class Channel(virtual.Channel):
         self.connection.flush_publishes()
         self.give_back_buffer(queue)
         self.connection.delete_queue(queue)
+
+    # -- queue arguments (TTL, max length, dead-lettering) stored as queue tags ------------
+    def _store_queue_arguments(self, queue: str, arguments: Any) -> None:
+        """Keep ``queue``'s policy arguments in its tag ``kombu-arguments`` (for other processes)."""
+        if self.settings.predefined_queues:
+            return
+        value = json.dumps(dict(arguments), sort_keys=True, default=str)
+        if len(value) > ARGUMENTS_TAG_MAX:
+            logger.warning("sqs: the arguments of queue %r are too long for a queue tag; "
+                           "processes that did not declare it will not enforce them", queue)
+            return
+        self.sqs(queue).tag_queue(QueueUrl=self._url(queue), Tags={ARGUMENTS_TAG: value})
+
+    def _load_queue_arguments(self, queue: str) -> Any:
+        try:
+            url = self._url(queue, create=False)
+            tags = self.sqs(queue).list_queue_tags(QueueUrl=url).get("Tags") or {}
+        except ChannelError:
+            return None
+        value = tags.get(ARGUMENTS_TAG)
+        return json.loads(value) if value else None
 
     # -- bindings stored on the server ---------------------------------------------------
     def _stored(self, exchange: str) -> bool:
@@ -456,15 +482,14 @@ class Channel(virtual.Channel):
         qos = self.qos
         while buf and qos.can_consume():
             queue, payload = buf.popleft()
-            callback = self._callbacks.get(queue)
-            tag = payload["properties"]["delivery_tag"]
-            if callback is None:
-                self._release([tag])
+            if queue not in self._callbacks:
+                self._release([payload["properties"]["delivery_tag"]])
                 continue
             if self.queue_is_no_ack(queue):
-                self._settle([tag])
-            callback(payload)
-            n += 1
+                self._settle([payload["properties"]["delivery_tag"]])
+            # The engine drops (or dead-letters) a message past its TTL instead.
+            if self._try_deliver(payload, queue):
+                n += 1
         return n
 
     # -- acks, rejects, restores ------------------------------------------------------
