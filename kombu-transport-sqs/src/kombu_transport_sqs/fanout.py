@@ -63,10 +63,11 @@ class SnsFanout:
             self._topics[exchange] = arn
         return arn
 
-    def _queue_arn(self, url: str) -> str:
+    def _queue_arn(self, url: str) -> tuple[str, str | None]:
+        """The queue's ARN and its access policy (JSON, if it has one)."""
         attrs = self.transport.clients.client("sqs").get_queue_attributes(
             QueueUrl=url, AttributeNames=["QueueArn", "Policy"])["Attributes"]
-        return str(attrs["QueueArn"]), attrs.get("Policy")  # type: ignore[return-value]
+        return str(attrs["QueueArn"]), attrs.get("Policy")
 
     def subscribe(self, exchange: str, queue: str) -> str:
         """Subscribe ``queue`` to ``exchange``'s topic (idempotent); the subscription ARN."""
@@ -76,7 +77,7 @@ class SnsFanout:
             return arn
         topic = self.topic_arn(exchange)
         url = self.transport.queue_url(queue)
-        queue_arn, policy = self._queue_arn(url)  # type: ignore[misc]
+        queue_arn, policy = self._queue_arn(url)
         self._allow_topic(url, queue_arn, topic, policy)
         arn = str(self.sns.subscribe(
             TopicArn=topic, Protocol="sqs", Endpoint=queue_arn,
@@ -87,10 +88,10 @@ class SnsFanout:
         return arn
 
     def _allow_topic(self, url: str, queue_arn: str, topic: str, policy: str | None) -> None:
-        doc = json.loads(policy) if policy else {"Version": "2012-10-17", "Statement": []}
-        statements = doc.setdefault("Statement", [])
-        if isinstance(statements, dict):
-            statements = doc["Statement"] = [statements]
+        doc: dict[str, Any] = json.loads(policy) if policy else {"Version": "2012-10-17"}
+        found = doc.get("Statement") or []
+        statements: list[Any] = [found] if isinstance(found, dict) else list(found)
+        doc["Statement"] = statements
         sid = f"kombu-sns-{topic.rsplit(':', 1)[-1]}"[:100]
         if any(isinstance(s, dict) and s.get("Sid") == sid for s in statements):
             return
@@ -115,7 +116,7 @@ class SnsFanout:
             url = self.transport.queue_url(queue, create=False)
         except Exception:  # noqa: BLE001 - no queue, no subscription
             return None
-        queue_arn = self._queue_arn(url)[0]  # type: ignore[index]
+        queue_arn = self._queue_arn(url)[0]
         topic = self.topic_arn(exchange)
         paginator = self.sns.get_paginator("list_subscriptions_by_topic")
         for page in paginator.paginate(TopicArn=topic):

@@ -28,6 +28,7 @@ from kombu.transport.virtual.base import BrokerState
 from . import fanout as SNS  # noqa: N812 - Kombu 5.7's module name (kombu.transport.SQS.SNS)
 from .bindings import BindingStore
 from .channel import Channel, QoS
+from .channel import Channel as SQSChannel
 from .fanout import SnsFanout
 from .naming import entity_name, is_fifo
 from .publisher import PublishWindow
@@ -226,8 +227,8 @@ class Transport(virtual.Transport):
             self.publisher.close()
 
     # -- consuming (blocking) -----------------------------------------------------------
-    def _consumers(self) -> list[Channel]:
-        return cast("list[Channel]", list(self._consuming))
+    def _consumers(self) -> list[SQSChannel]:
+        return cast("list[SQSChannel]", list(self._consuming))
 
     def deliver_buffered(self) -> int:
         """Deliver every buffered message the prefetch windows allow; flush the acks."""
@@ -238,19 +239,19 @@ class Transport(virtual.Transport):
                 n += channel.deliver_buffered()
         finally:
             self.delivering = False
-            for channel in cast("list[Channel]", list(self.channels)):
+            for channel in cast("list[SQSChannel]", list(self.channels)):
                 if channel._deletes:
                     channel.flush_deletes()
         return n
 
-    def _fetchable(self) -> list[tuple[Channel, str]]:
-        pairs = []
+    def _fetchable(self) -> list[tuple[SQSChannel, str]]:
+        pairs: list[tuple[SQSChannel, str]] = []
         for channel in self._consumers():
             if channel.window() > 0:
                 pairs.extend((channel, q) for q in list(channel._active_queues))
         return pairs
 
-    def _fetch_one_batch(self, pairs: list[tuple[Channel, str]]) -> int:
+    def _fetch_one_batch(self, pairs: list[tuple[SQSChannel, str]]) -> int:
         """Short-poll the queues in turn until one has messages; how many it gave.
 
         One queue's batch per ``drain_events``, as in Kombu 5.7, so a call
