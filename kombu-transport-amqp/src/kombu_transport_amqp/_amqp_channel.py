@@ -246,6 +246,7 @@ class Channel(amqp.Channel, base.StdChannel):  # type: ignore[misc]
             now = monotonic()
             if self._unchecked <= 0 or now - self._checked_at > CHECK_AFTER:
                 self._check_alive(transport)
+                conn.take_confirms()
                 self._unchecked = CHECK_EVERY
                 self._checked_at = now
             else:

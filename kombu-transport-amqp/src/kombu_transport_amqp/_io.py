@@ -66,6 +66,8 @@ DEFAULT_WRITE_BUFFER = 65536
 WRITE_MODES = ("direct", "cork", "buffer")
 _TCP_CORK = getattr(socket, "TCP_CORK", None)
 _CONNECTION_CLOSE = b"\x00\x0a\x00\x32"  # Connection.Close (10, 50)
+_BASIC_ACK = b"\x00\x3c\x00\x50"  # Basic.Ack (60, 80)
+_unpack_ack = Struct(">QB").unpack_from
 _POLL_IN = select.POLLIN | select.POLLPRI
 
 
@@ -347,6 +349,33 @@ class BufferedIO:
                 self._rpos = end + 1
                 return frame_type, channel, buf[pos + 7 : end]
         return self._read_frame_slow()
+
+    def take_acks(self, apply: Any) -> int:
+        """Consume the ``Basic.Ack`` (and heartbeat) frames at the head of the read buffer.
+
+        Calls ``apply(channel_id, delivery_tag, multiple)`` for each ack and
+        stops at the first other frame, so nothing else is handled out of
+        order; no I/O. Returns how many frames were consumed.
+        """
+        buf, pos = self._rbuf, self._rpos
+        end = len(buf)
+        taken = 0
+        while end - pos >= 8:
+            frame_type, channel, size = _unpack_head(buf, pos)
+            stop = pos + 7 + size
+            if stop >= end:
+                break
+            if frame_type == 1:
+                if size != 13 or buf[pos + 7 : pos + 11] != _BASIC_ACK or buf[stop] != 206:
+                    break
+                tag, flags = _unpack_ack(buf, pos + 11)
+                apply(channel, tag, flags & 1)
+            elif frame_type != 8:
+                break
+            pos = stop + 1
+            taken += 1
+        self._rpos = pos
+        return taken
 
     def read_buffered(self) -> tuple[int, int, bytes] | None:
         """The next frame if it is already completely buffered, else ``None`` (no I/O)."""

@@ -98,6 +98,22 @@ class Connection(amqp.Connection):  # type: ignore[misc]
                 taken += channel.take_unconfirmed()
         return taken
 
+    def take_confirms(self) -> None:
+        """Handle the publisher confirms at the head of the read buffer (no I/O).
+
+        Called after a publish's socket check read what had arrived, so a
+        publishing-only connection keeps its window short without waiting.
+        """
+        transport = self._transport
+        if transport is not None and transport.take_acks(self._apply_ack):
+            self.bytes_recv += 1
+
+    def _apply_ack(self, channel_id: int, tag: int, multiple: int) -> None:
+        channel = self.channels.get(channel_id) if self.channels else None
+        on_ack = getattr(channel, "on_publisher_ack", None)
+        if on_ack is not None:
+            on_ack(tag, bool(multiple))
+
     def _apply_salvaged_confirms(self, frames: list[tuple[int, int, bytes]]) -> None:
         channels = self.channels or {}
         for frame_type, channel_id, payload in frames:
