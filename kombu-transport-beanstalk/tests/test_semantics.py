@@ -452,3 +452,26 @@ def test_undecodable_jobs_are_rejected_and_the_consumer_goes_on(conn: Any, raw: 
         assert sum(stats[f"current-jobs-{s}"] for s in ("ready", "reserved", "delayed", "buried")) == 0
     finally:
         cleanup(conn, queue)
+
+
+def test_idle_consumer_polls_with_one_reserve(beanstalkd: str, raw: Any) -> None:
+    """Rounds grow while full and shrink when the queue runs dry: idle polling stays cheap."""
+    with Connection(beanstalkd, transport_options={"polling_interval": 0.05}) as conn:
+        queue = declared(conn)
+        try:
+            producer = conn.Producer()
+            for i in range(300):
+                producer.publish(i, exchange=queue.exchange, routing_key=queue.routing_key)
+            got: list[Any] = []
+            with Consumer(conn.default_channel, [queue], callbacks=[lambda b, m: (got.append(b), m.ack())]):
+                while len(got) < 300:
+                    conn.drain_events(timeout=5)
+                before = raw.stats()["cmd-reserve-with-timeout"]
+                for _ in range(4):  # ~40 polls of an empty queue
+                    with pytest.raises(TimeoutError):
+                        conn.drain_events(timeout=0.5)
+                polls = raw.stats()["cmd-reserve-with-timeout"] - before
+            assert sorted(got) == list(range(300))
+            assert polls < 400, f"{polls} reserve commands for ~40 idle polls"
+        finally:
+            cleanup(conn, queue)

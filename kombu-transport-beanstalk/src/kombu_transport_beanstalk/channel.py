@@ -104,6 +104,8 @@ class Channel(virtual.Channel):
         #: Every job this channel holds reserved: job id -> (link, beanstalkd priority).
         self._jobs: dict[int, tuple[Link, int]] = {}
         self._lease: LeaseKeeper | None = None
+        #: Jobs the next reserve round asks for (see :meth:`_window`).
+        self._batch = 1
 
     # -- the connection ---------------------------------------------------------------
     @property
@@ -232,9 +234,7 @@ class Channel(virtual.Channel):
             return bool(self._pending)
         if self._qos is not None and not self._qos.can_consume():
             return False
-        got = self._reserve(self._active_queues, timeout, self._window())
-        self._pending.extend(got)
-        return bool(got)
+        return self._fill(timeout) > 0
 
     def deliver_one(self) -> bool:
         """Reserve (or take a pending) job of a consumed queue and deliver it; whether it did.
@@ -245,10 +245,8 @@ class Channel(virtual.Channel):
         if not self._active_queues or (self._qos is not None and not self._qos.can_consume()):
             return False
         for _ in range(DEAD_BUDGET):
-            if not self._pending:
-                self._pending.extend(self._reserve(self._active_queues, 0, self._window()))
-                if not self._pending:
-                    return False
+            if not self._pending and not self._fill(0):
+                return False
             payload, queue = self._pending.popleft()
             if self.no_ack_consumers and queue in self._no_ack_queues():
                 self._delete_job(payload["properties"]["delivery_tag"])
@@ -260,10 +258,23 @@ class Channel(virtual.Channel):
         return True
 
     def _window(self) -> int:
-        """How many jobs one reserve round may take: the prefetch room, at most ``reserve_batch``."""
+        """How many jobs the next reserve round asks for.
+
+        At most the prefetch room and ``reserve_batch``; it starts at one,
+        doubles while rounds come back full and halves when they do not, so
+        an idle consumer's poll soon costs one command.
+        """
         room = self._qos.can_consume_max_estimate() if self._qos is not None else None
-        batch = self.connection.reserve_batch
+        batch = min(self._batch, self.connection.reserve_batch)
         return batch if room is None else max(1, min(room, batch))
+
+    def _fill(self, timeout: int) -> int:
+        """Reserve a round of jobs of the consumed queues into ``_pending``; how many came."""
+        asked = self._window()
+        got = self._reserve(self._active_queues, timeout, asked)
+        self._pending.extend(got)
+        self._batch = asked * 2 if len(got) >= asked else max(1, asked // 2)
+        return len(got)
 
     def _no_ack_queues(self) -> set[str]:
         return {self._tag_to_queue[tag] for tag in self.no_ack_consumers if tag in self._tag_to_queue}
