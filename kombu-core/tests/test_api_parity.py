@@ -405,18 +405,6 @@ ALLOWED: dict[str, str] = {
     "kombu*:*Connection.resolve_aliases": _LEAD +
         "class attribute: dict of transport aliases ('pyamqp' -> 'amqp', "
         "'librabbitmq' -> 'amqp')",
-    "kombu*:Producer.batch": _LEAD +
-        "Producer.batch(max_size=1000) context manager grouping publish()",
-    "kombu*:Producer.supports_batch_publish": _LEAD +
-        "Producer.supports_batch_publish property (False unless the "
-        "transport implements batch_publish)",
-    "kombu.compat:Publisher.batch": _LEAD + "inherited from Producer.batch",
-    "kombu.compat:Publisher.supports_batch_publish": _LEAD +
-        "inherited from Producer.supports_batch_publish",
-    "kombu.messaging:Exchange:__all__": _LEAD +
-        "kombu.messaging.__all__ lacks 'Exchange'",
-    "kombu.messaging:Queue:__all__": _LEAD +
-        "kombu.messaging.__all__ lacks 'Queue'",
     "kombu.serialization:pickle:__all__": _LEAD +
         "kombu.serialization.__all__ lacks 'pickle'",
     "kombu.utils.url:parse_ssl_cert_reqs": _LEAD +
@@ -441,11 +429,6 @@ ALLOWED: dict[str, str] = {
         "callback, KeyError if none",
     "kombu.transport.virtual*:Management.close": _LEAD +
         "virtual.Management.close() closes its channel",
-    "celery:kombu.transport.redis:get_redis_error_classes":
-        "kombu-transport-redis to fix: get_redis_error_classes() -> "
-        "error_classes_t(connection_errors, channel_errors); without it "
-        "celery.backends.redis takes redis-py for missing (ImportError "
-        "guard) and Celery's Redis result backend refuses to start",
     "instance:Management(memory).channel": _LEAD +
         "virtual.Management(transport).channel = transport.client.channel()",
 }

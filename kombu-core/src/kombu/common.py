@@ -203,8 +203,11 @@ def drain_consumer(consumer: Any, limit: int = 1, timeout: float | None = None, 
     """Consume with ``consumer`` and yield ``(body, message)`` pairs.
 
     Runs ``limit`` rounds of events (each waiting up to ``timeout``
-    seconds). ``callbacks`` are called for each message too. The consumer
-    is canceled at the end.
+    seconds) and yields at most one message per round, as Kombu 5 does.
+    ``callbacks`` are called for each message too. The consumer is canceled
+    at the end; messages it received that were never yielded go back to
+    their queue (requeued), or, for a ``no_ack`` consumer, which cannot give
+    them back, are yielded after all rather than dropped.
     """
     received: deque[tuple[Any, Any]] = deque()
 
@@ -212,11 +215,25 @@ def drain_consumer(consumer: Any, limit: int = 1, timeout: float | None = None, 
         received.append((body, message))
 
     consumer.callbacks = [on_message] + (callbacks or [])
-    with consumer:
-        client = consumer.channel.connection.client
-        for _ in eventloop(client, limit=limit, timeout=timeout, ignore_timeouts=True):
-            while received:
-                yield received.popleft()
+    try:
+        with consumer:
+            client = consumer.channel.connection.client
+            for _ in range(limit) if limit else count():
+                if not received:  # a round drains only when nothing is buffered
+                    try:
+                        client.drain_events(timeout=timeout)
+                    except TimeoutError:  # socket.timeout: this round yields nothing
+                        continue
+                if received:
+                    yield received.popleft()
+            if consumer.no_ack:
+                while received:
+                    yield received.popleft()
+    finally:
+        while received:  # newest first, so they end up in their original order
+            _, message = received.pop()
+            if not message.acknowledged:
+                message.requeue()
 
 
 def itermessages(conn: Any, channel: Any, queue: Any, limit: int = 1, timeout: float | None = None, callbacks: list[Callable[..., Any]] | None = None, **kwargs: Any) -> Iterator[tuple[Any, Any]]:

@@ -832,9 +832,10 @@ class Transport(base.Transport):
     def drain_events(self, connection: Any, timeout: float | None = None, **kwargs: Any) -> None:
         """Deliver one message to its consumer; raise ``socket.timeout`` if none came in time.
 
-        One message per call, as on Kombu 5's virtual transports: code such as
-        ``kombu.common.itermessages(limit=N)`` relies on a drain not handing
-        over messages it will never look at.
+        One message per call, as on Kombu 5's virtual transports: Kombu's
+        counted loops (``Consumer.consume(limit=N)``, ``ConsumerMixin``'s
+        ``limit``, ``itermessages(limit=N)``, compat ``iterconsume``) count
+        drains, and a drain must not hand over messages they will not look at.
         """
         deadline = None if timeout is None else time.monotonic() + timeout
         expiry = self.Channel.engine_queue_expiry
