@@ -148,16 +148,36 @@ def test_node_dispatch_and_clock():
     assert clock.value == 42
 
 
+def _channel_with(queue_expires: bool, message_ttl: bool):
+    class Capabilities:
+        pass
+
+    capabilities = Capabilities()
+    capabilities.queue_expires, capabilities.message_ttl = queue_expires, message_ttl
+
+    class Transport:
+        pass
+
+    transport = Transport()
+    transport.capabilities = capabilities
+
+    class Channel:
+        connection = transport
+
+    return Channel()
+
+
 def test_ttl_and_expiry_are_left_out_where_the_transport_lacks_them(nodes):
-    # Celery's mailbox sets queue_ttl, queue_expires and reply TTL/expiry;
-    # memory:// has neither capability, and remote control must still work.
+    # Celery's mailbox sets queue_ttl, queue_expires and reply TTL/expiry; a transport
+    # without those capabilities still gets working remote control.
     from kombu.pidbox import _queue_for
 
-    with Connection("memory://") as conn:
-        mailbox = Mailbox("celery", type="fanout", queue_ttl=300.0, queue_expires=10.0, reply_queue_ttl=60.0)
-        adapted = _queue_for(mailbox.get_queue("worker"), conn.default_channel)
-        assert adapted.expires is None and adapted.message_ttl is None
-        assert mailbox.get_queue("worker").message_ttl == 300.0  # the original is untouched
+    mailbox = Mailbox("celery", type="fanout", queue_ttl=300.0, queue_expires=10.0, reply_queue_ttl=60.0)
+    adapted = _queue_for(mailbox.get_queue("worker"), _channel_with(queue_expires=False, message_ttl=False))
+    assert adapted.expires is None and adapted.message_ttl is None
+    assert mailbox.get_queue("worker").message_ttl == 300.0  # the original is untouched
+    only_ttl = _queue_for(mailbox.get_queue("worker"), _channel_with(queue_expires=False, message_ttl=True))
+    assert only_ttl.expires is None and only_ttl.message_ttl == 300.0
 
     celery_like, thread = nodes
     celery_like.queue_ttl, celery_like.reply_queue_ttl = 300.0, 60.0

@@ -500,8 +500,7 @@ class Mailbox:
             oid = self._tls.OID = oid_from(self)
             return oid
 
-    @cached_property
-    def producer_pool(self) -> Any:
+    def _evaluate_producer_pool(self) -> Any:
         """The producer pool given at creation (evaluated if lazy), or ``None``.
 
         ``del mailbox.producer_pool`` forgets the evaluated pool (Celery does
@@ -510,7 +509,8 @@ class Mailbox:
         """
         return maybe_evaluate(self._producer_pool)
 
-    @producer_pool.deleter
-    def producer_pool(self, value: Any) -> None:
+    def _forget_producer_pool(self, value: Any) -> None:
         # Nothing to release: the pool belongs to whoever passed it in.
         pass
+
+    producer_pool = cached_property(_evaluate_producer_pool, fdel=_forget_producer_pool)

@@ -155,6 +155,8 @@ def bind_queue_to_native_delayed_delivery_exchange(connection: Any, queue: Queue
         else:
             bindings = set(bound.bindings or ())
         for entry in bindings:
+            if entry.exchange is None:
+                continue
             exchange = entry.exchange.bind(channel)
             if exchange.type == "direct":
                 logger.warning(
