@@ -475,3 +475,28 @@ def test_idle_consumer_polls_with_one_reserve(beanstalkd: str, raw: Any) -> None
             assert polls < 400, f"{polls} reserve commands for ~40 idle polls"
         finally:
             cleanup(conn, queue)
+
+
+def test_full_prefetch_window_waits_without_spinning(conn: Any) -> None:
+    """With prefetch_count reached, drain_events sleeps until its timeout instead of spinning."""
+    import resource
+
+    queue = declared(conn)
+    try:
+        producer = conn.Producer()
+        for i in range(3):
+            producer.publish(i, exchange=queue.exchange, routing_key=queue.routing_key)
+        got: list[Any] = []
+        with Consumer(conn.default_channel, [queue], callbacks=[lambda b, m: got.append(m)],
+                      prefetch_count=1):
+            conn.drain_events(timeout=5)
+            assert len(got) == 1
+            cpu = resource.getrusage(resource.RUSAGE_SELF)
+            with pytest.raises(TimeoutError):
+                conn.drain_events(timeout=2)
+            after = resource.getrusage(resource.RUSAGE_SELF)
+            used = (after.ru_utime - cpu.ru_utime) + (after.ru_stime - cpu.ru_stime)
+            assert used < 0.4, f"{used:.2f} s of CPU while waiting 2 s with a full prefetch window"
+            got[0].ack()
+    finally:
+        cleanup(conn, queue)

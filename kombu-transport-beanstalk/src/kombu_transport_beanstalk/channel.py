@@ -228,12 +228,15 @@ class Channel(virtual.Channel):
             raise Empty()
         return got[0][0]
 
+    def can_wait(self) -> bool:
+        """Whether a blocking reserve makes sense: queues consumed, prefetch room, nothing pending."""
+        return bool(self._active_queues) and not self._pending and \
+            (self._qos is None or self._qos.can_consume())
+
     def wait_for_job(self, timeout: int) -> bool:
         """Block up to ``timeout`` whole seconds for a job of a consumed queue; keep it for delivery."""
-        if self._pending or not self._active_queues:
+        if not self.can_wait():
             return bool(self._pending)
-        if self._qos is not None and not self._qos.can_consume():
-            return False
         return self._fill(timeout) > 0
 
     def deliver_one(self) -> bool:

@@ -283,9 +283,10 @@ class Transport(virtual.Transport):
         """Block in ``reserve`` when one channel consumes and a whole second fits; else sleep."""
         consuming = self._consuming
         block = self.max_block if timeout is None else min(self.max_block, timeout)
-        if len(consuming) == 1 and block >= 1:
+        if len(consuming) == 1 and block >= 1 and consuming[0].can_wait():  # type: ignore[attr-defined]
             consuming[0].wait_for_job(int(block))  # type: ignore[attr-defined]
             return
+        # several consumers, a wait under a second, or no prefetch room: sleep and poll
         interval = self.polling_interval or 0.05
         time.sleep(interval if timeout is None else max(0.0, min(interval, timeout)))
 
