@@ -18,13 +18,14 @@ mkdir -p "$LOGS"
 
 declare -A GROUPS_CMD=(
   [core]="$PY -m pytest kombu-core/tests kombu-transport-amqp/tests bench/tests scripts/tests"
-  [brokers]="$PY -m pytest kombu-transport-redis/tests kombu-transport-sqs/tests kombu-transport-mongodb/tests kombu-transport-couchdb/tests kombu-transport-beanstalk/tests"
+  [redis-sqs]="$PY -m pytest kombu-transport-redis/tests kombu-transport-sqs/tests"
+  [stores]="$PY -m pytest kombu-transport-mongodb/tests kombu-transport-couchdb/tests kombu-transport-beanstalk/tests"
   [kombu57]="$PY kombu57-integration/run.py"
   [celery]="$PY -m pytest celery-tests"
+  [chaos]="$PY -m pytest chaos"
+  [docs]="$PY -m pytest docs/tutorial/tests docs/tests"  # the tutorial's transport, the site build
 )
-ORDER=(core brokers kombu57 celery)
-[ -d chaos ] && GROUPS_CMD[chaos]="$PY -m pytest chaos" && ORDER+=(chaos)
-GROUPS_CMD[docs-example]="$PY -m pytest docs/tutorial/tests docs/tests" && ORDER+=(docs-example)  # docs/: the tutorial's transport, the site build
+ORDER=(core redis-sqs stores kombu57 celery chaos docs)
 
 selected=("$@")
 [ ${#selected[@]} -eq 0 ] && selected=("${ORDER[@]}")
