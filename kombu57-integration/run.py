@@ -76,7 +76,8 @@ def fetch_sdist() -> None:
     if SOURCE.exists():
         shutil.rmtree(SOURCE)
     with tarfile.open(archive) as tar:
-        members = [m for m in tar.getmembers() if m.name.startswith(f"kombu-{VERSION}/t/")]
+        members = [m for m in tar.getmembers()
+                   if m.name.startswith((f"kombu-{VERSION}/t/", f"kombu-{VERSION}/examples/"))]
         tar.extractall(SDIST_DIR, members=members, filter="data")
     marker.touch()
 
