@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import time
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -29,3 +31,14 @@ def _probe() -> None:
 @pytest.fixture(autouse=True)
 def _needs_moto() -> None:
     require_service(f"sqs (moto) at {ENDPOINT}", _probe)
+
+
+def drain_until(conn: Any, done: Callable[[], bool], timeout: float) -> bool:
+    """``conn.drain_events`` until ``done()`` or ``timeout`` seconds; return ``done()``."""
+    deadline = time.monotonic() + timeout
+    while not done() and time.monotonic() < deadline:
+        try:
+            conn.drain_events(timeout=1)
+        except TimeoutError:
+            pass
+    return done()

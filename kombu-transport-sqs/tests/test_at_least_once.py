@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 from kombu import Connection, Consumer, Exchange, Producer, Queue
 
-from .conftest import URL, boto_client
+from .conftest import URL, boto_client, drain_until
 
 
 @pytest.fixture
@@ -75,12 +75,7 @@ def test_slow_consumer_keeps_its_lease(qname: str) -> None:
     with Connection(URL, transport_options=opts) as conn:
         got: list[Any] = []
         with Consumer(conn.channel(), [q], callbacks=[lambda b, m: got.append(m)]):
-            deadline = time.monotonic() + 10
-            while not got and time.monotonic() < deadline:
-                try:
-                    conn.drain_events(timeout=1)
-                except TimeoutError:
-                    pass
+            drain_until(conn, lambda: bool(got), 10)
             assert [m.payload for m in got] == ["slow"]
             # The application works on it (no drain_events) for 6 s.
             assert _get(q, opts, wait=6.0) == [], "a held message was handed to a second consumer"
@@ -198,12 +193,7 @@ def test_closing_gives_back_unacked_and_deletes_acked(qname: str) -> None:
     with Connection(URL, transport_options=opts) as conn:
         got: list[Any] = []
         with Consumer(conn.channel(), [q], callbacks=[lambda b, m: got.append(m)]):
-            deadline = time.monotonic() + 10
-            while len(got) < 6 and time.monotonic() < deadline:
-                try:
-                    conn.drain_events(timeout=1)
-                except TimeoutError:
-                    pass
+            drain_until(conn, lambda: len(got) >= 6, 10)
             for m in got:
                 if m.payload % 2:
                     m.ack()
@@ -223,12 +213,7 @@ def test_acks_are_batched_and_urls_cached(qname: str) -> None:
                                     lambda model, **kw: calls.append(model.name))
         got: list[Any] = []
         with Consumer(channel, [q], callbacks=[lambda b, m: (got.append(b), m.ack())]):
-            deadline = time.monotonic() + 15
-            while len(got) < 30 and time.monotonic() < deadline:
-                try:
-                    conn.drain_events(timeout=1)
-                except TimeoutError:
-                    pass
+            drain_until(conn, lambda: len(got) >= 30, 15)
     assert sorted(got) == list(range(30))
     assert calls.count("GetQueueUrl") <= 1
     assert calls.count("DeleteMessage") == 0

@@ -19,7 +19,7 @@ import pytest
 from kombu import Connection, Consumer, Exchange, Producer, Queue
 from kombu.testing.proxy import FaultProxy
 
-from .conftest import HOST, PORT, URL, boto_client
+from .conftest import HOST, PORT, URL, boto_client, drain_until
 
 FAST_FAIL = {"retries": {"max_attempts": 1}, "connect_timeout": 1, "read_timeout": 10}
 
@@ -52,12 +52,7 @@ def _receive(q: Queue, opts: dict[str, Any], timeout: float) -> list[Any]:
     with Connection(URL, transport_options=opts) as conn:
         with Consumer(conn.channel(), [q], callbacks=[
                 lambda b, m: (got.append((b, bool(m.delivery_info.get("redelivered")))), m.ack())]):
-            deadline = time.monotonic() + timeout
-            while not got and time.monotonic() < deadline:
-                try:
-                    conn.drain_events(timeout=1)
-                except TimeoutError:
-                    pass
+            drain_until(conn, lambda: bool(got), timeout)
     return got
 
 
@@ -89,12 +84,7 @@ def test_consumer_cut_off_from_sqs_loses_its_lease(proxy: FaultProxy, queue: Que
     try:
         got: list[Any] = []
         with Consumer(cut_off.channel(), [queue], callbacks=[lambda b, m: got.append(m)]):
-            deadline = time.monotonic() + 10
-            while not got and time.monotonic() < deadline:
-                try:
-                    cut_off.drain_events(timeout=1)
-                except TimeoutError:
-                    pass
+            drain_until(cut_off, lambda: bool(got), 10)
             assert [m.payload for m in got] == ["held"]
             proxy.stop()      # the holder is alive but cannot renew its lease
             assert _receive(queue, opts, timeout=12) == [("held", True)]

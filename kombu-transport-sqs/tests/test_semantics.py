@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from kombu import Connection, Consumer, Exchange, Producer, Queue
 
-from .conftest import ENDPOINT, URL, boto_client
+from .conftest import ENDPOINT, URL, boto_client, drain_until
 
 
 @pytest.fixture
@@ -31,12 +31,7 @@ def uname() -> Iterator[str]:
 def _collect(conn: Connection, queues: list[Queue], count: int, timeout: float = 15) -> list[Any]:
     got: list[Any] = []
     with Consumer(conn.channel(), queues, callbacks=[lambda b, m: (got.append(b), m.ack())]):
-        deadline = time.monotonic() + timeout
-        while len(got) < count and time.monotonic() < deadline:
-            try:
-                conn.drain_events(timeout=1)
-            except TimeoutError:
-                pass
+        drain_until(conn, lambda: len(got) >= count, timeout)
     return got
 
 

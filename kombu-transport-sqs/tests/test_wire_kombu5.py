@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import subprocess
-import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,7 +16,7 @@ from typing import Any
 import pytest
 from kombu import Connection, Consumer, Exchange, Producer, Queue
 
-from .conftest import URL, boto_client
+from .conftest import URL, boto_client, drain_until
 
 ROOT = Path(__file__).resolve().parents[2]
 KOMBU57 = ROOT / ".venv-kombu57" / "bin" / "python"
@@ -116,12 +115,7 @@ def _consume(name: str, count: int, opts: dict[str, Any] | None = None) -> list[
 
     with Connection(URL, transport_options=opts or OPTS) as conn:
         with Consumer(conn.channel(), [_queue(name)], callbacks=[on_message]):
-            deadline = time.monotonic() + 20
-            while len(got) < count and time.monotonic() < deadline:
-                try:
-                    conn.drain_events(timeout=1)
-                except TimeoutError:
-                    pass
+            drain_until(conn, lambda: len(got) >= count, 20)
     return got
 
 
