@@ -198,3 +198,51 @@ def test_oversized_message_fails_at_publish(uname: str) -> None:
         with pytest.raises(ClientError):
             producer.publish("x" * (1100 * 1024), routing_key="big")   # over SQS's 1 MiB
         assert _collect(conn, [q], 2, timeout=3) == ["small"]
+
+
+def test_forked_child_does_not_resend_the_parents_window(uname: str) -> None:
+    import os
+
+    opts = {"queue_name_prefix": uname, "wait_time_seconds": 1}
+    q = Queue("forked", Exchange("forked.x", "direct"), routing_key="forked")
+    with Connection(URL, transport_options=opts) as conn:
+        q(conn.default_channel).declare()
+        window = conn.transport.publisher
+        window.put("http://unused.invalid/q", {"MessageBody": "parent's"})  # still unsent
+        pid = os.fork()
+        if pid == 0:  # the child: its copy of the window is empty
+            os._exit(0 if len(conn.transport.publisher) == 0 else 1)
+        _, status = os.waitpid(pid, 0)
+        window._pending.clear()
+        window._inflight = 0
+    assert os.waitstatus_to_exitcode(status) == 0
+
+
+def test_fetch_message_attributes_and_message_attributes(uname: str) -> None:
+    opts = {"queue_name_prefix": uname, "wait_time_seconds": 1,
+            "fetch_message_attributes": {"MessageSystemAttributeNames": ["SentTimestamp"],
+                                         "MessageAttributeNames": ["All"]}}
+    q = Queue("attrs", Exchange("attrs.x", "direct"), routing_key="attrs")
+    got: list[Any] = []
+    with Connection(URL, transport_options=opts) as conn:
+        Producer(conn.default_channel, exchange=q.exchange).publish(
+            "a", routing_key="attrs", declare=[q],
+            message_attributes={"origin": {"DataType": "String", "StringValue": "test"}})
+        with Consumer(conn.channel(), [q], callbacks=[lambda b, m: (got.append(m), m.ack())]):
+            drain_until(conn, lambda: bool(got), 10)
+    record = got[0].delivery_info["sqs_message"]
+    assert {"SentTimestamp", "ApproximateReceiveCount"} <= set(record["Attributes"])
+    assert record["MessageAttributes"]["origin"]["StringValue"] == "test"
+    assert "message_attributes" not in got[0].properties
+
+
+def test_sts_role_credentials(uname: str) -> None:
+    opts = {"queue_name_prefix": uname, "wait_time_seconds": 1,
+            "sts_role_arn": "arn:aws:iam::123456789012:role/kombu", "sts_token_timeout": 900}
+    q = Queue("sts", Exchange("sts.x", "direct"), routing_key="sts")
+    with Connection(URL, transport_options=opts) as conn:
+        client = conn.default_channel.sqs()
+        assert client._request_signer._credentials.token  # temporary credentials
+        Producer(conn.default_channel, exchange=q.exchange).publish("r", routing_key="sts",
+                                                                    declare=[q])
+        assert _collect(conn, [q], 1) == ["r"]

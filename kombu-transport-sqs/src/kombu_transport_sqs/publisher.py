@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import atexit
 import logging
+import os
 import threading
 import time
 import weakref
@@ -195,6 +196,19 @@ class PublishWindow:
             else:
                 retry.append(entry)
         return retry
+
+
+def _forget_after_fork() -> None:
+    """In a forked child: the parent's unsent publishes are the parent's to send."""
+    for window in list(_WINDOWS):
+        window._cond = threading.Condition()
+        window._pending = {}
+        window._inflight = 0
+        window._error = None
+        window._thread = None
+
+
+os.register_at_fork(after_in_child=_forget_after_fork)
 
 
 @atexit.register
