@@ -37,6 +37,7 @@ from kombu.exceptions import ChannelError
 from kombu.transport import virtual
 from kombu.transport.virtual.base import Empty
 from kombu.transport.virtual.lease import LeaseKeeper
+from kombu.transport.virtual.state import binding_key_t
 
 from . import envelope
 from .naming import is_fifo
@@ -302,7 +303,8 @@ class Channel(virtual.Channel):
         exchange = exchange or "amq.direct"
         ex_type = self.typeof(exchange)
         binding = ex_type.prepare_bind(queue, exchange, routing_key,
-                                       self.state.bindings.get((queue, exchange, routing_key), arguments))
+                                       self.state.bindings.get(binding_key_t(queue, exchange, routing_key),
+                                                               arguments))
         super().queue_unbind(queue, exchange, routing_key, arguments, **kwargs)
         store = self.connection.bindings
         if store is not None and not (self.supports_fanout and ex_type.type == "fanout"):
