@@ -246,3 +246,19 @@ def test_sts_role_credentials(uname: str) -> None:
         Producer(conn.default_channel, exchange=q.exchange).publish("r", routing_key="sts",
                                                                     declare=[q])
         assert _collect(conn, [q], 1) == ["r"]
+
+
+def test_predefined_queues_with_a_named_exchange(uname: str) -> None:
+    """Only the predefined queues are used: nothing else is created (no binding table)."""
+    client = boto_client()
+    url = client.create_queue(QueueName=uname + "jobs")["QueueUrl"]
+    opts = {"wait_time_seconds": 1, "predefined_queues": {"jobs": {"url": url}}}
+    q = Queue("jobs", Exchange(uname + "x", "direct"), routing_key="jobs")
+    with Connection(URL, transport_options=opts) as conn:
+        Producer(conn.default_channel, exchange=q.exchange).publish("p", routing_key="jobs",
+                                                                    declare=[q])
+        assert _collect(conn, [q], 1) == ["p"]
+        with pytest.raises(Exception, match="predefined_queues"):
+            Queue("other")(conn.default_channel).declare()
+    assert client.list_queues(QueueNamePrefix=uname).get("QueueUrls") == [url]
+    assert not client.list_queues(QueueNamePrefix="kombu-bindings-" + uname).get("QueueUrls")

@@ -33,6 +33,7 @@ from collections import deque
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
+from botocore.exceptions import ClientError
 from kombu.exceptions import ChannelError
 from kombu.transport import virtual
 from kombu.transport.virtual.base import Empty
@@ -238,7 +239,8 @@ class Channel(virtual.Channel):
         try:
             url = self._url(queue, create=False)
             tags = self.sqs(queue).list_queue_tags(QueueUrl=url).get("Tags") or {}
-        except ChannelError:
+        except (ChannelError, ClientError) as exc:  # e.g. no sqs:ListQueueTags permission
+            logger.debug("sqs: no stored arguments for %r: %r", queue, exc)
             return None
         value = tags.get(ARGUMENTS_TAG)
         return json.loads(value) if value else None

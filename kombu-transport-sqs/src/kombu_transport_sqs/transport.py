@@ -86,9 +86,10 @@ class Transport(virtual.Transport):
         self._urls: dict[str, str] = {}
         self._urls_lock = threading.Lock()
         self._fanout: SnsFanout | None = None
+        # Predefined queues are the only queues: no binding table queue can be made.
         self.bindings: BindingStore | None = (
             BindingStore(self, self.settings.binding_refresh_interval)
-            if self.settings.store_bindings else None)
+            if self.settings.store_bindings and not self.settings.predefined_queues else None)
         self.publisher = PublishWindow(self._sqs_client)
         #: Whether a delivery burst is running (acks made in it are batched).
         self.delivering = False
