@@ -262,3 +262,13 @@ def test_predefined_queues_with_a_named_exchange(uname: str) -> None:
             Queue("other")(conn.default_channel).declare()
     assert client.list_queues(QueueNamePrefix=uname).get("QueueUrls") == [url]
     assert not client.list_queues(QueueNamePrefix="kombu-bindings-" + uname).get("QueueUrls")
+
+
+def test_exchange_name_too_long_for_a_binding_table_routes_in_process(uname: str) -> None:
+    opts = {"queue_name_prefix": uname, "wait_time_seconds": 1}
+    ex = Exchange("e" * 60, "direct")   # prefix + kombu-bindings- + 60 > 80 characters
+    q = Queue("longex", ex, routing_key="k")
+    with Connection(URL, transport_options=opts) as conn:
+        Producer(conn.default_channel, exchange=ex).publish("in-process", routing_key="k",
+                                                            declare=[q])
+        assert _collect(conn, [q], 1) == ["in-process"]

@@ -26,6 +26,8 @@ from typing import TYPE_CHECKING, Any
 
 from botocore import exceptions as boto_exc
 
+from .naming import MAX_NAME_LENGTH
+
 if TYPE_CHECKING:
     from .transport import Transport
 
@@ -59,10 +61,18 @@ class BindingStore:
         return TABLE_PREFIX + exchange
 
     def _url(self, exchange: str, create: bool) -> str | None:
+        """The table queue's URL (``None``: there is none, or the name is too long for SQS)."""
         from kombu.exceptions import ChannelError
 
+        table = self._table_queue(exchange)
+        if len(self.transport.sqs_name(table)) > MAX_NAME_LENGTH:
+            if create:
+                logger.warning("sqs: exchange %r: its binding table's SQS name would be longer "
+                               "than 80 characters; its bindings are kept in this process only",
+                               exchange)
+            return None
         try:
-            return self.transport.queue_url(self._table_queue(exchange), create=create)
+            return self.transport.queue_url(table, create=create)
         except ChannelError:
             return None
 
@@ -105,7 +115,8 @@ class BindingStore:
                            binding, exchange)
             return False
         url = self._url(exchange, create=True)
-        assert url is not None
+        if url is None:
+            return False
         tags = self._sqs.list_queue_tags(QueueUrl=url).get("Tags") or {}
         key = _tag_key(binding)
         if key not in tags and len(tags) >= _MAX_TAGS:
