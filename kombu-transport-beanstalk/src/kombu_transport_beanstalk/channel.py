@@ -104,8 +104,9 @@ class Channel(virtual.Channel):
         #: Every job this channel holds reserved: job id -> (link, beanstalkd priority).
         self._jobs: dict[int, tuple[Link, int]] = {}
         self._lease: LeaseKeeper | None = None
-        #: Jobs the next reserve round asks for (see :meth:`_window`).
+        #: The learned reserve round size, and whether the last round was empty (see :meth:`_window`).
         self._batch = 1
+        self._probing = False
 
     # -- the connection ---------------------------------------------------------------
     @property
@@ -263,12 +264,13 @@ class Channel(virtual.Channel):
     def _window(self) -> int:
         """How many jobs the next reserve round asks for.
 
-        At most the prefetch room and ``reserve_batch``; it starts at one,
-        doubles while rounds come back full and halves when they do not, so
-        an idle consumer's poll soon costs one command.
+        At most the prefetch room and ``reserve_batch``: the learned round
+        size, which doubles while rounds come back full; after an empty round
+        (the queues ran dry) one job, until jobs come again. So an idle
+        consumer's poll is one command and a busy one reserves in bulk.
         """
         room = self._qos.can_consume_max_estimate() if self._qos is not None else None
-        batch = min(self._batch, self.connection.reserve_batch)
+        batch = 1 if self._probing else min(self._batch, self.connection.reserve_batch)
         return batch if room is None else max(1, min(room, batch))
 
     def _fill(self, timeout: int) -> int:
@@ -276,7 +278,12 @@ class Channel(virtual.Channel):
         asked = self._window()
         got = self._reserve(self._active_queues, timeout, asked)
         self._pending.extend(got)
-        self._batch = asked * 2 if len(got) >= asked else max(1, asked // 2)
+        if not got:
+            self._probing = True
+        elif self._probing:
+            self._probing = False  # jobs again: back to the learned size
+        elif len(got) >= asked:
+            self._batch = min(asked * 2, self.connection.reserve_batch)
         return len(got)
 
     def _no_ack_queues(self) -> set[str]:
