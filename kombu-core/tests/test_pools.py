@@ -229,3 +229,22 @@ def test_producer_pool_producer_class(conn):
         assert type(producer) is MyProducer
     with producers[conn].acquire() as producer:
         assert type(producer) is Producer
+
+
+def test_pooled_connection_left_by_an_exception_goes_back_closed():
+    from kombu import Connection
+    from kombu.connection import ConnectionPool
+
+    pool = ConnectionPool(Connection("memory://"), limit=1)
+    try:
+        with pool.acquire(block=True) as conn:
+            conn.connect()
+            assert conn.connected
+            raise KeyError("boom")
+    except KeyError:
+        pass
+    with pool.acquire(block=True, timeout=1) as again:
+        assert again is conn and not again.connected
+        again.connect()
+    with pool.acquire(block=True, timeout=1) as third:
+        assert third.connected  # a clean exit returns it open

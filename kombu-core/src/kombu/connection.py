@@ -108,6 +108,13 @@ failover_strategies: dict[str, Callable[[list[str]], Iterator[str]]] = {
     "shuffle": _shuffle_cycle,
 }
 
+#: Transport names that mean another transport (Kombu 5): ``info()`` reports
+#: the name they resolve to.
+resolve_aliases: dict[str, str] = {
+    "pyamqp": "amqp",
+    "librabbitmq": "amqp",
+}
+
 
 class Connection:
     """A connection to the broker.
@@ -152,7 +159,13 @@ class Connection:
     _default_channel: Any = None
     _transport: Any = None
     _closed: bool | None = None
+    #: The limited ConnectionPool this connection was acquired from, if any.
+    _pool: Any = None
     _logger = False
+    #: Failover strategy names (``failover_strategy=``) and their iterator factories.
+    failover_strategies = failover_strategies
+    #: Transport aliases, resolved by :meth:`info`.
+    resolve_aliases = resolve_aliases
 
     def __init__(
         self,
@@ -187,8 +200,10 @@ class Connection:
         self.credential_provider = credential_provider
         if failover_strategy is None:
             failover_strategy = "round-robin"
+        #: The strategy as given (a name or a callable), reported by :meth:`info`.
+        self._failover_strategy = failover_strategy
         self.failover_strategy = (
-            failover_strategies.get(failover_strategy, failover_strategy)  # type: ignore[arg-type]
+            self.failover_strategies.get(failover_strategy, failover_strategy)  # type: ignore[arg-type]
             if isinstance(failover_strategy, str)
             else failover_strategy
         )
@@ -716,7 +731,9 @@ class Connection:
     def __enter__(self) -> Connection:
         return self
 
-    def __exit__(self, *exc_info: Any) -> None:
+    def __exit__(self, exc_type: Any = None, *exc_info: Any) -> None:
+        if exc_type is not None and self._pool is not None:
+            self._close()  # a pooled connection that saw an error goes back closed
         self.release()
 
     # -- the transport ---------------------------------------------------------------------
@@ -806,6 +823,8 @@ class Connection:
 
     def _info(self, resolve: bool = True) -> list[tuple[str, Any]]:
         transport_cls = self.transport_cls
+        if resolve and isinstance(transport_cls, str):
+            transport_cls = self.resolve_aliases.get(transport_cls, transport_cls)
         defaults = self.transport.default_connection_params
         hostname = self.hostname or defaults.get("hostname")
         port = self.port or defaults.get("port")
@@ -823,8 +842,9 @@ class Connection:
             ("login_method", self.login_method or defaults.get("login_method")),
             ("uri_prefix", self.uri_prefix),
             ("heartbeat", self.heartbeat),
-            ("failover_strategy", self.failover_strategy),
+            ("failover_strategy", self._failover_strategy),
             ("alternates", self.alt),
+            ("credential_provider", self.credential_provider),
         ]
 
     def info(self) -> dict[str, Any]:

@@ -277,6 +277,10 @@ class ConnectionPool(Resource):
     def prepare(self, resource: Any) -> Any:
         if isinstance(resource, lazy):
             resource = resource()
+        if self.limit:
+            # Leaving ``with pool.acquire() as conn:`` by an exception closes the
+            # connection before it goes back: it may be unusable (Kombu 5.7).
+            resource._pool = self
         return resource
 
 
