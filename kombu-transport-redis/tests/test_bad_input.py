@@ -119,3 +119,51 @@ def test_connect_timeout_bounds_the_handshake(silent_server: int) -> None:
     took = time.monotonic() - started
     assert took < 2 + 2.5, f"one connect attempt took {took:.1f} s"
     assert "secret" not in str(info.value)
+
+
+#: Stored values that are not Kombu envelopes: not JSON, JSON that is not
+#: UTF-8 (Lua's cjson reads it and records it as unacked), JSON of the wrong shape.
+_GARBAGE: tuple[bytes, ...] = (
+    b"\x00\x01 not json at all \xfe",
+    b'{"body": "\xff\xfe", "content-type": "application/json", "headers": {},'
+    b' "properties": {"delivery_tag": "garbage-tag-1", "delivery_info": {}}}',
+    b'{"properties": ["not", "a", "dict"]}',
+    b"[1, 2, 3]",
+)
+
+
+def test_unparseable_stored_values_are_dropped_once_and_the_consumer_goes_on(
+        redis_url: str, rclient: Any, uname: str, caplog: pytest.LogCaptureFixture) -> None:
+    options = {"global_keyprefix": f"{uname}:", "visibility_timeout": 1,
+               "unacked_restore_interval": 0.2}
+    queue = Queue(uname, Exchange(uname, "direct"), uname)
+    key = f"{uname}:{uname}"
+    with Connection(redis_url, transport_options=options) as conn:
+        producer = conn.Producer()
+        producer.publish("before", exchange=queue.exchange, routing_key=uname, declare=[queue])
+        for raw in _GARBAGE:
+            rclient.lpush(key, raw)
+        producer.publish("after", exchange=queue.exchange, routing_key=uname)
+    worker = _Worker(Connection(redis_url, transport_options=options), queue)
+    thread = threading.Thread(target=worker.run, daemon=True)
+    with caplog.at_level("ERROR", logger="kombu_transport_redis"):
+        thread.start()
+        try:
+            deadline = time.monotonic() + 20
+            while len(worker.bodies) < 2 and time.monotonic() < deadline:
+                time.sleep(0.05)
+            assert worker.bodies == ["before", "after"]
+            time.sleep(2.5)          # past visibility_timeout: a kept record would come back
+            assert thread.is_alive()
+            assert worker.bodies == ["before", "after"]
+            assert rclient.llen(key) == 0
+            assert rclient.hlen(f"{uname}:unacked") == 0
+            assert rclient.zcard(f"{uname}:unacked_index") == 0
+        finally:
+            worker.should_stop = True
+            thread.join(10)
+    assert not thread.is_alive()
+    dropped = [r for r in caplog.records if "not a Kombu envelope" in r.getMessage()]
+    assert len(dropped) == len(_GARBAGE), [r.getMessage() for r in caplog.records]
+    assert any("garbage-tag-1" in r.getMessage() for r in dropped)
+    assert all(uname in r.getMessage() for r in dropped)

@@ -244,10 +244,14 @@ class Channel(virtual.Channel):
 
     # -- fetching -----------------------------------------------------------------------
     def _get(self, queue: str, timeout: float | None = None) -> dict[str, Any]:
-        raw = self._fetch_one(queue, record=False)
-        if raw is None:
-            raise Empty()
-        return _loads(raw)  # type: ignore[no-any-return]
+        while True:
+            raw = self._fetch_one(queue, record=False)
+            if raw is None:
+                raise Empty()
+            payload = _envelope(raw)
+            if payload is not None:
+                return payload
+            drop_unparseable(self.connection, queue, raw, False)
 
     def _fetch_one(self, queue: str, record: bool) -> str | bytes | None:
         self.connection.flush_acks()
@@ -290,11 +294,15 @@ class Channel(virtual.Channel):
 
     def basic_get(self, queue: str, no_ack: bool = False, **kwargs: Any) -> Any:
         """Take one message; unless ``no_ack`` it is recorded as unacked atomically."""
-        raw = self._fetch_one(queue, record=not no_ack)
-        if raw is None:
-            return None
+        while True:
+            raw = self._fetch_one(queue, record=not no_ack)
+            if raw is None:
+                return None
+            payload = _envelope(raw)
+            if payload is not None:
+                break
+            drop_unparseable(self.connection, queue, raw, not no_ack)
         text = raw.decode() if isinstance(raw, bytes) else raw
-        payload = _loads(text)
         message = self.Message(payload, channel=self)
         message.queue = queue
         if not no_ack:
@@ -308,14 +316,19 @@ class Channel(virtual.Channel):
         return bool(tags) and all(t in self.no_ack_consumers for t in tags)
 
     def accept_fetched(self, queue: str, raw: str | bytes, recorded: bool) -> None:
-        """Buffer a fetched message for delivery (called by the transport)."""
-        text = raw.decode() if isinstance(raw, bytes) else raw
+        """Buffer a fetched message for delivery (called by the transport).
+
+        A stored value that is not a Kombu envelope (not UTF-8, not JSON,
+        not an object with ``properties.delivery_tag``) is dropped for good:
+        its unacked record, if the fetch made one, is removed with it, so it
+        never comes back after ``visibility_timeout``; it is logged once.
+        """
         try:
+            text = raw.decode() if isinstance(raw, bytes) else raw
             payload = _loads(text)
             tag = payload["properties"]["delivery_tag"]
         except (ValueError, KeyError, TypeError):
-            logger.error("redis: dropping an envelope that is not Kombu JSON from %r: %.200r",
-                         queue, text)
+            drop_unparseable(self.connection, queue, raw, recorded)
             return
         if recorded:
             self._inflight[tag] = (queue, text)
@@ -404,6 +417,45 @@ class Channel(virtual.Channel):
             self.connection.flush_acks()
         finally:
             self._inflight.clear()
+
+
+def drop_unparseable(transport: Transport, queue: str, raw: str | bytes, recorded: bool) -> None:
+    """Drop a fetched value that is not a Kombu envelope, with its unacked record; log it once.
+
+    The fetch script records any value Lua's JSON reader accepts (it does
+    not check UTF-8), so the record is found by the delivery tag read the
+    same lenient way and removed; nothing is left to be restored later.
+    """
+    tag = _lenient_tag(raw)
+    if recorded and tag is not None:
+        keys = transport.keys
+        field = tag.encode("utf-8", "surrogateescape")
+        transport.link.send_many([("HDEL", keys.unacked_key, field),
+                                  ("ZREM", keys.unacked_index_key, field)])
+    logger.error("redis: dropped a stored value from queue %r that is not a Kombu envelope "
+                 "(delivery tag %r): %.200r", queue, tag, raw)
+
+
+def _envelope(raw: str | bytes) -> dict[str, Any] | None:
+    """``raw`` as a Kombu envelope (an object with a ``properties`` object), or ``None``."""
+    try:
+        payload = _loads(raw.decode() if isinstance(raw, bytes) else raw)
+        if isinstance(payload, dict) and isinstance(payload["properties"], dict) \
+                and "delivery_tag" in payload["properties"]:
+            return payload
+    except (ValueError, KeyError, TypeError):
+        pass
+    return None
+
+
+def _lenient_tag(raw: str | bytes) -> str | None:
+    """The delivery tag of ``raw`` read as Lua reads it (bytes kept), or ``None``."""
+    try:
+        text = raw.decode("utf-8", "surrogateescape") if isinstance(raw, bytes) else raw
+        tag = _loads(text)["properties"]["delivery_tag"]
+    except (ValueError, KeyError, TypeError):
+        return None
+    return tag if isinstance(tag, str) else None
 
 
 def _queue_expires(arguments: Any) -> int | None:

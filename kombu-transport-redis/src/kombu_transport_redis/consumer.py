@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any, cast
 from redis import exceptions as rexc
 
 from . import scripts
+from .channel import drop_unparseable
 from .link import Pending
 from .pubsub import PubSubMixin
 
@@ -277,17 +278,22 @@ class Poller(PubSubMixin):
             if queue in ch._active_queues:
                 owner = ch
                 break
-        text = raw.decode() if isinstance(raw, bytes) else raw
+        try:
+            text: str | bytes = raw.decode() if isinstance(raw, bytes) else raw
+        except UnicodeDecodeError:
+            text = raw      # not an envelope: accept_fetched drops it
         if owner is None:       # consumer went away: straight back to the head
             if recorded:
                 tag = _tag(text)
-                if tag is not None:
-                    self.transport.restore_entries([(tag, queue, text)], head=True)
+                if tag is None:
+                    drop_unparseable(self.transport, queue, raw, recorded)
                     return
+                self.transport.restore_entries([(tag, queue, text)], head=True)
+                return
             self.transport.link.send("RPUSH", self.keys.queue_key(queue, _priority(text)), text)
             return
         record = not owner.queue_is_no_ack(queue)
-        if record and not recorded:
+        if record and not recorded and isinstance(text, str):
             self._record([text])
         owner.accept_fetched(queue, text, record)
 
@@ -430,7 +436,7 @@ def _text(value: Any) -> str:
     return value.decode() if isinstance(value, bytes) else value
 
 
-def _tag(text: str) -> str | None:
+def _tag(text: str | bytes) -> str | None:
     try:
         tag = json.loads(text)["properties"]["delivery_tag"]
     except (ValueError, KeyError, TypeError):
@@ -438,7 +444,7 @@ def _tag(text: str) -> str | None:
     return tag if isinstance(tag, str) else None
 
 
-def _priority(text: str) -> int:
+def _priority(text: str | bytes) -> int:
     try:
         return int(json.loads(text)["properties"].get("priority") or 0)
     except (ValueError, KeyError, TypeError, AttributeError):

@@ -12,6 +12,7 @@ like any other delivery.
 from __future__ import annotations
 
 import json
+import logging
 import time
 import uuid
 from typing import TYPE_CHECKING, Any
@@ -24,6 +25,8 @@ if TYPE_CHECKING:
     from .transport import Transport
 
 __all__ = ("PubSubMixin",)
+
+logger = logging.getLogger(__name__)
 
 _dumps = json.dumps
 
@@ -128,10 +131,14 @@ class PubSubMixin:
         receivers = targets.get(exchange)
         if not receivers or not data:
             return False
-        text = data.decode() if isinstance(data, bytes) else data
         try:
+            text = data.decode() if isinstance(data, bytes) else data
             base = json.loads(text)
-        except ValueError:
+            if not isinstance(base["properties"], dict):
+                raise TypeError("properties is not an object")
+        except (ValueError, KeyError, TypeError):
+            logger.error("redis: dropped a broadcast on fanout exchange %r that is not a "
+                         "Kombu envelope: %.200r", exchange, data)
             return False
         records = []
         for ch, queue in receivers:
