@@ -399,38 +399,9 @@ ALLOWED: dict[str, str] = {
         "a MutableMapping with UserDict's methods; UserDict's copy() and |= "
         "would bypass the lock and the size limit",
     # --- gaps in the lead's modules, to be fixed, then removed here ----------
-    "kombu*:*Connection.failover_strategies": _LEAD +
-        "class attribute: dict name -> iterator factory ('round-robin', "
-        "'shuffle')",
-    "kombu*:*Connection.resolve_aliases": _LEAD +
-        "class attribute: dict of transport aliases ('pyamqp' -> 'amqp', "
-        "'librabbitmq' -> 'amqp')",
     "kombu.serialization:pickle:__all__": _LEAD +
-        "kombu.serialization.__all__ lacks 'pickle'",
-    "kombu.utils.url:parse_ssl_cert_reqs": _LEAD +
-        "parse_ssl_cert_reqs(query_value) -> ssl.CERT_* for "
-        "CERT_REQUIRED/required, CERT_OPTIONAL/optional, CERT_NONE/none",
-    "kombu.transport.base:Transport.can_parse_url": _LEAD +
-        "class attribute can_parse_url = False",
-    "kombu.transport.virtual*:Transport.can_parse_url": _LEAD +
-        "inherited from base.Transport.can_parse_url",
-    "kombu.transport.virtual*:binding_key_t": _LEAD +
-        "namedtuple binding_key_t(queue, exchange, routing_key)",
-    "kombu.transport.virtual*:queue_binding_t": _LEAD +
-        "namedtuple queue_binding_t(exchange, routing_key, arguments)",
-    "kombu.transport.virtual*:Channel.cycle": _LEAD +
-        "Channel.cycle property: the FairCycle over active queues",
-    "kombu.transport.virtual*:Transport.Cycle": _LEAD +
-        "class attribute Cycle = kombu.utils.scheduling.FairCycle",
-    "kombu.transport.virtual*:Transport.cycle": _LEAD +
-        "Transport.cycle: FairCycle over channels (class default None)",
-    "kombu.transport.virtual*:Transport.on_message_ready": _LEAD +
-        "on_message_ready(channel, message, queue): calls the queue's "
-        "callback, KeyError if none",
-    "kombu.transport.virtual*:Management.close": _LEAD +
-        "virtual.Management.close() closes its channel",
-    "instance:Management(memory).channel": _LEAD +
-        "virtual.Management(transport).channel = transport.client.channel()",
+        "kombu.serialization.__all__ lacks 'pickle' (serialization.py: "
+        "the celery helper's module)",
 }
 
 

@@ -163,7 +163,12 @@ class Transport:
     channel_errors: tuple[type[BaseException], ...] = (ChannelError,)
     driver_type = "N/A"
     driver_name = "N/A"
-    Management = Management
+    #: Kombu 5's flag for a transport that parses the connection URL itself.
+    #: Always false here: :class:`~kombu.Connection` parses every URL before
+    #: the transport class is imported (transports load lazily, on first
+    #: use), so a transport reads the parsed parts from its ``client``.
+    can_parse_url = False
+    Management: type[_Management] = Management
     implements = default_transport_capabilities
     #: What the transport can do; set by :func:`apply_capabilities` when a
     #: Connection makes the transport (from its plugin's declaration).

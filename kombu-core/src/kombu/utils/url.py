@@ -10,7 +10,8 @@ from collections.abc import Mapping
 from typing import Any, NamedTuple
 from urllib.parse import parse_qsl, quote, unquote, urlparse, urlsplit
 
-__all__ = ("urlparts", "url_to_parts", "parse_url", "as_url", "sanitize_url", "maybe_sanitize_url")
+__all__: tuple[str, ...] = ("urlparts", "url_to_parts", "parse_url", "as_url", "sanitize_url", "maybe_sanitize_url",
+           "parse_ssl_cert_reqs")
 
 MASK = "**"
 
@@ -104,7 +105,13 @@ def as_url(
     sanitize: bool = False,
     mask: str = MASK,
 ) -> str:
-    """Format URL parts back into a URL; with ``sanitize`` the password is masked."""
+    """Format URL parts back into a URL; with ``sanitize`` the password is masked.
+
+    As in Kombu 5, the URL always has a ``/`` after the host (then the
+    path), and ``query`` is accepted but never written: a formatted URL is
+    for display and identity, and query options (which may carry secrets
+    such as tokens or key passwords) stay out of it.
+    """
     url = f"{scheme}://"
     if user:
         url += quote(user, safe="")
@@ -116,15 +123,14 @@ def as_url(
     url += host or ""
     if port:
         url += f":{port}"
+    url += "/"
     if path:
-        url += "/" + quote(path, safe="/")
-    if query:
-        url += "?" + "&".join(f"{k}={v}" for k, v in query.items())
+        url += quote(path, safe="/")
     return url
 
 
 def sanitize_url(url: str, mask: str = MASK) -> str:
-    """Return ``url`` with its password replaced by ``mask``."""
+    """Return ``url`` with its password replaced by ``mask`` and its query left out."""
     return as_url(*url_to_parts(url), sanitize=True, mask=mask)
 
 
@@ -136,3 +142,24 @@ def maybe_sanitize_url(url: Any, mask: str = MASK) -> Any:
         except ValueError:
             return _mask_netloc_password(url, mask)
     return url
+
+
+def parse_ssl_cert_reqs(query_value: str) -> int:
+    """The :mod:`ssl` constant named by an ``ssl_cert_reqs`` URL option.
+
+    Accepts ``CERT_REQUIRED``/``required``, ``CERT_OPTIONAL``/``optional``
+    and ``CERT_NONE``/``none``; any other value raises ``KeyError`` (as in
+    Kombu 5). Kombu returns ``None`` on an interpreter without :mod:`ssl`;
+    here that is an ``ImportError`` rather than a silent downgrade.
+    """
+    import ssl
+
+    levels = {
+        "CERT_REQUIRED": ssl.CERT_REQUIRED,
+        "CERT_OPTIONAL": ssl.CERT_OPTIONAL,
+        "CERT_NONE": ssl.CERT_NONE,
+    }
+    return levels[_SSL_LEVEL_NAMES.get(query_value, query_value)]
+
+
+_SSL_LEVEL_NAMES = {"required": "CERT_REQUIRED", "optional": "CERT_OPTIONAL", "none": "CERT_NONE"}

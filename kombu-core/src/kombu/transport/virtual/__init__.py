@@ -12,6 +12,8 @@ from kombu.transport.virtual.base import (
     QoS,
     Transport,
     UndeliverableWarning,
+    binding_key_t,
+    queue_binding_t,
     queue_declare_ok_t,
 )
 
@@ -28,4 +30,6 @@ __all__ = (
     "Transport",
     "UndeliverableWarning",
     "queue_declare_ok_t",
+    "binding_key_t",
+    "queue_binding_t",
 )

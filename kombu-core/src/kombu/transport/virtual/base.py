@@ -45,7 +45,8 @@ from kombu.transport.virtual.exchange import STANDARD_EXCHANGE_TYPES, ExchangeTy
 from kombu.transport.virtual.message import Message
 from kombu.transport.virtual.policy import PUBLISHED_AT, QueuePolicy
 from kombu.transport.virtual.qos import QoS
-from kombu.transport.virtual.state import BrokerState
+from kombu.transport.virtual.state import BrokerState, binding_key_t, queue_binding_t
+from kombu.utils.scheduling import FairCycle
 from kombu.utils.uuid import uuid
 
 __all__ = (
@@ -61,6 +62,8 @@ __all__ = (
     "Transport",
     "Empty",
     "queue_declare_ok_t",
+    "binding_key_t",
+    "queue_binding_t",
 )
 
 ARRAY_TYPE_H = "H"
@@ -222,7 +225,7 @@ class Channel(QueuePolicies, AbstractChannel, base.StdChannel):
     def __init__(self, connection: Transport, **kwargs: Any) -> None:
         self.connection = connection
         self._consumers: set[str] = set()
-        self._cycle = None
+        self._cycle: FairCycle | None = None
         self._tag_to_queue: dict[str, str] = {}
         self._active_queues: list[str] = []
         #: queue -> callback taking a stored envelope (Kombu 5's contract).
@@ -363,7 +366,12 @@ class Channel(QueuePolicies, AbstractChannel, base.StdChannel):
         return queue_declare_ok_t(queue, self._size(queue), 0)
 
     def queue_delete(self, queue: str, if_unused: bool = False, if_empty: bool = False, **kwargs: Any) -> int | None:
-        """Delete a queue, its messages and its bindings."""
+        """Delete a queue, its messages and its bindings.
+
+        Returns how many messages it held (AMQP's ``queue.delete-ok``, as
+        on amqp://; Kombu 5's virtual transports return ``None``), or
+        ``None`` when ``if_empty`` kept a non-empty queue.
+        """
         if if_empty and self._size(queue):
             return None
         size = self._size(queue)
@@ -397,7 +405,7 @@ class Channel(QueuePolicies, AbstractChannel, base.StdChannel):
         exchange = exchange or "amq.direct"
         if not self.state.has_binding(queue, exchange, routing_key):
             return
-        arguments = self.state.bindings.get((queue, exchange, routing_key), arguments)
+        arguments = self.state.bindings.get(binding_key_t(queue, exchange, routing_key), arguments)
         self.state.binding_delete(queue, exchange, routing_key)
         meta = self.typeof(exchange).prepare_bind(queue, exchange, routing_key, arguments)
         self._drop_from_table(exchange, meta)
@@ -731,6 +739,20 @@ class Channel(QueuePolicies, AbstractChannel, base.StdChannel):
         return self.connection.state
 
     @property
+    def cycle(self) -> FairCycle:
+        """Kombu 5's :class:`~kombu.utils.scheduling.FairCycle` over the consumed queues.
+
+        ``cycle.get(callback)`` fetches one message from the next consumed
+        queue that has one and calls ``callback(message, queue)`` with the
+        stored envelope; ``Empty`` when none has. The engine's own delivery
+        (:meth:`deliver_one`) does not go through it: it is here for code
+        written against Kombu 5's virtual channels.
+        """
+        if self._cycle is None:
+            self._cycle = FairCycle(self._get_and_deliver, self._active_queues, Empty)
+        return self._cycle
+
+    @property
     def qos(self) -> VirtualQoS:
         if self._qos is None:
             self._qos = self.QoS(self)
@@ -757,12 +779,21 @@ class Channel(QueuePolicies, AbstractChannel, base.StdChannel):
 
 
 class Management(base.Management):
+    """The management API of a virtual broker: it holds a channel until :meth:`close`."""
+
+    def __init__(self, transport: Transport) -> None:
+        super().__init__(transport)
+        client = transport.client
+        #: The channel the management calls use (Kombu 5: ``client.channel()``).
+        self.channel: Any = client.channel() if client is not None else transport.create_channel(transport)
+
     def get_bindings(self) -> list[dict[str, str]]:
-        channel = self.transport.create_channel(self.transport)
-        try:
-            return [dict(destination=q, source=e, routing_key=r) for q, e, r in channel.list_bindings()]
-        finally:
-            channel.close()
+        """Every binding: ``destination`` (queue), ``source`` (exchange), ``routing_key``."""
+        return [dict(destination=q, source=e, routing_key=r) for q, e, r in self.channel.list_bindings()]
+
+    def close(self) -> None:
+        """Close the management channel."""
+        self.channel.close()
 
 
 VirtualChannel = Channel
@@ -777,6 +808,12 @@ class Transport(base.Transport):
 
     Channel: type[Channel] = Channel
     Management = Management
+    #: Kombu 5's scheduler class, for :attr:`cycle`.
+    Cycle = FairCycle
+    #: Kombu 5's :class:`FairCycle` over the open channels (set by the
+    #: constructor): ``cycle.get(callback)`` drains one channel, in turn.
+    #: :meth:`drain_events` does its own round robin and does not use it.
+    cycle: FairCycle | None = None
     #: Seconds to sleep between polls when nothing arrived.
     polling_interval: float | None = 1.0
     channel_max = 65535
@@ -796,6 +833,7 @@ class Transport(base.Transport):
         self._callbacks: dict[str, Callable[[dict[str, Any]], Any]] = {}
         self._channel_ids = count(1)
         self._rr = 0
+        self.cycle = self.Cycle(self._drain_channel, self.channels, Empty)
         topts = client.transport_options if client is not None else {}
         polling_interval = topts.get("polling_interval")
         if polling_interval is not None:
@@ -872,6 +910,25 @@ class Transport(base.Transport):
             self._reject_inbound_message(message, queue)
         else:
             callback(message)
+
+    def on_message_ready(self, channel: VirtualChannel, message: dict[str, Any], queue: str) -> None:
+        """Hand envelope ``message`` from ``queue`` to its consumer's callback.
+
+        Kombu 5's entry point for transports that receive messages
+        asynchronously. Raises ``KeyError`` when nothing consumes ``queue``
+        (the message is left to the caller, not dropped).
+        """
+        try:
+            callback = self._callbacks[queue] if queue else None
+        except KeyError:
+            callback = None
+        if callback is None:
+            raise KeyError(f"Message for queue {queue!r} without consumers")
+        callback(message)
+
+    def _drain_channel(self, channel: VirtualChannel, callback: Any, timeout: float | None = None) -> None:
+        """Drain one message from ``channel`` (the unit of :attr:`cycle`)."""
+        channel.drain_events(callback=callback, timeout=timeout)
 
     def _reject_inbound_message(self, raw_message: dict[str, Any], queue: str | None = None) -> None:
         for channel in self.channels:

@@ -3,9 +3,25 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from typing import Any
+from typing import Any, NamedTuple
 
-__all__ = ("BrokerState",)
+__all__ = ("BrokerState", "binding_key_t", "queue_binding_t")
+
+
+class binding_key_t(NamedTuple):
+    """The key of a binding in :attr:`BrokerState.bindings` (Kombu 5's name)."""
+
+    queue: str
+    exchange: str
+    routing_key: str
+
+
+class queue_binding_t(NamedTuple):
+    """A binding of a queue, as :meth:`BrokerState.queue_bindings` returns it (Kombu 5's name)."""
+
+    exchange: str
+    routing_key: str
+    arguments: Any
 
 
 class BrokerState:
@@ -26,8 +42,8 @@ class BrokerState:
 
     def __init__(self, exchanges: dict[str, dict[str, Any]] | None = None) -> None:
         self.exchanges: dict[str, dict[str, Any]] = {} if exchanges is None else exchanges
-        self.bindings: dict[tuple[str, str, str], Any] = {}
-        self.queue_index: defaultdict[str, set[tuple[str, str, str]]] = defaultdict(set)
+        self.bindings: dict[binding_key_t, Any] = {}
+        self.queue_index: defaultdict[str, set[binding_key_t]] = defaultdict(set)
         self.queue_policies: dict[str, Any] = {}
         self.queue_limits: dict[str, Any] = {}
         self.expiring: dict[str, int] = {}
@@ -67,12 +83,12 @@ class BrokerState:
         return (queue, exchange, routing_key) in self.bindings
 
     def binding_declare(self, queue: str, exchange: str, routing_key: str, arguments: Any) -> None:
-        key = (queue, exchange, routing_key)
+        key = binding_key_t(queue, exchange, routing_key)
         self.bindings.setdefault(key, arguments)
         self.queue_index[queue].add(key)
 
     def binding_delete(self, queue: str, exchange: str, routing_key: str) -> None:
-        key = (queue, exchange, routing_key)
+        key = binding_key_t(queue, exchange, routing_key)
         self.bindings.pop(key, None)
         self.queue_index[queue].discard(key)
 
@@ -80,5 +96,5 @@ class BrokerState:
         for key in self.queue_index.pop(queue, set()):
             self.bindings.pop(key, None)
 
-    def queue_bindings(self, queue: str) -> list[tuple[str, str, Any]]:
-        return [(exchange, rkey, self.bindings[(q, exchange, rkey)]) for q, exchange, rkey in self.queue_index[queue]]
+    def queue_bindings(self, queue: str) -> list[queue_binding_t]:
+        return [queue_binding_t(key.exchange, key.routing_key, self.bindings[key]) for key in self.queue_index[queue]]

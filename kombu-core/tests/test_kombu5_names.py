@@ -1,0 +1,222 @@
+"""Kombu 5.7 names the parity test only proves exist: here, that they behave.
+
+Virtual transports: ``binding_key_t``/``queue_binding_t``, the FairCycle
+attributes (``Channel.cycle``, ``Transport.Cycle``/``cycle``),
+``Transport.on_message_ready``, ``Management.channel``/``close``.
+Connection: ``failover_strategies``/``resolve_aliases`` and what ``info()``
+reports. URLs: ``parse_ssl_cert_reqs``, ``sanitize_url`` without the query.
+"""
+
+from __future__ import annotations
+
+import pickle
+import ssl
+from queue import Empty
+from typing import Any
+
+import pytest
+from kombu import Connection, Exchange, Queue
+from kombu.exceptions import ChannelError
+from kombu.transport import virtual
+from kombu.transport.virtual.state import BrokerState
+from kombu.utils.scheduling import FairCycle
+from kombu.utils.url import as_url, maybe_sanitize_url, parse_ssl_cert_reqs, sanitize_url
+from kombu.utils.uuid import uuid
+
+
+def _name(prefix: str) -> str:
+    return f"{prefix}-{uuid()}"
+
+
+# -- virtual: binding tuples ----------------------------------------------------------
+
+
+def test_broker_state_uses_the_named_binding_tuples() -> None:
+    state = BrokerState()
+    state.binding_declare("q", "ex", "rk", {"x-match": "all"})
+    (key,) = state.bindings
+    assert isinstance(key, virtual.binding_key_t)
+    assert (key.queue, key.exchange, key.routing_key) == ("q", "ex", "rk")
+    (binding,) = state.queue_bindings("q")
+    assert isinstance(binding, virtual.queue_binding_t)
+    assert binding == ("ex", "rk", {"x-match": "all"})
+    assert binding.arguments == {"x-match": "all"}
+    # Plain tuples still find the binding (transports look bindings up that way).
+    assert state.has_binding("q", "ex", "rk")
+    assert state.bindings[("q", "ex", "rk")] == {"x-match": "all"}
+
+
+# -- virtual: FairCycle attributes and on_message_ready --------------------------------
+
+
+def test_channel_cycle_takes_turns_over_consumed_queues() -> None:
+    q1, q2 = _name("cyc1"), _name("cyc2")
+    with Connection("memory://") as conn:
+        channel = conn.channel()
+        for q in (q1, q2):
+            channel.queue_declare(q)
+        channel.basic_consume(q1, callback=lambda m: None)
+        channel.basic_consume(q2, callback=lambda m: None)
+        cycle = channel.cycle
+        assert isinstance(cycle, FairCycle)
+        assert channel.cycle is cycle
+        for q in (q1, q2, q1):
+            channel.basic_publish(channel.prepare_message(q), "", q)
+        got: list[tuple[Any, str]] = []
+        for _ in range(3):
+            cycle.get(lambda message, queue: got.append((message["body"], queue)))
+        assert sorted(got) == sorted([(q1, q1), (q2, q2), (q1, q1)])
+        with pytest.raises(Empty):
+            cycle.get(lambda message, queue: None)
+
+
+def test_transport_cycle_drains_its_channels() -> None:
+    q = _name("tcyc")
+    with Connection("memory://") as conn:
+        transport = conn.transport
+        assert type(transport).Cycle is FairCycle
+        assert isinstance(transport.cycle, FairCycle)
+        assert transport.cycle.resources is transport.channels
+        channel = conn.channel()
+        channel.queue_declare(q)
+        seen: list[Any] = []
+        channel.basic_consume(
+            q, no_ack=True, callback=lambda m: seen.append(m.body.decode() if isinstance(m.body, bytes) else m.body)
+        )
+        channel.basic_publish(channel.prepare_message("hello"), "", q)
+        transport.cycle.get(None)
+        assert seen == ["hello"]
+        with pytest.raises(Empty):
+            transport.cycle.get(None)
+
+
+def test_on_message_ready_hands_the_envelope_to_the_consumer() -> None:
+    q = _name("ready")
+    with Connection("memory://") as conn:
+        channel = conn.channel()
+        channel.queue_declare(q)
+        seen: list[Any] = []
+        channel.basic_consume(
+            q, no_ack=True, callback=lambda m: seen.append(m.body.decode() if isinstance(m.body, bytes) else m.body)
+        )
+        envelope = channel.prepare_message("pushed")
+        envelope["properties"]["delivery_tag"] = "t1"
+        conn.transport.on_message_ready(channel, envelope, q)
+        assert seen == ["pushed"]
+        with pytest.raises(KeyError, match="without consumers"):
+            conn.transport.on_message_ready(channel, envelope, _name("nobody"))
+        with pytest.raises(KeyError):
+            conn.transport.on_message_ready(channel, envelope, "")
+
+
+# -- virtual: Management -------------------------------------------------------------
+
+
+def test_management_holds_a_channel_until_closed() -> None:
+    ex, q = _name("mex"), _name("mq")
+    with Connection("memory://") as conn:
+        Queue(q, Exchange(ex, "direct"), routing_key="rk")(conn.default_channel).declare()
+        manager = conn.get_manager()
+        channel = manager.channel
+        assert not channel.closed
+        bindings = manager.get_bindings()
+        assert {"destination": q, "source": ex, "routing_key": "rk"} in bindings
+        manager.close()
+        assert channel.closed
+
+
+# -- Connection ------------------------------------------------------------------------
+
+
+def test_failover_strategies_and_aliases_are_class_attributes() -> None:
+    assert set(Connection.failover_strategies) >= {"round-robin", "shuffle"}
+    assert Connection.resolve_aliases["pyamqp"] == "amqp"
+    assert Connection.resolve_aliases["librabbitmq"] == "amqp"
+
+
+def test_a_strategy_added_to_the_class_is_used_by_name() -> None:
+    calls: list[list[str]] = []
+
+    def reverse(urls: list[str]) -> Any:
+        calls.append(list(urls))
+        while True:
+            yield from reversed(urls)
+
+    class MyConnection(Connection):
+        failover_strategies = {**Connection.failover_strategies, "reverse": reverse}
+
+    conn = MyConnection("memory://a;memory://b", failover_strategy="reverse")
+    assert calls == [["memory://a", "memory://b"]]
+    assert conn.info()["failover_strategy"] == "reverse"
+
+
+def test_info_reports_the_strategy_as_given_and_the_credential_provider() -> None:
+    provider = object()
+    conn = Connection("memory://", failover_strategy="shuffle", credential_provider=provider)
+    info = conn.info()
+    assert info["failover_strategy"] == "shuffle"
+    assert info["credential_provider"] is provider
+    clone = conn.clone()
+    assert clone.info()["failover_strategy"] == "shuffle"
+    assert clone.credential_provider is provider
+
+
+def test_pickled_connection_keeps_its_strategy() -> None:
+    conn = Connection("memory://localhost/vh", failover_strategy="shuffle")
+    copy = pickle.loads(pickle.dumps(conn))
+    assert copy.info()["failover_strategy"] == "shuffle"
+    assert copy.virtual_host == "vh"
+
+
+def test_ensure_does_not_retry_a_channel_error() -> None:
+    """A NOT_FOUND is deterministic: it reaches the caller at once, typed."""
+    attempts: list[int] = []
+    with Connection("memory://") as conn:
+        channel = conn.channel()
+
+        def passive_declare() -> Any:
+            attempts.append(1)
+            return channel.queue_declare(_name("missing"), passive=True)
+
+        ensured = conn.ensure(channel, passive_declare, max_retries=5, interval_start=0, interval_step=0)
+        with pytest.raises(ChannelError, match="NOT_FOUND"):
+            ensured()
+    assert len(attempts) == 1
+
+
+# -- URLs --------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("CERT_REQUIRED", ssl.CERT_REQUIRED),
+        ("required", ssl.CERT_REQUIRED),
+        ("CERT_OPTIONAL", ssl.CERT_OPTIONAL),
+        ("optional", ssl.CERT_OPTIONAL),
+        ("CERT_NONE", ssl.CERT_NONE),
+        ("none", ssl.CERT_NONE),
+    ],
+)
+def test_parse_ssl_cert_reqs(value: str, expected: int) -> None:
+    assert parse_ssl_cert_reqs(value) == expected
+
+
+def test_parse_ssl_cert_reqs_refuses_other_values() -> None:
+    with pytest.raises(KeyError):
+        parse_ssl_cert_reqs("maybe")
+
+
+def test_sanitized_url_leaves_out_the_query_and_its_secrets() -> None:
+    url = "sqs://key:s3cret@host:4566/vh?sts_token=t0ken&region=eu"
+    for shown in (sanitize_url(url), maybe_sanitize_url(url)):
+        assert "s3cret" not in shown
+        assert "t0ken" not in shown
+        assert shown == "sqs://key:**@host:4566/vh"
+
+
+def test_as_url_always_has_a_slash_after_the_host() -> None:
+    assert as_url("redis", host="h") == "redis://h/"
+    assert as_url("redis", host="h", port=6379, path="0") == "redis://h:6379/0"
+    assert as_url("amqp", host="h", path="/") == "amqp://h//"
+    assert as_url("redis", host="h", query={"a": "1"}) == "redis://h/"
