@@ -57,8 +57,10 @@ def requires(*conditions: str) -> Callable[[Any], Any]:
 
     A condition is a capability flag (``"priorities"``), a negated flag
     (``"!priorities"``: the transport does not declare it, so the test checks
-    that using it raises), ``"exchange:<type>"`` / ``"!exchange:<type>"``, or
-    ``"network"`` (the fault proxy can reach the broker). ``{param}`` is
+    that using it raises), ``"exchange:<type>"`` / ``"!exchange:<type>"``,
+    ``"network"`` (the fault proxy can reach the broker) or ``"virtual"`` (the
+    transport is built on the virtual engine, so the kit can write raw
+    envelopes into its storage). ``{param}`` is
     filled from the test's parametrization. Tests whose conditions are unmet
     are deselected when collected, not skipped: every collected test asserts.
     """
@@ -185,6 +187,8 @@ class ConformanceBase:
             name = condition.lstrip("!")
             if name == "network":
                 met = self.kit_broker_address() is not None
+            elif name == "virtual":
+                met = self.kit_is_virtual()
             elif name.startswith("exchange:"):
                 met = name.partition(":")[2] in caps.exchange_types
             else:
@@ -192,6 +196,14 @@ class ConformanceBase:
             if met == negate:
                 return f"transport {'declares' if negate else 'does not declare'} {name!r}"
         return None
+
+    def kit_is_virtual(self) -> bool:
+        """Whether the transport under test is built on :mod:`kombu.transport.virtual`."""
+        from kombu import Connection
+        from kombu.transport import virtual
+
+        cls = Connection(self.url, transport_options=dict(self.transport_options)).get_transport_cls()
+        return isinstance(cls, type) and issubclass(cls, virtual.Transport)
 
     def require(self, flag: str) -> None:
         """Skip the test unless the transport declares capability ``flag``."""
