@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Create the reference virtual environment .venv-kombu57/ (ignored): Kombu 5.7.0 from PyPI
-# with the redis, amqp, pika, boto3 and pymongo clients.  Interoperability tests drive it in a subprocess
+# with the redis, amqp, pika, boto3, pymongo, greenstalk and requests clients (the
+# last two for the raw-client baselines of beanstalk:// and couchdb://).  Interoperability tests drive it in a subprocess
 # (.venv-kombu57/bin/python script.py) and bench/run.py measures it beside this project.
 #
 #   bash scripts/reference-venv.sh          # idempotent; a stamp file makes repeats instant
@@ -13,7 +14,7 @@ ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 VENV=${REF_VENV:-$ROOT/.venv-kombu57}
 PYTHON=${PYTHON:-python3}
 # The extras let pip pick the redis-py, boto3 and pymongo that Kombu 5.7.0 declares it supports.
-REQUIREMENTS=("kombu[redis,sqs,mongodb]==5.7.0" "amqp>=5.2,<6" "pika>=1.3")
+REQUIREMENTS=("kombu[redis,sqs,mongodb]==5.7.0" "amqp>=5.2,<6" "pika>=1.3" "greenstalk>=2.0" "requests>=2.31")
 STAMP=$VENV/.reference-installed
 WANT="${REQUIREMENTS[*]}"
 
