@@ -61,4 +61,4 @@ chaos: install
 
 clean:
 	-bash scripts/services.sh --stop
-	rm -rf $(VENV) .venv-kombu57 .services
+	rm -rf $(VENV) .venv-kombu57 .venv-celery .services .kombu57-sdist .test-logs site
