@@ -97,11 +97,14 @@ MODULES: tuple[str, ...] = (
 EXTRA_NAMES: dict[str, tuple[str, ...]] = {
     "kombu": ("VERSION", "version_info", "version_info_t", "__version__"),
     "kombu.connection": ("Connection", "BrokerConnection", "ConnectionPool",
-                         "ChannelPool"),
+                         "ChannelPool", "Resource"),
     "kombu.entity": ("Exchange", "Queue", "binding", "maybe_delivery_mode"),
     "kombu.serialization": ("registry", "dumps", "loads", "register",
                             "unregister", "prepare_accept_content"),
     "kombu.transport.virtual.exchange": ("STANDARD_EXCHANGE_TYPES",),
+    "kombu.transport.base": ("to_rabbitmq_queue_arguments",
+                             "RABBITMQ_QUEUE_ARGUMENTS", "maybe_s_to_ms"),
+    "kombu.transport.virtual": ("binding_key_t", "queue_binding_t"),
 }
 
 #: Every ``from kombu... import name`` in Celery 5.7.0 (extracted from its

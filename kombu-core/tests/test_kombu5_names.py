@@ -18,6 +18,7 @@ import pytest
 from kombu import Connection, Exchange, Queue
 from kombu.exceptions import ChannelError
 from kombu.transport import virtual
+from kombu.transport.base import RABBITMQ_QUEUE_ARGUMENTS, maybe_s_to_ms, to_rabbitmq_queue_arguments
 from kombu.transport.virtual.state import BrokerState
 from kombu.utils.scheduling import FairCycle
 from kombu.utils.url import as_url, maybe_sanitize_url, parse_ssl_cert_reqs, sanitize_url
@@ -220,3 +221,29 @@ def test_as_url_always_has_a_slash_after_the_host() -> None:
     assert as_url("redis", host="h", port=6379, path="0") == "redis://h:6379/0"
     assert as_url("amqp", host="h", path="/") == "amqp://h//"
     assert as_url("redis", host="h", query={"a": "1"}) == "redis://h/"
+
+
+# -- transport.base helpers ----------------------------------------------------------
+
+
+def test_to_rabbitmq_queue_arguments_converts_kombu_options() -> None:
+    args = to_rabbitmq_queue_arguments(
+        {"x-queue-mode": "lazy"}, expires=1.5, message_ttl=0.25, max_length="10", max_priority=5, max_length_bytes=None
+    )
+    assert args == {
+        "x-queue-mode": "lazy",
+        "x-expires": 1500,
+        "x-message-ttl": 250,
+        "x-max-length": 10,
+        "x-max-priority": 5,
+    }
+    assert set(RABBITMQ_QUEUE_ARGUMENTS) == {"expires", "message_ttl", "max_length", "max_length_bytes", "max_priority"}
+    assert maybe_s_to_ms(None) is None
+    assert maybe_s_to_ms(2) == 2000
+
+
+def test_kombu_connection_exports_resource() -> None:
+    from kombu.connection import Resource
+    from kombu.resource import Resource as ResourceBase
+
+    assert Resource is ResourceBase

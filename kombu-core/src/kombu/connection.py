@@ -939,7 +939,7 @@ def _dummy_context(*args: Any, **kwargs: Any) -> Iterator[None]:
 
 
 def __getattr__(name: str) -> Any:
-    if name in ("ConnectionPool", "ChannelPool"):
+    if name in ("ConnectionPool", "ChannelPool", "Resource"):
         from kombu import resource
 
         return getattr(resource, name)

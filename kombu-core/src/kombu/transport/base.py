@@ -8,7 +8,7 @@ which implements this interface on top of a few storage primitives.
 from __future__ import annotations
 
 import errno
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from kombu.exceptions import ChannelError, ConnectionError
@@ -19,27 +19,43 @@ if TYPE_CHECKING:
     from kombu.hookspecs import Capabilities
 
 __all__ = ("Message", "StdChannel", "Management", "Transport", "Implements", "to_queue_arguments",
-           "apply_capabilities")
+           "apply_capabilities", "to_rabbitmq_queue_arguments", "RABBITMQ_QUEUE_ARGUMENTS", "maybe_s_to_ms")
+
+
+def maybe_s_to_ms(v: float | None) -> int | None:
+    """Seconds to whole milliseconds; ``None`` stays ``None``."""
+    return None if v is None else int(float(v) * 1000.0)
+
+
+#: Kombu's queue options and the AMQP queue argument each becomes, with the
+#: conversion of its value (seconds to milliseconds for the durations).
+RABBITMQ_QUEUE_ARGUMENTS: dict[str, tuple[str, Callable[[Any], Any]]] = {
+    "expires": ("x-expires", maybe_s_to_ms),
+    "message_ttl": ("x-message-ttl", maybe_s_to_ms),
+    "max_length": ("x-max-length", int),
+    "max_length_bytes": ("x-max-length-bytes", int),
+    "max_priority": ("x-max-priority", int),
+}
 
 
 def to_queue_arguments(arguments: Mapping[str, Any] | None = None, **options: Any) -> dict[str, Any]:
     """Merge Kombu's queue options into AMQP ``x-`` queue arguments.
 
-    ``expires`` and ``message_ttl`` are seconds and become milliseconds;
-    ``None`` options are left out.
+    ``expires`` and ``message_ttl`` are seconds and become milliseconds,
+    the limits become ints (:data:`RABBITMQ_QUEUE_ARGUMENTS`); ``None``
+    options and options not in that table are left out. Always returns a
+    new dict (Kombu 5 returns ``arguments`` itself when no option is set).
     """
     args = dict(arguments or {})
-    for key, name, to_ms in (
-        ("expires", "x-expires", True),
-        ("message_ttl", "x-message-ttl", True),
-        ("max_length", "x-max-length", False),
-        ("max_length_bytes", "x-max-length-bytes", False),
-        ("max_priority", "x-max-priority", False),
-    ):
-        value = options.get(key)
-        if value is not None:
-            args[name] = int(value * 1000) if to_ms else value
+    for key, value in options.items():
+        if value is not None and key in RABBITMQ_QUEUE_ARGUMENTS:
+            name, convert = RABBITMQ_QUEUE_ARGUMENTS[key]
+            args[name] = convert(value)
     return args
+
+
+#: Kombu 5's name for :func:`to_queue_arguments`.
+to_rabbitmq_queue_arguments = to_queue_arguments
 
 
 class Message(BaseMessage):
