@@ -272,3 +272,47 @@ def test_exchange_name_too_long_for_a_binding_table_routes_in_process(uname: str
         Producer(conn.default_channel, exchange=ex).publish("in-process", routing_key="k",
                                                             declare=[q])
         assert _collect(conn, [q], 1) == ["in-process"]
+
+
+CONSUMER = r"""
+import sys, time
+from kombu import Connection, Consumer, Exchange, Queue
+url, opts, name, seconds = sys.argv[1], eval(sys.argv[2]), sys.argv[3], float(sys.argv[4])
+q = Queue(name, Exchange(name + ".x", "direct"), routing_key=name, expires=2)
+with Connection(url, transport_options=opts) as conn:
+    with Consumer(conn.channel(), [q], callbacks=[lambda b, m: m.ack()]):
+        print("CONSUMING", flush=True)
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            try:
+                conn.drain_events(timeout=0.5)
+            except TimeoutError:
+                pass
+"""
+
+
+def test_queue_consumed_by_another_process_does_not_expire_then_does(uname: str) -> None:
+    opts = {"queue_name_prefix": uname, "wait_time_seconds": 10}
+    name = "expiring"
+    q = Queue(name, Exchange(name + ".x", "direct"), routing_key=name, expires=2)
+    with Connection(URL, transport_options=opts) as conn:
+        q(conn.default_channel).declare()
+        proc = subprocess.Popen([sys.executable, "-c", CONSUMER, URL, repr(opts), name, "6"],
+                                stdout=subprocess.PIPE, text=True)
+        try:
+            assert proc.stdout is not None and proc.stdout.readline().strip() == "CONSUMING"
+            deadline = time.monotonic() + 5
+            while time.monotonic() < deadline:   # 2.5x its expiry, consumed elsewhere
+                assert q(conn.channel()).queue_declare(passive=True) is not None
+                time.sleep(0.5)
+        finally:
+            proc.wait(30)
+        gone = False
+        deadline = time.monotonic() + 10
+        while not gone and time.monotonic() < deadline:
+            time.sleep(0.5)
+            try:
+                q(conn.channel()).queue_declare(passive=True)
+            except conn.channel_errors:
+                gone = True
+    assert gone, "an unused queue did not expire"

@@ -165,9 +165,11 @@ class Channel(virtual.Channel):
 
     # -- queues ---------------------------------------------------------------------
     def _new_queue(self, queue: str, **kwargs: Any) -> None:
+        self.connection.expiry.sweep(self)
         self._url(queue, create=True)
 
     def _has_queue(self, queue: str, **kwargs: Any) -> bool:
+        self.connection.expiry.sweep(self)
         try:
             self._url(queue, create=False)
         except ChannelError:
@@ -233,7 +235,10 @@ class Channel(virtual.Channel):
             logger.warning("sqs: the arguments of queue %r are too long for a queue tag; "
                            "processes that did not declare it will not enforce them", queue)
             return
-        self.sqs(queue).tag_queue(QueueUrl=self._url(queue), Tags={ARGUMENTS_TAG: value})
+        tags = {ARGUMENTS_TAG: value}
+        if arguments.get("x-expires") is not None:
+            tags.update(self.connection.expiry.used_tags(queue))
+        self.sqs(queue).tag_queue(QueueUrl=self._url(queue), Tags=tags)
 
     def _load_queue_arguments(self, queue: str) -> Any:
         try:

@@ -84,8 +84,9 @@ class Poller:
                 got = 0
                 for channel, queue in pairs:
                     got += channel.fetch(queue, 0)
+                transport.expiry.refresh_consumed()
                 if not got:
-                    wait = transport.settings.wait_time_seconds if len(pairs) == 1 else 1
+                    wait = transport.long_poll_seconds(len(pairs))
                     channel, queue = pairs[self._rr % len(pairs)]
                     self._rr += 1
                     if wait:

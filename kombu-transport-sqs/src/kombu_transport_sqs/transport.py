@@ -29,6 +29,7 @@ from . import fanout as SNS  # noqa: N812 - Kombu 5.7's module name (kombu.trans
 from .bindings import BindingStore
 from .channel import Channel, QoS
 from .channel import Channel as SQSChannel
+from .expiry import QueueExpiry
 from .fanout import SnsFanout
 from .naming import entity_name, is_fifo
 from .publisher import PublishWindow
@@ -91,6 +92,7 @@ class Transport(virtual.Transport):
             BindingStore(self, self.settings.binding_refresh_interval)
             if self.settings.store_bindings and not self.settings.predefined_queues else None)
         self.publisher = PublishWindow(self._sqs_client)
+        self.expiry = QueueExpiry(self)
         #: Whether a delivery burst is running (acks made in it are batched).
         self.delivering = False
         self._rr = 0
@@ -267,6 +269,14 @@ class Transport(virtual.Transport):
                 return got
         return 0
 
+    def long_poll_seconds(self, queues: int) -> int:
+        """``WaitTimeSeconds`` for a long poll: ``wait_time_seconds``, 1 s with several
+        queues (they are polled in turn), short enough to keep expiring queues fresh."""
+        wait = self.settings.wait_time_seconds if queues == 1 else min(
+            self.settings.wait_time_seconds, 1)
+        cap = self.expiry.poll_cap()
+        return wait if cap is None else min(wait, cap)
+
     def drain_events(self, connection: Any, timeout: float | None = None, **kwargs: Any) -> None:
         """Deliver the messages available (at least one) or raise ``socket.timeout``.
 
@@ -282,11 +292,11 @@ class Transport(virtual.Transport):
             pairs = self._fetchable()
             if self._fetch_one_batch(pairs):
                 continue
+            self.expiry.refresh_consumed()
             remaining = None if deadline is None else deadline - time.monotonic()
             if remaining is not None and remaining <= 0:
                 raise TimeoutError()
-            wait = self.settings.wait_time_seconds if len(pairs) == 1 else min(
-                self.settings.wait_time_seconds, 1)
+            wait = self.long_poll_seconds(len(pairs))
             if remaining is not None:
                 wait = min(wait, int(remaining))
             if pairs and wait >= 1:
