@@ -247,3 +247,24 @@ def test_kombu_connection_exports_resource() -> None:
     from kombu.resource import Resource as ResourceBase
 
     assert Resource is ResourceBase
+
+
+# -- memory:// -----------------------------------------------------------------------
+
+
+def test_memory_channel_queues_and_global_state() -> None:
+    q = _name("memq")
+    with Connection("memory://") as conn:
+        channel = conn.channel()
+        channel.queue_declare(q)
+        assert channel.queues[q].qsize() == 0
+        assert channel.queues[q].empty()
+        channel.basic_publish(channel.prepare_message("x"), "", q)
+        channel.basic_publish(channel.prepare_message("y"), "", q)
+        assert channel.queues[q].qsize() == 2
+        assert not channel.queues[q].empty()
+        with Connection("memory://") as other:
+            assert other.channel().queues[q].qsize() == 2
+        assert type(conn.transport).global_state is conn.transport.state
+        channel.queue_delete(q)
+        assert q not in channel.queues

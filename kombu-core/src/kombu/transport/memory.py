@@ -66,6 +66,14 @@ class MemoryQueue:
             raise Empty()
         return heapq.heappop(self._heap)[2]
 
+    def qsize(self) -> int:
+        """How many messages are held (:class:`queue.Queue`'s name, as Kombu 5's memory queues)."""
+        return len(self)
+
+    def empty(self) -> bool:
+        """Whether no message is held."""
+        return len(self) == 0
+
     def bytes(self) -> int:
         """The total size of the bodies of the messages held."""
         total = 0
@@ -132,6 +140,15 @@ class Channel(virtual.Channel):
 
     stores_objects = True
     engine_queue_expiry = True
+
+    @property
+    def queues(self) -> dict[str, MemoryQueue]:
+        """The broker's queues by name (Kombu 5's ``Channel.queues``), shared by every connection.
+
+        Read-only use: ``channel.queues[name].qsize()``. Changing the dict
+        bypasses the broker's lock.
+        """
+        return broker.queues
 
     def _next_delivery_tag(self) -> None:
         return None  # each delivery gets its own tag in _get
@@ -217,6 +234,8 @@ class Transport(virtual.Transport):
     Channel = Channel
     #: One topology for every memory connection in the process.
     state = virtual.BrokerState()
+    #: Kombu 5's name for :attr:`state`.
+    global_state = state
     driver_type = "memory"
     driver_name = "memory"
     polling_interval = 0.05
