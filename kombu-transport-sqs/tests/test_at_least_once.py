@@ -245,3 +245,43 @@ def test_backoff_policy_of_a_predefined_queue(qname: str) -> None:
     assert _get(q, opts, wait=1.0, ack=False) == [], "the backoff delay was not applied"
     # Back after the policy's 2 s, well before the queue's 60 s visibility timeout.
     assert _get(q, opts, wait=8.0) == [("task", True)], "the task did not come back (or 'other' did)"
+
+
+def test_hub_consumes_within_prefetch_and_loses_nothing_on_cancel(qname: str) -> None:
+    """The event loop (poller thread + wake-up pipe) delivers within the prefetch window
+    (5 unacked stop it), and after a cancel every message is still had exactly once."""
+    from kombu.asynchronous import Hub
+
+    opts = {"visibility_timeout": 60, "wait_time_seconds": 1}
+    q = _queue(qname)
+    _publish(q, list(range(30)), **opts)
+    hub = Hub()
+    got: list[Any] = []
+    held: list[Any] = []
+    with Connection(URL, transport_options=opts) as conn:
+        def on_message(body: Any, message: Any) -> None:
+            if len(got) < 20:
+                got.append(body)
+                message.ack()
+            else:
+                held.append(message)   # not acked: the prefetch window fills up
+                if len(held) == 5:
+                    hub.stop()
+
+        consumer = Consumer(conn.channel(), [q], callbacks=[on_message], prefetch_count=5)
+        consumer.consume()
+        conn.register_with_event_loop(hub)
+        timeout = hub.call_later(30, hub.stop)
+        try:
+            hub.run_forever()
+        finally:
+            timeout.cancel()
+        assert len(got) == 20 and len(held) == 5
+        consumer.cancel()
+        conn.transport.unregister_from_event_loop(conn.connection, hub)
+        hub.close()
+        # 5 held (unacked, still leased); the other 5 are ready well before the 60 s timeout.
+        rest = _get(q, opts, wait=5.0)
+        for message in held:
+            message.ack()
+    assert sorted(got + [m.payload for m in held] + [b for b, _ in rest]) == list(range(30))
