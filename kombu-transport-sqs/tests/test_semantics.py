@@ -316,3 +316,19 @@ def test_queue_consumed_by_another_process_does_not_expire_then_does(uname: str)
             except conn.channel_errors:
                 gone = True
     assert gone, "an unused queue did not expire"
+
+
+def test_predefined_exchange_topic(uname: str) -> None:
+    from kombu_transport_sqs.fanout import UndefinedExchangeException
+
+    arn = boto_client("sns").create_topic(Name=uname + "given")["TopicArn"]
+    opts = {"queue_name_prefix": uname, "wait_time_seconds": 1, "supports_fanout": True,
+            "predefined_exchanges": {"given": {"arn": arn}}}
+    ex = Exchange("given", "fanout")
+    q = Queue("given-q", ex)
+    with Connection(URL, transport_options=opts) as conn:
+        q(conn.default_channel).declare()
+        Producer(conn.default_channel, exchange=ex).publish("via topic", routing_key="")
+        assert _collect(conn, [q], 1) == ["via topic"]
+        with pytest.raises(UndefinedExchangeException):
+            Queue("other-q", Exchange("other", "fanout"))(conn.default_channel).declare()

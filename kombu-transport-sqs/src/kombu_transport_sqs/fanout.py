@@ -16,12 +16,18 @@ import threading
 import uuid
 from typing import TYPE_CHECKING, Any
 
+from kombu.exceptions import ChannelError
+
 from .naming import is_fifo
 
 if TYPE_CHECKING:
     from .transport import Transport
 
-__all__ = ("SnsFanout", "_SnsSubscription")
+__all__ = ("SnsFanout", "UndefinedExchangeException", "_SnsSubscription")
+
+
+class UndefinedExchangeException(ChannelError):
+    """A fanout exchange not listed in ``predefined_exchanges`` was used (Kombu 5.7's name)."""
 
 
 class _SnsSubscription:
@@ -52,8 +58,13 @@ class SnsFanout:
         arn = self._topics.get(exchange)
         if arn is not None:
             return arn
-        predefined = self.transport.settings.predefined_exchanges.get(exchange)
-        if predefined is not None:
+        predefined_exchanges = self.transport.settings.predefined_exchanges
+        if predefined_exchanges:
+            predefined = predefined_exchanges.get(exchange) or {}
+            if not predefined.get("arn"):
+                raise UndefinedExchangeException(
+                    f"exchange {exchange!r} must be defined in the 'predefined_exchanges' "
+                    "transport option (with its topic 'arn')")
             arn = str(predefined["arn"])
         else:
             name = self.transport.sqs_name(exchange)
