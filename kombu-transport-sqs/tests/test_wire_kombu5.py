@@ -189,3 +189,15 @@ def test_message_body_is_kombu5s_base64_envelope(qname: str) -> None:
     if envelope["properties"].get("body_encoding") == "base64":
         body = base64.b64decode(body)
     assert json.loads(body) == {"k": "v"}
+
+
+@pytest.mark.parametrize("qname", [True], indirect=True)
+def test_fifo_content_based_deduplication_is_honoured(qname: str) -> None:
+    """Without a MessageDeduplicationId a content-deduplicating FIFO queue drops the copy."""
+    opts = {**OPTS, "sqs-creation-attributes": {"ContentBasedDeduplication": "true"}}
+    q = _queue(qname)
+    with Connection(URL, transport_options=opts) as conn:
+        producer = Producer(conn.channel(), exchange=q.exchange)
+        for body in ("same", "same", "other"):
+            producer.publish(body, routing_key=q.routing_key, declare=[q], MessageGroupId="g")
+    assert [m["body"] for m in _consume(qname, 3, opts=opts)] == ["same", "other"]

@@ -23,6 +23,7 @@ Acknowledgement contract (at-least-once):
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import math
@@ -348,7 +349,9 @@ class Channel(virtual.Channel):
             dedup = props.get("MessageDeduplicationId")
             if dedup is not None:
                 params["MessageDeduplicationId"] = str(dedup)
-            elif not self._content_dedup(queue, url):
+            elif self._content_dedup(queue, url):
+                params["MessageDeduplicationId"] = content_digest(message)
+            else:
                 params["MessageDeduplicationId"] = uuid.uuid4().hex
             if delay:
                 logger.warning("sqs: FIFO queues take no per-message delay; "
@@ -664,6 +667,24 @@ class Channel(virtual.Channel):
                 self._lease.stop()
                 self._lease = None
             self._held.clear()
+
+
+#: Envelope properties that differ between two publishes of the same message.
+_PER_PUBLISH = frozenset({"delivery_tag", "delivery_info", "x-published-at"})
+
+
+def content_digest(message: dict[str, Any]) -> str:
+    """A deduplication id from what the application published (SHA-256, hex).
+
+    SQS's content-based deduplication hashes the SQS body, which holds a fresh
+    delivery tag and publish time on every publish, so two publishes of the same
+    message never match. For a queue with ``ContentBasedDeduplication`` the id is
+    computed here instead, from the body, headers and properties the application gave.
+    """
+    props = {k: v for k, v in (message.get("properties") or {}).items() if k not in _PER_PUBLISH}
+    stable = {k: v for k, v in message.items() if k not in ("properties", "redelivered")}
+    text = json.dumps([stable, props], sort_keys=True, default=str)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
 def resolve_delay(props: dict[str, Any]) -> int | None:
