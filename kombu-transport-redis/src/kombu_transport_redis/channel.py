@@ -25,11 +25,12 @@ import json
 import logging
 import time
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any, cast
 
 from kombu.transport import virtual
 from kombu.transport.virtual.base import Empty
+from kombu.transport.virtual.enforcement import UNKNOWN
 from kombu.transport.virtual.exchange import STANDARD_EXCHANGE_TYPES, DirectExchange
 
 from . import scripts
@@ -102,7 +103,7 @@ class RedisDirectExchange(DirectExchange):
 
     def deliver(self, message: dict[str, Any], exchange: str, routing_key: str, **kwargs: Any) -> None:
         channel = cast("Channel | None", self.channel)
-        if channel is None or not channel._can_route_on_server():
+        if channel is None or not channel._can_route_on_server(exchange):
             super().deliver(message, exchange, routing_key, **kwargs)
             return
         channel._put_direct(exchange, routing_key, message)
@@ -120,6 +121,8 @@ class Channel(virtual.Channel):
     #: Route direct exchanges inside Redis (Lua) rather than reading the
     #: bindings first: one pipelined command per publish, always current.
     server_routing = True
+    #: Seconds an answer of :meth:`_exchange_limited` is trusted.
+    limits_recheck = 5.0
 
     def __init__(self, connection: Transport, **kwargs: Any) -> None:
         super().__init__(connection, **kwargs)
@@ -138,8 +141,43 @@ class Channel(virtual.Channel):
         return self.connection.link
 
     # -- producing --------------------------------------------------------------
-    def _can_route_on_server(self) -> bool:
-        return self.server_routing and not self._expires and not self.deadletter_queue
+    def _can_route_on_server(self, exchange: str = "") -> bool:
+        """Whether a direct publish to ``exchange`` may be routed inside Redis, bypassing the engine.
+
+        Not when a queue this process knows of expires (its keys' expiry is
+        refreshed on publish) or has a length limit, when unroutable
+        messages go to a ``deadletter_queue``, nor when any process bound a
+        length-limited queue to ``exchange`` (:meth:`_exchange_limited`):
+        the engine enforces ``x-max-length``/``x-overflow``.
+        """
+        if not self.server_routing or self._expires or self._limits or self.deadletter_queue:
+            return False
+        return not self._exchange_limited(exchange)
+
+    def _limited_exchanges_key(self) -> str:
+        # Ours: Kombu 5.7 never reads it.
+        return f"{self.keys.prefix}_kombu.limited_exchanges"
+
+    def _exchange_limited(self, exchange: str) -> bool:
+        """Whether some process bound a length-limited queue to ``exchange``.
+
+        The answer is asked of Redis at most once per ``limits_recheck``
+        seconds per exchange and connection, so a limit declared by another
+        process is honoured by this one's publishes within that time.
+        """
+        cache = self.connection.limited_exchanges
+        now = time.monotonic()
+        hit = cache.get(exchange)
+        if hit is not None and now - hit[1] < self.limits_recheck:
+            return hit[0]
+        link = self.link
+        last_io = link.last_io
+        limited = bool(link.call("SISMEMBER", self._limited_exchanges_key(), exchange))
+        # Not a publish: the next publish is confirmed or pipelined as if
+        # this check had not been made (see Link.publish).
+        link.last_io = last_io
+        cache[exchange] = (limited, now)
+        return limited
 
     def _put_direct(self, exchange: str, routing_key: str, message: dict[str, Any]) -> None:
         keys = self.keys
@@ -150,6 +188,13 @@ class Channel(virtual.Channel):
 
     def _put(self, queue: str, message: dict[str, Any], **kwargs: Any) -> None:
         """LPUSH ``message`` on ``queue`` (priority sub-list), pipelined."""
+        if self._policies.get(queue, UNKNOWN) is UNKNOWN:
+            # First publish to a queue this process never declared: its
+            # length limit may have been declared elsewhere.
+            policy = self._policy(queue)
+            if policy is not None and policy.limited:
+                self._put_limited(queue, message, **kwargs)
+                return
         keys = self.keys
         key = keys.queue_key(queue, self._get_message_priority(message))
         expires = self._expires.get(queue)
@@ -169,20 +214,49 @@ class Channel(virtual.Channel):
     def _marker(self, queue: str) -> str:
         return f"{self.keys.prefix}_kombu.queue.{queue}"
 
+    def _arguments_key(self, queue: str) -> str:
+        return f"{self.keys.prefix}_kombu.arguments.{queue}"
+
     def _expire_commands(self, queue: str, ms: int) -> list[tuple[Any, ...]]:
-        keys = [*self.keys.queue_keys(queue), self._marker(queue)]
+        keys = [*self.keys.queue_keys(queue), self._marker(queue), self._arguments_key(queue)]
         return [("PEXPIRE", k, ms) for k in keys]
+
+    def _store_queue_arguments(self, queue: str, arguments: Mapping[str, Any]) -> None:
+        """Keep ``queue``'s policy arguments in Redis for every process (Kombu 5.7 ignores the key).
+
+        The key ``_kombu.arguments.<queue>`` holds them as JSON; it expires
+        and is deleted with the queue, and a redeclare without policy
+        arguments removes it (:meth:`_new_queue`).
+        """
+        key = self._arguments_key(queue)
+        value = _dumps(dict(arguments), default=str)
+        expires = self._expires.get(queue)
+        if expires is None:
+            self.link.call("SET", key, value)
+        else:
+            self.link.call("SET", key, value, "PX", expires)
+
+    def _load_queue_arguments(self, queue: str) -> Mapping[str, Any] | None:
+        """The arguments :meth:`_store_queue_arguments` kept for ``queue``, or ``None``."""
+        raw = self.link.call("GET", self._arguments_key(queue))
+        if raw is None:
+            return None
+        arguments = _loads(raw)
+        return arguments if isinstance(arguments, dict) else None
 
     def _new_queue(self, queue: str, auto_delete: bool = False, **kwargs: Any) -> None:
         """Mark ``queue`` as declared (so a passive declare of an empty queue works)."""
         expires = _queue_expires(kwargs.get("arguments"))
         marker = self._marker(queue)
+        # A declaration replaces the stored policy arguments (if it has any,
+        # _store_queue_arguments writes them next).
+        forget = [("DEL", self._arguments_key(queue))] if "arguments" in kwargs else []
         if expires is None:
             self._expires.pop(queue, None)
-            self.link.call_many([("SET", marker, "1"), ("PERSIST", marker)])
+            self.link.call_many([("SET", marker, "1"), ("PERSIST", marker), *forget])
         else:
             self._expires[queue] = expires
-            self.link.call_many([("SET", marker, "1", "PX", expires),
+            self.link.call_many([("SET", marker, "1", "PX", expires), *forget,
                                  *self._expire_commands(queue, expires)])
 
     def _has_queue(self, queue: str, **kwargs: Any) -> bool:
@@ -208,7 +282,8 @@ class Channel(virtual.Channel):
             member = self.keys.binding_member(routing_key, pattern, queue)
             cmds += [("SREM", self.keys.binding_key(exchange), member),
                      ("SREM", self.keys.binding_permanent_key(exchange), member)]
-        cmds += [("DEL", *self.keys.queue_keys(queue), self._marker(queue))]
+        cmds += [("DEL", *self.keys.queue_keys(queue), self._marker(queue),
+                  self._arguments_key(queue))]
         self._expires.pop(queue, None)
         self.link.call_many(cmds)
 
@@ -216,6 +291,10 @@ class Channel(virtual.Channel):
     def _queue_bind(self, exchange: str, routing_key: str, pattern: Any, queue: str) -> None:
         keys = self.keys
         member = keys.binding_member(routing_key, pattern, queue)
+        if queue in self._limits:
+            # Publishers everywhere stop routing this exchange on the server.
+            self.link.call("SADD", self._limited_exchanges_key(), exchange)
+            self.connection.limited_exchanges[exchange] = (True, time.monotonic())
         expires = self._expires.get(queue)
         if expires is None:
             self.link.call_many([("SADD", keys.binding_key(exchange), member),

@@ -17,6 +17,7 @@ CAPABILITIES = Capabilities(
     priorities=True,
     message_ttl=True,
     dead_lettering=True,
+    max_length=True,
     queue_expires=True,
     delayed_delivery=False,
     native_acks=False,

@@ -138,6 +138,8 @@ class Transport(virtual.Transport):
         super().__init__(client, **kwargs)
         opts = dict(client.transport_options or {}) if client is not None else {}
         self.options = opts
+        #: exchange -> (a length-limited queue is bound to it, when that was asked).
+        self.limited_exchanges: dict[str, tuple[bool, float]] = {}
         scheme = str(getattr(client, "transport_cls", "redis") or "redis")
         self.conninfo: ConnInfo = conninfo_from_client(client, opts, scheme=scheme)
         for name in ("visibility_timeout", "unacked_mutex_expire", "unacked_restore_limit",
