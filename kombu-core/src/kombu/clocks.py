@@ -11,7 +11,7 @@ __all__ = ("LamportClock", "timetuple")
 R_CLOCK = "_lamport(clock={0}, timestamp={1}, id={2} {3!r})"
 
 
-class timetuple(tuple):
+class timetuple(tuple[int | None, float, str, Any]):
     """An event's place in time: ``(clock, timestamp, id, obj)``.
 
     ``clock`` is a logical (Lamport) clock value, ``timestamp`` a wall-clock
@@ -26,30 +26,33 @@ class timetuple(tuple):
     def __new__(cls, clock: int | None, timestamp: float, id: str, obj: Any = None) -> timetuple:
         return tuple.__new__(cls, (clock, timestamp, id, obj))
 
-    def __getnewargs__(self) -> tuple:
+    def __getnewargs__(self) -> tuple[Any, ...]:
         return tuple(self)
 
     def __repr__(self) -> str:
         return R_CLOCK.format(*self)
 
-    def __lt__(self, other: Sequence) -> bool:  # type: ignore[override]
+    def __lt__(self, other: Sequence[Any]) -> bool:
         try:
-            mine, theirs = self[0], other[0]
+            mine = self[0]
+            theirs: int | None = other[0]
             if mine and theirs:
                 if mine == theirs:
-                    return self[2] < other[2]
+                    their_id: str = other[2]
+                    return self[2] < their_id
                 return mine < theirs
-            return self[1] < other[1]
+            their_timestamp: float = other[1]
+            return self[1] < their_timestamp
         except IndexError:
             return NotImplemented
 
-    def __gt__(self, other: Sequence) -> bool:  # type: ignore[override]
+    def __gt__(self, other: Sequence[Any]) -> bool:
         return timetuple.__lt__(other, self) if isinstance(other, timetuple) else NotImplemented
 
-    def __le__(self, other: Sequence) -> bool:  # type: ignore[override]
+    def __le__(self, other: Sequence[Any]) -> bool:
         return not self > other
 
-    def __ge__(self, other: Sequence) -> bool:  # type: ignore[override]
+    def __ge__(self, other: Sequence[Any]) -> bool:
         return not self < other
 
     @property

@@ -177,7 +177,8 @@ def maybe_declare(entity: Any, channel: Any = None, retry: bool = False, **retry
         client = _client_of(entity.channel)
         if client is None:
             raise OperationalError("channel disconnected")
-        return client.ensure(entity, _maybe_declare, **retry_policy)(entity, channel)
+        declared: bool = client.ensure(entity, _maybe_declare, **retry_policy)(entity, channel)
+        return declared
     return _maybe_declare(entity, channel)
 
 
@@ -316,7 +317,7 @@ def revive_connection(connection: Any, channel: Any, on_revive: Callable[[Any], 
         on_revive(channel)
 
 
-def insured(pool: Any, fun: Callable[..., Any], args: tuple, kwargs: dict[str, Any], errback: Callable[..., Any] | None = None, on_revive: Callable[[Any], Any] | None = None, **opts: Any) -> Any:
+def insured(pool: Any, fun: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any], errback: Callable[..., Any] | None = None, on_revive: Callable[[Any], Any] | None = None, **opts: Any) -> Any:
     """Call ``fun(*args, connection=conn, **kwargs)`` with a connection from ``pool``, retrying on connection errors.
 
     ``errback(exc, interval)`` is called before each retry (default: log

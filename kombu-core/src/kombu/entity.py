@@ -333,7 +333,7 @@ class Queue(MaybeChannelBound):
             self.auto_delete = True
         self.maybe_bind(channel)
 
-    def bind(self, channel: Any) -> Queue:  # type: ignore[override]
+    def bind(self, channel: Any) -> Queue:
         on_declared = self.on_declared
         bound = super().bind(channel)
         bound.on_declared = on_declared

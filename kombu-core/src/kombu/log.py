@@ -16,7 +16,7 @@ from .utils.objects import cached_property
 __all__ = ("LOG_LEVELS", "LogMixin", "get_logger", "get_loglevel", "safeRepr", "setup_logging")
 
 #: Level names to numbers and numbers to names.
-LOG_LEVELS: dict[Any, Any] = dict(logging._nameToLevel)  # type: ignore[attr-defined]
+LOG_LEVELS: dict[Any, Any] = dict(logging._nameToLevel)
 LOG_LEVELS.update({v: k for k, v in LOG_LEVELS.items() if k not in ("WARN", "FATAL")})
 
 DISABLE_TRACEBACKS = os.environ.get("DISABLE_TRACEBACKS")
@@ -36,7 +36,8 @@ def get_logger(logger: str | logging.Logger) -> logging.Logger:
 def get_loglevel(level: str | int) -> int:
     """Return the numeric log level for a name like ``"INFO"`` (numbers are returned unchanged)."""
     if isinstance(level, str):
-        return LOG_LEVELS[level]
+        number: int = LOG_LEVELS[level]
+        return number
     return level
 
 
@@ -90,8 +91,9 @@ class LogMixin:
     def get_loglevel(self, level: str | int) -> int:
         """Return the numeric level for ``level``; numbers are returned unchanged."""
         if not isinstance(level, numbers.Integral):
-            return LOG_LEVELS[level]
-        return level  # type: ignore[return-value]
+            number: int = LOG_LEVELS[level]
+            return number
+        return level
 
     @cached_property
     def logger(self) -> logging.Logger:

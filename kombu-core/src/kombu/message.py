@@ -127,7 +127,7 @@ class Message:
         if not self._decoded:
             if self.errors:
                 _, exc, _ = self.errors[0]
-                raise exc  # type: ignore[misc]
+                raise exc
             self._decoded_cache = self._decode()
             self._decoded = True
         return self._decoded_cache
@@ -143,7 +143,7 @@ class Message:
     def _reraise_error(self, callback: Any = None) -> None:
         try:
             _, exc, _ = self.errors[0]  # type: ignore[index]
-            raise exc  # type: ignore[misc]
+            raise exc
         except Exception as exc:
             if not callback:
                 raise

@@ -495,7 +495,8 @@ class Mailbox:
     def oid(self) -> str:
         """An id for this mailbox, unique per thread: the routing key of its replies."""
         try:
-            return self._tls.OID
+            oid: str = self._tls.OID
+            return oid
         except AttributeError:
             oid = self._tls.OID = oid_from(self)
             return oid

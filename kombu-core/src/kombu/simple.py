@@ -19,7 +19,11 @@ from __future__ import annotations
 from collections import deque
 from queue import Empty
 from time import monotonic
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
+
+if TYPE_CHECKING:
+    from .entity import Queue
+    from .messaging import Consumer, Producer
 
 __all__ = ("SimpleBuffer", "SimpleQueue")
 
@@ -45,12 +49,12 @@ class SimpleBase:
     Empty = Empty
     _consuming = False
 
-    def __init__(self, channel: Any, producer: Any, consumer: Any, no_ack: bool = False) -> None:
+    def __init__(self, channel: Any, producer: Producer, consumer: Consumer, no_ack: bool = False) -> None:
         self.channel = _maybe_channel(channel)
         self.producer = producer
         self.consumer = consumer
         self.no_ack = no_ack
-        self.queue = self.consumer.queues[0]
+        self.queue: Queue = self.consumer.queues[0]
         self.buffer: deque[Any] = deque()
         self.consumer.register_callback(self._receive)
 
@@ -117,6 +121,7 @@ class SimpleBase:
 
     def qsize(self) -> int:
         """Return the number of messages waiting in the queue."""
+        size: int
         _, size, _ = self.queue.queue_declare(passive=True)
         return size
 

@@ -58,7 +58,7 @@ class _Call:
 
     __slots__ = ("args", "cancelled", "fun")
 
-    def __init__(self, fun: Callable[..., Any], args: tuple) -> None:
+    def __init__(self, fun: Callable[..., Any], args: tuple[Any, ...]) -> None:
         self.fun = fun
         self.args = args
         self.cancelled = False
@@ -133,8 +133,8 @@ class Hub:
 
     def __init__(self, timer: Timer | None = None) -> None:
         self.timer = timer if timer is not None else Timer()
-        self.readers: dict[int, tuple[Callable[..., Any], tuple]] = {}
-        self.writers: dict[int, tuple[Callable[..., Any], tuple]] = {}
+        self.readers: dict[int, tuple[Callable[..., Any], tuple[Any, ...]]] = {}
+        self.writers: dict[int, tuple[Callable[..., Any], tuple[Any, ...]]] = {}
         self.on_tick: set[Callable[[], Any]] = set()
         self.on_close: set[Callable[[Hub], Any]] = set()
         self._ready: deque[Callable[[], Any]] = deque()
@@ -184,7 +184,7 @@ class Hub:
         elif self._poller is not None:
             self._poller.unregister(fd)
 
-    def add(self, fd: Any, callback: Callable[..., Any], flags: int, args: tuple = (), consolidate: bool = False) -> None:
+    def add(self, fd: Any, callback: Callable[..., Any], flags: int, args: tuple[Any, ...] = (), consolidate: bool = False) -> None:
         """Call ``callback(*args)`` when ``fd`` has an event in ``flags``.
 
         ``fd`` is a descriptor, an object with ``fileno()``, or a list of them

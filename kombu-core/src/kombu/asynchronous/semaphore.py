@@ -21,7 +21,7 @@ class LaxBoundedSemaphore:
 
     def __init__(self, value: int) -> None:
         self.initial_value = self.value = value
-        self._waiting: deque[tuple[Callable[..., Any], tuple, dict]] = deque()
+        self._waiting: deque[tuple[Callable[..., Any], tuple[Any, ...], dict[str, Any]]] = deque()
 
     def acquire(self, callback: Callable[..., Any], *partial_args: Any, **partial_kwargs: Any) -> bool:
         """Run ``callback`` now if a slot is free (return true), else queue it (return false)."""

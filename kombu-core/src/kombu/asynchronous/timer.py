@@ -53,7 +53,7 @@ class Entry:
 
     __slots__ = ("__weakref__", "_last_run", "args", "canceled", "fun", "kwargs", "tref")
 
-    def __init__(self, fun: Callable[..., Any], args: tuple | list | None = None, kwargs: dict | None = None) -> None:
+    def __init__(self, fun: Callable[..., Any], args: tuple[Any, ...] | list[Any] | None = None, kwargs: dict[str, Any] | None = None) -> None:
         self.fun = fun
         self.args = args or ()
         self.kwargs = kwargs or {}
@@ -109,15 +109,15 @@ class Timer:
     def __exit__(self, *exc_info: object) -> None:
         self.stop()
 
-    def call_at(self, eta: float | datetime, fun: Callable[..., Any], args: tuple = (), kwargs: dict | None = None, priority: int = 0) -> TimerEntry:
+    def call_at(self, eta: float | datetime, fun: Callable[..., Any], args: tuple[Any, ...] = (), kwargs: dict[str, Any] | None = None, priority: int = 0) -> TimerEntry:
         """Run ``fun`` at monotonic time ``eta`` (or at a wall-clock ``datetime``)."""
         return self.enter_at(self.Entry(fun, args, kwargs), eta, priority)
 
-    def call_after(self, secs: float, fun: Callable[..., Any], args: tuple = (), kwargs: dict | None = None, priority: int = 0) -> TimerEntry:
+    def call_after(self, secs: float, fun: Callable[..., Any], args: tuple[Any, ...] = (), kwargs: dict[str, Any] | None = None, priority: int = 0) -> TimerEntry:
         """Run ``fun`` ``secs`` seconds from now."""
         return self.enter_after(secs, self.Entry(fun, args, kwargs), priority)
 
-    def call_repeatedly(self, secs: float, fun: Callable[..., Any], args: tuple = (), kwargs: dict | None = None, priority: int = 0) -> TimerEntry:
+    def call_repeatedly(self, secs: float, fun: Callable[..., Any], args: tuple[Any, ...] = (), kwargs: dict[str, Any] | None = None, priority: int = 0) -> TimerEntry:
         """Run ``fun`` every ``secs`` seconds, first ``secs`` from now, until the entry is canceled.
 
         The next run is scheduled even if ``fun`` raises.
