@@ -203,7 +203,7 @@ class Connection:
         #: The strategy as given (a name or a callable), reported by :meth:`info`.
         self._failover_strategy = failover_strategy
         self.failover_strategy = (
-            self.failover_strategies.get(failover_strategy, failover_strategy)  # type: ignore[arg-type]
+            self.failover_strategies.get(failover_strategy, failover_strategy)
             if isinstance(failover_strategy, str)
             else failover_strategy
         )

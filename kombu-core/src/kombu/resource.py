@@ -31,7 +31,7 @@ from .utils.functional import lazy
 __all__ = ("ChannelPool", "ConnectionPool", "LifoQueue", "Resource")
 
 
-class _LifoQueue(LifoQueue):
+class _LifoQueue(LifoQueue):  # type: ignore[type-arg]
     """A LIFO queue on a deque, so the pool can drop items from the far end."""
 
     def _init(self, maxsize: int) -> None:

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from kombu.exceptions import ChannelError, ConnectionError
 from kombu.message import Message as BaseMessage
+from kombu.utils.time import maybe_s_to_ms
 
 if TYPE_CHECKING:
     from kombu.connection import Connection
@@ -20,11 +21,6 @@ if TYPE_CHECKING:
 
 __all__ = ("Message", "StdChannel", "Management", "Transport", "Implements", "to_queue_arguments",
            "apply_capabilities", "to_rabbitmq_queue_arguments", "RABBITMQ_QUEUE_ARGUMENTS", "maybe_s_to_ms")
-
-
-def maybe_s_to_ms(v: float | None) -> int | None:
-    """Seconds to whole milliseconds; ``None`` stays ``None``."""
-    return None if v is None else int(float(v) * 1000.0)
 
 
 #: Kombu's queue options and the AMQP queue argument each becomes, with the

@@ -14,7 +14,7 @@ def get_manager(client: Any, hostname: str | None = None, port: int | str | None
     options, then from the connection itself (management port 15672).
     Raises ``ImportError`` if ``pyrabbit`` is not installed.
     """
-    import pyrabbit  # type: ignore[import-not-found]
+    import pyrabbit  # type: ignore[import-not-found, unused-ignore]
 
     opt = client.transport_options.get
 

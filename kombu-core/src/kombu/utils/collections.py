@@ -7,7 +7,7 @@ from typing import Any
 __all__ = ("EqualityDict", "HashedSeq", "eqhash")
 
 
-class HashedSeq(list):
+class HashedSeq(list):  # type: ignore[type-arg]
     """A list that hashes to a precomputed value (for use as a cache key)."""
 
     __slots__ = ("hashvalue",)
@@ -28,7 +28,7 @@ def eqhash(o: Any) -> Any:
         return hash(o)
 
 
-class EqualityDict(dict):
+class EqualityDict(dict):  # type: ignore[type-arg]
     """A dict whose keys are looked up by :func:`eqhash` rather than ``hash``."""
 
     def __getitem__(self, key: Any) -> Any:

@@ -10,7 +10,9 @@ from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from typing import Any
 
-__all__ = ("coro", "detect_environment", "entrypoints", "fileno", "get_gevent_concurrent_error", "maybe_fileno", "nested", "register_after_fork")
+from kombu.exceptions import reraise  # Kombu 5 exports it here too
+
+__all__ = ("coro", "detect_environment", "entrypoints", "fileno", "get_gevent_concurrent_error", "maybe_fileno", "nested", "register_after_fork", "reraise")
 
 FILENO_ERRORS = (AttributeError, ValueError, OSError)
 
@@ -59,7 +61,8 @@ def fileno(f: Any) -> int:
     """Return the file descriptor of ``f`` (an int is returned as is)."""
     if isinstance(f, int):
         return f
-    return f.fileno()
+    fd: int = f.fileno()
+    return fd
 
 
 def maybe_fileno(f: Any) -> int | None:

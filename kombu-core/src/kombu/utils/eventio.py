@@ -43,7 +43,7 @@ class _poll:
         fd = fileno(fd)
         self._poller.register(fd, events)
         self._events[fd] = events
-        return fd
+        return int(fd)
 
     def unregister(self, fd: Any) -> None:
         """Stop watching ``fd``; unknown or closed descriptors are ignored."""
@@ -88,11 +88,11 @@ class _epoll(_poll):
                 raise
             self._poller.modify(fd, events)
         self._events[fd] = events
-        return fd
+        return int(fd)
 
     def poll(self, timeout: float | None) -> list[tuple[int, int]]:
         try:
-            return self._poller.poll(-1 if timeout is None else timeout)  # type: ignore[call-arg]
+            return self._poller.poll(-1 if timeout is None else timeout)  # type: ignore[call-arg, unused-ignore]
         except InterruptedError:
             return []
 
@@ -110,7 +110,7 @@ class _select(_poll):
     def register(self, fd: Any, events: int) -> int:
         fd = fileno(fd)
         self._events[fd] = events
-        return fd
+        return int(fd)
 
     def unregister(self, fd: Any) -> None:
         try:

@@ -70,7 +70,7 @@ class ChannelPromise:
             return f"<promise: 0x{id(self.__contract__):x}>"
 
 
-class LRUCache(MutableMapping):
+class LRUCache(MutableMapping):  # type: ignore[type-arg]
     """A thread-safe mapping that keeps at most ``limit`` items.
 
     Reading or writing a key makes it the most recently used; when full, the
@@ -138,13 +138,13 @@ class LRUCache(MutableMapping):
         """Iterate over a snapshot of the ``(key, value)`` pairs (Kombu 5 / Python 2 name)."""
         return iter(self.items())
 
-    def update(self, *args: Any, **kwargs: Any) -> None:  # type: ignore[override]
+    def update(self, *args: Any, **kwargs: Any) -> None:  # type: ignore[override, unused-ignore]
         """Insert every item, then trim to ``limit``."""
         with self.mutex:
             for key, value in dict(*args, **kwargs).items():
                 self[key] = value
 
-    def popitem(self, last: bool = True) -> tuple[Any, Any]:  # type: ignore[override]
+    def popitem(self, last: bool = True) -> tuple[Any, Any]:  # type: ignore[override, unused-ignore]
         """Remove and return the most (``last=True``) or least recent item."""
         with self.mutex:
             return self.data.popitem(last)
@@ -176,7 +176,7 @@ class LRUCache(MutableMapping):
 
 def memoize(
     maxsize: int | None = None,
-    keyfun: Callable[[tuple, dict], Any] | None = None,
+    keyfun: Callable[[tuple[Any, ...], dict[str, Any]], Any] | None = None,
     Cache: type = LRUCache,
 ) -> Callable[[Callable[..., T]], Callable[..., T]]:
     """Decorator caching a function's results by its arguments.
@@ -209,7 +209,7 @@ def memoize(
                     cache[key] = value
             else:
                 memoized.hits += 1  # type: ignore[attr-defined]
-            return value
+            return value  # type: ignore[no-any-return]
 
         def clear() -> None:
             cache.clear()
@@ -249,18 +249,18 @@ class lazy:
         return repr(self())
 
     def __eq__(self, other: object) -> bool:
-        return self() == other
+        return bool(self() == other)
 
     def __ne__(self, other: object) -> bool:
-        return self() != other
+        return bool(self() != other)
 
     __hash__ = None  # type: ignore[assignment]
 
-    def __deepcopy__(self, memo: dict) -> Any:
+    def __deepcopy__(self, memo: dict[int, Any]) -> Any:
         memo[id(self)] = self
         return self
 
-    def __reduce__(self) -> tuple:
+    def __reduce__(self) -> tuple[Any, ...]:
         return (self.__class__, (self._fun,), {"_args": self._args, "_kwargs": self._kwargs})
 
 
@@ -295,14 +295,14 @@ def maybe_list(obj: Any, scalars: tuple[type, ...] = (Mapping, str)) -> Any:
     return [obj]
 
 
-def dictfilter(d: Mapping | None = None, **kw: Any) -> dict:
+def dictfilter(d: Mapping[Any, Any] | None = None, **kw: Any) -> dict[Any, Any]:
     """Return a copy of ``d`` (merged with ``kw``) without the items whose value is ``None``."""
     items = d.items() if d is not None else ()
     merged = dict(items, **kw) if kw else dict(items)
     return {k: v for k, v in merged.items() if v is not None}
 
 
-def shufflecycle(it: list) -> Iterator[Any]:
+def shufflecycle(it: list[Any]) -> Iterator[Any]:
     """Yield items of ``it`` forever, each a random pick (Kombu's failover helper)."""
     import random
 
@@ -411,7 +411,7 @@ def reprkwargs(kwargs: Mapping[str, Any], sep: str = ", ", fmt: str = "{0}={1}")
     return sep.join(fmt.format(k, repr(v)) for k, v in kwargs.items())
 
 
-def reprcall(name: str, args: tuple = (), kwargs: Mapping[str, Any] | None = None, sep: str = ", ") -> str:
+def reprcall(name: str, args: tuple[Any, ...] = (), kwargs: Mapping[str, Any] | None = None, sep: str = ", ") -> str:
     """Format a call as it would be written: ``reprcall('f', (1,), {'a': 2})`` gives ``"f(1, a=2)"``."""
     kwargs = kwargs or {}
     parts = [repr(arg) for arg in args]

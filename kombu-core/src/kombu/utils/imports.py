@@ -6,7 +6,9 @@ import importlib
 from collections.abc import Callable, Mapping
 from typing import Any
 
-__all__ = ("symbol_by_name",)
+from kombu.exceptions import reraise  # Kombu 5 exports it here too
+
+__all__ = ("symbol_by_name", "reraise")
 
 
 def symbol_by_name(

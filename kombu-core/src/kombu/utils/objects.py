@@ -46,7 +46,7 @@ class cached_property(functools.cached_property[T]):
         self.__module__ = getattr(fget, "__module__", None)  # type: ignore[assignment]
         if fset is not None or fdel is not None:
             # Only a descriptor with __set__ sees assignments; switch to it.
-            self.__class__ = _cached_property_with_hooks  # type: ignore[assignment]
+            self.__class__ = _cached_property_with_hooks  # type: ignore[assignment, unused-ignore]
 
     def __call__(self, fget: Callable[[Any], T]) -> cached_property[T]:
         """Allow ``@cached_property()`` with parentheses."""

@@ -63,14 +63,14 @@ class FairCycle:
 class round_robin_cycle:
     """Rotate items: the item just used moves to the back."""
 
-    def __init__(self, it: list | None = None) -> None:
+    def __init__(self, it: list[Any] | None = None) -> None:
         self.items = it if it is not None else []
 
     def update(self, it: Sequence[Any]) -> None:
         """Replace the items."""
         self.items[:] = it
 
-    def consume(self, n: int) -> list:
+    def consume(self, n: int) -> list[Any]:
         """Return the first ``n`` items."""
         return self.items[:n]
 
@@ -94,7 +94,7 @@ class priority_cycle(round_robin_cycle):
 class sorted_cycle(priority_cycle):
     """Try items in sorted order."""
 
-    def consume(self, n: int) -> list:
+    def consume(self, n: int) -> list[Any]:
         """Return the first ``n`` items in sorted order."""
         return sorted(self.items)[:n]
 
