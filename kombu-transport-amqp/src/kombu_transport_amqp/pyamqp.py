@@ -33,6 +33,11 @@ Transport options (``Connection(transport_options={...})``) are passed to
     :mod:`kombu_transport_amqp._io` for the guarantees of each.
 ``write_buffer_size``
     Bytes batched in user space before a ``sendall`` (default 65536).
+``client_fast_path``
+    ``"auto"`` (default): the I/O above, which relies on py-amqp internals,
+    only with a py-amqp version it is tested with; else py-amqp's own reads,
+    frame handler and writes (``write_mode`` then has no effect). ``True`` or
+    ``False`` force it; see :mod:`kombu_transport_amqp.client_path`.
 """
 
 from __future__ import annotations
@@ -45,11 +50,12 @@ import amqp
 from amqp.exceptions import RecoverableConnectionError
 from kombu.transport import base
 
-from . import common
+from . import client_path, common
 from ._amqp_channel import Channel, Message
 from ._confirms import Unconfirmed
 from ._inbound import make_frame_handler
 from ._io import DEFAULT_WRITE_BUFFER, BufferedSSLTransport, BufferedTCPTransport
+from ._plain_io import PlainSSLTransport, PlainTCPTransport
 
 __all__ = ("Message", "Channel", "Connection", "Transport", "SSLTransport", "DEFAULT_CONFIRM_WINDOW")
 
@@ -71,8 +77,12 @@ class Connection(amqp.Connection):  # type: ignore[misc]
     def __init__(self, *args: Any, write_buffer_size: int = DEFAULT_WRITE_BUFFER,
                  write_mode: str | None = None, confirm_timeout: float | None = None,
                  confirm_window: int = DEFAULT_CONFIRM_WINDOW,
-                 confirm_window_bytes: int = DEFAULT_CONFIRM_WINDOW_BYTES, **kwargs: Any) -> None:
-        kwargs["frame_handler"] = make_frame_handler
+                 confirm_window_bytes: int = DEFAULT_CONFIRM_WINDOW_BYTES,
+                 client_fast_path: bool | str | None = "auto", **kwargs: Any) -> None:
+        #: Whether this connection runs on py-amqp internals (see :mod:`.client_path`).
+        self.fast_path = client_path.use_fast_path(client_fast_path)
+        if self.fast_path:
+            kwargs["frame_handler"] = make_frame_handler
         super().__init__(*args, **kwargs)
         self.write_buffer_size = int(write_buffer_size)
         self.write_mode = write_mode
@@ -99,13 +109,22 @@ class Connection(amqp.Connection):  # type: ignore[misc]
         return taken
 
     def take_confirms(self) -> None:
-        """Handle the publisher confirms at the head of the read buffer (no I/O).
+        """Handle the publisher confirms at the head of what was received.
+
+        Fast path: from the read buffer, no I/O. Public path: the confirms
+        already in the socket, read by py-amqp (never blocks).
 
         Called after a publish's socket check read what had arrived, so a
         publishing-only connection keeps its window short without waiting.
         """
         transport = self._transport
-        if transport is not None and transport.take_acks(self._apply_ack):
+        if transport is None:
+            return
+        if not self.fast_path:
+            # py-amqp reads and dispatches exactly the confirms at the head.
+            for _ in range(transport.acks_at_head()):
+                super().blocking_read(0)
+        elif transport.take_acks(self._apply_ack):
             self.bytes_recv += 1
 
     def _apply_ack(self, channel_id: int, tag: int, multiple: int) -> None:
@@ -161,11 +180,14 @@ class Connection(amqp.Connection):  # type: ignore[misc]
             raise
         return callback() if callback else None
 
-    def Transport(self, host: str, connect_timeout: float | None, ssl: Any = False,  # type: ignore[override]
+    def Transport(self, host: str, connect_timeout: float | None, ssl: Any = False,
                   read_timeout: float | None = None, write_timeout: float | None = None,
                   socket_settings: Any = None, **kwargs: Any) -> Any:
-        """Create the buffered socket transport (TLS when ``ssl``)."""
-        cls = BufferedSSLTransport if ssl else BufferedTCPTransport
+        """Create the socket transport (TLS when ``ssl``): buffered on the fast path."""
+        if self.fast_path:
+            cls = BufferedSSLTransport if ssl else BufferedTCPTransport
+        else:
+            cls = PlainSSLTransport if ssl else PlainTCPTransport
         transport = cls(
             host, connect_timeout=connect_timeout, ssl=ssl, read_timeout=read_timeout,
             write_timeout=write_timeout, socket_settings=socket_settings,
@@ -192,6 +214,8 @@ class Connection(amqp.Connection):  # type: ignore[misc]
         transport = self._transport
         if transport is None:
             raise RecoverableConnectionError("connection already closed")
+        if not self.fast_path:
+            return super().blocking_read(timeout)
         if transport.has_buffered_frame():
             frame = transport.read_frame()
         else:
@@ -281,7 +305,7 @@ class Connection(amqp.Connection):  # type: ignore[misc]
 AmqpConnection = Connection
 AmqpChannel = Channel
 
-class Transport(base.Transport):  # type: ignore[misc]
+class Transport(base.Transport):
     """Kombu transport on py-amqp; see the module docstring for options."""
 
     Connection = Connection
@@ -414,7 +438,8 @@ class Transport(base.Transport):  # type: ignore[misc]
 
     def create_channel(self, connection: AmqpConnection) -> AmqpChannel:
         """A new channel on ``connection``."""
-        return connection.channel()
+        channel: AmqpChannel = connection.channel()
+        return channel
 
     def close_channel(self, channel: AmqpChannel) -> None:
         """Close ``channel``."""
