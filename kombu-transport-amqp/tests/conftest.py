@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from urllib.parse import urlsplit
 
 import pytest
+from kombu.testing.services import missing_service
 
 AMQP_URL = os.environ.get("KOMBU_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672//")
 PIKA_URL = "pika://" + AMQP_URL.split("://", 1)[1]
@@ -40,9 +41,7 @@ def require_broker() -> None:
     """Skip (fail under ``CI``) when RabbitMQ is not reachable."""
     problem = broker_problem()
     if problem:
-        if os.environ.get("CI"):
-            pytest.fail(f"CI is set and the broker is missing: {problem}")
-        pytest.skip(problem)
+        missing_service(problem)
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -102,7 +101,6 @@ def rabbitmqctl(*args: str, timeout: float = 60) -> str:
         out = subprocess.run(["rabbitmqctl", "-q", *args], capture_output=True, text=True,
                              timeout=timeout, check=True)
     except (OSError, subprocess.CalledProcessError, subprocess.TimeoutExpired) as exc:
-        if os.environ.get("CI"):
-            pytest.fail(f"rabbitmqctl {' '.join(args)} failed: {exc}")
-        pytest.skip(f"rabbitmqctl unavailable: {exc}")
+        missing_service(f"rabbitmqctl {' '.join(args)} is unavailable: {exc}")
+        raise  # not reached: missing_service fails or skips
     return out.stdout

@@ -21,6 +21,7 @@ from typing import Any
 
 import pytest
 from kombu import Connection, Consumer, Exchange, Producer, Queue
+from kombu.testing.services import missing_service
 
 from .conftest import AMQP_URL, fresh
 
@@ -65,11 +66,9 @@ SCRIPT = textwrap.dedent(
 
 
 def reference_python() -> str:
-    if REFERENCE.exists():
-        return str(REFERENCE)
-    if os.environ.get("CI"):
-        pytest.fail(f"CI is set and the Kombu 5.7.0 reference venv is missing: {REFERENCE}")
-    pytest.skip(f"no Kombu 5.7.0 reference venv at {REFERENCE} (run `make reference`)")
+    if not REFERENCE.exists():
+        missing_service(f"no Kombu 5.7.0 reference venv at {REFERENCE} (run `make reference`)")
+    return str(REFERENCE)
 
 
 def kombu57(mode: str, exchange: str, queue: str, body: Any = None) -> dict[str, Any]:
