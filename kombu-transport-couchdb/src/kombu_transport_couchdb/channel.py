@@ -36,7 +36,7 @@ from kombu.transport.virtual.lease import LeaseKeeper
 from . import documents as docs
 from .client import CouchDBError
 from .leaselink import LeaseLink, LeaseLost
-from .quirks import lost_update, transient_find_error
+from .quirks import lost_update
 
 if TYPE_CHECKING:
     from .transport import Transport
@@ -112,6 +112,8 @@ class Channel(virtual.Channel):
         self._buffers: dict[str, deque[Held]] = {}
         self._held_lock = threading.Lock()
         self._pending_acks: list[str] = []
+        #: queue -> when due messages were last looked for (:meth:`_restore_due`).
+        self._restored: dict[str, float] = {}
         self._keeper: LeaseKeeper | None = None
         self._lease_link: LeaseLink | None = None
 
@@ -165,6 +167,8 @@ class Channel(virtual.Channel):
         self.client.bulk_docs(doomed)
         self.connection.bindings.invalidate()
         self.connection.persisted_exchanges.discard(exchange)
+        self.connection.persisted_bindings.difference_update(
+            [b for b in self.connection.persisted_bindings if b[0] == exchange])
 
     def typeof(self, exchange: str, default: str = "direct") -> Any:
         if exchange and exchange not in self.state.exchanges:
@@ -178,15 +182,19 @@ class Channel(virtual.Channel):
         exchange = exchange or "amq.direct"
         known = self.state.has_binding(queue, exchange, routing_key)
         super().queue_bind(queue, exchange, routing_key, arguments, **kwargs)
-        if known:   # known here, but maybe not stored (deleted elsewhere)
-            meta = self.typeof(exchange).prepare_bind(queue, exchange, routing_key, arguments)
+        meta = self.typeof(exchange).prepare_bind(queue, exchange, routing_key, arguments)
+        if known and (exchange, *meta) not in self.connection.persisted_bindings:
+            # Known in this process, but not stored by this connection (maybe
+            # deleted by another process since).
             self._queue_bind(exchange, *meta)
 
     def _queue_bind(self, exchange: str, routing_key: str, pattern: Any, queue: str) -> None:
         self.client.put(docs.binding_doc(exchange, routing_key, pattern, queue), ok=(201, 202, 409))
         self.connection.bindings.invalidate()
+        self.connection.persisted_bindings.add((exchange, routing_key, pattern, queue))
 
     def _queue_unbind(self, exchange: str, routing_key: str, pattern: Any, queue: str) -> None:
+        self.connection.persisted_bindings.discard((exchange, routing_key, pattern, queue))
         doc = self.client.get(docs.binding_id(exchange, routing_key, pattern, queue))
         if doc is not None:
             self.client.bulk_docs([{"_id": doc["_id"], "_rev": doc["_rev"], "_deleted": True}])
@@ -221,11 +229,14 @@ class Channel(virtual.Channel):
 
     def _store_queue_arguments(self, queue: str, arguments: Mapping[str, Any]) -> None:
         """Keep the policy arguments in the queue's document (every process applies them)."""
-        doc = self.client.get(docs.queue_id(queue)) or {"_id": docs.queue_id(queue)}
-        if doc.get("arguments") == dict(arguments):
+        stored = self.connection.stored_arguments
+        if stored.get(queue) == dict(arguments):
             return
-        doc["arguments"] = dict(arguments)
-        self.client.put(doc, ok=(201, 202, 409))
+        doc = self.client.get(docs.queue_id(queue)) or {"_id": docs.queue_id(queue)}
+        if doc.get("arguments") != dict(arguments):
+            doc["arguments"] = dict(arguments)
+            self.client.put(doc, ok=(201, 202, 409))
+        stored[queue] = dict(arguments)
 
     def _load_queue_arguments(self, queue: str) -> Mapping[str, Any] | None:
         doc = self.client.get(docs.queue_id(queue))
@@ -234,25 +245,25 @@ class Channel(virtual.Channel):
     def _has_queue(self, queue: str, **kwargs: Any) -> bool:
         if self.client.get(docs.queue_id(queue)) is not None:
             return True
-        return bool(self.client.find({**docs.all_query(queue, ["_id"]), "limit": 1}))
+        client = self.client
+        return bool(client.view(*docs.ready_range(queue), limit=1)
+                    or client.view(*docs.waiting_range(queue), limit=1))
 
     def _size(self, queue: str) -> int:
+        """Ready messages of ``queue`` (claimed and delayed ones are not counted)."""
         self.connection.flush_acks()
-        total, now = 0, time.time()
-        while True:
-            page = self.client.find({**docs.ready_query(queue, now, ["_id"]), "skip": total})
-            total += len(page)
-            if len(page) < docs.PAGE:
-                return total
+        rows = self.client.view(*docs.ready_range(queue), reduce=True)
+        return int(rows[0]["value"]) if rows else 0
 
     def _purge(self, queue: str) -> int:
         self.connection.flush_acks()
         removed = 0
         while True:
-            page = self.client.find(docs.ready_query(queue, time.time(), ["_id", "_rev"]))
-            if not page:
+            rows = self.client.view(*docs.ready_range(queue), limit=docs.PAGE)
+            if not rows:
                 return removed
-            results = self.client.bulk_docs([{**d, "_deleted": True} for d in page])
+            results = self.client.bulk_docs(
+                [{"_id": r["id"], "_rev": r["value"], "_deleted": True} for r in rows])
             done = sum(1 for r in results if "error" not in r)
             removed += done
             if not done:
@@ -265,13 +276,15 @@ class Channel(virtual.Channel):
             exchange, routing_key, pattern = args[0], args[1], args[2]
             self._queue_unbind(exchange, routing_key, pattern, queue)
             return
-        while True:
-            page = client.find(docs.all_query(queue, ["_id", "_rev"]))
-            if not page:
-                break
-            results = client.bulk_docs([{**d, "_deleted": True} for d in page])
-            if all("error" in r for r in results):
-                break
+        for keys in (docs.ready_range(queue), docs.waiting_range(queue)):
+            while True:
+                rows = client.view(*keys, limit=docs.PAGE)
+                if not rows:
+                    break
+                results = client.bulk_docs(
+                    [{"_id": r["id"], "_rev": r["value"], "_deleted": True} for r in rows])
+                if all("error" in r for r in results):
+                    break
         doomed = []
         start, end = "kombu.binding:", "kombu.binding:\ufff0"
         for row in client.all_docs(start, end):
@@ -284,6 +297,9 @@ class Channel(virtual.Channel):
         client.bulk_docs(doomed)
         self.connection.bindings.invalidate()
         self.connection.declared_queues.discard(queue)
+        self.connection.stored_arguments.pop(queue, None)
+        self.connection.persisted_bindings.difference_update(
+            [b for b in self.connection.persisted_bindings if b[3] == queue])
         for held in list(self._buffers.pop(queue, ())):
             with self._held_lock:
                 self._held.pop(held.tag, None)
@@ -314,20 +330,42 @@ class Channel(virtual.Channel):
         batch = self.connection.claim_batch
         return max(1, batch if room is None else min(room, batch))
 
+    def _restore_due(self, queue: str, force: bool = False) -> int:
+        """Make ready again the messages of ``queue`` whose lease ran out or delay is over.
+
+        Runs at most every ``restore_interval`` seconds per queue unless
+        ``force``. A message back from a lapsed lease keeps its place in the
+        queue and is flagged redelivered when claimed again. Returns how many.
+        """
+        now = time.time()
+        last = self._restored.get(queue, 0.0)
+        if not force and now - last < self.connection.restore_interval:
+            return 0
+        self._restored[queue] = now
+        rows = self.client.view(*docs.waiting_range(queue, now), limit=docs.PAGE,
+                                include_docs=True)
+        due = []
+        for row in rows:
+            doc = row.get("doc")
+            if doc and float(doc.get("visible") or 0) <= now:
+                due.append({**doc, "visible": 0, "claim": None})
+        if not due:
+            return 0
+        return sum(1 for r in self.client.bulk_docs(due) if "error" not in r)
+
     def _claim(self, queue: str, limit: int) -> list[Held]:
         """Claim up to ``limit`` ready messages of ``queue`` (MVCC: conflicts are skipped)."""
         client = self.client
         vt = self.connection.visibility_timeout
-        for _ in range(3):
-            now = time.time()
-            try:
-                found = client.find(docs.claim_query(queue, now, limit))
-            except CouchDBError as exc:
-                if transient_find_error(exc.status, str(exc)):
-                    return []      # nothing claimed this round; the messages stay ready
-                raise
+        self._restore_due(queue)
+        for attempt in range(3):
+            rows = client.view(*docs.ready_range(queue), limit=limit, include_docs=True)
+            found = [row["doc"] for row in rows if row.get("doc")]
             if not found:
+                if attempt == 0 and self._restore_due(queue, force=True):
+                    continue
                 return []
+            now = time.time()
             updates = []
             for doc in found:
                 new = dict(doc)

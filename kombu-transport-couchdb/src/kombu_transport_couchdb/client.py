@@ -1,7 +1,7 @@
 """A small typed client of the CouchDB HTTP API over a pooled ``requests.Session``.
 
 Only the calls the transport needs: database create, document writes with
-``_bulk_docs``, Mango ``_find``, ``_all_docs`` ranges and the ``_changes``
+``_bulk_docs``, view and ``_all_docs`` ranges and the ``_changes``
 feed. Every call is bounded in time (connect and read timeouts).
 
 Errors are typed: a server that cannot be reached, a timeout or a 5xx reply
@@ -14,13 +14,13 @@ status. Neither names the password: it is only in the session's ``auth``.
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 import requests
 from kombu.exceptions import ChannelError, OperationalError
 
+from . import documents as docs
 from . import quirks
 from .conninfo import ConnInfo
 
@@ -133,25 +133,23 @@ class CouchClient:
             return []
         return self.request("POST", "/_bulk_docs", body={"docs": list(docs)})  # type: ignore[no-any-return]
 
-    def find(self, query: Mapping[str, Any]) -> list[dict[str, Any]]:
-        """Mango ``_find``: the matching documents."""
-        for attempt in range(5):
-            try:
-                return self.request("POST", "/_find", body=query)["docs"]  # type: ignore[no-any-return]
-            except CouchDBError as exc:
-                if attempt == 4 or not quirks.transient_find_error(exc.status, str(exc)):
-                    raise
-                time.sleep(0.002 * (attempt + 1))
-        raise AssertionError("unreachable")
+    def view(self, startkey: Any, endkey: Any, *, limit: int | None = None,
+             include_docs: bool = False, reduce: bool = False) -> list[dict[str, Any]]:
+        """Rows of the transport's view from ``startkey`` to ``endkey`` (inclusive)."""
+        params: dict[str, Any] = {"startkey": json.dumps(startkey), "endkey": json.dumps(endkey),
+                                  "reduce": "true" if reduce else "false"}
+        if limit is not None:
+            params["limit"] = limit
+        if include_docs:
+            params["include_docs"] = "true"
+        path = f"/{docs.DESIGN_ID}/_view/{docs.VIEW}"
+        return self.request("GET", path, params=params)["rows"]  # type: ignore[no-any-return]
 
     def all_docs(self, startkey: str, endkey: str, include_docs: bool = True) -> list[dict[str, Any]]:
         """``_all_docs`` rows with ids from ``startkey`` to ``endkey`` (inclusive)."""
         params = {"startkey": json.dumps(startkey), "endkey": json.dumps(endkey),
                   "include_docs": "true" if include_docs else "false"}
         return self.request("GET", "/_all_docs", params=params)["rows"]  # type: ignore[no-any-return]
-
-    def create_index(self, index: Mapping[str, Any]) -> None:
-        self.request("POST", "/_index", body=index)
 
     def changes_stream(self, since: Any, heartbeat: float) -> Any:
         """Open the continuous ``_changes`` feed after ``since`` (a streaming reply; close it).

@@ -18,9 +18,19 @@ Documents (every id starts with ``kombu.``; components are %-quoted):
 ``kombu.binding:<exchange>:<routing key>:<queue>:<hash of the pattern>``, one
 per binding, so that every process routes the same.
 
-Indexes: the Mango index ``_design/kombu`` / ``claim`` on
-``[queue, rank, seq]`` serves the claim query (highest priority, then oldest
-first). The changes feed is read unfiltered: the ids say what changed.
+One view, ``_design/kombu_v2`` / ``messages`` (created once per database; one
+index to bring up to date per query), value the document's ``_rev``, reduce
+``_count``, with two key spaces:
+
+``["r", queue, rank, seq]``
+    every ready message (``visible`` 0): the claim query (highest priority,
+    then oldest first; ``limit`` is honoured by the index), size and purge.
+``["w", queue, visible]``
+    every claimed or delayed message: leases that ran out and delayed
+    messages that came due are found here and made ready again
+    (:meth:`Channel._restore_due`).
+
+The changes feed is read unfiltered: the ids say what changed.
 """
 
 from __future__ import annotations
@@ -35,10 +45,10 @@ from urllib.parse import quote, unquote
 from uuid import uuid4
 
 __all__ = (
-    "MESSAGE_PREFIX", "message_doc", "claim_query", "ready_query", "all_query",
+    "MESSAGE_PREFIX", "message_doc", "ready_range", "waiting_range", "DESIGN_DOC", "DESIGN_ID", "VIEW",
     "queue_id", "exchange_id", "binding_id", "binding_range", "parse_binding",
     "queue_of_message_id", "TOPOLOGY_PREFIXES",
-    "CLAIM_INDEX", "MAX_RANK", "Sequence",
+    "MAX_RANK", "Sequence",
 )
 
 MESSAGE_PREFIX = "kombu.m:"
@@ -46,13 +56,34 @@ MAX_RANK = 255
 #: No Mango query returns more than this many documents at once.
 PAGE = 1000
 
-CLAIM_INDEX: dict[str, Any] = {
-    "index": {"fields": ["queue", "rank", "seq"]},
-    "ddoc": "kombu",
-    "name": "claim",
-    "type": "json",
+DESIGN_ID = "_design/kombu_v2"
+VIEW = "messages"
+DESIGN_DOC: dict[str, Any] = {
+    "_id": DESIGN_ID,
+    "language": "javascript",
+    "views": {
+        VIEW: {
+            "map": (
+                "function (doc) {"
+                " if (typeof doc.queue !== 'string' || typeof doc.rank !== 'number'"
+                " || typeof doc.visible !== 'number') { return; }"
+                " if (doc.visible === 0) { emit(['r', doc.queue, doc.rank, doc.seq], doc._rev); }"
+                " else { emit(['w', doc.queue, doc.visible], doc._rev); } }"
+            ),
+            "reduce": "_count",
+        },
+    },
 }
-_SORT = [{"queue": "asc"}, {"rank": "asc"}, {"seq": "asc"}]
+
+
+def ready_range(queue: str) -> tuple[list[Any], list[Any]]:
+    """View keys of ``queue``'s ready messages, in claim order."""
+    return ["r", queue], ["r", queue, {}]
+
+
+def waiting_range(queue: str, until: float | None = None) -> tuple[list[Any], list[Any]]:
+    """View keys of ``queue``'s messages invisible until at most ``until`` (all: ``None``)."""
+    return ["w", queue, 0], ["w", queue, {} if until is None else until]
 
 
 class Sequence:
@@ -114,33 +145,6 @@ def message_doc(queue: str, envelope: dict[str, Any], seq: int) -> dict[str, Any
         "deliveries": 0,
         "payload": envelope,
     }
-
-
-def _indexed(queue: str) -> dict[str, Any]:
-    # Every sort field in the selector: some Mango implementations need it
-    # to pick the index, and it is valid on all.
-    return {"queue": queue, "rank": {"$gte": 0}, "seq": {"$gt": None}}
-
-
-def claim_query(queue: str, now: float, limit: int) -> dict[str, Any]:
-    """Ready messages of ``queue``, highest priority then oldest first."""
-    return {
-        "selector": {**_indexed(queue), "visible": {"$lte": now}},
-        "sort": _SORT,
-        "limit": limit,
-        "use_index": "kombu",
-    }
-
-
-def ready_query(queue: str, now: float, fields: list[str]) -> dict[str, Any]:
-    """The ready messages of ``queue`` (only ``fields``), for size and purge."""
-    return {"selector": {**_indexed(queue), "visible": {"$lte": now}}, "fields": fields,
-            "limit": PAGE, "use_index": "kombu"}
-
-
-def all_query(queue: str, fields: list[str]) -> dict[str, Any]:
-    """Every message of ``queue``, claimed or not (for queue deletion)."""
-    return {"selector": _indexed(queue), "fields": fields, "limit": PAGE, "use_index": "kombu"}
 
 
 def _q(text: str) -> str:

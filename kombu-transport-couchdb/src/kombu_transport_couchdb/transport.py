@@ -1,10 +1,10 @@
 """The CouchDB transport (``couchdb://``, ``couchdbs://``) on the core's virtual engine.
 
 Also importable as ``kombu.transport.couchdb``. One pooled HTTP session per
-connection for publishing, claiming, settling and waiting; one persistent
-connection per consuming channel for its lease keeper. Idle consumers wait
-on the database's ``_changes`` feed (longpoll, filtered to their queues)
-rather than polling; leases running out elsewhere are seen at the latest
+connection for publishing, claiming and settling; one persistent connection
+per consuming channel for its lease keeper; one continuous ``_changes`` feed
+per connection (:mod:`.watch`) that wakes idle consumers and keeps the binding
+cache current. Leases running out elsewhere are seen at the latest
 ``polling_interval`` seconds later. See the README for the options.
 """
 
@@ -52,6 +52,8 @@ class Transport(virtual.Transport):
     lease_interval: float | None = None
     #: Longest wait on the changes feed before claiming again.
     polling_interval: float = 1.0
+    #: Seconds between looks for leases that ran out and delayed messages come due.
+    restore_interval: float = 1.0
     #: Most messages claimed in one round trip (also bounded by the prefetch room).
     claim_batch: int = 20
     #: Acks made during one delivery burst are deleted together, at most this many.
@@ -62,7 +64,7 @@ class Transport(virtual.Transport):
         opts = dict(client.transport_options or {}) if client is not None else {}
         self.options = opts
         self.conninfo: ConnInfo = conninfo_from_client(client, opts)
-        for name in ("visibility_timeout", "lease_interval", "polling_interval"):
+        for name in ("visibility_timeout", "lease_interval", "polling_interval", "restore_interval"):
             if opts.get(name) is not None:
                 setattr(self, name, float(opts[name]))
         for name in ("claim_batch", "ack_batch"):
@@ -75,6 +77,10 @@ class Transport(virtual.Transport):
         self.sequence = _SEQUENCE
         self.declared_queues: set[str] = set()
         self.persisted_exchanges: set[str] = set()
+        #: (exchange, routing_key, pattern, queue) stored by this connection.
+        self.persisted_bindings: set[tuple[str, str, Any, str]] = set()
+        #: queue -> policy arguments stored by this connection.
+        self.stored_arguments: dict[str, dict[str, Any]] = {}
         self._state_key = (self.conninfo.server_url, self.conninfo.database)
         self._hub: Any = None
         self._loop_timer: Any = None
@@ -107,7 +113,7 @@ class Transport(virtual.Transport):
         info = api.server_info()
         self._pouchdb = quirks.is_pouchdb(info)
         api.ensure_db()
-        api.create_index(docs.CLAIM_INDEX)
+        api.put(docs.DESIGN_DOC, ok=(201, 202, 409))
         return self
 
     def close_connection(self, connection: Any) -> None:
