@@ -21,11 +21,12 @@ declare -A GROUPS_CMD=(
   [redis-sqs]="$PY -m pytest kombu-transport-redis/tests kombu-transport-sqs/tests"
   [stores]="$PY -m pytest kombu-transport-mongodb/tests kombu-transport-couchdb/tests kombu-transport-beanstalk/tests"
   [kombu57]="$PY kombu57-integration/run.py"
+  [examples]="$PY -m pytest kombu57-integration/examples/test_examples.py"  # Kombu 5.7's examples/
   [celery]="$PY -m pytest celery-tests"
   [chaos]="$PY -m pytest chaos"
   [docs]="$PY -m pytest docs/tutorial/tests docs/tests"  # the tutorial's transport, the site build
 )
-ORDER=(core redis-sqs stores kombu57 celery chaos docs)
+ORDER=(core redis-sqs stores kombu57 examples celery chaos docs)
 
 selected=("$@")
 [ ${#selected[@]} -eq 0 ] && selected=("${ORDER[@]}")
