@@ -311,7 +311,7 @@ class Channel(virtual.Channel):
     def _to_payload(self, doc: Mapping[str, Any], queue: str, hold: bool) -> dict[str, Any] | None:
         """The envelope of ``doc`` with a fresh delivery tag (recorded when ``hold``)."""
         try:
-            payload = loads(doc["payload"])
+            payload: dict[str, Any] = loads(doc["payload"])
             properties = payload["properties"]
             if not isinstance(properties, dict):
                 raise TypeError("properties is not an object")
