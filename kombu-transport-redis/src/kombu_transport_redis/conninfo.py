@@ -243,12 +243,15 @@ def make_pool(info: ConnInfo, max_connections: int | None = None) -> Any:
         sentinel_kwargs = dict(info.sentinel_kwargs or {})
         if info.ssl is not None:
             sentinel_kwargs.setdefault("ssl", True)
-        sentinel = rsentinel.Sentinel(info.sentinels, min_other_sentinels=info.min_other_sentinels,
-                                      sentinel_kwargs=sentinel_kwargs or None, **conn_kw)
+        # redis-py leaves the Sentinel constructors unannotated.
+        sentinel = rsentinel.Sentinel(  # type: ignore[no-untyped-call]
+            info.sentinels, min_other_sentinels=info.min_other_sentinels,
+            sentinel_kwargs=sentinel_kwargs or None, **conn_kw)
         master_kw: dict[str, Any] = {}
         if info.ssl is not None:
             master_kw["connection_class"] = _sentinel_ssl_class()
-        return rsentinel.SentinelConnectionPool(info.master_name, sentinel, **conn_kw, **master_kw)
+        return rsentinel.SentinelConnectionPool(  # type: ignore[no-untyped-call]
+            info.master_name, sentinel, **conn_kw, **master_kw)
     if info.kind == "unix":
         cls: Any = rconn.UnixDomainSocketConnection
     elif info.ssl is not None:
