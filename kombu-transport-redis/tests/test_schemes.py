@@ -11,8 +11,9 @@ from typing import Any
 
 import pytest
 from kombu import Connection, Consumer, Exchange, Producer, Queue
+from kombu.testing.services import missing_service
 
-from .conftest import PrivateRedis, _missing, free_port
+from .conftest import PrivateRedis, free_port
 
 
 def _roundtrip(url: str, name: str, **conn_kw: Any) -> list[Any]:
@@ -42,7 +43,7 @@ def _roundtrip(url: str, name: str, **conn_kw: Any) -> list[Any]:
 def sentinel(private_redis: PrivateRedis, tmp_path: Path) -> Iterator[tuple[int, PrivateRedis]]:
     binary = shutil.which("redis-server")
     if binary is None:
-        _missing("redis-server is not installed")
+        missing_service("redis-server is not installed")
     port = free_port()
     conf = tmp_path / "sentinel.conf"
     conf.write_text(f"port {port}\nbind 127.0.0.1\n"
@@ -83,7 +84,7 @@ def test_sentinel_needs_master_name() -> None:
 def test_unix_socket(tmp_path: Path, uname: str) -> None:
     binary = shutil.which("redis-server")
     if binary is None:
-        _missing("redis-server is not installed")
+        missing_service("redis-server is not installed")
     sock = tmp_path / "redis.sock"
     proc = subprocess.Popen([str(binary), "--port", "0", "--unixsocket", str(sock),
                              "--save", "", "--appendonly", "no"],
@@ -107,7 +108,7 @@ def test_unix_socket(tmp_path: Path, uname: str) -> None:
 def test_rediss_tls(tmp_path: Path, uname: str) -> None:
     binary, openssl = shutil.which("redis-server"), shutil.which("openssl")
     if binary is None or openssl is None:
-        _missing("redis-server and openssl are needed for the TLS test")
+        missing_service("redis-server and openssl are needed for the TLS test")
     key, cert = tmp_path / "key.pem", tmp_path / "cert.pem"
     subprocess.run([str(openssl), "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout",
                     str(key), "-out", str(cert), "-days", "2", "-subj", "/CN=localhost",
