@@ -7,7 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
+from kombu.testing.services import missing_service
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 REFERENCE_PYTHON = Path(__file__).resolve().parents[2] / ".venv-kombu57" / "bin" / "python"
@@ -39,8 +39,9 @@ def test_task_queue_example_on_memory():
     assert result.stdout.splitlines() == TASK_QUEUE_OUTPUT
 
 
-@pytest.mark.skipif(not REFERENCE_PYTHON.exists(), reason="the Kombu 5.7.0 reference venv (make reference) is not installed")
 def test_task_queue_example_runs_unchanged_on_kombu5():
+    if not REFERENCE_PYTHON.exists():
+        missing_service("the Kombu 5.7.0 reference venv (make reference) is not installed")
     result = run_example(str(REFERENCE_PYTHON), "task_queue.py", "memory://")
     assert result.returncode == 0, result.stderr
     assert result.stdout.splitlines() == TASK_QUEUE_OUTPUT

@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 from kombu import Connection, Consumer, Exchange, Producer, Queue
 from kombu.exceptions import ChannelError, DecodeError
+from kombu.testing.services import missing_service
 from kombu.transport import memory
 from kombu.transport.virtual.deadletter import dead_letter_envelope
 from kombu.transport.virtual.message import MalformedEnvelope
@@ -333,7 +334,7 @@ print(json.dumps(got))
 
 def test_kombu57_reads_ttl_and_dead_lettered_messages_on_redis() -> None:
     if not KOMBU57.exists():
-        pytest.skip("no .venv-kombu57 (make reference)")
+        missing_service("no .venv-kombu57 (make reference)")
     _need_redis()
     name, x = _names("wire")
     src = Queue(name + ".src", Exchange(x), "src", queue_arguments={
