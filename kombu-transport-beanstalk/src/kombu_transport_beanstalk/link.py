@@ -90,7 +90,7 @@ class _SharedReaderSocket(socket.socket):
 
     shared_reader: Any = None
 
-    def makefile(self, *args: Any, **kwargs: Any) -> Any:  # type: ignore[override]
+    def makefile(self, *args: Any, **kwargs: Any) -> Any:
         return self.shared_reader
 
 

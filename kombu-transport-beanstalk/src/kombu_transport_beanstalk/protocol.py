@@ -65,7 +65,8 @@ def whole_seconds(seconds: float) -> int:
 def beanstalk_priority(priority: object) -> int:
     """Map an AMQP priority (0-255, higher first) onto beanstalkd's lower-is-urgent value."""
     try:
-        value = int(priority)  # type: ignore[call-overload]
+        # Any object may come in; what int() refuses falls back to 0 below.
+        value: int = int(priority)  # type: ignore[call-overload]
     except (TypeError, ValueError):
         value = 0
     return PRIORITY_BASE - max(0, min(value, 255))
