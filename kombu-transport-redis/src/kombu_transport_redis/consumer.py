@@ -22,7 +22,6 @@ serves all its channels:
 from __future__ import annotations
 
 import json
-import select
 import time
 from typing import TYPE_CHECKING, Any, cast
 
@@ -162,13 +161,11 @@ class Poller(PubSubMixin):
             link.flush()
             return
         try:
-            if conn is None or conn._sock is None:
+            if conn is None or not link.path.connected(conn):
                 link.flush()
                 return
-            if not conn.can_read(0):
-                ready, _, _ = select.select([conn._sock], [], [], max(timeout, 0))
-                if not ready:
-                    return
+            if not link.path.wait([conn], timeout):
+                return
             while self.fetch_pending and link.pending:
                 link._read_one(False)
                 if self.fetch_pending and not conn.can_read(0):
@@ -199,7 +196,7 @@ class Poller(PubSubMixin):
         conn = self.block_conn
         if conn is None:
             conn = self.block_conn = self.transport.pool.get_connection()
-        if conn._sock is None:
+        if not self.transport.client_path.connected(conn):
             conn.connect()
             self._block_id = None
             self._brpop_keys = None
@@ -320,7 +317,8 @@ class Poller(PubSubMixin):
     def poll_brpop(self) -> bool:
         """Read the outstanding BRPOP answer if it already arrived; whether a message came."""
         conn = self.block_conn
-        if self._brpop_keys is None or conn is None or conn._sock is None:
+        if self._brpop_keys is None or conn is None or \
+                not self.transport.client_path.connected(conn):
             return False
         if conn.can_read(0):
             return self.read_brpop()
@@ -344,24 +342,20 @@ class Poller(PubSubMixin):
             return False
         self.transport.flush_acks()
         self.transport.link._read_available()
-        socks = []
-        if block is not None:
-            socks.append(block._sock)
-        if sub is not None:
-            socks.append(sub._sock)
-        if not socks:
+        conns = [c for c in (sub, block) if c is not None]
+        if not conns:
             time.sleep(min(timeout, 0.1))
             return False
         got = False
         if sub is not None and sub.can_read(0):
-            ready = [sub._sock]
+            ready = [sub]
         elif block is not None and block.can_read(0):
-            ready = [block._sock]
+            ready = [block]
         else:
-            ready, _, _ = select.select(socks, [], [], max(timeout, 0))
-        if sub is not None and sub._sock in ready:
+            ready = self.transport.client_path.wait(conns, timeout)
+        if sub is not None and any(c is sub for c in ready):
             got = self.read_pubsub()
-        if block is not None and block._sock in ready:
+        if block is not None and any(c is block for c in ready):
             got = self.read_brpop() or got
         if not ready:
             self._check_health(block, sub)

@@ -1,5 +1,9 @@
 """Driving the Redis transport from the core's :class:`~kombu.asynchronous.hub.Hub`.
 
+On the public redis-py path (:mod:`.client_path`) there is no socket to
+give the hub: the two connections are polled every
+:data:`~.client_path.TURN` seconds instead.
+
 ``register(transport, hub)`` makes the hub deliver messages without
 ``drain_events``: every hub iteration delivers what is buffered and
 fetches more (one round trip); when nothing is there, a ``BRPOP`` stays
@@ -13,6 +17,8 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING, Any
 
+from .client_path import TURN, PublicPath
+
 if TYPE_CHECKING:
     from .transport import Transport
 
@@ -24,10 +30,20 @@ logger = logging.getLogger(__name__)
 def register(transport: Transport, hub: Any) -> None:
     """Attach ``transport``'s consumers to ``hub``."""
     poller = transport.poller
+    path = transport.client_path
+    public = isinstance(path, PublicPath)
     watched: dict[str, Any] = {}
+    #: Public path (no socket to give the hub): connections polled on a timer.
+    polled: dict[str, tuple[Any, Any]] = {}
 
     def watch(name: str, conn: Any, callback: Any) -> None:
-        sock = conn._sock if conn is not None else None
+        if public:
+            if conn is None:
+                polled.pop(name, None)
+            else:
+                polled[name] = (conn, callback)
+            return
+        sock = path.fileno(conn) if conn is not None else None
         old = watched.get(name)
         if old is not None and old is not sock:
             hub.remove(old)
@@ -71,8 +87,16 @@ def register(transport: Transport, hub: Any) -> None:
             logger.warning("redis: connection error in the event loop: %r", exc)
             for name in list(watched):
                 hub.remove(watched.pop(name))
+            polled.clear()
             raise
 
+    def poll_public() -> None:
+        for conn, callback in list(polled.values()):
+            if path.connected(conn) and conn.can_read(0):
+                callback()
+
     hub.on_tick.add(on_tick)
+    if public:
+        hub.call_repeatedly(TURN, poll_public)
     hub.call_repeatedly(max(float(transport.unacked_restore_interval), 0.1),
                         transport._maintain)

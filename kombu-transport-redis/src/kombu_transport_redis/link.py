@@ -33,6 +33,7 @@ from typing import Any
 
 from redis.exceptions import NoScriptError, ResponseError
 
+from .client_path import FAST, FastPath
 from .scripts import ALL, Script
 
 __all__ = ("Link", "Pending")
@@ -95,8 +96,11 @@ class Link:
     """
 
     def __init__(self, pool: Any, scripts: Iterable[Script] = ALL,
-                 carry: Iterable[Pending] = ()) -> None:
+                 carry: Iterable[Pending] = (), path: FastPath = FAST) -> None:
         self.pool = pool
+        #: How redis-py connections are looked at (:mod:`.client_path`).
+        self.path = path
+        self._connected = path.connected
         self.scripts = tuple(scripts)
         self.conn: Any = None
         #: Unanswered commands; ``carry`` are those a previous link of the
@@ -113,7 +117,7 @@ class Link:
     def connect(self) -> Any:
         """Return the live connection, connecting (and re-sending) if needed."""
         conn = self.conn
-        if conn is not None and conn._sock is not None:
+        if conn is not None and self._connected(conn):
             return conn
         if conn is None:
             conn = self.pool.get_connection()
@@ -145,18 +149,14 @@ class Link:
         kwargs["socket_timeout"] = bound        # for a connection made inside the block
         conn = self.conn
         if conn is not None:
-            conn.socket_timeout = bound
-            if conn._sock is not None:
-                conn._sock.settimeout(bound)
+            self.path.set_timeout(conn, bound)
         try:
             yield
         finally:
             kwargs["socket_timeout"] = before
             conn = self.conn
             if conn is not None:
-                conn.socket_timeout = before
-                if conn._sock is not None:
-                    conn._sock.settimeout(before)
+                self.path.set_timeout(conn, before)
 
     def _load_scripts(self, conn: Any) -> None:
         if not self.scripts:
@@ -194,7 +194,7 @@ class Link:
         """Queue another link's unanswered commands; sent now if connected, else on connect."""
         self.pending.extend(entries)
         conn = self.conn
-        if conn is not None and conn._sock is not None:
+        if conn is not None and self._connected(conn):
             try:
                 conn.send_packed_command([pack_many([e.args for e in entries])],
                                          check_health=False)
@@ -220,14 +220,14 @@ class Link:
 
     @property
     def connected(self) -> bool:
-        return self.conn is not None and self.conn._sock is not None
+        return self.conn is not None and self._connected(self.conn)
 
     # -- sending ----------------------------------------------------------------
     def send(self, *args: Any, callback: Callable[[Any], None] | None = None,
              resend: bool = True) -> None:
         """Write one command; its reply is read later (see the module doc)."""
         conn = self.conn
-        if conn is None or conn._sock is None:
+        if conn is None or not self._connected(conn):
             conn = self.connect()
         entry = Pending(args, callback, resend)
         self.pending.append(entry)
@@ -263,7 +263,7 @@ class Link:
         if not commands:
             return
         conn = self.conn
-        if conn is None or conn._sock is None:
+        if conn is None or not self._connected(conn):
             conn = self.connect()
         entries = [Pending(c, None, resend) for c in commands]
         self.pending.extend(entries)
@@ -281,7 +281,7 @@ class Link:
         if not entries:
             return
         conn = self.conn
-        if conn is None or conn._sock is None:
+        if conn is None or not self._connected(conn):
             conn = self.connect()
         self.pending.extend(entries)
         try:
@@ -309,7 +309,7 @@ class Link:
         """
         out: list[Any] = [None] * len(commands)
         conn = self.conn
-        if conn is None or conn._sock is None:
+        if conn is None or not self._connected(conn):
             conn = self.connect()
         entries = []
         for i, c in enumerate(commands):
@@ -336,14 +336,14 @@ class Link:
 
     def _read_available(self) -> None:
         conn = self.conn
-        while self.pending and conn is not None and conn._sock is not None and conn.can_read(0):
+        while self.pending and conn is not None and self._connected(conn) and conn.can_read(0):
             self._read_one(False)
         while len(self.pending) > HARD_PENDING:
             self._read_one(False)
 
     def _read_one(self, capture: bool) -> None:
         conn = self.conn
-        if conn is None or conn._sock is None:
+        if conn is None or not self._connected(conn):
             conn = self.connect()
         entry = self.pending[0]
         try:

@@ -61,7 +61,7 @@ class PubSubMixin:
         conn = self.sub_conn
         if conn is None:
             conn = self.sub_conn = self.transport.pool.get_connection()
-        if conn._sock is None:
+        if not self.transport.client_path.connected(conn):
             conn.connect()
             self._patterns = set()
         return conn

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import logging
 import os
-import select
 import socket
 import threading
 import time
@@ -27,7 +26,7 @@ from kombu.transport.virtual.base import BrokerState
 from kombu.transport.virtual.lease import LeaseKeeper
 from redis import exceptions as rexc
 
-from . import lease, scripts
+from . import client_path, lease, scripts
 from .channel import Channel, QoS, mark_redelivered
 from .conninfo import DEFAULT_PORT, DEFAULT_SENTINEL_PORT, ConnInfo, conninfo_from_client, make_pool
 from .consumer import Poller
@@ -170,6 +169,9 @@ class Transport(virtual.Transport):
             unacked_index=opts.get("unacked_index_key", "unacked_index"),
             unacked_mutex=opts.get("unacked_mutex_key", "unacked_mutex"),
         )
+        #: How redis-py connections are looked at: its internals (fast) or its
+        #: public API; option ``client_fast_path`` (see :mod:`.client_path`).
+        self.client_path = client_path.choose(opts.get("client_fast_path", "auto"))
         self._pool: Any = None
         self._link: Link | None = None
         self._carry: list[Any] = []
@@ -257,7 +259,7 @@ class Transport(virtual.Transport):
     def link(self) -> Link:
         if self._link is None:
             carry, self._carry = self._carry, []
-            self._link = Link(self.pool, carry=carry)
+            self._link = Link(self.pool, carry=carry, path=self.client_path)
             if self.options.get("confirm_publish"):
                 self._link.idle_confirm = 0.0
             elif self.options.get("publish_confirm_after") is not None:
@@ -436,19 +438,7 @@ class Transport(virtual.Transport):
         """Whether the command connection's socket is still open (peek, any thread)."""
         link = self._link
         conn = link.conn if link is not None else None
-        sock = getattr(conn, "_sock", None)
-        if sock is None:
-            return False
-        try:
-            readable, _, _ = select.select([sock], [], [], 0)
-            if not readable:
-                return True
-            data = sock.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT)
-        except (BlockingIOError, InterruptedError):
-            return True
-        except (OSError, ValueError):
-            return False
-        return bool(data)
+        return conn is not None and not self.client_path.peer_closed(conn)
 
     def restore_visible(self, force: bool = False) -> int:
         """Restore deliveries whose lease ran out (their consumer is gone).
