@@ -268,3 +268,89 @@ def test_memory_channel_queues_and_global_state() -> None:
         assert type(conn.transport).global_state is conn.transport.state
         channel.queue_delete(q)
         assert q not in channel.queues
+
+
+def test_parse_url_gathers_ssl_options() -> None:
+    from kombu.utils.url import parse_url
+
+    kwargs = parse_url(
+        "rediss://user:pw@host:6379/0?ssl_cert_reqs=required&ssl_ca_certs=/ca.pem&ssl_check_hostname=false&x=1"
+    )
+    assert kwargs["ssl"] == {"ssl_cert_reqs": ssl.CERT_REQUIRED, "ssl_ca_certs": "/ca.pem", "ssl_check_hostname": False}
+    assert kwargs["x"] == "1"
+    assert parse_url("rediss://h/0?ssl_check_hostname=on")["ssl"] == {"ssl_check_hostname": True}
+    assert parse_url("amqp://h//?ssl=1&ssl_cert_reqs=none")["ssl"] == {"ssl_cert_reqs": ssl.CERT_NONE}
+    with pytest.raises(ValueError, match="ssl_cert_reqs") as excinfo:
+        parse_url("rediss://user:s3cret@h/0?ssl_cert_reqs=bogus")
+    assert "s3cret" not in str(excinfo.value)
+
+
+# -- utils: Kombu 5.7 behaviour --------------------------------------------------------
+
+
+def test_retry_over_time_never_waits_longer_than_interval_max(monkeypatch: pytest.MonkeyPatch) -> None:
+    from kombu.utils import functional
+
+    slept: list[float] = []
+    seen: list[float] = []
+    monkeypatch.setattr(functional, "sleep", slept.append)
+
+    def fail() -> None:
+        raise KeyError("x")
+
+    def errback(exc: BaseException, intervals: Any, retries: int) -> float:
+        seen.append(next(intervals))
+        return 20.0 if retries == 3 else seen[-1]
+
+    with pytest.raises(KeyError):
+        functional.retry_over_time(
+            fail, KeyError, errback=errback, max_retries=6, interval_start=1, interval_step=2, interval_max=6
+        )
+    assert seen == [1.0, 3.0, 5.0, 6.0, 6.0, 6.0]
+    assert sum(slept) == 1 + 3 + 5 + 6 + 6 + 6  # the errback's 20 s is clamped to 6
+
+
+def test_token_bucket_idle_at_capacity_does_not_refill(monkeypatch: pytest.MonkeyPatch) -> None:
+    from kombu.utils import limits
+
+    clock = [1000.0]
+    monkeypatch.setattr(limits, "monotonic", lambda: clock[0])
+    bucket = limits.TokenBucket(fill_rate=0.1, capacity=3)
+    clock[0] = 1600.0  # ten minutes idle while full
+    assert [bucket.can_consume() for _ in range(5)] == [True, True, True, False, False]
+    clock[0] = 1610.0
+    assert bucket.can_consume()
+    assert not bucket.can_consume()
+
+
+def test_lru_cache_incr_stores_a_string_like_memcached() -> None:
+    from kombu.utils.functional import LRUCache
+
+    cache = LRUCache()
+    cache["n"] = "1"
+    assert cache.incr("n") == 2
+    assert cache["n"] == "2"
+
+
+def test_channel_promise_error_is_not_chained() -> None:
+    from kombu.utils.functional import ChannelPromise
+
+    def factory() -> Any:
+        raise RuntimeError("no channel")
+
+    with pytest.raises(RuntimeError) as excinfo:
+        ChannelPromise(factory)()
+    assert excinfo.value.__context__ is None
+
+
+def test_accepts_argument_counts_self_and_refuses_non_callables() -> None:
+    from kombu.utils.functional import accepts_argument
+
+    class Thing:
+        def method(self, foo: int, *, bar: int = 0) -> None: ...
+
+    assert accepts_argument(Thing().method, "self")
+    assert accepts_argument(Thing().method, "bar")
+    assert not accepts_argument(Thing().method, "baz")
+    with pytest.raises(TypeError):
+        accepts_argument(None, "foo")  # type: ignore[arg-type]

@@ -60,8 +60,11 @@ class ChannelPromise:
         try:
             return self.__value__
         except AttributeError:
-            value = self.__value__ = self.__contract__()
-            return value
+            pass
+        # Outside the handler: an error of the factory is not chained to
+        # the AttributeError.
+        value = self.__value__ = self.__contract__()
+        return value
 
     def __repr__(self) -> str:
         try:
@@ -155,10 +158,14 @@ class LRUCache(MutableMapping):  # type: ignore[type-arg]
             self.data.clear()
 
     def incr(self, key: Any, delta: int = 1) -> int:
-        """Add ``delta`` to the integer stored at ``key`` and return the result."""
+        """Add ``delta`` to the integer stored at ``key`` and return the result.
+
+        As memcached (and Kombu 5): the new value is stored as a string
+        and returned as an int.
+        """
         with self.mutex:
             value = int(self[key]) + delta
-            self[key] = value
+            self[key] = str(value)
             return value
 
     def __getstate__(self) -> dict[str, Any]:
@@ -360,6 +367,8 @@ def retry_over_time(
 
     After a failure the wait is ``interval_start`` seconds, growing by
     ``interval_step`` each retry up to ``interval_max`` (then staying there).
+    No wait is ever longer than ``interval_max``: neither an interval the
+    errback sees nor the number of seconds it returns (Kombu 5.7).
 
     * ``max_retries``: how many retries after the first attempt; ``None``
       retries forever. When exceeded, the last exception is re-raised.
@@ -378,7 +387,11 @@ def retry_over_time(
     """
     args = () if not args else args
     kwargs = {} if not kwargs else kwargs
-    intervals = fxrange(interval_start, interval_max + interval_start, interval_step, repeatlast=True)
+    ceiling = float(interval_max)
+    intervals = (
+        min(value, ceiling)
+        for value in fxrange(interval_start, interval_max + interval_start, interval_step, repeatlast=True)
+    )
     deadline = monotonic() + timeout if timeout else None
     for retries in count():
         try:
@@ -394,7 +407,7 @@ def retry_over_time(
                 wait = errback(exc, intervals, retries)
             else:
                 wait = next(intervals)
-            wait = float(wait or 0)
+            wait = min(float(wait or 0), ceiling)
             if wait > 0:
                 whole = int(wait)
                 for _ in range(whole):
@@ -421,11 +434,12 @@ def reprcall(name: str, args: tuple[Any, ...] = (), kwargs: Mapping[str, Any] | 
 
 
 def accepts_argument(func: Callable[..., Any], argument_name: str) -> bool:
-    """Return true if ``func`` has a parameter named ``argument_name``."""
+    """Return true if ``func`` has a parameter named ``argument_name`` (not ``*args``/``**kwargs``).
+
+    A bound method's ``self`` counts, as in Kombu 5; ``TypeError`` when
+    ``func`` is not callable.
+    """
     import inspect
 
-    try:
-        params = inspect.signature(func).parameters
-    except (TypeError, ValueError):
-        return False
-    return argument_name in params
+    spec = inspect.getfullargspec(func)
+    return argument_name in spec.args or argument_name in spec.kwonlyargs

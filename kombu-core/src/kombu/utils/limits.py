@@ -59,9 +59,11 @@ class TokenBucket:
         return (wanted - available) / self.fill_rate
 
     def _get_tokens(self) -> float:
+        # The clock advances while the bucket is full too: time spent idle at
+        # capacity is not refill time, so a drained bucket does not refill
+        # at once from it (a burst of twice the capacity).
+        now = monotonic()
         if self._tokens < self.capacity:
-            now = monotonic()
-            delta = self.fill_rate * (now - self.timestamp)
-            self._tokens = min(self.capacity, self._tokens + delta)
-            self.timestamp = now
+            self._tokens = min(self.capacity, self._tokens + self.fill_rate * (now - self.timestamp))
+        self.timestamp = now
         return self._tokens

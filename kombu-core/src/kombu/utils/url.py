@@ -80,9 +80,25 @@ def parse_url(url: str) -> dict[str, Any]:
     """Parse ``url`` into keyword arguments for :class:`kombu.Connection`.
 
     Returns a dict with ``transport``, ``hostname``, ``port``, ``userid``,
-    ``password`` and ``virtual_host``, plus every query option.
+    ``password`` and ``virtual_host``, plus every query option. As in Kombu
+    5, the ``ssl_*`` options are gathered in an ``ssl`` dict:
+    ``ssl_cert_reqs`` becomes the :mod:`ssl` constant
+    (:func:`parse_ssl_cert_reqs`; an unknown level is a ``ValueError``
+    naming it) and ``ssl_check_hostname`` a bool (false only for ``false``).
     """
     scheme, host, port, user, password, path, query = url_to_parts(url)
+    for key in [key for key in query if key.startswith("ssl_")]:
+        value: Any = query.pop(key)
+        if key == "ssl_check_hostname":
+            value = value.lower() != "false"
+        elif key == "ssl_cert_reqs":
+            try:
+                value = parse_ssl_cert_reqs(value)
+            except KeyError:
+                raise ValueError(f"Unknown ssl_cert_reqs {value!r} in URL {sanitize_url(url)!r}") from None
+        if not isinstance(query.get("ssl"), dict):
+            query["ssl"] = {}  # ``ssl=1`` with options: the options say it
+        query["ssl"][key] = value
     return dict(
         transport=scheme,
         hostname=host,
