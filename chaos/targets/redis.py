@@ -1,4 +1,11 @@
-"""redis://: a private redis-server with the append-only file on."""
+"""redis://: a private redis-server with the append-only file on, fsynced on every write.
+
+``appendfsync always``: the server answers a write only once it is in the
+file, so what a SIGKILL loses is the transport's doing, never the server's
+(with the default ``everysec`` a slow fsync postpones the file write while
+the answers still go out, and a kill loses up to two seconds of answered
+writes).
+"""
 
 from __future__ import annotations
 
@@ -38,7 +45,8 @@ class RedisTarget(Target):
         datadir.mkdir(parents=True, exist_ok=True)
         self.proc = subprocess.Popen(
             [str(shutil.which("redis-server")), "--bind", "127.0.0.1", "--port", str(self.port),
-             "--save", "", "--appendonly", "yes", "--dir", str(datadir)],
+             "--save", "", "--appendonly", "yes", "--appendfsync", "always",
+             "--dir", str(datadir)],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         import redis
 
@@ -67,7 +75,8 @@ class RedisTarget(Target):
         return f"redis://{host}:{port}/0"
 
     def inject_poison(self, queue: str) -> int:
-        """A body that is not the base64 it claims, and a refused (pickle) content type."""
+        """A body that is not the base64 it claims, a refused (pickle) content type, and
+        stored values that are no envelope at all (not JSON; JSON that is not UTF-8)."""
         import redis
 
         def envelope(body: str, content_type: str, encoding: str | None) -> str:
@@ -80,8 +89,11 @@ class RedisTarget(Target):
                                "content-type": content_type, "headers": {},
                                "properties": properties})
 
-        poison = [envelope("!!!not base64!!!", "application/json", "base64"),
-                  envelope("gASVAAAAAAAAAAAu", "application/x-python-serialize", "base64")]
+        not_utf8 = envelope("@", "application/json", None).encode().replace(b'"@"', b'"\xff\xfe"')
+        poison: list[str | bytes] = [
+            envelope("!!!not base64!!!", "application/json", "base64"),
+            envelope("gASVAAAAAAAAAAAu", "application/x-python-serialize", "base64"),
+            b"\x00 not json \xfe", not_utf8]
         client = redis.Redis(port=self.port)
         try:
             client.lpush(queue, *poison)
