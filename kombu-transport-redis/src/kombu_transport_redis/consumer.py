@@ -282,7 +282,7 @@ class Poller(PubSubMixin):
         if owner is None:       # consumer went away: straight back to the head
             if recorded:
                 tag = _tag(text)
-                if tag is None:
+                if tag is None or not isinstance(text, str):
                     drop_unparseable(self.transport, queue, raw, recorded)
                     return
                 self.transport.restore_entries([(tag, queue, text)], head=True)
