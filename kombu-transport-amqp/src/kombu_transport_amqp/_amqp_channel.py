@@ -214,7 +214,7 @@ class Channel(amqp.Channel, base.StdChannel):  # type: ignore[misc]
             self._headers[key] = parts
         return parts
 
-    def basic_publish(  # type: ignore[override]
+    def basic_publish(
         self,
         message: PreparedMessage | amqp.Message,
         exchange: str = "",
@@ -443,13 +443,13 @@ class Channel(amqp.Channel, base.StdChannel):  # type: ignore[misc]
             return
         callback(message)
 
-    def basic_qos(self, prefetch_size: int = 0, prefetch_count: int = 0,  # type: ignore[override]
+    def basic_qos(self, prefetch_size: int = 0, prefetch_count: int = 0,
                   a_global: bool = False, argsig: str = "lBb") -> Any:
         """Set the prefetch window (remembered for quorum/stream consumers)."""
         self._qos = (prefetch_size, prefetch_count, bool(a_global))
         return super().basic_qos(prefetch_size, prefetch_count, a_global)
 
-    def basic_consume(  # type: ignore[override]
+    def basic_consume(
         self,
         queue: str = "",
         consumer_tag: str | None = "",
@@ -477,7 +477,7 @@ class Channel(amqp.Channel, base.StdChannel):  # type: ignore[misc]
             size, count, _ = self._qos
             super().basic_qos(0, count, False)
             self._qos = (size, count, False)
-        return super().basic_consume(
+        tag: str = super().basic_consume(
             queue=queue,
             consumer_tag=consumer_tag or "",
             no_local=no_local,
@@ -488,13 +488,14 @@ class Channel(amqp.Channel, base.StdChannel):  # type: ignore[misc]
             arguments=arguments,
             on_cancel=on_cancel,
         )
+        return tag
 
     def basic_get(self, queue: str = "", no_ack: bool = False, argsig: str = "Bsb") -> Any:
         """Fetch one message or ``None`` (``amqp.Message``; see ``message_to_python``)."""
         return super().basic_get(queue, no_ack)
 
     # -- declarations --------------------------------------------------------
-    def queue_declare(self, queue: str = "", passive: bool = False, durable: bool = False,  # type: ignore[override]
+    def queue_declare(self, queue: str = "", passive: bool = False, durable: bool = False,
                       exclusive: bool = False, auto_delete: bool = True, nowait: bool = False,
                       arguments: dict[str, Any] | None = None, **kwargs: Any) -> Any:
         """Declare a queue; returns ``(queue, message_count, consumer_count)``."""
@@ -507,7 +508,7 @@ class Channel(amqp.Channel, base.StdChannel):  # type: ignore[misc]
             self.connection.queue_types.record(name, arguments)
         return result
 
-    def queue_delete(self, queue: str = "", if_unused: bool = False, if_empty: bool = False,  # type: ignore[override]
+    def queue_delete(self, queue: str = "", if_unused: bool = False, if_empty: bool = False,
                      nowait: bool = False, **kwargs: Any) -> Any:
         """Delete a queue; returns the number of messages it held."""
         self.connection.queue_types.forget(queue)

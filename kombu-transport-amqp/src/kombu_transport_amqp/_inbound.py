@@ -23,7 +23,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from struct import Struct
 from struct import error as StructError
-from typing import Any
+from typing import Any, cast
 
 from amqp.basic_message import Message as AmqpMessage
 from amqp.exceptions import RecoverableConnectionError, UnexpectedFrame
@@ -73,7 +73,8 @@ def _decode_properties(cache: dict[bytes, dict[str, Any]], raw: bytes) -> dict[s
     props = cache.get(raw)
     if props is not None:
         return dict(props)
-    props, _ = decode_properties_basic(raw, 0)
+    # py-amqp ships no type information; this returns (properties, offset).
+    props, _ = cast("tuple[dict[str, Any], int]", decode_properties_basic(raw, 0))
     if not props.get("application_headers"):
         if len(cache) >= _PROPS_CACHE_MAX:
             cache.clear()
@@ -91,7 +92,7 @@ def make_frame_handler(
     Signature and return value are py-amqp's frame handler's: returns
     ``True`` when a complete method (with its content) was dispatched.
     """
-    fallback = amqp_frame_handler(connection, callback)
+    fallback: Callable[[Frame], bool] = amqp_frame_handler(connection, callback)
     pending: dict[int, _Pending] = {}
     content: dict[int, ContentMessage] = {}
     props_cache: dict[bytes, dict[str, Any]] = {}

@@ -442,11 +442,11 @@ class BufferedIO:
         buf, pos = self._rbuf, self._rpos
         if len(buf) - pos < 8:
             return False
-        size = _unpack_head(buf, pos)[2]
+        size: int = _unpack_head(buf, pos)[2]
         return len(buf) - pos >= 8 + size
 
 
-class BufferedTCPTransport(BufferedIO, TCPTransport):
+class BufferedTCPTransport(BufferedIO, TCPTransport):  # type: ignore[misc]  # py-amqp ships no type information
     """Plain TCP transport with :class:`BufferedIO`."""
 
     def __init__(self, host: str, *args: Any, write_buffer_size: int = DEFAULT_WRITE_BUFFER,
@@ -455,7 +455,7 @@ class BufferedTCPTransport(BufferedIO, TCPTransport):
         self._init_buffers(write_buffer_size, write_mode)
 
 
-class BufferedSSLTransport(BufferedIO, SSLTransport):
+class BufferedSSLTransport(BufferedIO, SSLTransport):  # type: ignore[misc]  # py-amqp ships no type information
     """TLS transport with :class:`BufferedIO`."""
 
     def _peer_spoke(self) -> bool:

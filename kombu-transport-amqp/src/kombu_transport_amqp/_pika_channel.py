@@ -35,7 +35,7 @@ logger = logging.getLogger(__name__)
 #: Seconds a full confirm window (or a close) waits when ``confirm_timeout`` is not set.
 DEFAULT_CONFIRM_WAIT = 30.0
 
-class Channel(base.StdChannel):  # type: ignore[misc]
+class Channel(base.StdChannel):
     """Kombu's channel interface on a pika ``BlockingChannel``."""
 
     Message = Message

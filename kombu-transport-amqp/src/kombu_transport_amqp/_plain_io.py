@@ -128,7 +128,7 @@ class PlainIO:
             pos += 8 + size
 
 
-class PlainTCPTransport(PlainIO, TCPTransport):
+class PlainTCPTransport(PlainIO, TCPTransport):  # type: ignore[misc]  # py-amqp ships no type information
     """py-amqp's TCP transport with :class:`PlainIO`."""
 
     def __init__(self, host: str, *args: Any, write_buffer_size: int = 0,
@@ -136,7 +136,7 @@ class PlainTCPTransport(PlainIO, TCPTransport):
         super().__init__(host, *args, **kwargs)
 
 
-class PlainSSLTransport(PlainIO, SSLTransport):
+class PlainSSLTransport(PlainIO, SSLTransport):  # type: ignore[misc]  # py-amqp ships no type information
     """py-amqp's TLS transport with :class:`PlainIO`."""
 
     def __init__(self, host: str, *args: Any, write_buffer_size: int = 0,

@@ -189,7 +189,7 @@ class Connection:
 PikaConnection = Connection
 PikaChannel = Channel
 
-class Transport(base.Transport):  # type: ignore[misc]
+class Transport(base.Transport):
     """Kombu transport on pika's blocking connection."""
 
     Connection = Connection
