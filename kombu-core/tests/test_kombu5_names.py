@@ -354,3 +354,44 @@ def test_accepts_argument_counts_self_and_refuses_non_callables() -> None:
     assert not accepts_argument(Thing().method, "baz")
     with pytest.raises(TypeError):
         accepts_argument(None, "foo")  # type: ignore[arg-type]
+
+
+def test_default_encoding_follows_the_default_encoding_file() -> None:
+    import io
+    import sys
+
+    from kombu.utils import encoding
+
+    previous = encoding.get_default_encoding_file()
+    try:
+        stream = io.TextIOWrapper(io.BytesIO(), encoding="latin-1")
+        encoding.set_default_encoding_file(stream)
+        assert encoding.get_default_encoding_file() is stream
+        assert encoding.default_encoding() == "latin-1"
+        encoding.set_default_encoding_file(None)
+        assert encoding.default_encoding() == sys.getfilesystemencoding()
+    finally:
+        encoding.set_default_encoding_file(previous)
+
+
+def test_symbol_by_name_with_only_a_package() -> None:
+    import kombu
+    from kombu.utils.imports import symbol_by_name
+
+    assert symbol_by_name(":Consumer", package="kombu") is kombu
+    assert symbol_by_name(".entity:Exchange", package="kombu") is Exchange
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("3.3.1.a3.40c32", (3, 3, 1, "a3", "40c32")),
+        ("3.3.1a3-40", (3, 3, 1, "a3", "40")),
+        ("3.3.1a3", (3, 3, 1, "a3", "")),
+        ("5.7", (5, 7, 0, "", "")),
+    ],
+)
+def test_version_string_as_tuple(text: str, expected: tuple[Any, ...]) -> None:
+    from kombu.utils.text import version_string_as_tuple
+
+    assert tuple(version_string_as_tuple(text)) == expected

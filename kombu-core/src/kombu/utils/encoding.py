@@ -19,25 +19,30 @@ __all__ = (
     "str_to_bytes",
 )
 
-#: The file whose encoding :func:`get_default_encoding_file` reports (``None``: stdout).
+#: The file whose encoding :func:`default_encoding` reports (``None``: the
+#: filesystem encoding); set with :func:`set_default_encoding_file`.
 default_encoding_file: Any = None
 
 
 def set_default_encoding_file(file: Any) -> None:
-    """Make ``file`` the one whose encoding :func:`get_default_encoding_file` reports."""
+    """Make ``file`` the one whose encoding :func:`default_encoding` reports."""
     global default_encoding_file
     default_encoding_file = file
 
 
-def get_default_encoding_file(file: Any = None) -> str:
-    """Return the encoding of ``file`` (default: stdout), falling back to the filesystem encoding."""
-    file = file if file is not None else (default_encoding_file or sys.stdout)
-    return getattr(file, "encoding", None) or sys.getfilesystemencoding()
+def get_default_encoding_file() -> Any:
+    """The file set with :func:`set_default_encoding_file` (``None`` if none)."""
+    return default_encoding_file
 
 
 def default_encoding(file: Any = None) -> str:
-    """Return the encoding used when none is given: the filesystem encoding."""
-    return sys.getfilesystemencoding()
+    """The encoding of ``file`` (default: :func:`get_default_encoding_file`).
+
+    Falls back to the filesystem encoding when there is no file or it has
+    no ``encoding``.
+    """
+    file = file or get_default_encoding_file()
+    return getattr(file, "encoding", None) or sys.getfilesystemencoding()
 
 
 def str_to_bytes(s: Any) -> Any:

@@ -37,8 +37,8 @@ def symbol_by_name(
         imp = importlib.import_module
     separator = ":" if ":" in name else sep
     module_name, _, attr = name.rpartition(separator)
-    if not module_name:
-        attr, module_name = "", attr
+    if not module_name:  # "name" or ":name": a module (``package`` itself when given), as in Kombu 5
+        attr, module_name = "", package or attr
     try:
         try:
             module = imp(module_name, package=package, **kwargs)

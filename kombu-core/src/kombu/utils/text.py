@@ -47,9 +47,11 @@ def version_string_as_tuple(s: str) -> version_info_t:
     micro = int(match.group(1) or 0) if match else 0
     rest = match.group(2) if match else ""
     serial = ""
-    if "-" in rest:
+    if rest.startswith("."):  # "3.3.1.a3.40c32": release level, then serial
+        rest, _, serial = rest[1:].partition(".")
+    elif "-" in rest:  # "3.3.1a3-40"
         rest, serial = rest.split("-", 1)
-    return version_info_t(major, minor, micro, rest.lstrip("."), serial)
+    return version_info_t(major, minor, micro, rest, serial)
 
 
 def pluralize(n: float, text: str, suffix: str = "s") -> str:
