@@ -395,3 +395,12 @@ def test_version_string_as_tuple(text: str, expected: tuple[Any, ...]) -> None:
     from kombu.utils.text import version_string_as_tuple
 
     assert tuple(version_string_as_tuple(text)) == expected
+
+
+def test_fileno_of_none_is_a_value_error() -> None:
+    from kombu.utils.compat import fileno, maybe_fileno
+
+    with pytest.raises(ValueError, match="None"):
+        fileno(None)
+    assert maybe_fileno(None) is None
+    assert fileno(7) == 7

@@ -58,9 +58,15 @@ def register_after_fork(obj: Any, func: Callable[[Any], Any]) -> None:
 
 
 def fileno(f: Any) -> int:
-    """Return the file descriptor of ``f`` (an int is returned as is)."""
+    """Return the file descriptor of ``f`` (an int is returned as is).
+
+    ``None`` is a ``ValueError`` (as in Kombu 5.7: Celery's
+    ``iterate_file_descriptors_safely`` catches ``ValueError``).
+    """
     if isinstance(f, int):
         return f
+    if f is None:
+        raise ValueError("file descriptor is None")
     fd: int = f.fileno()
     return fd
 
