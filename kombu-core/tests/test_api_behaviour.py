@@ -435,3 +435,22 @@ def test_consumer_mixins_as_in_kombu57():
                            "producer_connection_type": "Connection",
                            "reply": {"reply": 42}},
     }, scenario="mixins")
+
+
+# --------------------------------------------------------------- the runner
+
+#: Modules of ``behaviour/`` that are imported by scenarios, not run as one.
+SHARED_MODULES = {"recording", "entity_description", "json_value"}
+
+
+def test_every_scenario_module_is_run_by_a_test():
+    """No module in ``behaviour/`` is left behind without a test running it."""
+    import re
+
+    source = Path(__file__).read_text()
+    run = set(re.findall(r'\b(?:check|compare|ours|reference)\(\s*"(\w+)"',
+                         source))
+    modules = {p.stem for p in BEHAVIOUR.glob("*.py")}
+    assert SHARED_MODULES <= modules
+    assert run <= modules, run - modules
+    assert modules - SHARED_MODULES == run, (modules - SHARED_MODULES) - run
