@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import socket
 from collections.abc import Callable
+from typing import NoReturn
 
 import pytest
 
@@ -25,7 +26,7 @@ def in_ci() -> bool:
     return bool(os.environ.get("CI"))
 
 
-def missing_service(what: str) -> None:
+def missing_service(what: str) -> NoReturn:
     """Fail (under CI) or skip the current test because ``what`` is unavailable."""
     if in_ci():
         pytest.fail(f"{what} (CI is set: a missing server is a failure, never a skip)", pytrace=False)
