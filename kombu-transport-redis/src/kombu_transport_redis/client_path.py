@@ -156,7 +156,8 @@ def in_tested_range(version: str) -> bool:
 def has_internals() -> bool:
     """Whether redis-py's connections keep their socket in ``_sock``."""
     try:
-        return hasattr(redis_connection.Connection(), "_sock")
+        # redis-py leaves Connection.__init__ unannotated.
+        return hasattr(redis_connection.Connection(), "_sock")  # type: ignore[no-untyped-call]
     except Exception:  # noqa: BLE001 - a redis-py whose Connection() needs arguments
         return False
 
