@@ -209,9 +209,10 @@ class DeadLetterConformance(ConformanceBase):
         from kombu import Consumer
 
         conn = self.connection()
-        source, dlq = self._dead_letter_pair(conn, message_ttl=0.2)
+        # The fresh message has the queue's TTL too: long enough for a loaded machine to fetch it.
+        source, dlq = self._dead_letter_pair(conn, message_ttl=1.5)
         self.publish(conn, source, "stale")
-        time.sleep(0.6)
+        time.sleep(2.0)
         self.publish(conn, source, "fresh")
         rec = Recorder(ack=True)
         with Consumer(conn.default_channel, [source], callbacks=[rec]):
