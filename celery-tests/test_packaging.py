@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 from pathlib import Path
 
@@ -29,7 +30,8 @@ def test_kombu_distribution_is_metadata_only_and_pip_check_is_clean(celery_pytho
     assert info["version"] == "5.7.0+core"
     assert info["modules"] == []  # installs no module: `import kombu` stays kombu-core's
     assert info["kombu_file"].startswith(str(root / "kombu-core")), info["kombu_file"]
-    assert "kombu-core" in info["requires"] and "kombu-transport-amqp" in info["requires"]
+    names = {re.split(r"[<>=!~;\[ ]", req, maxsplit=1)[0] for req in info["requires"] if "extra ==" not in req}
+    assert {"kombu-core", "kombu-transport-amqp"} <= names
     assert info["celery_requires"], "Celery 5.7.0 requires the distribution kombu"
     check = subprocess.run([str(celery_python), "-m", "pip", "check"], capture_output=True, text=True, timeout=120)
     assert check.returncode == 0, check.stdout + check.stderr
