@@ -53,7 +53,7 @@ __all__ = (
 
 MESSAGE_PREFIX = "kombu.m:"
 MAX_RANK = 255
-#: No Mango query returns more than this many documents at once.
+#: No view query returns more than this many rows at once.
 PAGE = 1000
 
 DESIGN_ID = "_design/kombu_v2"

@@ -46,11 +46,7 @@ def is_pouchdb(server_info: dict[str, Any]) -> bool:
 def lost_update(result: dict[str, Any]) -> bool:
     """Whether a ``_bulk_docs`` result says the document changed under us or is gone.
 
-    CouchDB answers ``conflict`` (409); ``POUCHDB_FIND_RACE``
-    ``_find`` running while the documents it matched are deleted can answer
-    400 ``Cannot read properties of undefined`` (a JavaScript error, not a
-    bad query); the query is sent again (see :func:`transient_find_error`).
-``POUCHDB_WRONG_REV_DELETE_IS_404``:
+    CouchDB answers ``conflict`` (409); ``POUCHDB_WRONG_REV_DELETE_IS_404``:
     pouchdb-server answers ``not_found`` for a delete with a stale revision.
     """
     return result.get("error") in ("conflict", "not_found")
