@@ -21,6 +21,7 @@ The transport option ``client_fast_path`` forces the choice: ``True``,
 
 from __future__ import annotations
 
+import inspect
 import logging
 import re
 import select
@@ -32,7 +33,7 @@ from typing import Any
 import redis
 from redis import connection as redis_connection
 
-__all__ = ("TESTED_RANGE", "FastPath", "PublicPath", "choose", "in_tested_range",
+__all__ = ("TESTED_RANGE", "take_connection", "FastPath", "PublicPath", "choose", "in_tested_range",
            "parse_option")
 
 logger = logging.getLogger(__name__)
@@ -123,6 +124,24 @@ class PublicPath(FastPath):
             return True
         sock = getattr(conn, "_sock", None)
         return False if sock is None else _peek_closed(sock)
+
+
+_NEEDS_COMMAND_NAME: dict[type, bool] = {}
+
+
+def take_connection(pool: Any) -> Any:
+    """``pool.get_connection()``, on every supported redis-py.
+
+    redis-py before 5.3 requires a command name (unused by plain and
+    Sentinel pools); later versions deprecate passing one.
+    """
+    cls = type(pool)
+    needs = _NEEDS_COMMAND_NAME.get(cls)
+    if needs is None:
+        param = inspect.signature(cls.get_connection).parameters.get("command_name")
+        needs = param is not None and param.default is inspect.Parameter.empty
+        _NEEDS_COMMAND_NAME[cls] = needs
+    return pool.get_connection("PING") if needs else pool.get_connection()
 
 
 def _peek_closed(sock: Any) -> bool:

@@ -29,6 +29,7 @@ from redis import exceptions as rexc
 
 from . import scripts
 from .channel import drop_unparseable
+from .client_path import take_connection
 from .link import Pending
 from .pubsub import PubSubMixin
 
@@ -195,7 +196,7 @@ class Poller(PubSubMixin):
     def _block(self) -> Any:
         conn = self.block_conn
         if conn is None:
-            conn = self.block_conn = self.transport.pool.get_connection()
+            conn = self.block_conn = take_connection(self.transport.pool)
         if not self.transport.client_path.connected(conn):
             conn.connect()
             self._block_id = None

@@ -33,7 +33,7 @@ from typing import Any
 
 from redis.exceptions import NoScriptError, ResponseError
 
-from .client_path import FAST, FastPath
+from .client_path import FAST, FastPath, take_connection
 from .scripts import ALL, Script
 
 __all__ = ("Link", "Pending")
@@ -120,7 +120,7 @@ class Link:
         if conn is not None and self._connected(conn):
             return conn
         if conn is None:
-            conn = self.pool.get_connection()
+            conn = take_connection(self.pool)
             self.conn = conn
         try:
             conn.connect()

@@ -17,6 +17,7 @@ import time
 import uuid
 from typing import TYPE_CHECKING, Any
 
+from .client_path import take_connection
 from .keys import glob_escape
 
 if TYPE_CHECKING:
@@ -60,7 +61,7 @@ class PubSubMixin:
     def _sub(self) -> Any:
         conn = self.sub_conn
         if conn is None:
-            conn = self.sub_conn = self.transport.pool.get_connection()
+            conn = self.sub_conn = take_connection(self.transport.pool)
         if not self.transport.client_path.connected(conn):
             conn.connect()
             self._patterns = set()
