@@ -404,3 +404,28 @@ def test_fileno_of_none_is_a_value_error() -> None:
         fileno(None)
     assert maybe_fileno(None) is None
     assert fileno(7) == 7
+
+
+def test_as_uri_calls_a_password_provider_only_to_show_the_password() -> None:
+    calls: list[int] = []
+
+    def provider() -> str:
+        calls.append(1)
+        return "t0ken"
+
+    conn = Connection("memory://user@localhost//", password=provider)
+    assert conn.password is provider
+    assert "t0ken" not in conn.as_uri()
+    assert "**" in conn.as_uri()
+    assert calls == []
+    assert "user:t0ken@" in conn.as_uri(include_password=True)
+    assert conn.clone().password is provider
+
+
+def test_a_failover_list_whose_first_entry_holds_several_urls() -> None:
+    conn = Connection(["memory://a;memory://b", "memory://c"])
+    assert conn.alt == ["memory://a", "memory://b", "memory://c"]
+    assert conn.hostname == "a"
+    conn = Connection("memory://a;memory://b;", alternates=["memory://c"])
+    assert conn.alt == ["memory://a", "memory://b", "memory://c"]
+    assert conn.hostname == "a"

@@ -191,9 +191,11 @@ class Connection:
         if isinstance(hostname, (list, tuple)):
             alt.extend(hostname)
             hostname = alt[0] if alt else "localhost"
-        elif hostname and ";" in hostname:
-            alt.extend(h.strip() for h in hostname.split(";") if h.strip())
-            hostname = alt[0]
+        if hostname and ";" in hostname:
+            # "a;b" (also as the first of a list) comes first, then the rest (Kombu 5).
+            parts = [h.strip() for h in hostname.split(";") if h.strip()]
+            alt = parts + [h for h in alt if h != hostname]
+            hostname = parts[0] if parts else "localhost"
         for url in (hostname, *alt):
             check_url_scheme(url)
         self.alt = alt
@@ -858,12 +860,15 @@ class Connection:
         info = self.info()
         vhost = info["virtual_host"]
         hostname = info["hostname"] or "localhost"
+        password = info["password"]
+        if include_password and callable(password):
+            password = password()  # a password provider (Kombu 5.7); never called just to mask it
         uri = as_url(
             str(info["transport"]) if isinstance(info["transport"], str) else "custom",
             hostname,
             None if "," in hostname else info["port"],  # several hosts carry their own ports
             info["userid"],
-            info["password"],
+            password,
             vhost if vhost not in (None, "") else None,
             sanitize=not include_password,
             mask=mask,
