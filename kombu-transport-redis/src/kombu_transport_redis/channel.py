@@ -116,7 +116,8 @@ class Channel(virtual.Channel):
     connection: Transport
     supports_fanout = True
     exchange_types = {**STANDARD_EXCHANGE_TYPES, "direct": RedisDirectExchange}
-    from_transport_options = virtual.Channel.from_transport_options + ("server_routing",)
+    from_transport_options = virtual.Channel.from_transport_options + ("server_routing",
+                                                                       "limits_recheck")
 
     #: Route direct exchanges inside Redis (Lua) rather than reading the
     #: bindings first: one pipelined command per publish, always current.
