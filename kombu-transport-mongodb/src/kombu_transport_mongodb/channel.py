@@ -19,6 +19,11 @@ Acknowledgement contract:
   consumer of the queue then puts them back, each exactly once (the update
   only matches documents still claimed and expired). While the consumer
   lives its :class:`~kombu.transport.virtual.lease.LeaseKeeper` renews them.
+* A consumer whose connection was lost never renews its claims again: the
+  channel takes a new token (:meth:`Channel.abandon_claims`), so its old
+  claims run out even if the application reconnects (or pymongo silently
+  reconnects under it), and return to the live consumers. They can still be
+  acked (an ack deletes with the token the message was claimed with).
 """
 
 from __future__ import annotations
@@ -102,11 +107,12 @@ class Channel(virtual.Channel):
         #: This channel's claims carry this token.
         self.token = uuid()
         self._batches = count(1)
-        #: delivery tag -> (document id, queue) of every claim this channel holds.
-        self._held: dict[str, tuple[Any, str]] = {}
+        #: delivery tag -> (document id, queue, claim token) of every claim this channel holds.
+        self._held: dict[str, tuple[Any, str, str]] = {}
         #: claimed, not yet delivered, per queue.
         self._buffer: dict[str, deque[dict[str, Any]]] = {}
-        self._pending_acks: list[Any] = []
+        #: (document id, claim token) acked, not yet deleted.
+        self._pending_acks: list[tuple[Any, str]] = []
         self._ack_lock = threading.Lock()
         self._keeper: Any = None
 
@@ -169,7 +175,7 @@ class Channel(virtual.Channel):
         conn.collection("queues").delete_one({"_id": queue})
         conn.forget_queue(queue)
         self._buffer.pop(queue, None)
-        for tag, (_, q) in list(self._held.items()):
+        for tag, (_, q, _token) in list(self._held.items()):
             if q == queue:
                 self._held.pop(tag, None)
 
@@ -282,8 +288,9 @@ class Channel(virtual.Channel):
         """Claim up to ``limit`` ready messages of ``queue``; return their envelopes."""
         self._flush_acks()
         messages = self.messages
+        token = self.token
         lease = time.time() + self.connection.visibility_timeout
-        claim = {"queue": claimed(queue), "claim": self.token, "lease": lease}
+        claim = {"queue": claimed(queue), "claim": token, "lease": lease}
         if limit <= 1:
             doc = messages.find_one_and_update(
                 {"queue": queue}, {"$set": claim}, sort=SORT, return_document=ReturnDocument.BEFORE)
@@ -297,18 +304,19 @@ class Channel(virtual.Channel):
                                             {"$set": {**claim, "batch": batch}})
                 if done.modified_count != len(ids):
                     # Some were claimed by another consumer meanwhile: keep only ours.
-                    docs = list(messages.find({"_id": {"$in": ids}, "claim": self.token, "batch": batch},
+                    docs = list(messages.find({"_id": {"$in": ids}, "claim": token, "batch": batch},
                                               sort=SORT))
         if docs:
             self._start_keeper()
         out = []
         for doc in docs:
-            payload = self._to_payload(doc, queue, hold=True)
+            payload = self._to_payload(doc, queue, hold=True, token=token)
             if payload is not None:
                 out.append(payload)
         return out
 
-    def _to_payload(self, doc: Mapping[str, Any], queue: str, hold: bool) -> dict[str, Any] | None:
+    def _to_payload(self, doc: Mapping[str, Any], queue: str, hold: bool,
+                    token: str = "") -> dict[str, Any] | None:
         """The envelope of ``doc`` with a fresh delivery tag (recorded when ``hold``)."""
         try:
             payload: dict[str, Any] = loads(doc["payload"])
@@ -328,13 +336,13 @@ class Channel(virtual.Channel):
         if doc.get("redelivered"):
             payload["redelivered"] = True
         if hold:
-            self._held[tag] = (doc["_id"], queue)
+            self._held[tag] = (doc["_id"], queue, token)
         return payload
 
     # -- acknowledgements -------------------------------------------------------------------
     def _settle(self, tags: Iterable[Any]) -> None:
         """The application is done with these deliveries: their documents go."""
-        ids = [held[0] for held in (self._held.pop(tag, None) for tag in tags) if held is not None]
+        ids = [(held[0], held[2]) for held in (self._held.pop(tag, None) for tag in tags) if held is not None]
         if not ids:
             return
         with self._ack_lock:
@@ -349,7 +357,8 @@ class Channel(virtual.Channel):
         if not ids:
             return
         try:
-            self.messages.delete_many({"_id": {"$in": ids}, "claim": self.token})
+            for token, group in _by_token(ids).items():
+                self.messages.delete_many({"_id": {"$in": group}, "claim": token})
         except BaseException:
             with self._ack_lock:
                 self._pending_acks[:0] = ids
@@ -357,14 +366,14 @@ class Channel(virtual.Channel):
 
     def _release(self, tags: Iterable[Any]) -> None:
         """Put these deliveries back in their queues, at their original place."""
-        by_queue: dict[str, list[Any]] = {}
+        by_queue: dict[tuple[str, str], list[Any]] = {}
         for tag in tags:
             held = self._held.pop(tag, None)
             if held is not None:
-                by_queue.setdefault(held[1], []).append(held[0])
-        for queue, ids in by_queue.items():
+                by_queue.setdefault((held[1], held[2]), []).append(held[0])
+        for (queue, token), ids in by_queue.items():
             self.messages.update_many(
-                {"_id": {"$in": ids}, "claim": self.token},
+                {"_id": {"$in": ids}, "claim": token},
                 {"$set": {"queue": queue, "redelivered": True}, "$unset": _RELEASE_UNSET})
 
     def _release_buffered(self, queues: Iterable[str] | None = None) -> None:
@@ -395,14 +404,36 @@ class Channel(virtual.Channel):
         return list(self._held.values()) or list(self._pending_acks)
 
     def _renew_leases(self, messages: Any) -> None:
-        """Delete what was acked, then extend every claim of this channel (one update)."""
+        """Delete what was acked, then extend the claims of this channel's token (one update).
+
+        Nothing is renewed once the connection was lost. pymongo may notice the
+        loss only inside the renewal itself (it replaces a dead pooled socket by
+        a new connection and carries on): a renewal during which the token
+        changed is taken back at once, so those claims return now.
+        """
+        token = self.token
         if self.connection.lost:
             return  # a lost connection's claims run out, as a broker would release them
         self._flush_acks()
-        if self._held:
-            self.messages.update_many(
-                {"claim": self.token},
-                {"$set": {"lease": time.time() + self.connection.visibility_timeout}})
+        if not any(held[2] == token for held in list(self._held.values())):
+            return
+        collection = self.messages
+        lease = time.time() + self.connection.visibility_timeout
+        collection.update_many({"claim": token}, {"$set": {"lease": lease}})
+        if self.token != token:
+            collection.update_many({"claim": token, "lease": lease}, {"$set": {"lease": 0.0}})
+
+    def abandon_claims(self) -> None:
+        """The connection was lost: never renew the claims made so far (any thread).
+
+        The channel claims under a new token from now on; claimed messages not
+        yet delivered are dropped from the buffer (their claims run out).
+        """
+        self.token = uuid()
+        buffered, self._buffer = self._buffer, {}
+        for payloads in list(buffered.values()):
+            for payload in list(payloads):
+                self._held.pop(payload["properties"]["delivery_tag"], None)
 
     # -- consumers and shutdown ---------------------------------------------------------------
     def basic_cancel(self, consumer_tag: str) -> None:
@@ -428,6 +459,13 @@ class Channel(virtual.Channel):
         except self.connection.connection_errors as exc:
             logger.warning("mongodb: %s failed (%r); the claims return after visibility_timeout",
                            getattr(fn, "__name__", fn), exc)
+
+
+def _by_token(ids: Iterable[tuple[Any, str]]) -> dict[str, list[Any]]:
+    groups: dict[str, list[Any]] = {}
+    for doc_id, token in ids:
+        groups.setdefault(token, []).append(doc_id)
+    return groups
 
 
 def _delay_seconds(headers: Any) -> float:

@@ -70,14 +70,23 @@ class _PoolWatch(monitoring.ConnectionPoolListener):
         if transport is not None:
             transport._on_connection_lost(event)
 
+    def connection_closed(self, event: Any) -> None:
+        # pymongo replaces a pooled socket found dead when it is checked out
+        # (idle for more than a second) without raising or clearing the pool:
+        # without this, a cut consumer would carry on over a new connection.
+        if event.reason == monitoring.ConnectionClosedReason.ERROR:
+            self.pool_cleared(event)
+
+    def connection_check_out_failed(self, event: Any) -> None:
+        if event.reason == monitoring.ConnectionCheckOutFailedReason.CONN_ERROR:
+            self.pool_cleared(event)
+
     def pool_created(self, event: Any) -> None: ...
     def pool_ready(self, event: Any) -> None: ...
     def pool_closed(self, event: Any) -> None: ...
     def connection_created(self, event: Any) -> None: ...
     def connection_ready(self, event: Any) -> None: ...
-    def connection_closed(self, event: Any) -> None: ...
     def connection_check_out_started(self, event: Any) -> None: ...
-    def connection_check_out_failed(self, event: Any) -> None: ...
     def connection_checked_out(self, event: Any) -> None: ...
     def connection_checked_in(self, event: Any) -> None: ...
 
@@ -187,8 +196,19 @@ class Transport(virtual.Transport):
             client.close()
 
     def _on_connection_lost(self, event: Any) -> None:
+        """pymongo lost a connection (any thread): the claims made so far are given up.
+
+        Every channel takes a new claim token, so that nothing renews the old
+        claims again, not even after the application reconnects this transport
+        (its consumers then claim anew); the old claims return after
+        ``visibility_timeout`` unless acked first.
+        """
         if self._client is not None and self._lost is None:
             self._lost = f"lost the connection to {self.config.display}"
+            for channel in list(self.channels):
+                abandon = getattr(channel, "abandon_claims", None)
+                if abandon is not None:
+                    abandon()
             logger.warning("mongodb: %s; unacknowledged messages return after visibility_timeout", self._lost)
 
     @property
