@@ -148,3 +148,26 @@ def test_unparseable_stored_values_are_dropped_once_and_the_consumer_goes_on(
     assert len(dropped) == len(_GARBAGE), [r.getMessage() for r in caplog.records]
     assert any("garbage-tag-1" in r.getMessage() for r in dropped)
     assert all(uname in r.getMessage() for r in dropped)
+
+
+def test_unreadable_unacked_record_is_dropped_by_the_restorer(
+        redis_url: str, rclient: Any, uname: str) -> None:
+    """A record nothing can deliver is removed by the sweep, not found again forever;
+    a good record next to it is restored."""
+    options = {"global_keyprefix": f"{uname}:", "visibility_timeout": 1}
+    queue = Queue(uname, Exchange(uname, "direct"), uname)
+    good = json.loads(_poison("good-tag", uname))
+    good["body"], good["properties"]["body_encoding"] = '"kept"', None
+    old = time.time() - 60
+    rclient.hset(f"{uname}:unacked", mapping={
+        "bad-tag": b"\xff not json", "good-tag": json.dumps([good, uname, uname])})
+    rclient.zadd(f"{uname}:unacked_index", {"bad-tag": old, "good-tag": old})
+    with Connection(redis_url, transport_options=options) as conn:
+        queue(conn.default_channel).declare()
+        assert conn.transport.restore_visible(force=True) == 1
+        assert conn.transport.restore_visible(force=True) == 0
+        message = queue(conn.default_channel).get()
+        assert message is not None and message.payload == "kept"
+        message.ack()
+    assert rclient.hlen(f"{uname}:unacked") == 0
+    assert rclient.zcard(f"{uname}:unacked_index") == 0

@@ -80,8 +80,13 @@ def _restore_one(transport: Transport, channel: Any, tag: Any) -> int:
         info["redelivered"] = True
         if isinstance(payload.get("headers"), dict):
             payload["headers"]["redelivered"] = True
-    except (ValueError, TypeError, KeyError):
-        logger.error("redis: unacked record %r is not Kombu's format; left in place", tag)
+    except (ValueError, TypeError, KeyError, AttributeError):
+        # Nothing could ever deliver it: dropped (once, by whoever removes it), not
+        # found again by every sweep.
+        if link.evalsha(scripts.RESTORE_ROUTED, [keys.unacked_key, keys.unacked_index_key],
+                        [tag, "", "head"]):
+            logger.error("redis: dropped unacked record %r: not Kombu's format: %.200r",
+                         tag, value)
         return 0
     if not exchange:
         queues = [routing_key] if routing_key else []
