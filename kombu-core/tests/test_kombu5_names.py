@@ -429,3 +429,57 @@ def test_a_failover_list_whose_first_entry_holds_several_urls() -> None:
     conn = Connection("memory://a;memory://b;", alternates=["memory://c"])
     assert conn.alt == ["memory://a", "memory://b", "memory://c"]
     assert conn.hostname == "a"
+
+
+# -- pools --------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("kind", ["Pool", "ChannelPool"])
+def test_growing_a_pool_counts_the_resources_in_use(kind: str) -> None:
+    with Connection("memory://") as conn:
+        pool = getattr(conn, kind)(1)
+        first = pool.acquire()
+        with pytest.raises(pool.LimitExceeded):
+            pool.acquire()
+        pool.resize(2)
+        assert pool._resource.qsize() == 1  # one free, one in use: two in all
+        second = pool.acquire()
+        with pytest.raises(pool.LimitExceeded):
+            pool.acquire()
+        first.release()
+        second.release()
+        assert pool._resource.qsize() == 2
+        with pytest.raises(TypeError):
+            pool.resize(True)
+        pool.force_close_all()
+
+
+def test_shrinking_a_pool_with_ignore_errors_counts_the_resources_in_use() -> None:
+    with Connection("memory://") as conn:
+        pool = conn.ChannelPool(5)
+        held = [pool.acquire() for _ in range(4)]
+        pool.resize(4, ignore_errors=True)
+        assert pool._resource.qsize() == 0
+        for channel in held:
+            channel.release()
+        assert pool._resource.qsize() == 4
+        pool.force_close_all()
+
+
+def test_a_made_resource_whose_prepare_fails_goes_back_to_the_pool() -> None:
+    with Connection("memory://") as conn:
+        pool = conn.Pool(1)
+        made = pool.acquire()
+        made.release()
+
+        def failing_prepare(resource: Any) -> Any:
+            raise MemoryError()
+
+        pool.prepare = failing_prepare  # type: ignore[method-assign]
+        with pytest.raises(MemoryError):
+            pool.acquire()
+        assert pool._resource.qsize() == 1
+        assert not pool._dirty
+        del pool.prepare
+        assert pool.acquire() is made
+        pool.force_close_all()

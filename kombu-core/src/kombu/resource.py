@@ -116,6 +116,9 @@ class Resource:
                     if isinstance(resource, lazy):
                         # Not created yet: its slot goes back to the pool.
                         self._resource.put_nowait(resource)
+                    else:
+                        # Already made: given back, neither leaked nor lost (Kombu 5.7).
+                        self.release(resource)
                     raise
                 self._dirty.add(resource)
                 break
@@ -188,8 +191,12 @@ class Resource:
 
         Shrinking a pool with resources in use raises ``RuntimeError``
         unless ``force`` (which closes everything first, like ``reset``) or
-        ``ignore_errors``.
+        ``ignore_errors``. Resources in use count against the new limit:
+        the pool never holds more than ``limit`` resources in all.
+        ``limit`` must be an int (``True`` is a ``TypeError``, not 1).
         """
+        if isinstance(limit, bool):
+            raise TypeError("limit must be an int, not bool")
         previous = self._limit
         if self._dirty and 0 < limit < (self._limit or 0) and not ignore_errors:
             if not force:
@@ -208,7 +215,7 @@ class Resource:
     def _shrink_down(self, collect: bool = True) -> None:
         queue = self._resource
         with queue.mutex:
-            while len(queue.queue) > (self.limit or 0):
+            while queue.queue and len(queue.queue) + len(self._dirty) > (self.limit or 0):
                 resource = queue.queue.popleft()  # type: ignore[attr-defined]
                 if collect and not isinstance(resource, lazy):
                     try:
@@ -271,7 +278,7 @@ class ConnectionPool(Resource):
     def setup(self) -> None:
         if self.limit:
             queue = self._resource.queue
-            while len(queue) < self.limit:
+            while len(queue) < self.limit - len(self._dirty):  # resources in use count
                 self._resource.put_nowait(lazy(self.new))
 
     def prepare(self, resource: Any) -> Any:
@@ -300,7 +307,7 @@ class ChannelPool(Resource):
     def setup(self) -> None:
         if self.limit:
             queue = self._resource.queue
-            while len(queue) < self.limit:
+            while len(queue) < self.limit - len(self._dirty):  # resources in use count
                 self._resource.put_nowait(self.new())
 
     def prepare(self, channel: Any) -> Any:
