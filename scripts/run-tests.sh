@@ -25,8 +25,9 @@ declare -A GROUPS_CMD=(
   [celery]="$PY -m pytest celery-tests"
   [chaos]="$PY -m pytest chaos"
   [docs]="$PY -m pytest docs/tutorial/tests docs/tests"  # the tutorial's transport, the site build
+  [clients-low]="bash scripts/client-range.sh"  # amqp/redis on the lowest declared py-amqp, pika, redis-py
 )
-ORDER=(core redis-sqs stores kombu57 examples celery chaos docs)
+ORDER=(core redis-sqs stores kombu57 examples celery chaos docs clients-low)
 
 selected=("$@")
 [ ${#selected[@]} -eq 0 ] && selected=("${ORDER[@]}")
