@@ -133,7 +133,7 @@ class Transport(virtual.Transport):
                 self._api = None
 
     def driver_version(self) -> str:
-        return str(requests.__version__)
+        return str(getattr(requests, "__version__", "?"))
 
     def verify_connection(self, connection: Any) -> bool:
         return self._api is not None and self._lost is None
@@ -168,7 +168,7 @@ class Transport(virtual.Transport):
         if self._watcher is not None:
             self._watcher.interest = frozenset(self.consumed_queues())
 
-    def lease_lost(self, channel: Channel) -> None:
+    def lease_lost(self, channel: virtual.Channel) -> None:
         """A channel's lease connection was reset: report it on the next call."""
         self._lost = f"the connection to {self.conninfo.describe()} was reset"
 
