@@ -483,3 +483,18 @@ def test_a_made_resource_whose_prepare_fails_goes_back_to_the_pool() -> None:
         del pool.prepare
         assert pool.acquire() is made
         pool.force_close_all()
+
+
+def test_a_virtual_transport_without_its_own_state_gets_one_per_connection() -> None:
+    class Plain(virtual.Transport):
+        pass
+
+    class Shared(virtual.Transport):
+        state = virtual.BrokerState()
+
+    first, second = Plain(None), Plain(None)
+    assert first.state is not second.state
+    assert first.state is not virtual.Transport.state
+    assert Shared(None).state is Shared(None).state is Shared.state
+    with Connection("memory://") as a, Connection("memory://") as b:
+        assert a.transport.state is b.transport.state  # one in-process broker

@@ -817,8 +817,11 @@ class Transport(base.Transport):
     #: Seconds to sleep between polls when nothing arrived.
     polling_interval: float | None = 1.0
     channel_max = 65535
-    #: Exchanges and bindings; a class attribute shared by every connection
-    #: (so every connection to an in-process broker sees one topology).
+    #: Exchanges, bindings and queue policies. As in Kombu 5, each transport
+    #: instance (each connection) gets its own unless its class sets
+    #: ``state`` (an in-process broker such as memory:// shares one
+    #: class-level state between all its connections) or a property; a
+    #: transport that talks to a shared broker keeps one per broker itself.
     state = BrokerState()
     capabilities: Any = None
     driver_type = "virtual"
@@ -827,6 +830,10 @@ class Transport(base.Transport):
 
     def __init__(self, client: Any, **kwargs: Any) -> None:
         super().__init__(client, **kwargs)
+        if type(self).state is Transport.state:
+            # Not chosen by the subclass: a topology of this connection only,
+            # never one mixed with other brokers' (Kombu 5).
+            self.state = BrokerState()
         self.channels: list[VirtualChannel] = []
         self._consuming: list[VirtualChannel] = []
         #: queue -> the consuming channel's callback (Kombu 5's ``_callbacks``).
