@@ -88,10 +88,11 @@ class QueuePolicies:
         policy = self._policies.get(queue, UNKNOWN)
         if policy is UNKNOWN:
             policy = None
+            # Only arguments that cannot be read are ignored (and remembered as none); a
+            # connection error propagates uncached, so ensure() retries and the next call loads.
             try:
-                arguments = self._load_queue_arguments(queue)
-                policy = QueuePolicy.from_arguments(arguments)
-            except Exception as exc:  # noqa: BLE001 - a bad stored policy must not stop delivery
+                policy = QueuePolicy.from_arguments(self._load_queue_arguments(queue))
+            except (ValueError, TypeError, KeyError, AttributeError) as exc:
                 logger.warning("virtual: ignoring unreadable arguments of queue %r: %r", queue, exc)
             self.state.set_policy(queue, policy)
         return policy  # type: ignore[no-any-return]
