@@ -498,3 +498,10 @@ def test_a_virtual_transport_without_its_own_state_gets_one_per_connection() -> 
     assert Shared(None).state is Shared(None).state is Shared.state
     with Connection("memory://") as a, Connection("memory://") as b:
         assert a.transport.state is b.transport.state  # one in-process broker
+
+
+def test_an_unroutable_message_sent_to_the_default_queue_is_warned_about() -> None:
+    with Connection("memory://") as conn:
+        channel = conn.channel()
+        with pytest.warns(virtual.UndeliverableWarning, match="could not be delivered"):
+            assert channel._lookup(_name("nowhere"), "rk", _name("fallback"))

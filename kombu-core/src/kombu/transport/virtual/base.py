@@ -32,6 +32,7 @@ from __future__ import annotations
 import base64
 import os
 import time
+import warnings
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping
 from itertools import count
@@ -459,6 +460,10 @@ class Channel(QueuePolicies, AbstractChannel, base.StdChannel):
         if not queues:
             default = default or self.deadletter_queue
             if default:
+                warnings.warn(UndeliverableWarning(
+                    f"Message could not be delivered: No queues bound to exchange {exchange!r} "
+                    f"using binding key {routing_key!r}; it goes to {default!r}"
+                ), stacklevel=2)
                 self._new_queue(default)
                 return [default]
         return queues
