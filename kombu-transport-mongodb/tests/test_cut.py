@@ -5,8 +5,8 @@ using it; a socket closed under it (a cut, a reset) is then replaced by a new
 connection without any error. Through a proxy that keeps accepting, the lease
 keeper of a cut consumer would so go on renewing its claims forever, and the
 messages would never return to the live consumers. These tests drive that
-path directly (no timing luck needed): cut, wait past pymongo's idle check,
-renew.
+path directly (no timing luck needed): let the pooled socket idle past
+pymongo's liveness check, cut, renew.
 """
 
 from __future__ import annotations
@@ -23,8 +23,15 @@ from .conftest import MONGODB_URL, require_mongodb
 
 #: Renewals only when the test calls ``renew_now`` (the thread never ticks).
 OPTIONS = {"visibility_timeout": 30, "lease_interval": 10_000, "restore_interval": 0.2, "polling_interval": 0.05}
-#: Longer than pymongo's one-second liveness check of idle pooled sockets.
+#: Longer than the idle time after which pymongo checks a pooled socket's liveness (1 s).
 PAST_IDLE_CHECK = 1.3
+
+
+def _proxied_url(proxy: Any) -> str:
+    """The proxy's URL; pymongo's server monitor polls only every minute, so that it
+    cannot notice the cut first (the renewal must notice it by itself)."""
+    url = proxy.url(MONGODB_URL)
+    return url + ("&" if "?" in url else "?") + "heartbeatFrequencyMS=60000"
 
 
 @pytest.fixture
@@ -78,8 +85,11 @@ def _claimed(mdb: Any, token: str) -> dict[str, Any]:
 
 
 def _renew_after_cut(fault_proxy: Any, consumer: Consumer) -> None:
-    assert fault_proxy.cut(reset=True) >= 1, "the consumer was not connected via the proxy"
+    # Idle first, cut next, renew at once: pymongo's server monitor has no time
+    # to notice the cut before the renewal does.
     time.sleep(PAST_IDLE_CHECK)
+    assert fault_proxy.cut(reset=True) >= 1, "the consumer was not connected via the proxy"
+    time.sleep(0.05)
     keeper = consumer.channel._keeper
     assert keeper is not None, "the channel has no lease keeper"
     try:
@@ -91,7 +101,7 @@ def _renew_after_cut(fault_proxy: Any, consumer: Consumer) -> None:
 @pytest.mark.parametrize("attempt", range(3))
 def test_cut_consumer_does_not_renew_its_claim(fault_proxy: Any, queue: Queue, mdb: Any, attempt: int) -> None:
     _publish(queue, {"cut": attempt})
-    proxied = Connection(fault_proxy.url(MONGODB_URL), transport_options=OPTIONS)
+    proxied = Connection(_proxied_url(fault_proxy), transport_options=OPTIONS)
     try:
         consumer, _ = _consume_one(proxied, queue)
         before = _claimed(mdb, consumer.channel.token)
@@ -106,7 +116,7 @@ def test_cut_consumer_does_not_renew_its_claim(fault_proxy: Any, queue: Queue, m
 
 def test_reconnected_consumer_does_not_renew_old_claims(fault_proxy: Any, queue: Queue, mdb: Any) -> None:
     _publish(queue, {"cut": "reconnect"})
-    proxied = Connection(fault_proxy.url(MONGODB_URL), transport_options=OPTIONS)
+    proxied = Connection(_proxied_url(fault_proxy), transport_options=OPTIONS)
     try:
         consumer, _ = _consume_one(proxied, queue)
         channel = consumer.channel

@@ -421,7 +421,9 @@ class Channel(virtual.Channel):
         lease = time.time() + self.connection.visibility_timeout
         collection.update_many({"claim": token}, {"$set": {"lease": lease}})
         if self.token != token:
-            collection.update_many({"claim": token, "lease": lease}, {"$set": {"lease": 0.0}})
+            # Every claim of the old token is abandoned: all run out now (no
+            # equality on the float lease, see quirks.FLOAT_EQUALITY).
+            collection.update_many({"claim": token}, {"$set": {"lease": 0.0}})
 
     def abandon_claims(self) -> None:
         """The connection was lost: never renew the claims made so far (any thread).

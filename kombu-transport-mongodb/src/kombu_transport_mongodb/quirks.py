@@ -23,6 +23,10 @@ feature detection (never by reading version strings):
     nx-27017 stores ``datetime`` values as strings, so range queries on them
     fail silently. The transport stores every time as epoch seconds
     (floats); this is kept as a note, no detection is needed.
+``FLOAT_EQUALITY``
+    nx-27017 0.8.1 returns a stored float exactly but an equality filter on
+    it (``{lease: <the same float>}``) matches nothing; ranges work. The
+    transport never filters on float equality; a note, no detection.
 ``BOOLEANS``
     nx-27017 returns ``True`` set with ``$set`` as ``1``: flags are read
     with ``bool()``.
