@@ -401,3 +401,34 @@ def test_nack_multiple_dead_letters_every_delivery_up_to_the_tag(conn: Connectio
     assert [m.payload for m in iter(lambda: dead(channel).get(), None)] == [0, 1]
     messages[2].ack()  # type: ignore[union-attr]
     assert queue(channel).get() is None
+
+
+def test_a_producer_that_never_declared_the_queue_honours_its_stored_limit():
+    """The engine loads the stored arguments of a queue it routes to but never declared."""
+    from kombu import Connection, Exchange, Producer, Queue
+    from kombu.transport import memory
+
+    stored = {"x-max-length": 1, "x-overflow": "reject-publish"}
+
+    class StoringChannel(memory.Channel):
+        def _load_queue_arguments(self, queue):
+            return stored if queue == "policies-stored-limit" else None
+
+    class StoringTransport(memory.Transport):
+        Channel = StoringChannel
+        state = memory.virtual.BrokerState()
+
+    with Connection(transport=StoringTransport) as conn:
+        conn.transport.capabilities = memory.Transport.capabilities
+        channel = conn.channel()
+        exchange = Exchange("policies-stored-x", "direct")
+        exchange(channel).declare()
+        # Declared without arguments here: the limit is only known from storage.
+        channel.queue_declare("policies-stored-limit")
+        channel.queue_bind("policies-stored-limit", "policies-stored-x", "k")
+        channel.state.queue_policies.pop("policies-stored-limit", None)
+        producer = Producer(channel, exchange=exchange, routing_key="k")
+        producer.publish("first")
+        producer.publish("second")
+        assert channel._size("policies-stored-limit") == 1
+        assert Queue("policies-stored-limit")(channel).get(no_ack=True).payload == "first"

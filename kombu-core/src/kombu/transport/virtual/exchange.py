@@ -190,9 +190,16 @@ class ExchangeType:
         """Put ``message`` on each queue the exchange routes it to."""
         channel = self.channel
         assert channel is not None
+        queues = channel._lookup(exchange, routing_key, headers=message.get("headers"))
+        policies = getattr(channel, "_policies", None)
+        if policies is not None:
+            for queue in queues:
+                if queue not in policies:
+                    # A queue this process never declared: its limits may be stored on the
+                    # broker by the process that did (loaded once, then one dict lookup).
+                    channel._policy(queue)
         # Queues with a length limit go through the engine's overflow check.
         put = channel._put_limited if getattr(channel, "_limits", None) else channel._put
-        queues = channel._lookup(exchange, routing_key, headers=message.get("headers"))
         if len(queues) == 1:
             put(queues[0], message, **kwargs)
             return
