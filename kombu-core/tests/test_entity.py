@@ -88,3 +88,23 @@ def test_unnamed_queue_gets_broker_name():
         queue = Queue(exclusive=True)(conn)
         queue.declare()
         assert queue.name.startswith("amq.gen-")
+
+
+def test_queue_from_dict_keeps_the_queue_options():
+    from kombu import Queue
+
+    q = Queue.from_dict("q", exchange="x", routing_key="r", expires=10, message_ttl=5, max_priority=9,
+                        max_length=3, max_length_bytes=1024, alias="a")
+    assert (q.expires, q.message_ttl, q.max_priority, q.max_length, q.max_length_bytes, q.alias) == (
+        10, 5, 9, 3, 1024, "a")
+
+
+def test_pickle_protocol_follows_the_environment(monkeypatch):
+    import pickle
+
+    import kombu.serialization as serialization
+
+    monkeypatch.setenv("PICKLE_PROTOCOL", "2")
+    assert serialization.pickle_protocol == 2
+    monkeypatch.delenv("PICKLE_PROTOCOL")
+    assert serialization.pickle_protocol == pickle.DEFAULT_PROTOCOL

@@ -575,6 +575,12 @@ class Queue(MaybeChannelBound):
             binding_arguments=b_arguments,
             consumer_arguments=c_arguments,
             bindings=bindings,
+            alias=options.get("alias"),
+            expires=options.get("expires"),
+            message_ttl=options.get("message_ttl"),
+            max_length=options.get("max_length"),
+            max_length_bytes=options.get("max_length_bytes"),
+            max_priority=options.get("max_priority"),
         )
 
     def as_dict(self, recurse: bool = False) -> dict[str, Any]:

@@ -29,7 +29,7 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
 
-__all__ = (
+__all__ = (  # noqa: F822 - "pickle" is provided lazily by __getattr__
     "SerializerRegistry",
     "registry",
     "dumps",
@@ -40,6 +40,7 @@ __all__ = (
     "enable_insecure_serializers",
     "disable_insecure_serializers",
     "TRUSTED_CONTENT",
+    "pickle",
 )
 
 
@@ -49,7 +50,12 @@ def __getattr__(name: str) -> Any:
     if name in ("pickle", "pickle_protocol"):
         import pickle
 
-        return pickle if name == "pickle" else pickle.DEFAULT_PROTOCOL
+        if name == "pickle":
+            return pickle
+        import os
+
+        # Kombu 5: the PICKLE_PROTOCOL environment variable chooses the protocol.
+        return int(os.environ.get("PICKLE_PROTOCOL", pickle.DEFAULT_PROTOCOL))
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 #: Raw content that needs no decoder and is always accepted.
