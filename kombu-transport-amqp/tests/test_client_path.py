@@ -1,7 +1,7 @@
 """The py-amqp seam: fast path inside the tested range, py-amqp's own path otherwise.
 
-The public path is exercised in every run: the conformance kit and the
-publish-after-a-drop tests run again with ``client_fast_path=False``.
+The public path is exercised in every run: the conformance kit, the
+event-loop and the publish-after-a-drop tests run again with ``client_fast_path=False``.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from kombu import Connection, Queue
 from kombu.testing import TransportConformance
 from kombu_transport_amqp import _io, _plain_io, client_path
 
+from . import test_features as features
 from . import test_publish_after_drop as after_drop
 from .conftest import AMQP_URL, fresh
 
@@ -101,3 +102,8 @@ def test_public_path_publish_after_idle_drop_loses_nothing(names: list[str], fau
 
 def test_public_path_unconfirmed_window_is_resent_after_a_cut(names: list[str]) -> None:
     after_drop.test_unconfirmed_window_is_resent_after_a_cut_mid_stream(PUBLIC_URL, names)
+
+
+def test_public_path_event_loop(names: list[str]) -> None:
+    features.test_event_loop_consumes_and_acks_without_blocking(PUBLIC_URL, names)
+    features.test_event_loop_runs_acks_scheduled_from_another_thread(PUBLIC_URL, names)
