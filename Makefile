@@ -61,4 +61,4 @@ chaos: install
 
 clean:
 	-bash scripts/services.sh --stop
-	rm -rf $(VENV) .venv-kombu57 .venv-celery .services .kombu57-sdist .test-logs site
+	rm -rf $(VENV) .venv-kombu57 .venv-celery .venv-clients-low .services .kombu57-sdist .test-logs site
