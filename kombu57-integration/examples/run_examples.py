@@ -305,10 +305,7 @@ KOMBU57_FAILS: dict[tuple[str, str], str] = {
 BEYOND_KOMBU57: frozenset[tuple[str, str]] = frozenset({("async_consume", "memory")})
 
 #: (example, broker) -> why it fails here while Kombu 5.7.0 passes it (strict xfail in the tests).
-KNOWN_FAILURES: dict[tuple[str, str], str] = {
-    ("async_consume", "amqp"): "Message.body of a text/plain utf-8 message is bytes (b'hello world') on "
-                               "amqp://; Kombu 5.7 on py-amqp gives str ('hello world')",
-}
+KNOWN_FAILURES: dict[tuple[str, str], str] = {}
 
 
 def in_scope(example: str, broker: str) -> bool:

@@ -53,6 +53,25 @@ _pack_i = Struct(">I").pack
 _CACHE_MAX = 512
 
 
+def text_body(body: bytes, properties: dict[str, Any]) -> bytes | str:
+    """``body`` as ``str`` when its ``content_encoding`` decodes it, else unchanged.
+
+    This is what py-amqp's ``auto_decode`` hands Kombu 5, so ``message.body``
+    of a text message is a ``str`` on amqp:// as there. A compressed body stays
+    bytes (it is text only after decompression).
+    """
+    encoding = properties.get("content_encoding")
+    if not encoding or encoding == "binary":
+        return body
+    headers = properties.get("application_headers")
+    if headers and "compression" in headers:
+        return body
+    try:
+        return body.decode(encoding)
+    except (ValueError, LookupError, TypeError, AttributeError):  # UnicodeError is a ValueError
+        return body
+
+
 class Message(BaseMessage):
     """A message received over py-amqp.
 
@@ -425,7 +444,7 @@ class Channel(amqp.Channel, base.StdChannel):  # type: ignore[misc]
         in ``errors`` so that the consumer rejects it.
         """
         message = self.Message(
-            body=body,
+            body=body if error is not None else text_body(body, properties),
             channel=self,
             delivery_tag=info["delivery_tag"],
             content_type=properties.get("content_type"),
