@@ -218,7 +218,7 @@ class Channel(virtual.Channel):
             if self.supports_fanout and self.typeof(exchange).type == "fanout":
                 self.connection.fanout.unsubscribe(exchange, queue)
             elif self.connection.bindings is not None:
-                self.connection.bindings.remove(exchange, binding)  # type: ignore[arg-type]
+                self.connection.bindings.remove(exchange, binding)
             return
         if self.settings.predefined_queues:
             return  # predefined queues are the operator's, never deleted
