@@ -61,11 +61,23 @@ TARGETS: dict[str, tuple[str, tuple[str, ...] | None, dict[str, str]]] = {
 
 
 def fetch_sdist() -> None:
-    """Download and unpack Kombu's sdist once (a marker file makes repeats free)."""
+    """Download and unpack Kombu's sdist once (a marker file makes repeats free).
+
+    Safe to call from processes running at the same time (make test runs the
+    integration tests and the examples side by side): a file lock serializes them.
+    """
+    import fcntl
+
+    SDIST_DIR.mkdir(exist_ok=True)
+    with open(SDIST_DIR / ".lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        _fetch_sdist_locked()
+
+
+def _fetch_sdist_locked() -> None:
     marker = SOURCE / ".unpacked"
     if marker.exists():
         return
-    SDIST_DIR.mkdir(exist_ok=True)
     archive = SDIST_DIR / f"kombu-{VERSION}.tar.gz"
     if not archive.exists():
         subprocess.run(

@@ -19,7 +19,8 @@ mkdir -p "$LOGS"
 declare -A GROUPS_CMD=(
   [core]="$PY -m pytest kombu-core/tests kombu-transport-amqp/tests bench/tests scripts/tests"
   [redis-sqs]="$PY -m pytest kombu-transport-redis/tests kombu-transport-sqs/tests"
-  [stores]="$PY -m pytest kombu-transport-mongodb/tests kombu-transport-couchdb/tests kombu-transport-beanstalk/tests"
+  [mongo-beanstalk]="$PY -m pytest kombu-transport-mongodb/tests kombu-transport-beanstalk/tests"
+  [couchdb]="$PY -m pytest kombu-transport-couchdb/tests"
   [kombu57]="$PY kombu57-integration/run.py"
   [examples]="$PY -m pytest kombu57-integration/examples/test_examples.py"  # Kombu 5.7's examples/
   [celery]="$PY -m pytest celery-tests"
@@ -27,7 +28,7 @@ declare -A GROUPS_CMD=(
   [docs]="$PY -m pytest docs/tutorial/tests docs/tests"  # the tutorial's transport, the site build
   [clients-low]="bash scripts/client-range.sh"  # amqp/redis on the lowest declared py-amqp, pika, redis-py
 )
-ORDER=(core redis-sqs stores kombu57 examples celery chaos docs clients-low)
+ORDER=(core redis-sqs mongo-beanstalk couchdb kombu57 examples celery chaos docs clients-low)
 
 selected=("$@")
 [ ${#selected[@]} -eq 0 ] && selected=("${ORDER[@]}")
