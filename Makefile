@@ -42,6 +42,7 @@ kombu57: install services
 
 lint: install
 	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 
 # The documentation site (mkdocs.yml, docs/) into the ignored site/, warnings as errors.

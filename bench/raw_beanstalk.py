@@ -36,9 +36,16 @@ BATCH = 100
 
 def body(i: int) -> bytes:
     inner = json.dumps({"i": i, "payload": "x" * 64})
-    return json.dumps({"body": inner, "content-type": "application/json", "content-encoding": "utf-8",
-                       "headers": {}, "properties": {"priority": 0, "delivery_info": {}},
-                       "queue": "q"}).encode()
+    return json.dumps(
+        {
+            "body": inner,
+            "content-type": "application/json",
+            "content-encoding": "utf-8",
+            "headers": {},
+            "properties": {"priority": 0, "delivery_info": {}},
+            "queue": "q",
+        }
+    ).encode()
 
 
 def run(address: tuple[str, int], scenario: str, n: int) -> tuple[float, float]:
@@ -111,11 +118,24 @@ def main() -> None:
             rates.append(rate)
             cpus.append(cpu)
         # kbench's line format, so bench/run.py files it beside the kombu runs.
-        print(json.dumps({"bench": "kbench", "impl": "raw-greenstalk", "scenario": scenario, "n": n,
-                          "msgs_per_s": {"median": round(statistics.median(rates), 1),
-                                         "min": round(min(rates), 1), "max": round(max(rates), 1)},
-                          "runs_msgs_per_s": [round(r, 1) for r in rates],
-                          "cpu_us_per_msg_median": round(statistics.median(cpus), 1)}), flush=True)
+        print(
+            json.dumps(
+                {
+                    "bench": "kbench",
+                    "impl": "raw-greenstalk",
+                    "scenario": scenario,
+                    "n": n,
+                    "msgs_per_s": {
+                        "median": round(statistics.median(rates), 1),
+                        "min": round(min(rates), 1),
+                        "max": round(max(rates), 1),
+                    },
+                    "runs_msgs_per_s": [round(r, 1) for r in rates],
+                    "cpu_us_per_msg_median": round(statistics.median(cpus), 1),
+                }
+            ),
+            flush=True,
+        )
 
 
 if __name__ == "__main__":

@@ -18,6 +18,7 @@ Prints one JSON line per scenario in kbench's line format (msgs/s median and run
 requests; an interpreter without requests (the Kombu 5.7 reference venv) re-runs the script
 with this project's .venv/bin/python.
 """
+
 import argparse
 import json
 import os
@@ -28,7 +29,7 @@ import uuid
 
 try:
     import requests
-except ImportError:   # e.g. .venv-kombu57: run with the project's interpreter, same client
+except ImportError:  # e.g. .venv-kombu57: run with the project's interpreter, same client
     _VENV = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), ".venv")
     if os.path.exists(_VENV) and os.path.realpath(sys.prefix) != os.path.realpath(_VENV):
         _OURS = os.path.join(_VENV, "bin", "python")
@@ -37,12 +38,21 @@ except ImportError:   # e.g. .venv-kombu57: run with the project's interpreter, 
 
 # The transport's view (kombu_transport_couchdb.documents.DESIGN_DOC), written out here so
 # the baseline runs without the transport installed.
-DESIGN = {"_id": "_design/kombu_v2", "views": {"messages": {"reduce": "_count", "map": (
-    "function (doc) {"
-    " if (typeof doc.queue !== 'string' || typeof doc.rank !== 'number'"
-    " || typeof doc.visible !== 'number') { return; }"
-    " if (doc.visible === 0) { emit(['r', doc.queue, doc.rank, doc.seq], doc._rev); }"
-    " else { emit(['w', doc.queue, doc.visible], doc._rev); } }")}}}
+DESIGN = {
+    "_id": "_design/kombu_v2",
+    "views": {
+        "messages": {
+            "reduce": "_count",
+            "map": (
+                "function (doc) {"
+                " if (typeof doc.queue !== 'string' || typeof doc.rank !== 'number'"
+                " || typeof doc.visible !== 'number') { return; }"
+                " if (doc.visible === 0) { emit(['r', doc.queue, doc.rank, doc.seq], doc._rev); }"
+                " else { emit(['w', doc.queue, doc.visible], doc._rev); } }"
+            ),
+        }
+    },
+}
 
 
 def doc(i):
@@ -68,8 +78,13 @@ class Raw:
         r.raise_for_status()
 
     def claim_delete(self):
-        params = {"startkey": json.dumps(["r", "raw"]), "endkey": json.dumps(["r", "raw", {}]),
-                  "reduce": "false", "limit": 1, "include_docs": "true"}
+        params = {
+            "startkey": json.dumps(["r", "raw"]),
+            "endkey": json.dumps(["r", "raw", {}]),
+            "reduce": "false",
+            "limit": 1,
+            "include_docs": "true",
+        }
         rows = self.s.get(self.db + "/_design/kombu_v2/_view/messages", params=params).json()["rows"]
         if not rows:
             return False
@@ -130,6 +145,7 @@ def run(raw, scenario, n):
 def server_url(url):
     """``couchdb://[user:pass@]host[:port]/db`` or ``http://host:port`` -> ``http://host:port``."""
     from urllib.parse import urlsplit
+
     u = urlsplit(url)
     scheme = "https" if u.scheme in ("couchdbs", "https") else "http"
     return f"{scheme}://{u.hostname or '127.0.0.1'}:{u.port or 5984}"
@@ -162,10 +178,19 @@ def main(argv=None):
             rates.append(rate)
             cpus.append(cpu)
         # kbench's line format, so bench/run.py files it beside the kombu runs.
-        print(json.dumps({"bench": "kbench", "impl": "raw-couchdb-requests", "scenario": scenario, "n": n,
-                          "msgs_per_s": {"median": round(statistics.median(rates), 1),
-                                         "runs": [round(r, 1) for r in rates]},
-                          "cpu_us_per_msg_median": round(statistics.median(cpus), 1)}), flush=True)
+        print(
+            json.dumps(
+                {
+                    "bench": "kbench",
+                    "impl": "raw-couchdb-requests",
+                    "scenario": scenario,
+                    "n": n,
+                    "msgs_per_s": {"median": round(statistics.median(rates), 1), "runs": [round(r, 1) for r in rates]},
+                    "cpu_us_per_msg_median": round(statistics.median(cpus), 1),
+                }
+            ),
+            flush=True,
+        )
 
 
 if __name__ == "__main__":

@@ -29,8 +29,15 @@ SORT = [("priority", 1), ("_id", 1)]
 
 
 def body(i: int) -> str:
-    return json.dumps({"body": json.dumps({"i": i, "payload": "x" * 64}), "content-type": "application/json",
-                       "content-encoding": "utf-8", "headers": {}, "properties": {"priority": 0}})
+    return json.dumps(
+        {
+            "body": json.dumps({"i": i, "payload": "x" * 64}),
+            "content-type": "application/json",
+            "content-encoding": "utf-8",
+            "headers": {},
+            "properties": {"priority": 0},
+        }
+    )
 
 
 def run(collection: Any, scenario: str, n: int) -> tuple[float, float]:
@@ -93,10 +100,22 @@ def main() -> None:
                 rates.append(rate)
                 cpus.append(cpu)
             # kbench's line format, so bench/run.py files it beside the kombu runs.
-            print(json.dumps({"bench": "kbench", "impl": "raw-pymongo", "scenario": scenario, "n": n,
-                              "msgs_per_s": {"median": round(statistics.median(rates), 1),
-                                             "runs": [round(r, 1) for r in rates]},
-                              "cpu_us_per_msg_median": round(statistics.median(cpus), 1)}), flush=True)
+            print(
+                json.dumps(
+                    {
+                        "bench": "kbench",
+                        "impl": "raw-pymongo",
+                        "scenario": scenario,
+                        "n": n,
+                        "msgs_per_s": {
+                            "median": round(statistics.median(rates), 1),
+                            "runs": [round(r, 1) for r in rates],
+                        },
+                        "cpu_us_per_msg_median": round(statistics.median(cpus), 1),
+                    }
+                ),
+                flush=True,
+            )
     finally:
         client.close()
 

@@ -37,8 +37,13 @@ from urllib.parse import unquote, urlparse
 
 def body(i: int) -> str:
     inner = json.dumps({"i": i, "payload": "x" * 64})
-    envelope = {"body": inner, "content-type": "application/json", "content-encoding": "utf-8",
-                "headers": {}, "properties": {"priority": 0, "delivery_info": {}}}
+    envelope = {
+        "body": inner,
+        "content-type": "application/json",
+        "content-encoding": "utf-8",
+        "headers": {},
+        "properties": {"priority": 0, "delivery_info": {}},
+    }
     return base64.b64encode(json.dumps(envelope).encode()).decode()
 
 
@@ -46,14 +51,14 @@ def drain(client: Any, url: str, n: int) -> int:
     """Receive (10 at a time) and batch-delete until ``n`` messages were taken."""
     got = 0
     while got < n:
-        records = client.receive_message(QueueUrl=url, MaxNumberOfMessages=10,
-                                         WaitTimeSeconds=1).get("Messages") or []
+        records = client.receive_message(QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=1).get("Messages") or []
         if not records:
             continue
         for r in records:
             json.loads(base64.b64decode(r["Body"]))
-        client.delete_message_batch(QueueUrl=url, Entries=[
-            {"Id": str(k), "ReceiptHandle": r["ReceiptHandle"]} for k, r in enumerate(records)])
+        client.delete_message_batch(
+            QueueUrl=url, Entries=[{"Id": str(k), "ReceiptHandle": r["ReceiptHandle"]} for k, r in enumerate(records)]
+        )
         got += len(records)
     return got
 
@@ -63,8 +68,10 @@ def run(client: Any, scenario: str, n: int) -> tuple[float, float]:
     try:
         if scenario == "consume":
             for start in range(0, n, 10):
-                client.send_message_batch(QueueUrl=url, Entries=[
-                    {"Id": str(i), "MessageBody": body(i)} for i in range(start, min(start + 10, n))])
+                client.send_message_batch(
+                    QueueUrl=url,
+                    Entries=[{"Id": str(i), "MessageBody": body(i)} for i in range(start, min(start + 10, n))],
+                )
         t0, c0 = time.perf_counter(), time.process_time()
         if scenario == "publish":
             for i in range(n):
@@ -110,8 +117,9 @@ def main() -> None:
     import boto3
 
     endpoint, key, secret = endpoint_of(args.url)
-    client = boto3.client("sqs", endpoint_url=endpoint, region_name=args.region,
-                          aws_access_key_id=key, aws_secret_access_key=secret)
+    client = boto3.client(
+        "sqs", endpoint_url=endpoint, region_name=args.region, aws_access_key_id=key, aws_secret_access_key=secret
+    )
     for scenario in args.scenario.split(","):
         if args.n == "auto":
             rate, _ = run(client, scenario, 100)
@@ -123,10 +131,19 @@ def main() -> None:
             rate, cpu = run(client, scenario, n)
             rates.append(rate)
             cpus.append(cpu)
-        print(json.dumps({"bench": "kbench", "impl": "raw-boto3", "scenario": scenario, "n": n,
-                          "msgs_per_s": {"median": round(statistics.median(rates), 1),
-                                         "runs": [round(r, 1) for r in rates]},
-                          "cpu_us_per_msg_median": round(statistics.median(cpus), 1)}), flush=True)
+        print(
+            json.dumps(
+                {
+                    "bench": "kbench",
+                    "impl": "raw-boto3",
+                    "scenario": scenario,
+                    "n": n,
+                    "msgs_per_s": {"median": round(statistics.median(rates), 1), "runs": [round(r, 1) for r in rates]},
+                    "cpu_us_per_msg_median": round(statistics.median(cpus), 1),
+                }
+            ),
+            flush=True,
+        )
 
 
 if __name__ == "__main__":

@@ -39,8 +39,9 @@ def make_reference(venv: Path) -> None:
     if (venv / "bin" / "celery").exists():
         return
     subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
-    subprocess.run([str(venv / "bin" / "python"), "-m", "pip", "install", "-q", "celery[redis]==5.7.0", "kombu==5.7.0"],
-                   check=True)
+    subprocess.run(
+        [str(venv / "bin" / "python"), "-m", "pip", "install", "-q", "celery[redis]==5.7.0", "kombu==5.7.0"], check=True
+    )
 
 
 def measure(venv: Path, broker: str, rounds: int, burst: int) -> dict[str, float]:
@@ -73,8 +74,10 @@ def main() -> None:
     print("| broker | kombu | round trip median (ms) | p90 (ms) | publish (tasks/s) | end-to-end (tasks/s) |")
     print("|---|---|---:|---:|---:|---:|")
     for broker, label, f in rows:
-        print(f"| {broker} | {label} | {f['latency_median_ms']:.2f} | {f['latency_p90_ms']:.2f} "
-              f"| {f['publish_per_s']:.0f} | {f['tasks_per_s']:.0f} |")
+        print(
+            f"| {broker} | {label} | {f['latency_median_ms']:.2f} | {f['latency_p90_ms']:.2f} "
+            f"| {f['publish_per_s']:.0f} | {f['tasks_per_s']:.0f} |"
+        )
 
 
 if __name__ == "__main__":

@@ -24,8 +24,7 @@ from kombu import Exchange, Queue
 QUEUE = os.environ.get("CT_QUEUE", "celery")
 SCRATCH = Path(os.environ.get("CT_DIR", "/tmp"))
 
-app = Celery("celeryapp", broker=os.environ.get("CT_BROKER", "memory://"),
-             backend=os.environ.get("CT_BACKEND") or None)
+app = Celery("celeryapp", broker=os.environ.get("CT_BROKER", "memory://"), backend=os.environ.get("CT_BACKEND") or None)
 app.conf.update(
     task_default_queue=QUEUE,
     task_default_exchange=QUEUE,
@@ -43,8 +42,9 @@ app.conf.update(
     event_queue_expires=120.0,
 )
 if os.environ.get("CT_QUORUM"):
-    app.conf.task_queues = [Queue(QUEUE, Exchange(QUEUE, type="topic"), routing_key=QUEUE,
-                                  queue_arguments={"x-queue-type": "quorum"})]
+    app.conf.task_queues = [
+        Queue(QUEUE, Exchange(QUEUE, type="topic"), routing_key=QUEUE, queue_arguments={"x-queue-type": "quorum"})
+    ]
 if os.environ.get("CT_BEAT"):
     app.conf.beat_schedule = {"tick": {"task": "celeryapp.beat_tick", "schedule": 1.0}}
 

@@ -176,8 +176,12 @@ def op_bench(rounds: int, burst: int) -> dict[str, float]:
     for result in results:
         result.get(timeout=WAIT * 4)
     total = time.perf_counter() - started
-    return {"latency_median_ms": median(latencies) * 1000, "latency_p90_ms": quantiles(latencies, n=10)[-1] * 1000,
-            "publish_per_s": burst / published, "tasks_per_s": burst / total}
+    return {
+        "latency_median_ms": median(latencies) * 1000,
+        "latency_p90_ms": quantiles(latencies, n=10)[-1] * 1000,
+        "publish_per_s": burst / published,
+        "tasks_per_s": burst / total,
+    }
 
 
 OPS = {name[3:]: fun for name, fun in globals().items() if name.startswith("op_")}

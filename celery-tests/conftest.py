@@ -66,8 +66,15 @@ class Process:
     def __init__(self, args: list[str], env: dict[str, str], log: Path) -> None:
         self.log = log
         with open(log, "ab") as out:
-            self.popen = subprocess.Popen(args, cwd=HERE, env=env, stdout=out, stderr=subprocess.STDOUT,
-                                          stdin=subprocess.DEVNULL, start_new_session=True)
+            self.popen = subprocess.Popen(
+                args,
+                cwd=HERE,
+                env=env,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,
+            )
 
     def wait_for(self, text: str, timeout: float = 60) -> None:
         deadline = time.monotonic() + timeout
@@ -108,8 +115,15 @@ class Client:
     def __init__(self, env: dict[str, str], log: Path, venv: Path = CELERY_VENV) -> None:
         self.log = log
         with open(log, "ab") as err:
-            self.popen = subprocess.Popen([str(venv / "bin" / "python"), "client.py"], cwd=HERE, env=env, text=True,
-                                          stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=err)
+            self.popen = subprocess.Popen(
+                [str(venv / "bin" / "python"), "client.py"],
+                cwd=HERE,
+                env=env,
+                text=True,
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=err,
+            )
         self.selector = selectors.DefaultSelector()
         assert self.popen.stdout is not None
         self.selector.register(self.popen.stdout, selectors.EVENT_READ)
@@ -142,8 +156,16 @@ class Client:
 class Stack:
     """A broker/backend combination: the environment, the current worker and the client."""
 
-    def __init__(self, name: str, broker: str, backend: str, scratch: Path, venv: Path = CELERY_VENV,
-                 worker_args: tuple[str, ...] = ("-E",), extra_env: dict[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        name: str,
+        broker: str,
+        backend: str,
+        scratch: Path,
+        venv: Path = CELERY_VENV,
+        worker_args: tuple[str, ...] = ("-E",),
+        extra_env: dict[str, str] | None = None,
+    ) -> None:
         self.name = name
         self.celery_bin = str(venv / "bin" / "celery")
         self.worker_args = worker_args
@@ -151,8 +173,9 @@ class Stack:
         self.scratch = scratch
         run = uuid.uuid4().hex[:8]
         self.env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYTHONHOME", "VIRTUAL_ENV")}
-        self.env.update(CT_BROKER=broker, CT_BACKEND=backend, CT_QUEUE=f"ct-{name}-{run}", CT_DIR=str(scratch),
-                        PYTHONUNBUFFERED="1")
+        self.env.update(
+            CT_BROKER=broker, CT_BACKEND=backend, CT_QUEUE=f"ct-{name}-{run}", CT_DIR=str(scratch), PYTHONUNBUFFERED="1"
+        )
         self.env.update(extra_env or {})
         self.node_base = f"ct-{name}-{run}"
         self.generation = 0
@@ -167,21 +190,42 @@ class Stack:
         self.generation += 1
         log = self.scratch / f"worker-{self.generation}.log"
         self.worker = Process(
-            [self.celery_bin, "-A", "celeryapp", "worker", "-P", "prefork", "-c", "2", *self.worker_args, "-l", "info",
-             "-n", f"{self.node_base}-{self.generation}@%h"],
-            self.env, log,
+            [
+                self.celery_bin,
+                "-A",
+                "celeryapp",
+                "worker",
+                "-P",
+                "prefork",
+                "-c",
+                "2",
+                *self.worker_args,
+                "-l",
+                "info",
+                "-n",
+                f"{self.node_base}-{self.generation}@%h",
+            ],
+            self.env,
+            log,
         )
         self.worker.wait_for(" ready.", timeout=90)
         return self.worker
 
     def celery(self, *args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
         """Run the ``celery`` command on this stack's app."""
-        return subprocess.run([self.celery_bin, "-A", "celeryapp", *args], cwd=HERE, env=self.env,
-                              capture_output=True, text=True, timeout=timeout)
+        return subprocess.run(
+            [self.celery_bin, "-A", "celeryapp", *args],
+            cwd=HERE,
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+        )
 
     def spawn(self, *args: str, log: str, extra_env: dict[str, str] | None = None) -> Process:
-        return Process([self.celery_bin, "-A", "celeryapp", *args], {**self.env, **(extra_env or {})},
-                       self.scratch / log)
+        return Process(
+            [self.celery_bin, "-A", "celeryapp", *args], {**self.env, **(extra_env or {})}, self.scratch / log
+        )
 
     def close(self) -> None:
         self.client.close()

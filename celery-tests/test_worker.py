@@ -106,8 +106,17 @@ def test_events_receiver(stack):
 def test_beat_sends_a_periodic_task(stack):
     beat_log = stack.scratch / "beat"
     beat_log.unlink(missing_ok=True)
-    beat = stack.spawn("beat", "-s", str(stack.scratch / "beat-schedule"), "--max-interval", "1", "-l", "info",
-                       log="beat.log", extra_env={"CT_BEAT": "1"})
+    beat = stack.spawn(
+        "beat",
+        "-s",
+        str(stack.scratch / "beat-schedule"),
+        "--max-interval",
+        "1",
+        "-l",
+        "info",
+        log="beat.log",
+        extra_env={"CT_BEAT": "1"},
+    )
     try:
         deadline = time.monotonic() + 45
         ticks: list[str] = []

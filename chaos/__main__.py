@@ -1,7 +1,7 @@
 """``python -m chaos``: run the chaos suite and print the table (exit 1 on any loss).
 
-    python -m chaos                       # every target, every fault, 5,000 messages
-    python -m chaos --targets redis --faults server-kill,tcp-cut --n 1000
+python -m chaos                       # every target, every fault, 5,000 messages
+python -m chaos --targets redis --faults server-kill,tcp-cut --n 1000
 """
 
 from __future__ import annotations
@@ -18,13 +18,13 @@ from .targets import discover
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m chaos", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m chaos", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--n", type=int, default=5000, help="messages per scenario")
     parser.add_argument("--targets", default="", help="comma-separated (default: all)")
     parser.add_argument("--faults", default=",".join(FAULTS), help="comma-separated")
-    parser.add_argument("--timeout", type=float, default=120.0,
-                        help="bound on every wait of a scenario, seconds")
+    parser.add_argument("--timeout", type=float, default=120.0, help="bound on every wait of a scenario, seconds")
     args = parser.parse_args(argv)
     targets = discover([t for t in args.targets.split(",") if t] or None)
     faults = [f for f in args.faults.split(",") if f]
@@ -46,9 +46,12 @@ def main(argv: list[str] | None = None) -> int:
                     if fault not in target.faults:
                         continue
                     result = run_scenario(target, fault, args.n, workdir, args.timeout)
-                    print(f"{target.name} {fault}: lost {result.lost}, duplicated "
-                          f"{result.duplicated}{', ' + result.error if result.error else ''}",
-                          file=sys.stderr, flush=True)
+                    print(
+                        f"{target.name} {fault}: lost {result.lost}, duplicated "
+                        f"{result.duplicated}{', ' + result.error if result.error else ''}",
+                        file=sys.stderr,
+                        flush=True,
+                    )
                     results.append(result)
             finally:
                 target.stop()

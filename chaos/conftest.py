@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 ROOT = str(Path(__file__).resolve().parents[1])
-if ROOT not in sys.path:          # `import chaos` under --import-mode=importlib
+if ROOT not in sys.path:  # `import chaos` under --import-mode=importlib
     sys.path.insert(0, ROOT)
 
 from chaos.report import RESULTS, format_table  # noqa: E402

@@ -19,8 +19,7 @@ from kombu.mixins import ConsumerMixin
 
 
 class Recorder(ConsumerMixin):
-    def __init__(self, connection: Connection, queue: Queue, out: Any, prefetch: int,
-                 delay: float) -> None:
+    def __init__(self, connection: Connection, queue: Queue, out: Any, prefetch: int, delay: float) -> None:
         self.connection = connection
         self.queue = queue
         self.out = out
@@ -28,11 +27,9 @@ class Recorder(ConsumerMixin):
         self.delay = delay
 
     def get_consumers(self, Consumer: Any, channel: Any) -> list[Any]:
-        return [Consumer([self.queue], callbacks=[self.on_message], accept=["json"],
-                         prefetch_count=self.prefetch)]
+        return [Consumer([self.queue], callbacks=[self.on_message], accept=["json"], prefetch_count=self.prefetch)]
 
-    def on_consume_ready(self, connection: Any, channel: Any, consumers: Any,
-                         **kwargs: Any) -> None:
+    def on_consume_ready(self, connection: Any, channel: Any, consumers: Any, **kwargs: Any) -> None:
         self.out.write(f"# ready {time.time():.4f}\n")
         self.out.flush()
 
@@ -54,8 +51,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--delay", type=float, default=0.0)
     args = parser.parse_args(argv)
     queue = Queue(args.queue, Exchange(args.queue, "direct"), routing_key=args.queue)
-    conn = Connection(args.url, connect_timeout=2,
-                      transport_options=json.loads(args.options))
+    conn = Connection(args.url, connect_timeout=2, transport_options=json.loads(args.options))
     with open(args.out, "a", encoding="utf-8") as out:
         Recorder(conn, queue, out, args.prefetch, args.delay).run()
 

@@ -29,8 +29,7 @@ __all__ = ("Result", "run_scenario")
 ROOT = Path(__file__).resolve().parents[1]
 
 #: Bounded: about 30 s of retrying at most per publish.
-RETRY_POLICY = {"max_retries": 60, "interval_start": 0.1, "interval_step": 0.2,
-                "interval_max": 0.5}
+RETRY_POLICY = {"max_retries": 60, "interval_start": 0.1, "interval_step": 0.2, "interval_max": 0.5}
 
 
 @dataclass
@@ -59,10 +58,27 @@ class _Consumer:
         self.out = out
         out.touch()
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "chaos.consumer", "--url", url, "--queue", queue,
-             "--out", str(out), "--options", json.dumps(target.transport_options),
-             "--prefetch", "20", "--delay", str(delay)],
-            cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            [
+                sys.executable,
+                "-m",
+                "chaos.consumer",
+                "--url",
+                url,
+                "--queue",
+                queue,
+                "--out",
+                str(out),
+                "--options",
+                json.dumps(target.transport_options),
+                "--prefetch",
+                "20",
+                "--delay",
+                str(delay),
+            ],
+            cwd=ROOT,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
 
     def records(self) -> list[tuple[int, float]]:
         out = []
@@ -72,7 +88,7 @@ class _Consumer:
                 try:
                     out.append((int(number), float(when)))
                 except ValueError:
-                    continue         # a line cut short by SIGKILL
+                    continue  # a line cut short by SIGKILL
         return out
 
     def ready(self) -> bool:
@@ -92,8 +108,7 @@ class _Consumer:
             self.proc.wait(10)
 
 
-def run_scenario(target: Target, fault: str, n: int, workdir: Path,
-                 timeout: float = 120.0) -> Result:
+def run_scenario(target: Target, fault: str, n: int, workdir: Path, timeout: float = 120.0) -> Result:
     """Run ``fault`` on ``target`` with ``n`` messages; every wait bounded by ``timeout``."""
     result = Result(target.name, fault, n)
     started = time.monotonic()
@@ -111,11 +126,11 @@ def run_scenario(target: Target, fault: str, n: int, workdir: Path,
         fault_at = 0.0
         for i in range(n):
             if i == half:
-                fault_at = _inject(fault, target, workdir, proxy, consumers, url, name, half,
-                                   timeout)
-            producer.publish(i, exchange=queue.exchange, routing_key=name, declare=[queue],
-                             retry=True, retry_policy=RETRY_POLICY)
-        conn.release()           # waits for the publishes' confirmations
+                fault_at = _inject(fault, target, workdir, proxy, consumers, url, name, half, timeout)
+            producer.publish(
+                i, exchange=queue.exchange, routing_key=name, declare=[queue], retry=True, retry_policy=RETRY_POLICY
+            )
+        conn.release()  # waits for the publishes' confirmations
         wanted = set(range(n))
 
         def all_in() -> bool:
@@ -124,14 +139,13 @@ def run_scenario(target: Target, fault: str, n: int, workdir: Path,
         try:
             wait_until(all_in, timeout, "every message arriving", interval=0.2)
         except RuntimeError:
-            pass                 # counted as lost below
+            pass  # counted as lost below
         records = [r for c in consumers for r in c.records()]
         seen = [number for number, _ in records]
         result.lost = len(wanted - set(seen))
         result.duplicated = len(seen) - len(set(seen))
         result.consumer_alive = consumers[-1].alive
-        after = consumers[-1].records() if fault == "consumer-kill" else \
-            [r for r in records if r[0] >= half]
+        after = consumers[-1].records() if fault == "consumer-kill" else [r for r in records if r[0] >= half]
         times = [when for _, when in after if when >= fault_at]
         result.recovery = (min(times) - fault_at) if times else None
     except Exception as exc:  # noqa: BLE001 - reported in the table
@@ -146,9 +160,17 @@ def run_scenario(target: Target, fault: str, n: int, workdir: Path,
     return result
 
 
-def _inject(fault: str, target: Target, workdir: Path, proxy: FaultProxy | None,
-            consumers: list[_Consumer], url: str, name: str, half: int,
-            timeout: float) -> float:
+def _inject(
+    fault: str,
+    target: Target,
+    workdir: Path,
+    proxy: FaultProxy | None,
+    consumers: list[_Consumer],
+    url: str,
+    name: str,
+    half: int,
+    timeout: float,
+) -> float:
     """Make ``fault`` happen; return when it happened (``time.time()``)."""
     if fault == "server-kill":
         at = time.time()
@@ -165,16 +187,17 @@ def _inject(fault: str, target: Target, workdir: Path, proxy: FaultProxy | None,
             return len(consumers[0].records()) >= half
 
         wait_until(drained, timeout, "the consumer catching up before the idle drop")
-        time.sleep(0.5)          # idle: no publish, nothing in flight
+        time.sleep(0.5)  # idle: no publish, nothing in flight
         at = time.time()
         proxy.cut()
     elif fault == "consumer-kill":
+
         def busy() -> bool:
             return len(consumers[0].records()) >= half // 2
 
         wait_until(busy, timeout, "the consumer getting busy")
         at = time.time()
-        consumers[0].kill()      # SIGKILL while holding its prefetched messages
+        consumers[0].kill()  # SIGKILL while holding its prefetched messages
         replacement = _Consumer(url, name, workdir / f"{name}.1", target, 0.0)
         consumers.append(replacement)
     elif fault == "poison":
@@ -183,4 +206,3 @@ def _inject(fault: str, target: Target, workdir: Path, proxy: FaultProxy | None,
     else:
         raise ValueError(f"unknown fault {fault!r}")
     return at
-

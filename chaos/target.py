@@ -72,8 +72,7 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def wait_until(check: Callable[[], bool], timeout: float, what: str,
-               interval: float = 0.05) -> None:
+def wait_until(check: Callable[[], bool], timeout: float, what: str, interval: float = 0.05) -> None:
     """Poll ``check`` until it is true; ``RuntimeError`` naming ``what`` after ``timeout`` s."""
     deadline = time.monotonic() + timeout
     while True:

@@ -37,8 +37,9 @@ def started() -> Iterator[dict[str, tuple[Target, Path]]]:
 
 
 @pytest.mark.parametrize(("target_name", "fault"), CASES, ids=[f"{t}-{f}" for t, f in CASES])
-def test_no_message_lost(started: dict[str, tuple[Target, Path]], target_name: str,
-                         fault: str, tmp_path_factory: pytest.TempPathFactory) -> None:
+def test_no_message_lost(
+    started: dict[str, tuple[Target, Path]], target_name: str, fault: str, tmp_path_factory: pytest.TempPathFactory
+) -> None:
     target = TARGETS[target_name]
     if target_name not in started:
         why = target.available()

@@ -35,28 +35,60 @@ SDIST_DIR = ROOT / ".kombu57-sdist"
 SOURCE = SDIST_DIR / f"kombu-{VERSION}"
 INTEGRATION = SOURCE / "t" / "integration"
 
-COMMON_CLASSES = ("BasicFunctionality", "BaseExchangeTypes", "BaseTimeToLive", "BasePriority",
-                  "BaseMessage", "BaseEventLoop", "BaseFailover")
+COMMON_CLASSES = (
+    "BasicFunctionality",
+    "BaseExchangeTypes",
+    "BaseTimeToLive",
+    "BasePriority",
+    "BaseMessage",
+    "BaseEventLoop",
+    "BaseFailover",
+)
 
 #: target -> (test module in t/integration, classes to run or None for all, environment)
 TARGETS: dict[str, tuple[str, tuple[str, ...] | None, dict[str, str]]] = {
     "memory": ("test_ours_memory.py", None, {}),
-    "redis": ("test_redis.py",
-              ("test_RedisBasicFunctionality", "test_RedisBaseExchangeTypes", "test_RedisPriority",
-               "test_RedisMessage", "test_RedisEventLoop"),
-              {"REDIS_HOST": "127.0.0.1", "REDIS_6379_TCP": os.environ.get("REDIS_PORT", "6379")}),
-    "amqp": ("test_py_amqp.py", None,
-             {"RABBITMQ_HOST": "127.0.0.1", "RABBITMQ_5672_TCP": os.environ.get("AMQP_PORT", "5672")}),
-    "pika": ("test_ours_pika.py", None,
-             {"RABBITMQ_HOST": "127.0.0.1", "RABBITMQ_5672_TCP": os.environ.get("AMQP_PORT", "5672")}),
-    "sqs": ("test_sqs.py", ("test_SQSBasicFunctionality", "test_SQSBaseExchangeTypes", "test_SQSMessage"),
-            {"SQS_HOST": "127.0.0.1", "SQS_PORT": os.environ.get("SQS_PORT", "5000")}),
-    "mongodb": ("test_mongodb.py", None,
-                {"MONGODB_HOST": "127.0.0.1", "MONGODB_27017_TCP": os.environ.get("MONGODB_PORT", "27017")}),
-    "couchdb": ("test_ours_couchdb.py", None,
-                {"COUCHDB_HOST": "127.0.0.1", "COUCHDB_PORT": os.environ.get("COUCHDB_PORT", "5984")}),
-    "beanstalk": ("test_ours_beanstalk.py", None,
-                  {"BEANSTALK_HOST": "127.0.0.1", "BEANSTALK_PORT": os.environ.get("BEANSTALK_PORT", "11300")}),
+    "redis": (
+        "test_redis.py",
+        (
+            "test_RedisBasicFunctionality",
+            "test_RedisBaseExchangeTypes",
+            "test_RedisPriority",
+            "test_RedisMessage",
+            "test_RedisEventLoop",
+        ),
+        {"REDIS_HOST": "127.0.0.1", "REDIS_6379_TCP": os.environ.get("REDIS_PORT", "6379")},
+    ),
+    "amqp": (
+        "test_py_amqp.py",
+        None,
+        {"RABBITMQ_HOST": "127.0.0.1", "RABBITMQ_5672_TCP": os.environ.get("AMQP_PORT", "5672")},
+    ),
+    "pika": (
+        "test_ours_pika.py",
+        None,
+        {"RABBITMQ_HOST": "127.0.0.1", "RABBITMQ_5672_TCP": os.environ.get("AMQP_PORT", "5672")},
+    ),
+    "sqs": (
+        "test_sqs.py",
+        ("test_SQSBasicFunctionality", "test_SQSBaseExchangeTypes", "test_SQSMessage"),
+        {"SQS_HOST": "127.0.0.1", "SQS_PORT": os.environ.get("SQS_PORT", "5000")},
+    ),
+    "mongodb": (
+        "test_mongodb.py",
+        None,
+        {"MONGODB_HOST": "127.0.0.1", "MONGODB_27017_TCP": os.environ.get("MONGODB_PORT", "27017")},
+    ),
+    "couchdb": (
+        "test_ours_couchdb.py",
+        None,
+        {"COUCHDB_HOST": "127.0.0.1", "COUCHDB_PORT": os.environ.get("COUCHDB_PORT", "5984")},
+    ),
+    "beanstalk": (
+        "test_ours_beanstalk.py",
+        None,
+        {"BEANSTALK_HOST": "127.0.0.1", "BEANSTALK_PORT": os.environ.get("BEANSTALK_PORT", "11300")},
+    ),
 }
 
 
@@ -81,15 +113,28 @@ def _fetch_sdist_locked() -> None:
     archive = SDIST_DIR / f"kombu-{VERSION}.tar.gz"
     if not archive.exists():
         subprocess.run(
-            [sys.executable, "-m", "pip", "download", "--quiet", "--disable-pip-version-check",
-             "--no-deps", "--no-binary", ":all:", f"kombu=={VERSION}", "-d", str(SDIST_DIR)],
+            [
+                sys.executable,
+                "-m",
+                "pip",
+                "download",
+                "--quiet",
+                "--disable-pip-version-check",
+                "--no-deps",
+                "--no-binary",
+                ":all:",
+                f"kombu=={VERSION}",
+                "-d",
+                str(SDIST_DIR),
+            ],
             check=True,
         )
     if SOURCE.exists():
         shutil.rmtree(SOURCE)
     with tarfile.open(archive) as tar:
-        members = [m for m in tar.getmembers()
-                   if m.name.startswith((f"kombu-{VERSION}/t/", f"kombu-{VERSION}/examples/"))]
+        members = [
+            m for m in tar.getmembers() if m.name.startswith((f"kombu-{VERSION}/t/", f"kombu-{VERSION}/examples/"))
+        ]
         tar.extractall(SDIST_DIR, members=members, filter="data")
     marker.touch()
 
@@ -122,8 +167,11 @@ def clean_slate(target: str) -> None:
     """
     import re
 
-    urls = [BROKER_URLS[key].format(**TARGETS[target][2]) for key in BROKER_URLS
-            if key == target or key.startswith(target + "-")]
+    urls = [
+        BROKER_URLS[key].format(**TARGETS[target][2])
+        for key in BROKER_URLS
+        if key == target or key.startswith(target + "-")
+    ]
     names: set[str] = set()
     for module in INTEGRATION.glob("*.py"):
         names.update(re.findall(r"(?:Queue|SimpleQueue|SimpleBuffer)\(\s*'([\w.-]+)'", module.read_text()))
@@ -152,12 +200,13 @@ def node_ids(target: str) -> list[str]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("targets", nargs="*",
-                        help=f"targets (default: all): {', '.join(TARGETS)}; arguments after -- go to pytest")
+    parser.add_argument(
+        "targets", nargs="*", help=f"targets (default: all): {', '.join(TARGETS)}; arguments after -- go to pytest"
+    )
     parser.add_argument("--list", action="store_true", help="list the targets and exit")
     argv = list(sys.argv[1:] if argv is None else argv)
-    extra = argv[argv.index("--") + 1:] if "--" in argv else []
-    args = parser.parse_args(argv[:argv.index("--")] if "--" in argv else argv)
+    extra = argv[argv.index("--") + 1 :] if "--" in argv else []
+    args = parser.parse_args(argv[: argv.index("--")] if "--" in argv else argv)
     if args.list:
         for name, (module, classes, _) in TARGETS.items():
             print(f"{name:10} {module} {' '.join(classes or ('(all classes)',))}")
@@ -175,12 +224,24 @@ def main(argv: list[str] | None = None) -> int:
         env = dict(os.environ, **TARGETS[target][2], KOMBU57_TARGETS=target)
         clean_slate(target)
         print(f"kombu57: {target}", flush=True)
-        cmd = [sys.executable, "-m", "pytest", "-c", str(HERE / "pytest.ini"), "--rootdir", str(SOURCE),
-               *node_ids(target), *extra]
+        cmd = [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-c",
+            str(HERE / "pytest.ini"),
+            "--rootdir",
+            str(SOURCE),
+            *node_ids(target),
+            *extra,
+        ]
         if subprocess.run(cmd, cwd=SOURCE, env=env, check=False).returncode != 0:
             failed.append(target)
-    print(f"kombu57: {len(targets) - len(failed)} of {len(targets)} targets passed"
-          + (f"; failed: {', '.join(failed)}" if failed else ""), flush=True)
+    print(
+        f"kombu57: {len(targets) - len(failed)} of {len(targets)} targets passed"
+        + (f"; failed: {', '.join(failed)}" if failed else ""),
+        flush=True,
+    )
     return 1 if failed else 0
 
 

@@ -47,8 +47,7 @@ class _Node:
 
     def _env(self) -> dict[str, str]:
         assert self.dir is not None
-        return dict(os.environ, AMQP_PORT=str(self.port), SERVICES_DIR=str(self.dir),
-                    SERVICES_TIMEOUT="120")
+        return dict(os.environ, AMQP_PORT=str(self.port), SERVICES_DIR=str(self.dir), SERVICES_TIMEOUT="120")
 
     def start(self, workdir: Path) -> None:  # noqa: ARG002 - see below
         if not self.port:
@@ -59,8 +58,14 @@ class _Node:
             # not under workdir: the node runs as the rabbitmq user, which must
             # reach its files (a private temporary directory is not traversable)
             self.port, self.dir = port, ROOT / ".services" / f"chaos-rabbitmq-{port}"
-        run = subprocess.run(["bash", str(SERVICES), "rabbitmq"], env=self._env(),
-                             capture_output=True, text=True, timeout=180, check=False)
+        run = subprocess.run(
+            ["bash", str(SERVICES), "rabbitmq"],
+            env=self._env(),
+            capture_output=True,
+            text=True,
+            timeout=180,
+            check=False,
+        )
         if run.returncode:
             raise RuntimeError(f"private RabbitMQ on port {self.port}: {run.stderr.strip()}")
 
@@ -73,8 +78,13 @@ class _Node:
 
     def stop(self) -> None:
         if self.port and self.dir is not None:
-            subprocess.run(["bash", str(SERVICES), "--stop", "rabbitmq"], env=self._env(),
-                           capture_output=True, timeout=120, check=False)
+            subprocess.run(
+                ["bash", str(SERVICES), "--stop", "rabbitmq"],
+                env=self._env(),
+                capture_output=True,
+                timeout=120,
+                check=False,
+            )
             shutil.rmtree(self.dir, ignore_errors=True)
         self.port, self.dir = 0, None
 
@@ -159,8 +169,13 @@ class RabbitMQTarget(Target):
         if tool is None:
             return set()
         try:
-            out = subprocess.run([tool, "-q", command, "name", "--no-table-headers"],
-                                 capture_output=True, text=True, timeout=60, check=True).stdout
+            out = subprocess.run(
+                [tool, "-q", command, "name", "--no-table-headers"],
+                capture_output=True,
+                text=True,
+                timeout=60,
+                check=True,
+            ).stdout
         except (OSError, subprocess.SubprocessError):
             return set()
         return {line.strip() for line in out.splitlines() if line.strip()}
@@ -185,13 +200,12 @@ class RabbitMQTarget(Target):
         import amqp
 
         poison = [
-            amqp.Message(b'{"n": -1}', content_type=b"application/\xffjson",
-                         content_encoding="utf-8"),
-            amqp.Message(b'{"n": -2}', content_type="application/json",
-                         content_encoding="utf-8", correlation_id=b"\xc3\x28"),
+            amqp.Message(b'{"n": -1}', content_type=b"application/\xffjson", content_encoding="utf-8"),
+            amqp.Message(
+                b'{"n": -2}', content_type="application/json", content_encoding="utf-8", correlation_id=b"\xc3\x28"
+            ),
             amqp.Message(b"{not json", content_type="application/json", content_encoding="utf-8"),
-            amqp.Message(b"\x80\x04K\x01.", content_type="application/x-python-serialize",
-                         content_encoding="binary"),
+            amqp.Message(b"\x80\x04K\x01.", content_type="application/x-python-serialize", content_encoding="binary"),
         ]
         conn = self._raw()
         try:

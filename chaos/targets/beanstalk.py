@@ -36,9 +36,20 @@ class BeanstalkTarget(Target):
         binlog = workdir / "beanstalkd-binlog"
         binlog.mkdir(parents=True, exist_ok=True)
         self.proc = subprocess.Popen(
-            [str(shutil.which("beanstalkd")), "-l", "127.0.0.1", "-p", str(self.port),
-             "-b", str(binlog), "-z", str(1 << 20)],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            [
+                str(shutil.which("beanstalkd")),
+                "-l",
+                "127.0.0.1",
+                "-p",
+                str(self.port),
+                "-b",
+                str(binlog),
+                "-z",
+                str(1 << 20),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         import greenstalk
 
         def answers() -> bool:
@@ -71,13 +82,26 @@ class BeanstalkTarget(Target):
         from kombu_transport_beanstalk.names import tube_for
 
         def job(body: str, content_type: str) -> bytes:
-            properties = {"priority": 0, "body_encoding": "base64",
-                          "delivery_info": {"exchange": queue, "routing_key": queue}}
-            return json.dumps({"body": body, "content-encoding": "utf-8", "content-type": content_type,
-                               "headers": {}, "properties": properties, "queue": queue}).encode()
+            properties = {
+                "priority": 0,
+                "body_encoding": "base64",
+                "delivery_info": {"exchange": queue, "routing_key": queue},
+            }
+            return json.dumps(
+                {
+                    "body": body,
+                    "content-encoding": "utf-8",
+                    "content-type": content_type,
+                    "headers": {},
+                    "properties": properties,
+                    "queue": queue,
+                }
+            ).encode()
 
-        poison = [job("!!!not base64!!!", "application/json"),
-                  job("gASVAAAAAAAAAAAu", "application/x-python-serialize")]
+        poison = [
+            job("!!!not base64!!!", "application/json"),
+            job("gASVAAAAAAAAAAAu", "application/x-python-serialize"),
+        ]
         with greenstalk.Client(("127.0.0.1", self.port), encoding=None, use=tube_for(queue)) as client:
             for body in poison:
                 client.put(body)

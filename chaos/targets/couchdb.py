@@ -15,8 +15,9 @@ from urllib.parse import quote
 from ..target import Target, free_port, wait_until
 
 #: Where ``scripts/services.sh couchdb`` installs pouchdb-server.
-_TOOLS_POUCHDB = (Path(__file__).resolve().parents[2] / ".services" / "pouchdb-server" / "node_modules"
-                  / ".bin" / "pouchdb-server")
+_TOOLS_POUCHDB = (
+    Path(__file__).resolve().parents[2] / ".services" / "pouchdb-server" / "node_modules" / ".bin" / "pouchdb-server"
+)
 _DATABASE = "chaos"
 
 
@@ -28,8 +29,7 @@ def _binary() -> str | None:
 
 class CouchDBTarget(Target):
     name = "couchdb"
-    transport_options: dict[str, Any] = {
-        "visibility_timeout": 3, "lease_interval": 0.5, "polling_interval": 0.2}
+    transport_options: dict[str, Any] = {"visibility_timeout": 3, "lease_interval": 0.5, "polling_interval": 0.2}
     redelivery_seconds = 3.0
 
     def __init__(self) -> None:
@@ -53,9 +53,22 @@ class CouchDBTarget(Target):
         # Disk mode (no --in-memory): documents survive a SIGKILL. It writes
         # log.txt into its working directory.
         self.proc = subprocess.Popen(
-            [str(_binary()), "--host", "127.0.0.1", "--port", str(self.port), "--dir", str(datadir),
-             "--config", str(workdir / "pouchdb-config.json"), "--no-color"],
-            cwd=str(workdir), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            [
+                str(_binary()),
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(self.port),
+                "--dir",
+                str(datadir),
+                "--config",
+                str(workdir / "pouchdb-config.json"),
+                "--no-color",
+            ],
+            cwd=str(workdir),
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
 
         def ping() -> bool:
             try:
@@ -90,20 +103,36 @@ class CouchDBTarget(Target):
 
         def document(body: str, content_type: str) -> dict[str, Any]:
             properties: dict[str, Any] = {
-                "delivery_tag": str(uuid.uuid4()), "priority": 0, "delivery_mode": 2,
+                "delivery_tag": str(uuid.uuid4()),
+                "priority": 0,
+                "delivery_mode": 2,
                 "body_encoding": "base64",
-                "delivery_info": {"exchange": queue, "routing_key": queue}}
-            envelope = {"body": body, "content-encoding": "utf-8", "content-type": content_type,
-                        "headers": {}, "properties": properties}
+                "delivery_info": {"exchange": queue, "routing_key": queue},
+            }
+            envelope = {
+                "body": body,
+                "content-encoding": "utf-8",
+                "content-type": content_type,
+                "headers": {},
+                "properties": properties,
+            }
             # The transport's message document (kombu_transport_couchdb.documents).
-            return {"_id": f"kombu.m:{quote(queue, safe='')}:{uuid.uuid4().hex}", "queue": queue,
-                    "rank": 255, "seq": time.time_ns() // 1000, "visible": 0, "claim": None,
-                    "deliveries": 0, "payload": envelope}
+            return {
+                "_id": f"kombu.m:{quote(queue, safe='')}:{uuid.uuid4().hex}",
+                "queue": queue,
+                "rank": 255,
+                "seq": time.time_ns() // 1000,
+                "visible": 0,
+                "claim": None,
+                "deliveries": 0,
+                "payload": envelope,
+            }
 
-        poison = [document("!!!not base64!!!", "application/json"),
-                  document("gASVAAAAAAAAAAAu", "application/x-python-serialize")]
-        reply = requests.post(f"http://127.0.0.1:{self.port}/{_DATABASE}/_bulk_docs",
-                              json={"docs": poison}, timeout=10)
+        poison = [
+            document("!!!not base64!!!", "application/json"),
+            document("gASVAAAAAAAAAAAu", "application/x-python-serialize"),
+        ]
+        reply = requests.post(f"http://127.0.0.1:{self.port}/{_DATABASE}/_bulk_docs", json={"docs": poison}, timeout=10)
         reply.raise_for_status()
         return len(poison)
 

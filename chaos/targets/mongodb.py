@@ -25,7 +25,11 @@ def _binary() -> str | None:
 class MongoDBTarget(Target):
     name = "mongodb"
     transport_options: dict[str, Any] = {
-        "visibility_timeout": 3, "lease_interval": 0.5, "restore_interval": 0.3, "polling_interval": 0.1}
+        "visibility_timeout": 3,
+        "lease_interval": 0.5,
+        "restore_interval": 0.3,
+        "polling_interval": 0.1,
+    }
     redelivery_seconds = 3.0
 
     def __init__(self) -> None:
@@ -52,9 +56,22 @@ class MongoDBTarget(Target):
         datadir = workdir / "mongodb-data"
         datadir.mkdir(parents=True, exist_ok=True)
         self.proc = subprocess.Popen(
-            [str(_binary()), "--host", "127.0.0.1", "-p", str(self.port), "--data-dir", str(datadir),
-             "--log-file", str(workdir / "nx-27017.log"), "--pid-file", str(workdir / "nx-27017.pid")],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            [
+                str(_binary()),
+                "--host",
+                "127.0.0.1",
+                "-p",
+                str(self.port),
+                "--data-dir",
+                str(datadir),
+                "--log-file",
+                str(workdir / "nx-27017.log"),
+                "--pid-file",
+                str(workdir / "nx-27017.pid"),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
 
         def ping() -> bool:
             client = self._client()
@@ -90,21 +107,33 @@ class MongoDBTarget(Target):
 
         def envelope(body: str, content_type: str, encoding: str | None) -> str:
             properties: dict[str, Any] = {
-                "delivery_tag": str(uuid.uuid4()), "priority": 0, "delivery_mode": 2,
-                "delivery_info": {"exchange": queue, "routing_key": queue}}
+                "delivery_tag": str(uuid.uuid4()),
+                "priority": 0,
+                "delivery_mode": 2,
+                "delivery_info": {"exchange": queue, "routing_key": queue},
+            }
             if encoding:
                 properties["body_encoding"] = encoding
-            return json.dumps({"body": body, "content-encoding": "utf-8",
-                               "content-type": content_type, "headers": {},
-                               "properties": properties})
+            return json.dumps(
+                {
+                    "body": body,
+                    "content-encoding": "utf-8",
+                    "content-type": content_type,
+                    "headers": {},
+                    "properties": properties,
+                }
+            )
 
-        poison = [envelope("!!!not base64!!!", "application/json", "base64"),
-                  envelope("gASVAAAAAAAAAAAu", "application/x-python-serialize", "base64")]
+        poison = [
+            envelope("!!!not base64!!!", "application/json", "base64"),
+            envelope("gASVAAAAAAAAAAAu", "application/x-python-serialize", "base64"),
+        ]
         client = self._client(5000)
         try:
             # Kombu 5.7's message document: {queue, payload, priority (9 - priority)}.
             client[_DATABASE]["messages"].insert_many(
-                [{"queue": queue, "payload": payload, "priority": 9} for payload in poison])
+                [{"queue": queue, "payload": payload, "priority": 9} for payload in poison]
+            )
         finally:
             client.close()
         return len(poison)

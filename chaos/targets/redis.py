@@ -22,7 +22,10 @@ from ..target import Target, free_port, wait_until
 class RedisTarget(Target):
     name = "redis"
     transport_options: dict[str, Any] = {
-        "visibility_timeout": 3, "unacked_restore_interval": 0.5, "health_check_interval": 2}
+        "visibility_timeout": 3,
+        "unacked_restore_interval": 0.5,
+        "health_check_interval": 2,
+    }
     redelivery_seconds = 3.0
 
     def __init__(self) -> None:
@@ -44,10 +47,24 @@ class RedisTarget(Target):
         datadir = workdir / "redis-data"
         datadir.mkdir(parents=True, exist_ok=True)
         self.proc = subprocess.Popen(
-            [str(shutil.which("redis-server")), "--bind", "127.0.0.1", "--port", str(self.port),
-             "--save", "", "--appendonly", "yes", "--appendfsync", "always",
-             "--dir", str(datadir)],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            [
+                str(shutil.which("redis-server")),
+                "--bind",
+                "127.0.0.1",
+                "--port",
+                str(self.port),
+                "--save",
+                "",
+                "--appendonly",
+                "yes",
+                "--appendfsync",
+                "always",
+                "--dir",
+                str(datadir),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         import redis
 
         client = redis.Redis(port=self.port, socket_connect_timeout=0.5)
@@ -81,19 +98,30 @@ class RedisTarget(Target):
 
         def envelope(body: str, content_type: str, encoding: str | None) -> str:
             properties: dict[str, Any] = {
-                "delivery_tag": str(uuid.uuid4()), "priority": 0, "delivery_mode": 2,
-                "delivery_info": {"exchange": queue, "routing_key": queue}}
+                "delivery_tag": str(uuid.uuid4()),
+                "priority": 0,
+                "delivery_mode": 2,
+                "delivery_info": {"exchange": queue, "routing_key": queue},
+            }
             if encoding:
                 properties["body_encoding"] = encoding
-            return json.dumps({"body": body, "content-encoding": "utf-8",
-                               "content-type": content_type, "headers": {},
-                               "properties": properties})
+            return json.dumps(
+                {
+                    "body": body,
+                    "content-encoding": "utf-8",
+                    "content-type": content_type,
+                    "headers": {},
+                    "properties": properties,
+                }
+            )
 
         not_utf8 = envelope("@", "application/json", None).encode().replace(b'"@"', b'"\xff\xfe"')
         poison: list[str | bytes] = [
             envelope("!!!not base64!!!", "application/json", "base64"),
             envelope("gASVAAAAAAAAAAAu", "application/x-python-serialize", "base64"),
-            b"\x00 not json \xfe", not_utf8]
+            b"\x00 not json \xfe",
+            not_utf8,
+        ]
         client = redis.Redis(port=self.port)
         try:
             client.lpush(queue, *poison)

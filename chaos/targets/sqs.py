@@ -42,16 +42,19 @@ class SQSTarget(Target):
     def _client(self) -> Any:
         import boto3
 
-        return boto3.client("sqs", endpoint_url=f"http://127.0.0.1:{self.port}",
-                            region_name="us-east-1", aws_access_key_id="chaos",
-                            aws_secret_access_key="chaos")
+        return boto3.client(
+            "sqs",
+            endpoint_url=f"http://127.0.0.1:{self.port}",
+            region_name="us-east-1",
+            aws_access_key_id="chaos",
+            aws_secret_access_key="chaos",
+        )
 
     def start(self, workdir: Path) -> None:
         if not self.port:
             self.port = free_port()
         log = open(workdir / "moto.log", "ab")  # noqa: SIM115 - owned by the process
-        self.proc = subprocess.Popen([str(MOTO), "-H", "127.0.0.1", "-p", str(self.port)],
-                                     stdout=log, stderr=log)
+        self.proc = subprocess.Popen([str(MOTO), "-H", "127.0.0.1", "-p", str(self.port)], stdout=log, stderr=log)
         log.close()
         client = self._client()
         wait_until(lambda: client.list_queues() is not None, 30, f"moto on port {self.port}")
@@ -79,16 +82,27 @@ class SQSTarget(Target):
         from kombu_transport_sqs.naming import entity_name
 
         def body(payload: str, content_type: str) -> str:
-            properties = {"priority": 0, "body_encoding": "base64", "delivery_tag": "poison",
-                          "delivery_info": {"exchange": queue, "routing_key": queue}}
-            envelope = {"body": payload, "content-encoding": "utf-8",
-                        "content-type": content_type, "headers": {}, "properties": properties}
+            properties = {
+                "priority": 0,
+                "body_encoding": "base64",
+                "delivery_tag": "poison",
+                "delivery_info": {"exchange": queue, "routing_key": queue},
+            }
+            envelope = {
+                "body": payload,
+                "content-encoding": "utf-8",
+                "content-type": content_type,
+                "headers": {},
+                "properties": properties,
+            }
             return base64.b64encode(json.dumps(envelope).encode()).decode()
 
         client = self._client()
         url = client.get_queue_url(QueueName=entity_name(queue))["QueueUrl"]
-        poison = [body("!!!not base64!!!", "application/json"),
-                  body("gASVAAAAAAAAAAAu", "application/x-python-serialize")]
+        poison = [
+            body("!!!not base64!!!", "application/json"),
+            body("gASVAAAAAAAAAAAu", "application/x-python-serialize"),
+        ]
         for text in poison:
             client.send_message(QueueUrl=url, MessageBody=text)
         return len(poison)

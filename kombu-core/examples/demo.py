@@ -46,6 +46,7 @@ def main(url: str = "memory://") -> dict[str, list[Any]]:
 
         consumers = []
         for queue in QUEUES:
+
             def callback(body: Any, message: Any, name: str = queue.name) -> None:
                 received[name].append(body)
                 message.ack()

@@ -96,14 +96,11 @@ MODULES: tuple[str, ...] = (
 #: Names a module offers without listing them in ``__all__``.
 EXTRA_NAMES: dict[str, tuple[str, ...]] = {
     "kombu": ("VERSION", "version_info", "version_info_t", "__version__"),
-    "kombu.connection": ("Connection", "BrokerConnection", "ConnectionPool",
-                         "ChannelPool", "Resource"),
+    "kombu.connection": ("Connection", "BrokerConnection", "ConnectionPool", "ChannelPool", "Resource"),
     "kombu.entity": ("Exchange", "Queue", "binding", "maybe_delivery_mode"),
-    "kombu.serialization": ("registry", "dumps", "loads", "register",
-                            "unregister", "prepare_accept_content"),
+    "kombu.serialization": ("registry", "dumps", "loads", "register", "unregister", "prepare_accept_content"),
     "kombu.transport.virtual.exchange": ("STANDARD_EXCHANGE_TYPES",),
-    "kombu.transport.base": ("to_rabbitmq_queue_arguments",
-                             "RABBITMQ_QUEUE_ARGUMENTS", "maybe_s_to_ms"),
+    "kombu.transport.base": ("to_rabbitmq_queue_arguments", "RABBITMQ_QUEUE_ARGUMENTS", "maybe_s_to_ms"),
     "kombu.transport.virtual": ("binding_key_t", "queue_binding_t"),
 }
 
@@ -113,59 +110,82 @@ EXTRA_NAMES: dict[str, tuple[str, ...]] = {
 #: Transport modules belong to transport distributions and are checked only
 #: when that distribution is installed (see :data:`TRANSPORT_IMPORTS`).
 CELERY_IMPORTS: dict[str, tuple[str, ...]] = {
-    "kombu": ("Connection", "Consumer", "Exchange", "Producer", "Queue",
-              "eventloop", "pidbox", "pools", "serialization"),
+    "kombu": (
+        "Connection",
+        "Consumer",
+        "Exchange",
+        "Producer",
+        "Queue",
+        "eventloop",
+        "pidbox",
+        "pools",
+        "serialization",
+    ),
     "kombu.abstract": ("Object",),
-    "kombu.asynchronous": ("ERR", "Hub", "WRITE", "get_event_loop",
-                           "set_event_loop", "timer"),
+    "kombu.asynchronous": ("ERR", "Hub", "WRITE", "get_event_loop", "set_event_loop", "timer"),
     "kombu.asynchronous.semaphore": ("DummyLock", "LaxBoundedSemaphore"),
     "kombu.asynchronous.timer": ("Entry", "Timer", "logger", "to_timestamp"),
     "kombu.clocks": ("LamportClock", "timetuple"),
-    "kombu.common": ("Broadcast", "QoS", "ignore_errors", "maybe_declare",
-                     "oid_from"),
-    "kombu.compression": ("compress", "decompress", "encoders",
-                          "get_encoder"),
+    "kombu.common": ("Broadcast", "QoS", "ignore_errors", "maybe_declare", "oid_from"),
+    "kombu.compression": ("compress", "decompress", "encoders", "get_encoder"),
     "kombu.connection": ("maybe_channel",),
     "kombu.entity": ("Exchange", "Queue"),
-    "kombu.exceptions": ("ContentDisallowed", "DecodeError", "EncodeError",
-                         "LimitExceeded", "OperationalError"),
+    "kombu.exceptions": ("ContentDisallowed", "DecodeError", "EncodeError", "LimitExceeded", "OperationalError"),
     "kombu.log": ("LOG_LEVELS", "get_logger"),
     "kombu.matcher": ("match",),
     "kombu.message": ("Message",),
     "kombu.mixins": ("ConsumerMixin",),
     "kombu.pidbox": ("Mailbox",),
-    "kombu.serialization": ("disable_insecure_serializers", "dumps", "loads",
-                            "pickle", "pickle_protocol",
-                            "prepare_accept_content", "registry"),
+    "kombu.serialization": (
+        "disable_insecure_serializers",
+        "dumps",
+        "loads",
+        "pickle",
+        "pickle_protocol",
+        "prepare_accept_content",
+        "registry",
+    ),
     "kombu.transport.native_delayed_delivery": (
         "bind_queue_to_native_delayed_delivery_exchange",
         "calculate_routing_key",
-        "declare_native_delayed_delivery_exchanges_and_queues"),
+        "declare_native_delayed_delivery_exchanges_and_queues",
+    ),
     "kombu.utils": ("cached_property", "json", "symbol_by_name"),
-    "kombu.utils.compat": ("_detect_environment", "detect_environment",
-                           "maybe_fileno", "register_after_fork"),
-    "kombu.utils.encoding": ("bytes_to_str", "ensure_bytes", "from_utf8",
-                             "safe_repr", "safe_str",
-                             "set_default_encoding_file", "str_to_bytes"),
+    "kombu.utils.compat": ("_detect_environment", "detect_environment", "maybe_fileno", "register_after_fork"),
+    "kombu.utils.encoding": (
+        "bytes_to_str",
+        "ensure_bytes",
+        "from_utf8",
+        "safe_repr",
+        "safe_str",
+        "set_default_encoding_file",
+        "str_to_bytes",
+    ),
     "kombu.utils.eventio": ("SELECT_BAD_FD",),
-    "kombu.utils.functional": ("LRUCache", "dictfilter", "fxrange",
-                               "is_list", "lazy", "maybe_evaluate",
-                               "maybe_list", "memoize", "reprcall",
-                               "retry_over_time"),
+    "kombu.utils.functional": (
+        "LRUCache",
+        "dictfilter",
+        "fxrange",
+        "is_list",
+        "lazy",
+        "maybe_evaluate",
+        "maybe_list",
+        "memoize",
+        "reprcall",
+        "retry_over_time",
+    ),
     "kombu.utils.imports": ("symbol_by_name",),
     "kombu.utils.json": ("dumps",),
     "kombu.utils.limits": ("TokenBucket",),
     "kombu.utils.objects": ("cached_property",),
-    "kombu.utils.url": ("_parse_url", "maybe_sanitize_url", "parse_url",
-                        "url_to_parts", "urlparse"),
+    "kombu.utils.url": ("_parse_url", "maybe_sanitize_url", "parse_url", "url_to_parts", "urlparse"),
     "kombu.utils.uuid": ("uuid",),
 }
 
 #: Celery's imports from Kombu's transport modules: module -> (the
 #: distribution that provides it here, names).
 TRANSPORT_IMPORTS: dict[str, tuple[str, tuple[str, ...]]] = {
-    "kombu.transport.redis": ("kombu_transport_redis",
-                              ("get_redis_error_classes",)),
+    "kombu.transport.redis": ("kombu_transport_redis", ("get_redis_error_classes",)),
 }
 
 #: Code run in both interpreters before the recipes below.
@@ -193,10 +213,8 @@ INSTANCE_RECIPES: dict[str, str] = {
     "Queue": "Queue('parity_q', Exchange('parity_x'), 'rk')",
     "Producer": "Producer(ch)",
     "Consumer": "Consumer(ch, [Queue('parity_q', Exchange('parity_x'), 'rk')])",
-    "compat.Consumer": ("kombu.compat.Consumer(conn, queue='parity_cq', "
-                        "exchange='parity_cx', routing_key='rk')"),
-    "compat.Publisher": ("kombu.compat.Publisher(conn, exchange='parity_cx', "
-                         "routing_key='rk')"),
+    "compat.Consumer": ("kombu.compat.Consumer(conn, queue='parity_cq', exchange='parity_cx', routing_key='rk')"),
+    "compat.Publisher": ("kombu.compat.Publisher(conn, exchange='parity_cx', routing_key='rk')"),
     "Message(memory)": "message",
     "Channel(memory)": "ch",
     "Transport(memory)": "conn.transport",
@@ -385,21 +403,17 @@ if __name__ == "__main__":
 # ---------------------------------------------------------------------------
 ALLOWED: dict[str, str] = {
     # --- deliberate differences -------------------------------------------
-    "kombu.asynchronous*:Hub.create_loop(*":
-        "Kombu binds globals (generator, sleep, min, next, Empty, "
-        "StopIteration, KeyError, READ, WRITE, ERR) as default arguments "
-        "for speed; nobody passes them",
-    "kombu.transport.base:Transport.close_channel(*":
-        "Kombu's base misnames the argument `connection`; it is the channel "
-        "(virtual.Transport.close_channel(channel), callers pass it "
-        "positionally)",
-    "kombu.asynchronous.http":
-        "Kombu's hub-driven HTTP client (pycurl/urllib3) exists for its SQS "
-        "transport; kombu-transport-sqs uses boto3 and the core stays "
-        "dependency-free",
-    "kombu.utils.functional:LRUCache<collections.UserDict>":
-        "a MutableMapping with UserDict's methods; UserDict's copy() and |= "
-        "would bypass the lock and the size limit",
+    "kombu.asynchronous*:Hub.create_loop(*": "Kombu binds globals (generator, sleep, min, next, Empty, "
+    "StopIteration, KeyError, READ, WRITE, ERR) as default arguments "
+    "for speed; nobody passes them",
+    "kombu.transport.base:Transport.close_channel(*": "Kombu's base misnames the argument `connection`; it is the channel "
+    "(virtual.Transport.close_channel(channel), callers pass it "
+    "positionally)",
+    "kombu.asynchronous.http": "Kombu's hub-driven HTTP client (pycurl/urllib3) exists for its SQS "
+    "transport; kombu-transport-sqs uses boto3 and the core stays "
+    "dependency-free",
+    "kombu.utils.functional:LRUCache<collections.UserDict>": "a MutableMapping with UserDict's methods; UserDict's copy() and |= "
+    "would bypass the lock and the size limit",
 }
 
 
@@ -414,8 +428,12 @@ def _run_reference() -> dict[str, Any]:
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
     proc = subprocess.run(
         [str(KOMBU57_PYTHON), "-I", "-c", INTROSPECT],
-        input=json.dumps(config), capture_output=True, text=True, env=env,
-        check=False, cwd="/",
+        input=json.dumps(config),
+        capture_output=True,
+        text=True,
+        env=env,
+        check=False,
+        cwd="/",
     )
     assert proc.returncode == 0, proc.stderr
     result: dict[str, Any] = json.loads(proc.stdout)
@@ -444,8 +462,7 @@ _POSITIONAL = ("POSITIONAL_ONLY", "POSITIONAL_OR_KEYWORD")
 _KEYWORD = ("POSITIONAL_OR_KEYWORD", "KEYWORD_ONLY")
 
 
-def compare_params(key: str, theirs: list | None, ours: list | None,
-                   gaps: dict[str, str]) -> int:
+def compare_params(key: str, theirs: list | None, ours: list | None, gaps: dict[str, str]) -> int:
     """Record where ``ours`` cannot be called as ``theirs`` can.
 
     Returns the number of Kombu parameters checked.
@@ -466,16 +483,14 @@ def compare_params(key: str, theirs: list | None, ours: list | None,
     for index, name in enumerate(t_pos):
         if index < len(o_pos):
             if o_pos[index] != name:
-                gaps[f"{key}({name})@pos"] = (
-                    f"positional #{index} is {o_pos[index]!r} in ours")
+                gaps[f"{key}({name})@pos"] = f"positional #{index} is {o_pos[index]!r} in ours"
         elif not o_varargs:
             gaps[f"{key}({name})@pos"] = f"ours takes no positional #{index}"
     t_names = {n for n, _k, _d in theirs}
     t_var = any(k.startswith("VAR_") for _n, k, _d in theirs)
     if not t_var:
         for name, kind, default in ours:
-            if not default and not kind.startswith("VAR_") \
-                    and name not in t_names:
+            if not default and not kind.startswith("VAR_") and name not in t_names:
                 gaps[f"{key}(+{name})"] = "ours requires a parameter Kombu lacks"
     return checked
 
@@ -504,12 +519,17 @@ def _has_attr(obj: Any, name: str) -> bool:
     return True
 
 
-def _compare_class(key: str, theirs: dict, ours_obj: type, intro: dict,
-                   gaps: dict[str, str], counts: dict[str, int],
-                   instances: list[Any]) -> None:
+def _compare_class(
+    key: str,
+    theirs: dict,
+    ours_obj: type,
+    intro: dict,
+    gaps: dict[str, str],
+    counts: dict[str, int],
+    instances: list[Any],
+) -> None:
     ours = intro["describe"](ours_obj)
-    counts["params"] += compare_params(key, theirs["params"], ours["params"],
-                                       gaps)
+    counts["params"] += compare_params(key, theirs["params"], ours["params"], gaps)
     for base in theirs.get("bases", ()):
         top = base.split(".")[0]
         if top != "kombu" and top not in sys.stdlib_module_names:
@@ -527,10 +547,11 @@ def _compare_class(key: str, theirs: dict, ours_obj: type, intro: dict,
             continue
         counts["members"] += 1
         mkey = f"{key}.{mname}"
-        if not any(mname in vars(k) for k in ours_obj.__mro__) and \
-                not _has_attr(ours_obj, mname) and \
-                not any(isinstance(inst, ours_obj) and _has_attr(inst, mname)
-                        for inst in instances):
+        if (
+            not any(mname in vars(k) for k in ours_obj.__mro__)
+            and not _has_attr(ours_obj, mname)
+            and not any(isinstance(inst, ours_obj) and _has_attr(inst, mname) for inst in instances)
+        ):
             gaps[mkey] = "member missing"
             continue
         odesc = intro["describe_member"](ours_obj, mname)
@@ -543,12 +564,10 @@ def _compare_class(key: str, theirs: dict, ours_obj: type, intro: dict,
         if odesc["kind"] != "method":
             gaps[f"{mkey}:kind"] = f"method in Kombu, {odesc['kind']} in ours"
             continue
-        counts["params"] += compare_params(mkey, mdesc["params"],
-                                           odesc["params"], gaps)
+        counts["params"] += compare_params(mkey, mdesc["params"], odesc["params"], gaps)
 
 
-def find_gaps(reference: dict[str, Any]) -> tuple[dict[str, str],
-                                                  dict[str, int]]:
+def find_gaps(reference: dict[str, Any]) -> tuple[dict[str, str], dict[str, int]]:
     """Compare the reference description with our package."""
     intro = _introspection()
     ns: dict[str, Any] = {}
@@ -556,8 +575,7 @@ def find_gaps(reference: dict[str, Any]) -> tuple[dict[str, str],
     built = {recipe: eval(expr, ns) for recipe, expr in INSTANCE_RECIPES.items()}
     instances = list(built.values())
     gaps: dict[str, str] = {}
-    counts = {"modules": 0, "names": 0, "params": 0, "members": 0,
-              "bases": 0, "instance_attrs": 0, "celery_imports": 0}
+    counts = {"modules": 0, "names": 0, "params": 0, "members": 0, "bases": 0, "instance_attrs": 0, "celery_imports": 0}
     for modname, mdesc in reference["modules"].items():
         assert "error" not in mdesc, (modname, mdesc)
         counts["modules"] += 1
@@ -573,8 +591,7 @@ def find_gaps(reference: dict[str, Any]) -> tuple[dict[str, str],
             if not hasattr(mod, name):
                 gaps[key] = "name missing"
                 continue
-            if name in mdesc["in_all"] and ours_all is not None and \
-                    name not in ours_all:
+            if name in mdesc["in_all"] and ours_all is not None and name not in ours_all:
                 gaps[f"{key}:__all__"] = "not in __all__ (import * loses it)"
             obj = getattr(mod, name)
             if desc["kind"] == "class":
@@ -582,15 +599,12 @@ def find_gaps(reference: dict[str, Any]) -> tuple[dict[str, str],
                     gaps[f"{key}:kind"] = "class in Kombu, not in ours"
                     continue
                 if desc["own"]:
-                    _compare_class(key, desc, obj, intro, gaps, counts,
-                                   instances)
+                    _compare_class(key, desc, obj, intro, gaps, counts, instances)
             elif desc["kind"] in ("function", "callable"):
                 if not callable(obj):
                     gaps[f"{key}:kind"] = "callable in Kombu, not in ours"
                     continue
-                counts["params"] += compare_params(
-                    key, desc["params"], intro["describe"](obj)["params"],
-                    gaps)
+                counts["params"] += compare_params(key, desc["params"], intro["describe"](obj)["params"], gaps)
             elif desc["kind"] == "module" and not hasattr(obj, "__name__"):
                 gaps[f"{key}:kind"] = "module in Kombu, not in ours"
     imports = dict(CELERY_IMPORTS)
@@ -614,8 +628,7 @@ def find_gaps(reference: dict[str, Any]) -> tuple[dict[str, str],
 
 
 @pytest.fixture(scope="module")
-def comparison(reference: dict[str, Any]) -> tuple[dict[str, str],
-                                                   dict[str, int]]:
+def comparison(reference: dict[str, Any]) -> tuple[dict[str, str], dict[str, int]]:
     return find_gaps(reference)
 
 
@@ -647,17 +660,13 @@ def test_every_kombu5_name_and_signature_is_available(comparison):
     gaps, counts = comparison
     unexpected = {k: v for k, v in gaps.items() if not _allowed(k)}
     print("parity counts:", json.dumps(counts), file=sys.stderr)
-    assert not unexpected, (
-        f"{len(unexpected)} API differences from Kombu 5.7.0 "
-        f"(checked {counts}):\n{_fmt(unexpected)}")
+    assert not unexpected, f"{len(unexpected)} API differences from Kombu 5.7.0 (checked {counts}):\n{_fmt(unexpected)}"
 
 
 def test_allow_list_has_no_stale_entries(comparison):
     gaps, _counts = comparison
-    stale = sorted(pattern for pattern in ALLOWED
-                   if not any(fnmatch.fnmatchcase(k, pattern) for k in gaps))
-    assert not stale, "allowed differences that are no longer gaps:\n  " + \
-        "\n  ".join(stale)
+    stale = sorted(pattern for pattern in ALLOWED if not any(fnmatch.fnmatchcase(k, pattern) for k in gaps))
+    assert not stale, "allowed differences that are no longer gaps:\n  " + "\n  ".join(stale)
 
 
 def test_allow_list_entries_have_reasons():
@@ -667,17 +676,15 @@ def test_allow_list_entries_have_reasons():
 def test_comparison_detects_differences():
     """The comparison itself reports each kind of difference it claims to."""
     gaps: dict[str, str] = {}
-    theirs = [["a", "POSITIONAL_OR_KEYWORD", False],
-              ["b", "POSITIONAL_OR_KEYWORD", True],
-              ["c", "KEYWORD_ONLY", True]]
-    ours = [["b", "POSITIONAL_OR_KEYWORD", True],
-            ["a", "POSITIONAL_OR_KEYWORD", False],
-            ["d", "KEYWORD_ONLY", False]]
+    theirs = [["a", "POSITIONAL_OR_KEYWORD", False], ["b", "POSITIONAL_OR_KEYWORD", True], ["c", "KEYWORD_ONLY", True]]
+    ours = [["b", "POSITIONAL_OR_KEYWORD", True], ["a", "POSITIONAL_OR_KEYWORD", False], ["d", "KEYWORD_ONLY", False]]
     compare_params("m:f", theirs, ours, gaps)
     assert set(gaps) == {"m:f(c)", "m:f(a)@pos", "m:f(b)@pos", "m:f(+d)"}
     gaps.clear()
-    compare_params("m:f", theirs,
-                   [["a", "POSITIONAL_OR_KEYWORD", False],
-                    ["b", "POSITIONAL_OR_KEYWORD", True],
-                    ["kw", "VAR_KEYWORD", False]], gaps)
+    compare_params(
+        "m:f",
+        theirs,
+        [["a", "POSITIONAL_OR_KEYWORD", False], ["b", "POSITIONAL_OR_KEYWORD", True], ["kw", "VAR_KEYWORD", False]],
+        gaps,
+    )
     assert gaps == {}

@@ -421,6 +421,7 @@ def test_debug_descriptions():
     hub = Hub()
     a, b = socket.socketpair()
     try:
+
         def on_read():
             pass
 

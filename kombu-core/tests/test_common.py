@@ -158,7 +158,15 @@ def test_insured_retries_with_a_pooled_connection(conn):
         return value * 2
 
     errors = []
-    result = insured(conn.Pool(limit=1), publish_once, (21,), {}, errback=lambda exc, interval: errors.append(exc), interval_start=0, max_retries=2)
+    result = insured(
+        conn.Pool(limit=1),
+        publish_once,
+        (21,),
+        {},
+        errback=lambda exc, interval: errors.append(exc),
+        interval_start=0,
+        max_retries=2,
+    )
     assert result == 42
     assert len(calls) == 2 and calls[0] is calls[1] and calls[0] is not conn
     assert len(errors) == 1

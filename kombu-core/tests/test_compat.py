@@ -36,7 +36,9 @@ def test_publisher_send_then_consumer_fetch_round_trips(conn):
 def test_fetch_with_callbacks_and_no_ack(conn):
     queue, exchange = names()
     seen = []
-    with Consumer(conn, queue=queue, exchange=exchange, routing_key="rk", callbacks=[lambda b, m: seen.append(b)]) as consumer:
+    with Consumer(
+        conn, queue=queue, exchange=exchange, routing_key="rk", callbacks=[lambda b, m: seen.append(b)]
+    ) as consumer:
         with Publisher(conn, exchange=exchange, routing_key="rk") as publisher:
             publisher.send({"n": 1})
         consumer.fetch(no_ack=True, enable_callbacks=True)
@@ -84,7 +86,9 @@ def test_iterqueue_and_discard_all(conn):
 
 def test_entity_options(conn):
     queue, exchange = names()
-    consumer = Consumer(conn, queue=queue, exchange=exchange, routing_key="a.*", exchange_type="topic", durable=False, auto_delete=True)
+    consumer = Consumer(
+        conn, queue=queue, exchange=exchange, routing_key="a.*", exchange_type="topic", durable=False, auto_delete=True
+    )
     q = consumer.queues[0]
     assert q.name == queue and q.exchange.type == "topic" and not q.durable and q.auto_delete
     publisher = Publisher(conn, exchange=exchange, exchange_type="topic", durable=False, auto_delete=True)
@@ -98,7 +102,9 @@ def test_consumer_set(conn):
     (q1, x1), (q2, x2) = names(), names()
     c1 = Consumer(conn, queue=q1, exchange=x1, routing_key="one")
     seen = []
-    cset = ConsumerSet(conn, consumers=[c1], from_dict={q2: {"exchange": x2, "routing_key": "two", "exchange_type": "direct"}})
+    cset = ConsumerSet(
+        conn, consumers=[c1], from_dict={q2: {"exchange": x2, "routing_key": "two", "exchange_type": "direct"}}
+    )
     assert sorted(q.name for q in cset.queues) == sorted([q1, q2])
 
     def on_message(body, message):

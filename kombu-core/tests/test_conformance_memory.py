@@ -34,6 +34,7 @@ def test_memory_is_not_a_network_transport() -> None:
 
 # -- the fault proxy, against a local echo server ----------------------------
 
+
 @pytest.fixture
 def echo_server() -> Iterator[tuple[str, int]]:
     """A threaded TCP echo server on an ephemeral port."""
@@ -136,15 +137,14 @@ def test_proxy_stop_refuses_new_connections(echo_server: tuple[str, int]) -> Non
 
 def test_rewrite_url_keeps_credentials_path_and_query() -> None:
     url = "amqp://user:p%40ss@broker.example:5672/vhost?heartbeat=10"
-    assert rewrite_url(url, ("127.0.0.1", 4000)) == (
-        "amqp://user:p%40ss@127.0.0.1:4000/vhost?heartbeat=10"
-    )
+    assert rewrite_url(url, ("127.0.0.1", 4000)) == ("amqp://user:p%40ss@127.0.0.1:4000/vhost?heartbeat=10")
     assert rewrite_url("redis://localhost/0", ("127.0.0.1", 1)) == "redis://127.0.0.1:1/0"
     assert url_address("redis://h:6380/1;redis://other:1/1") == ("h", 6380)
     assert url_address("memory://") == (None, None)
 
 
 # -- the plugin and the kit themselves ----------------------------------------
+
 
 def test_plugin_import_is_light() -> None:
     """pytest loads the plugin everywhere: it must not pull in broker clients or the kit."""
@@ -157,8 +157,7 @@ def test_plugin_import_is_light() -> None:
         " 'kombu.testing.base', 'kombu.testing.proxy') if m in sys.modules]\n"
         "print(','.join(heavy))\n"
     )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         check=True, timeout=60)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60)
     assert out.stdout.strip() == ""
 
 
@@ -176,8 +175,7 @@ def test_kit_fails_a_transport_that_ignores_an_undeclared_capability(
             capabilities = Capabilities(exchange_types=frozenset({"direct"}))
         """
     )
-    result = pytester.runpytest_subprocess("-q", "-p", "no:cacheprovider", "-k",
-                                           "undeclared")
+    result = pytester.runpytest_subprocess("-q", "-p", "no:cacheprovider", "-k", "undeclared")
     outcomes = result.parseoutcomes()
     # topic, fanout and headers are not declared but memory:// accepts them;
     # priorities are not declared but memory:// honours them.
@@ -193,8 +191,7 @@ def test_kit_requires_a_url(pytester: pytest.Pytester) -> None:
             pass
         """
     )
-    result = pytester.runpytest_subprocess("-q", "-p", "no:cacheprovider", "-k",
-                                           "passive_declare_of_missing_queue")
+    result = pytester.runpytest_subprocess("-q", "-p", "no:cacheprovider", "-k", "passive_declare_of_missing_queue")
     result.assert_outcomes(errors=1)
     result.stdout.fnmatch_lines(["*must set the class attribute `url`*"])
 

@@ -11,10 +11,17 @@ from kombu.exceptions import OperationalError, TransportNotInstalled
 
 
 def test_url_parts():
-    conn = Connection("redis://user:s3cret@broker.example:6380/3?visibility_timeout=60&ssl=true", transport_options={"x": 1})
+    conn = Connection(
+        "redis://user:s3cret@broker.example:6380/3?visibility_timeout=60&ssl=true", transport_options={"x": 1}
+    )
     assert conn.transport_cls == "redis"
     assert (conn.hostname, conn.port, conn.userid, conn.password, conn.virtual_host) == (
-        "broker.example", 6380, "user", "s3cret", "3")
+        "broker.example",
+        6380,
+        "user",
+        "s3cret",
+        "3",
+    )
     assert conn.ssl is True
     assert conn.transport_options == {"x": 1, "visibility_timeout": "60"}
 
@@ -48,8 +55,9 @@ def test_default_transport_missing_names_the_amqp_distribution(monkeypatch):
     from kombu import plugins
 
     reg = plugins.registry()
-    monkeypatch.setattr(reg, "transports", {k: v for k, v in reg.transports.items()
-                                            if k not in ("amqp", "pyamqp", "amqps", "pika")})
+    monkeypatch.setattr(
+        reg, "transports", {k: v for k, v in reg.transports.items() if k not in ("amqp", "pyamqp", "amqps", "pika")}
+    )
     monkeypatch.setattr(plugins, "_is_installed", lambda dist: False)
     with pytest.raises(TransportNotInstalled, match="pip install kombu-transport-amqp"):
         Connection("localhost")
@@ -88,17 +96,27 @@ def test_scheme_less_alternate_inherits_the_first_url():
     conn = Connection("redis://user:secret@a:6380/9;b")
     assert conn.alt == ["redis://user:secret@a:6380/9", "b"]
     conn.maybe_switch_next()
-    assert (conn.transport_cls, conn.hostname, conn.port, conn.userid, conn.password,
-            conn.virtual_host) == ("redis", "b", 6380, "user", "secret", "9")
+    assert (conn.transport_cls, conn.hostname, conn.port, conn.userid, conn.password, conn.virtual_host) == (
+        "redis",
+        "b",
+        6380,
+        "user",
+        "secret",
+        "9",
+    )
 
 
-@pytest.mark.parametrize("alternate", ["tbait.evil://localhost", "tbait.evil+amqp://localhost",
-                                       "xml.dom.minidom://localhost"])
+@pytest.mark.parametrize(
+    "alternate", ["tbait.evil://localhost", "tbait.evil+amqp://localhost", "xml.dom.minidom://localhost"]
+)
 def test_import_path_schemes_are_refused_without_importing(alternate):
     import sys
 
-    for args, kwargs in (((f"memory://;{alternate}",), {}), (([ "memory://", alternate],), {}),
-                         (("memory://",), {"alternates": [alternate]})):
+    for args, kwargs in (
+        ((f"memory://;{alternate}",), {}),
+        ((["memory://", alternate],), {}),
+        (("memory://",), {"alternates": [alternate]}),
+    ):
         with pytest.raises(ValueError, match="Invalid transport scheme"):
             Connection(*args, **kwargs)
     conn = Connection("memory://")
@@ -157,8 +175,9 @@ def test_ensure_connection_gives_operational_error_for_dead_server():
     conn = Connection(f"redis://127.0.0.1:{port}/0", connect_timeout=0.5)
     errors = []
     with pytest.raises(OperationalError):
-        conn.ensure_connection(max_retries=2, interval_start=0, interval_step=0.01,
-                               errback=lambda exc, interval: errors.append(exc))
+        conn.ensure_connection(
+            max_retries=2, interval_start=0, interval_step=0.01, errback=lambda exc, interval: errors.append(exc)
+        )
     assert len(errors) == 2
 
 
@@ -204,6 +223,7 @@ def test_ensure_gives_up_after_max_retries():
 
 def test_autoretry_returns_result_and_channel():
     with Connection("memory://") as conn:
+
         def declare(name, channel):
             return channel.queue_declare(name)[0]
 

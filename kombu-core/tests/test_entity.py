@@ -26,8 +26,14 @@ def test_unbound_operation_raises():
 
 
 def test_pickle_round_trip():
-    queue = Queue("q.pickle", Exchange("e.pickle", "fanout", durable=False), routing_key="rk",
-                  message_ttl=5, max_priority=7, queue_arguments={"x-a": 1})
+    queue = Queue(
+        "q.pickle",
+        Exchange("e.pickle", "fanout", durable=False),
+        routing_key="rk",
+        message_ttl=5,
+        max_priority=7,
+        queue_arguments={"x-a": 1},
+    )
     clone = pickle.loads(pickle.dumps(queue))
     assert clone == queue
     assert clone.exchange.type == "fanout" and clone.exchange.durable is False
@@ -38,10 +44,21 @@ def test_queue_arguments_become_x_arguments():
     queue = Queue("q.args", message_ttl=1.5, expires=30, max_length=10, max_length_bytes=1000, max_priority=9)
     with Connection("memory://") as conn:
         args = conn.default_channel.prepare_queue_arguments(
-            {"x-custom": True}, expires=queue.expires, message_ttl=queue.message_ttl,
-            max_length=queue.max_length, max_length_bytes=queue.max_length_bytes, max_priority=queue.max_priority)
-    assert args == {"x-custom": True, "x-message-ttl": 1500, "x-expires": 30000, "x-max-length": 10,
-                    "x-max-length-bytes": 1000, "x-max-priority": 9}
+            {"x-custom": True},
+            expires=queue.expires,
+            message_ttl=queue.message_ttl,
+            max_length=queue.max_length,
+            max_length_bytes=queue.max_length_bytes,
+            max_priority=queue.max_priority,
+        )
+    assert args == {
+        "x-custom": True,
+        "x-message-ttl": 1500,
+        "x-expires": 30000,
+        "x-max-length": 10,
+        "x-max-length-bytes": 1000,
+        "x-max-priority": 9,
+    }
 
 
 def test_exclusive_implies_auto_delete():
@@ -93,10 +110,25 @@ def test_unnamed_queue_gets_broker_name():
 def test_queue_from_dict_keeps_the_queue_options():
     from kombu import Queue
 
-    q = Queue.from_dict("q", exchange="x", routing_key="r", expires=10, message_ttl=5, max_priority=9,
-                        max_length=3, max_length_bytes=1024, alias="a")
+    q = Queue.from_dict(
+        "q",
+        exchange="x",
+        routing_key="r",
+        expires=10,
+        message_ttl=5,
+        max_priority=9,
+        max_length=3,
+        max_length_bytes=1024,
+        alias="a",
+    )
     assert (q.expires, q.message_ttl, q.max_priority, q.max_length, q.max_length_bytes, q.alias) == (
-        10, 5, 9, 3, 1024, "a")
+        10,
+        5,
+        9,
+        3,
+        1024,
+        "a",
+    )
 
 
 def test_pickle_protocol_follows_the_environment(monkeypatch):

@@ -59,10 +59,15 @@ class Transport(virtual.Transport):
 class Plugin:
     @hookimpl
     def kombu_transports(self) -> list[TransportInfo]:
-        return [TransportInfo(
-            name="kombu5style", schemes=("kombu5style",), target=f"{__name__}:Transport",
-            distribution="example-kombu5style", capabilities=Capabilities(),
-        )]
+        return [
+            TransportInfo(
+                name="kombu5style",
+                schemes=("kombu5style",),
+                target=f"{__name__}:Transport",
+                distribution="example-kombu5style",
+                capabilities=Capabilities(),
+            )
+        ]
 
 
 plugins.register(Plugin(), name="kombu5style-example")

@@ -12,8 +12,9 @@ def test_revive_resumes_only_queues_that_were_consuming() -> None:
     active, idle, dropped = (Queue(f"revive-{n}-{uuid()}") for n in ("active", "idle", "dropped"))
     got: list[Any] = []
     with Connection("memory://") as conn:
-        consumer = Consumer(conn.channel(), [active, dropped],
-                            callbacks=[lambda body, message: (got.append(body), message.ack())])
+        consumer = Consumer(
+            conn.channel(), [active, dropped], callbacks=[lambda body, message: (got.append(body), message.ack())]
+        )
         consumer.consume()
         consumer.add_queue(idle)
         consumer.cancel_by_queue(dropped.name)

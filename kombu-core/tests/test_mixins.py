@@ -179,7 +179,9 @@ def test_consumer_producer_mixin_replies_on_its_own_connection():
 
         def on_request(self, body, message):
             assert self.producer_connection is not self.connection
-            self.producer.publish({"x": body["x"] * 2}, exchange=replies.exchange, routing_key=replies.routing_key, declare=[replies])
+            self.producer.publish(
+                {"x": body["x"] * 2}, exchange=replies.exchange, routing_key=replies.routing_key, declare=[replies]
+            )
             message.ack()
             self.should_stop = True
 

@@ -40,7 +40,11 @@ def reference_python() -> str:
 def kombu57(code: str, *args: str) -> Any:
     """Run ``code`` under Kombu 5.7.0; it prints one JSON line, returned decoded."""
     out = subprocess.run(
-        [reference_python(), "-c", code, *args], capture_output=True, text=True, timeout=90, cwd="/",
+        [reference_python(), "-c", code, *args],
+        capture_output=True,
+        text=True,
+        timeout=90,
+        cwd="/",
         env={k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYTHONHOME")},
     )
     assert out.returncode == 0, out.stderr
@@ -181,7 +185,9 @@ def test_delayed_messages_reach_the_bound_queue_when_due(prefix: str, url: str) 
         producer = Producer(channel, exchange=Exchange(ndd.level_name(ndd.MAX_LEVEL, prefix), "topic"))
         sent = time.monotonic()
         for countdown in (1, 2, 3):
-            producer.publish({"countdown": countdown}, routing_key=ndd.calculate_routing_key(countdown, queue.routing_key))
+            producer.publish(
+                {"countdown": countdown}, routing_key=ndd.calculate_routing_key(countdown, queue.routing_key)
+            )
         arrived: dict[int, float] = {}
         bound = queue.bind(channel)
         while len(arrived) < 3 and time.monotonic() - sent < 30:

@@ -81,7 +81,9 @@ def test_destination_filters_nodes(nodes):
         bound = mailbox(conn)
         assert bound.call(["n2"], "ping", timeout=30) == [{"n2": {"pong": "n2"}}]
         seen = []
-        replies = bound._broadcast("ping", reply=True, pattern="n1*", matcher="glob", limit=1, timeout=30, callback=seen.append)
+        replies = bound._broadcast(
+            "ping", reply=True, pattern="n1*", matcher="glob", limit=1, timeout=30, callback=seen.append
+        )
         assert replies == [{"n1": {"pong": "n1"}}] and seen == replies
 
 

@@ -22,9 +22,15 @@ def test_third_party_plugin_registered_at_run_time():
     class Plugin:
         @hookimpl
         def kombu_transports(self):
-            return [TransportInfo(name="thirdparty", schemes=("thirdparty",),
-                                  target="kombu.transport.memory:Transport", distribution="acme-kombu",
-                                  capabilities=Capabilities(exchange_types=frozenset({"direct"})))]
+            return [
+                TransportInfo(
+                    name="thirdparty",
+                    schemes=("thirdparty",),
+                    target="kombu.transport.memory:Transport",
+                    distribution="acme-kombu",
+                    capabilities=Capabilities(exchange_types=frozenset({"direct"})),
+                )
+            ]
 
     plugin = Plugin()
     plugins.register(plugin, name="acme")
@@ -106,14 +112,21 @@ def test_broken_plugins_are_reported_by_name_and_left_out(tmp_path, monkeypatch)
     from kombu import plugins
 
     header = "from kombu.hookspecs import hookimpl, TransportInfo\n"
-    _install_fake_plugins(tmp_path, monkeypatch, {
-        "fake_misspelled": header + "@hookimpl\ndef kombu_transport():\n    return []\n",
-        "fake_wrong_type": header + "@hookimpl\ndef kombu_transports():\n    return ['fake://']\n",
-        "fake_raises": header + "@hookimpl\ndef kombu_serializers():\n    raise RuntimeError('boom')\n",
-        "fake_unimportable": "import no_such_module_here\n",
-        "fake_good": header + ("@hookimpl\ndef kombu_transports():\n    return [TransportInfo("
-                               "name='fake', schemes=('fake',), target='x:Y', distribution='kombu-fake-plugins')]\n"),
-    })
+    _install_fake_plugins(
+        tmp_path,
+        monkeypatch,
+        {
+            "fake_misspelled": header + "@hookimpl\ndef kombu_transport():\n    return []\n",
+            "fake_wrong_type": header + "@hookimpl\ndef kombu_transports():\n    return ['fake://']\n",
+            "fake_raises": header + "@hookimpl\ndef kombu_serializers():\n    raise RuntimeError('boom')\n",
+            "fake_unimportable": "import no_such_module_here\n",
+            "fake_good": header
+            + (
+                "@hookimpl\ndef kombu_transports():\n    return [TransportInfo("
+                "name='fake', schemes=('fake',), target='x:Y', distribution='kombu-fake-plugins')]\n"
+            ),
+        },
+    )
     plugins.reset()
     try:
         reg = plugins.registry()

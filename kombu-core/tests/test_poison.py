@@ -18,17 +18,20 @@ from kombu.utils.limits import TokenBucket
 from kombu.utils.uuid import uuid
 
 BAD: dict[str, dict[str, Any]] = {
-    "corrupt-json": {"body": b"{not json", "content_type": "application/json",
-                     "content_encoding": "utf-8"},
-    "bad-utf8": {"body": b"\xff\xfe\x00", "content_type": "application/json",
-                 "content_encoding": "utf-8"},
-    "not-accepted": {"body": b"\x80\x04K\x01.", "content_type": "application/x-python-serialize",
-                     "content_encoding": "binary"},
-    "unknown-type": {"body": b"??", "content_type": "application/x-nobody-knows",
-                     "content_encoding": "binary"},
-    "corrupt-compression": {"body": b"not zlib", "content_type": "application/json",
-                            "content_encoding": "utf-8",
-                            "headers": {"compression": "application/x-gzip"}},
+    "corrupt-json": {"body": b"{not json", "content_type": "application/json", "content_encoding": "utf-8"},
+    "bad-utf8": {"body": b"\xff\xfe\x00", "content_type": "application/json", "content_encoding": "utf-8"},
+    "not-accepted": {
+        "body": b"\x80\x04K\x01.",
+        "content_type": "application/x-python-serialize",
+        "content_encoding": "binary",
+    },
+    "unknown-type": {"body": b"??", "content_type": "application/x-nobody-knows", "content_encoding": "binary"},
+    "corrupt-compression": {
+        "body": b"not zlib",
+        "content_type": "application/json",
+        "content_encoding": "utf-8",
+        "headers": {"compression": "application/x-gzip"},
+    },
 }
 
 
@@ -38,25 +41,26 @@ def make_queue() -> Queue:
 
 
 def publish(conn: Connection, queue: Queue, body: Any, **kwargs: Any) -> None:
-    conn.Producer().publish(body, exchange=queue.exchange, routing_key=queue.routing_key,
-                            declare=[queue], **kwargs)
+    conn.Producer().publish(body, exchange=queue.exchange, routing_key=queue.routing_key, declare=[queue], **kwargs)
 
 
 def poison_records(caplog: pytest.LogCaptureFixture) -> list[logging.LogRecord]:
-    return [r for r in caplog.records
-            if r.name == "kombu.messaging" and "cannot be decoded" in r.getMessage()]
+    return [r for r in caplog.records if r.name == "kombu.messaging" and "cannot be decoded" in r.getMessage()]
 
 
 @pytest.mark.parametrize("kind", sorted(BAD))
-def test_consumer_rejects_logs_and_raises_then_delivers_the_next(
-        kind: str, caplog: pytest.LogCaptureFixture) -> None:
+def test_consumer_rejects_logs_and_raises_then_delivers_the_next(kind: str, caplog: pytest.LogCaptureFixture) -> None:
     queue = make_queue()
     got: list[Any] = []
     with Connection("memory://") as conn:
         publish(conn, queue, **BAD[kind])
         publish(conn, queue, {"good": True})
-        with Consumer(conn.default_channel, [queue], accept=["json"],
-                      callbacks=[lambda body, message: (got.append(body), message.ack())]):
+        with Consumer(
+            conn.default_channel,
+            [queue],
+            accept=["json"],
+            callbacks=[lambda body, message: (got.append(body), message.ack())],
+        ):
             with caplog.at_level(logging.ERROR, logger="kombu.messaging"):
                 with pytest.raises((DecodeError, ContentDisallowed)):
                     conn.drain_events(timeout=2)
@@ -77,8 +81,12 @@ def test_on_decode_error_keeps_kombu_meaning() -> None:
     seen: list[tuple[Any, BaseException]] = []
     with Connection("memory://") as conn:
         publish(conn, queue, **BAD["corrupt-json"])
-        with Consumer(conn.default_channel, [queue], callbacks=[lambda b, m: None],
-                      on_decode_error=lambda message, exc: seen.append((message, exc))):
+        with Consumer(
+            conn.default_channel,
+            [queue],
+            callbacks=[lambda b, m: None],
+            on_decode_error=lambda message, exc: seen.append((message, exc)),
+        ):
             conn.drain_events(timeout=2)
         assert len(seen) == 1 and isinstance(seen[0][1], DecodeError)
         message = seen[0][0]

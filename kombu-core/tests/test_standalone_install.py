@@ -38,8 +38,9 @@ def test_core_alone_in_an_empty_venv(tmp_path):
     venv.create(env_dir, with_pip=True)
     python = env_dir / "bin" / "python"
     subprocess.run([python, "-m", "pip", "install", "-q", str(CORE)], check=True, capture_output=True, timeout=600)
-    installed = subprocess.run([python, "-m", "pip", "list", "--format=freeze"], check=True,
-                               capture_output=True, text=True).stdout
+    installed = subprocess.run(
+        [python, "-m", "pip", "list", "--format=freeze"], check=True, capture_output=True, text=True
+    ).stdout
     names = {line.split("==")[0].lower() for line in installed.splitlines()}
     assert "kombu-core" in names and "pluggy" in names
     assert not names & {"redis", "amqp", "pika", "boto3", "pymongo", "greenstalk", "requests"}

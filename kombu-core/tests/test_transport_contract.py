@@ -16,8 +16,9 @@ class UndeclaredTransport(memory.Transport):
 
 
 class DeclaredTransport(memory.Transport):
-    capabilities = Capabilities(priorities=True, async_events=False, heartbeats=True,
-                                exchange_types=frozenset({"direct"}))
+    capabilities = Capabilities(
+        priorities=True, async_events=False, heartbeats=True, exchange_types=frozenset({"direct"})
+    )
 
 
 def test_implements_is_derived_from_the_plugin_capabilities():

@@ -24,29 +24,45 @@ DLX = QueuePolicy(dead_letter_exchange="dlx", dead_letter_routing_key="dead")
 
 # -- policy parsing ------------------------------------------------------------------
 
+
 def test_no_policy_without_policy_arguments() -> None:
     assert QueuePolicy.from_arguments(None) is None
     assert QueuePolicy.from_arguments({"x-max-priority": 10}) is None
 
 
 def test_policy_from_arguments() -> None:
-    policy = QueuePolicy.from_arguments({
-        "x-message-ttl": 1500, "x-expires": 60000, "x-max-length": 3, "x-overflow": "reject-publish",
-        "x-dead-letter-exchange": "", "x-dead-letter-routing-key": "dlq",
-    })
-    assert policy == QueuePolicy(message_ttl=1500, expires=60000, max_length=3, overflow="reject-publish",
-                                 dead_letter_exchange="", dead_letter_routing_key="dlq")
+    policy = QueuePolicy.from_arguments(
+        {
+            "x-message-ttl": 1500,
+            "x-expires": 60000,
+            "x-max-length": 3,
+            "x-overflow": "reject-publish",
+            "x-dead-letter-exchange": "",
+            "x-dead-letter-routing-key": "dlq",
+        }
+    )
+    assert policy == QueuePolicy(
+        message_ttl=1500,
+        expires=60000,
+        max_length=3,
+        overflow="reject-publish",
+        dead_letter_exchange="",
+        dead_letter_routing_key="dlq",
+    )
     assert policy is not None and policy.limited
 
 
-@pytest.mark.parametrize("arguments", [
-    {"x-overflow": "explode"},
-    {"x-message-ttl": -1},
-    {"x-message-ttl": "soon"},
-    {"x-expires": 0},
-    {"x-max-length": 1.5},
-    {"x-dead-letter-routing-key": "k"},
-])
+@pytest.mark.parametrize(
+    "arguments",
+    [
+        {"x-overflow": "explode"},
+        {"x-message-ttl": -1},
+        {"x-message-ttl": "soon"},
+        {"x-expires": 0},
+        {"x-max-length": 1.5},
+        {"x-dead-letter-routing-key": "k"},
+    ],
+)
 def test_invalid_arguments_are_typed_errors(arguments: dict[str, Any]) -> None:
     with pytest.raises(InvalidQueueArgument) as info:
         QueuePolicy.from_arguments(arguments)
@@ -64,9 +80,13 @@ def test_deadline_is_the_earlier_ttl_from_publish_time() -> None:
 
 # -- x-death -------------------------------------------------------------------------
 
+
 def _envelope(**props: Any) -> dict[str, Any]:
     return {
-        "body": "b", "content-type": "text/plain", "content-encoding": "utf-8", "headers": {"h": 1},
+        "body": "b",
+        "content-type": "text/plain",
+        "content-encoding": "utf-8",
+        "headers": {"h": 1},
         "redelivered": True,
         "properties": {"delivery_info": {"exchange": "ex", "routing_key": "rk"}, "delivery_tag": "t1", **props},
     }
@@ -77,10 +97,17 @@ def test_first_death_record() -> None:
     assert routed is not None
     exchange, routing_key, env = routed
     assert (exchange, routing_key) == ("dlx", "dead")
-    assert env["headers"]["x-death"] == [{
-        "count": 1, "reason": "expired", "queue": "src", "time": 1234, "exchange": "ex",
-        "routing-keys": ["rk"], "original-expiration": "300",
-    }]
+    assert env["headers"]["x-death"] == [
+        {
+            "count": 1,
+            "reason": "expired",
+            "queue": "src",
+            "time": 1234,
+            "exchange": "ex",
+            "routing-keys": ["rk"],
+            "original-expiration": "300",
+        }
+    ]
     assert env["headers"]["h"] == 1
     assert env["headers"]["x-first-death-reason"] == "expired"
     assert "expiration" not in env["properties"] and "delivery_tag" not in env["properties"]
@@ -125,6 +152,7 @@ def test_no_dead_letter_exchange_no_envelope() -> None:
 
 
 # -- memory:// behaviour ---------------------------------------------------------------
+
 
 @pytest.fixture
 def conn() -> Iterator[Connection]:
@@ -184,8 +212,17 @@ def test_reject_publish_dlx_dead_letters_the_refused_message(conn: Connection) -
     channel = conn.channel()
     dead = Queue(dlq, Exchange(dlx), "dead")
     dead(channel).declare()
-    queue = Queue(name, Exchange(x), name, max_length=1, queue_arguments={
-        "x-overflow": "reject-publish-dlx", "x-dead-letter-exchange": dlx, "x-dead-letter-routing-key": "dead"})
+    queue = Queue(
+        name,
+        Exchange(x),
+        name,
+        max_length=1,
+        queue_arguments={
+            "x-overflow": "reject-publish-dlx",
+            "x-dead-letter-exchange": dlx,
+            "x-dead-letter-routing-key": "dead",
+        },
+    )
     queue(channel).declare()
     producer = Producer(channel, exchange=queue.exchange)
     producer.publish("kept", routing_key=name)
@@ -245,11 +282,11 @@ def test_celery_event_queue_and_expiring_tasks_are_accepted(conn: Connection) ->
     # What Celery declares for its event receiver and sends with apply_async(expires=).
     name, x = _names("celeryev")
     channel = conn.channel()
-    events = Queue(name, Exchange(x, "topic"), "#", auto_delete=True, durable=False,
-                   message_ttl=5.0, expires=60.0)
+    events = Queue(name, Exchange(x, "topic"), "#", auto_delete=True, durable=False, message_ttl=5.0, expires=60.0)
     events(channel).declare()
-    Producer(channel, exchange=events.exchange).publish({"type": "worker-heartbeat"},
-                                                       routing_key="worker.heartbeat", expiration=5.0)
+    Producer(channel, exchange=events.exchange).publish(
+        {"type": "worker-heartbeat"}, routing_key="worker.heartbeat", expiration=5.0
+    )
     message = events(channel).get()
     assert message is not None and message.payload == {"type": "worker-heartbeat"}
     message.ack()
@@ -300,6 +337,7 @@ ROOT = Path(__file__).resolve().parents[2]
 KOMBU57 = ROOT / ".venv-kombu57" / "bin" / "python"
 REDIS_URL = "redis://127.0.0.1:6379/12"
 
+
 def _need_redis() -> None:
     from kombu.testing.services import require_service
 
@@ -310,7 +348,7 @@ def _need_redis() -> None:
     require_service("redis", probe)
 
 
-KOMBU57_CONSUMER = r'''
+KOMBU57_CONSUMER = r"""
 import json, socket, sys, time
 from kombu import Connection, Consumer, Exchange, Queue
 name = sys.argv[1]
@@ -329,7 +367,7 @@ with Connection(sys.argv[2]) as conn:
             except socket.timeout:
                 pass
 print(json.dumps(got))
-'''
+"""
 
 
 def test_kombu57_reads_ttl_and_dead_lettered_messages_on_redis() -> None:
@@ -337,8 +375,12 @@ def test_kombu57_reads_ttl_and_dead_lettered_messages_on_redis() -> None:
         missing_service("no .venv-kombu57 (make reference)")
     _need_redis()
     name, x = _names("wire")
-    src = Queue(name + ".src", Exchange(x), "src", queue_arguments={
-        "x-dead-letter-exchange": name + ".x", "x-dead-letter-routing-key": name})
+    src = Queue(
+        name + ".src",
+        Exchange(x),
+        "src",
+        queue_arguments={"x-dead-letter-exchange": name + ".x", "x-dead-letter-routing-key": name},
+    )
     target = Queue(name, Exchange(name + ".x"), name)
     with Connection(REDIS_URL) as connection:
         channel = connection.channel()
@@ -351,8 +393,13 @@ def test_kombu57_reads_ttl_and_dead_lettered_messages_on_redis() -> None:
         assert message is not None
         message.reject()
         try:
-            out = subprocess.run([str(KOMBU57), "-c", KOMBU57_CONSUMER, name, REDIS_URL],
-                                 capture_output=True, text=True, timeout=60, check=True)
+            out = subprocess.run(
+                [str(KOMBU57), "-c", KOMBU57_CONSUMER, name, REDIS_URL],
+                capture_output=True,
+                text=True,
+                timeout=60,
+                check=True,
+            )
             got = json.loads(out.stdout.strip().splitlines()[-1])
         finally:
             src(channel).delete()
@@ -365,8 +412,7 @@ def test_kombu57_reads_ttl_and_dead_lettered_messages_on_redis() -> None:
 def test_celery_event_queue_and_expiring_tasks_are_accepted_on_redis() -> None:
     _need_redis()
     name, x = _names("celeryev")
-    events = Queue(name, Exchange(x, "topic"), "#", auto_delete=True, durable=False,
-                   message_ttl=5.0, expires=60.0)
+    events = Queue(name, Exchange(x, "topic"), "#", auto_delete=True, durable=False, message_ttl=5.0, expires=60.0)
     with Connection(REDIS_URL) as connection:
         channel = connection.channel()
         events(channel).declare()
@@ -389,8 +435,9 @@ def test_nack_multiple_dead_letters_every_delivery_up_to_the_tag(conn: Connectio
     channel = conn.channel()
     dead = Queue(dlq, Exchange(dlx), "dead")
     dead(channel).declare()
-    queue = Queue(name, Exchange(x), name, queue_arguments={
-        "x-dead-letter-exchange": dlx, "x-dead-letter-routing-key": "dead"})
+    queue = Queue(
+        name, Exchange(x), name, queue_arguments={"x-dead-letter-exchange": dlx, "x-dead-letter-routing-key": "dead"}
+    )
     queue(channel).declare()
     producer = Producer(channel, exchange=queue.exchange)
     for i in range(3):

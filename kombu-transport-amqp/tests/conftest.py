@@ -70,8 +70,9 @@ def names() -> Iterator[list[str]]:
     import amqp
 
     parts = urlsplit(AMQP_URL)
-    conn = amqp.Connection(f"{parts.hostname}:{parts.port or 5672}", userid=parts.username or "guest",
-                           password=parts.password or "guest")
+    conn = amqp.Connection(
+        f"{parts.hostname}:{parts.port or 5672}", userid=parts.username or "guest", password=parts.password or "guest"
+    )
     conn.connect()
     try:
         for name in created:
@@ -98,8 +99,7 @@ def fresh(created: list[str], label: str = "q") -> str:
 def rabbitmqctl(*args: str, timeout: float = 60) -> str:
     """Run ``rabbitmqctl`` (skip, or fail under CI, when it is not available)."""
     try:
-        out = subprocess.run(["rabbitmqctl", "-q", *args], capture_output=True, text=True,
-                             timeout=timeout, check=True)
+        out = subprocess.run(["rabbitmqctl", "-q", *args], capture_output=True, text=True, timeout=timeout, check=True)
     except (OSError, subprocess.CalledProcessError, subprocess.TimeoutExpired) as exc:
         missing_service(f"rabbitmqctl {' '.join(args)} is unavailable: {exc}")
         raise  # not reached: missing_service fails or skips

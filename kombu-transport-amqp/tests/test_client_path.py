@@ -30,8 +30,15 @@ class TestPyAmqpPublicPathConformance(TransportConformance):
 @pytest.mark.nobroker
 @pytest.mark.parametrize(
     ("version", "inside"),
-    [("5.1.1", False), ("5.2.0", True), ("5.3.1", True), ("5.4.2", True), ("5.5.0", False),
-     ("6.0.0", False), ("5.4.2.post1", True)],
+    [
+        ("5.1.1", False),
+        ("5.2.0", True),
+        ("5.3.1", True),
+        ("5.4.2", True),
+        ("5.5.0", False),
+        ("6.0.0", False),
+        ("5.4.2.post1", True),
+    ],
 )
 def test_tested_range(version: str, inside: bool) -> None:
     assert client_path.in_tested_range(version) is inside

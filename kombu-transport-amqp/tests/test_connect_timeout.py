@@ -34,8 +34,7 @@ def silent_port() -> Iterator[int]:
 
 @pytest.mark.parametrize("scheme", ["amqp", "pika"])
 def test_one_attempt_fails_within_connect_timeout(scheme: str, silent_port: int) -> None:
-    conn = Connection(f"{scheme}://guest:guest@127.0.0.1:{silent_port}//",
-                      connect_timeout=CONNECT_TIMEOUT)
+    conn = Connection(f"{scheme}://guest:guest@127.0.0.1:{silent_port}//", connect_timeout=CONNECT_TIMEOUT)
     started = time.monotonic()
     with pytest.raises(conn.connection_errors):
         conn.transport.establish_connection()
@@ -44,8 +43,7 @@ def test_one_attempt_fails_within_connect_timeout(scheme: str, silent_port: int)
 
 @pytest.mark.parametrize("scheme", ["amqp", "pika"])
 def test_connect_raises_a_recoverable_connection_error(scheme: str, silent_port: int) -> None:
-    conn = Connection(f"{scheme}://guest:guest@127.0.0.1:{silent_port}//",
-                      connect_timeout=CONNECT_TIMEOUT)
+    conn = Connection(f"{scheme}://guest:guest@127.0.0.1:{silent_port}//", connect_timeout=CONNECT_TIMEOUT)
     started = time.monotonic()
     with pytest.raises(conn.recoverable_connection_errors):
         conn.connect()  # Kombu: two attempts, with the default pause between them

@@ -82,8 +82,13 @@ def test_every_property_round_trips_exactly(url: str, names: list[str]) -> None:
     with Connection(url) as conn:
         queue = setup_queue(conn, names, max_priority=10)
         Producer(conn.default_channel).publish(
-            {"x": 1}, exchange=queue.exchange, routing_key="key", headers=dict(HEADERS),
-            expiration=60, delivery_mode=2, **PROPERTIES,
+            {"x": 1},
+            exchange=queue.exchange,
+            routing_key="key",
+            headers=dict(HEADERS),
+            expiration=60,
+            delivery_mode=2,
+            **PROPERTIES,
         )
         message = get_one(conn, queue)
         assert message.payload == {"x": 1}
@@ -107,12 +112,16 @@ def test_body_larger_than_a_frame_round_trips(url: str, names: list[str]) -> Non
     with Connection(url) as conn:
         queue = setup_queue(conn, names)
         Producer(conn.default_channel).publish(
-            body, exchange=queue.exchange, routing_key="key", content_type="application/data",
+            body,
+            exchange=queue.exchange,
+            routing_key="key",
+            content_type="application/data",
             content_encoding="binary",
         )
         got: list[Any] = []
-        with Consumer(conn.channel(), [queue], callbacks=[lambda b, m: (got.append(b), m.ack())],
-                      accept=["application/data"]):
+        with Consumer(
+            conn.channel(), [queue], callbacks=[lambda b, m: (got.append(b), m.ack())], accept=["application/data"]
+        ):
             drain_until(conn, lambda: got)
         assert got == [body]
 
@@ -132,16 +141,20 @@ def test_body_larger_than_a_frame_round_trips(url: str, names: list[str]) -> Non
         ("headers", {"arguments": {"x-match": "any", "a": "1", "b": "2"}}, "", {"a": "1"}, True),
     ],
 )
-def test_exchange_types(url: str, names: list[str], type_: str, bind: dict[str, Any], key: str,
-                        headers: dict[str, Any] | None, routed: bool) -> None:
+def test_exchange_types(
+    url: str, names: list[str], type_: str, bind: dict[str, Any], key: str, headers: dict[str, Any] | None, routed: bool
+) -> None:
     with Connection(url) as conn:
         exchange = Exchange(fresh(names, type_), type_, durable=False)
-        queue = Queue(fresh(names), exchange, durable=False,
-                      routing_key=bind.get("routing_key", ""),
-                      binding_arguments=bind.get("arguments"))
+        queue = Queue(
+            fresh(names),
+            exchange,
+            durable=False,
+            routing_key=bind.get("routing_key", ""),
+            binding_arguments=bind.get("arguments"),
+        )
         queue(conn.default_channel).declare()
-        Producer(conn.default_channel).publish({"k": key}, exchange=exchange, routing_key=key,
-                                               headers=headers or {})
+        Producer(conn.default_channel).publish({"k": key}, exchange=exchange, routing_key=key, headers=headers or {})
         marker = Producer(conn.default_channel)
         marker.publish("end", exchange="", routing_key=queue.name)  # default exchange
         got = []
@@ -199,8 +212,12 @@ def test_message_ttl_dead_letters_with_routing_key(url: str, names: list[str]) -
         dlx = Exchange(fresh(names, "dlx"), "direct", durable=False)
         dead = Queue(fresh(names, "dead"), dlx, "expired", durable=False)
         dead(conn.default_channel).declare()
-        queue = setup_queue(conn, names, message_ttl=0.05, queue_arguments={
-            "x-dead-letter-exchange": dlx.name, "x-dead-letter-routing-key": "expired"})
+        queue = setup_queue(
+            conn,
+            names,
+            message_ttl=0.05,
+            queue_arguments={"x-dead-letter-exchange": dlx.name, "x-dead-letter-routing-key": "expired"},
+        )
         Producer(conn.default_channel).publish("ttl", exchange=queue.exchange, routing_key="key")
         message = get_one(conn, dead)
         assert message.payload == "ttl"
@@ -228,9 +245,15 @@ def test_max_length_bytes_and_expires_are_accepted(url: str, names: list[str]) -
     with Connection(url) as conn:
         queue = setup_queue(conn, names, max_length_bytes=1000, expires=60)
         args = queue(conn.default_channel).channel.prepare_queue_arguments(
-            {}, max_length_bytes=1000, expires=60, message_ttl=1.5, max_priority=3, max_length=2)
-        assert args == {"x-max-length-bytes": 1000, "x-expires": 60000, "x-message-ttl": 1500,
-                        "x-max-priority": 3, "x-max-length": 2}
+            {}, max_length_bytes=1000, expires=60, message_ttl=1.5, max_priority=3, max_length=2
+        )
+        assert args == {
+            "x-max-length-bytes": 1000,
+            "x-expires": 60000,
+            "x-message-ttl": 1500,
+            "x-max-priority": 3,
+            "x-max-length": 2,
+        }
         assert depth(conn, queue) == 0
 
 
@@ -264,15 +287,13 @@ def test_single_active_consumer(url: str, names: list[str]) -> None:
 def test_quorum_queue_with_global_qos_consumes_per_consumer(url: str, names: list[str]) -> None:
     with Connection(url) as conn:
         exchange = Exchange(fresh(names, "x"), "direct", durable=True)
-        queue = Queue(fresh(names), exchange, "key", durable=True,
-                      queue_arguments={"x-queue-type": "quorum"})
+        queue = Queue(fresh(names), exchange, "key", durable=True, queue_arguments={"x-queue-type": "quorum"})
         queue(conn.default_channel).declare()
         producer = Producer(conn.default_channel, exchange=exchange, routing_key="key")
         for i in range(5):
             producer.publish(i)
         got: list[Any] = []
-        consumer = Consumer(conn.channel(), [queue],
-                            callbacks=[lambda b, m: (got.append(b), m.ack())])
+        consumer = Consumer(conn.channel(), [queue], callbacks=[lambda b, m: (got.append(b), m.ack())])
         consumer.qos(prefetch_count=2, apply_global=True)
         with consumer:
             drain_until(conn, lambda: len(got) >= 5)
@@ -282,16 +303,20 @@ def test_quorum_queue_with_global_qos_consumes_per_consumer(url: str, names: lis
 def test_stream_queue_consumes_from_first_offset(url: str, names: list[str]) -> None:
     with Connection(url) as conn:
         exchange = Exchange(fresh(names, "x"), "direct", durable=True)
-        queue = Queue(fresh(names), exchange, "key", durable=True,
-                      queue_arguments={"x-queue-type": "stream"},
-                      consumer_arguments={"x-stream-offset": "first"})
+        queue = Queue(
+            fresh(names),
+            exchange,
+            "key",
+            durable=True,
+            queue_arguments={"x-queue-type": "stream"},
+            consumer_arguments={"x-stream-offset": "first"},
+        )
         queue(conn.default_channel).declare()
         producer = Producer(conn.default_channel, exchange=exchange, routing_key="key")
         for i in range(3):
             producer.publish(i)
         got: list[Any] = []
-        consumer = Consumer(conn.channel(), [queue],
-                            callbacks=[lambda b, m: (got.append(b), m.ack())])
+        consumer = Consumer(conn.channel(), [queue], callbacks=[lambda b, m: (got.append(b), m.ack())])
         consumer.qos(prefetch_count=10)
         with consumer:
             drain_until(conn, lambda: len(got) >= 3)
@@ -322,8 +347,7 @@ def test_confirm_publish_from_url_query(names: list[str]) -> None:
 
 
 @pytest.mark.parametrize("confirm", [False, True])
-def test_mandatory_unroutable_message_reaches_on_return(url: str, names: list[str],
-                                                        confirm: bool) -> None:
+def test_mandatory_unroutable_message_reaches_on_return(url: str, names: list[str], confirm: bool) -> None:
     returned: list[tuple[Any, ...]] = []
 
     def on_return(exc: Any, exchange: str, routing_key: str, message: Any) -> None:
@@ -390,8 +414,7 @@ def test_prefetch_count_limits_unacked_deliveries(url: str, names: list[str]) ->
 
 
 # -- consumer cancel notifications ----------------------------------------------------------
-def test_deleting_the_queue_does_not_leave_the_consumer_silently_dead(url: str,
-                                                                       names: list[str]) -> None:
+def test_deleting_the_queue_does_not_leave_the_consumer_silently_dead(url: str, names: list[str]) -> None:
     with Connection(url) as conn, Connection(url) as other:
         queue = setup_queue(conn, names)
         consumer = Consumer(conn.channel(), [queue], callbacks=[lambda b, m: m.ack()])
@@ -406,8 +429,7 @@ def test_broker_cancel_calls_on_cancel(url: str, names: list[str]) -> None:
     with Connection(url) as conn, Connection(url) as other:
         queue = setup_queue(conn, names)
         channel = conn.channel()
-        tag = channel.basic_consume(queue.name, callback=lambda m: None,
-                                    on_cancel=cancelled.append)
+        tag = channel.basic_consume(queue.name, callback=lambda m: None, on_cancel=cancelled.append)
         queue(other.default_channel).delete()
         drain_until(conn, lambda: cancelled)
         assert cancelled == [tag]
@@ -521,8 +543,7 @@ def test_consume_a_long_stream_with_prefetch_and_acks(url: str, names: list[str]
         for i in range(count):
             producer.publish({"seq": i})
         got: list[int] = []
-        consumer = Consumer(conn.channel(), [queue],
-                            callbacks=[lambda b, m: (m.ack(), got.append(b["seq"]))])
+        consumer = Consumer(conn.channel(), [queue], callbacks=[lambda b, m: (m.ack(), got.append(b["seq"]))])
         consumer.qos(prefetch_count=100)
         with consumer:
             while len(got) < count:
@@ -536,6 +557,5 @@ def test_consume_a_long_stream_with_prefetch_and_acks(url: str, names: list[str]
 def test_publish_with_a_write_timeout(url: str, names: list[str]) -> None:
     with Connection(url) as conn:
         queue = setup_queue(conn, names)
-        Producer(conn.default_channel).publish({"t": 1}, exchange=queue.exchange,
-                                               routing_key="key", timeout=5)
+        Producer(conn.default_channel).publish({"t": 1}, exchange=queue.exchange, routing_key="key", timeout=5)
         assert get_one(conn, queue, no_ack=True).payload == {"t": 1}

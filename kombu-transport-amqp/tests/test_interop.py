@@ -28,12 +28,27 @@ from .conftest import AMQP_URL, fresh
 ROOT = Path(__file__).resolve().parents[2]
 REFERENCE = ROOT / ".venv-kombu57" / "bin" / "python"
 
-HEADERS = {"text": "héllo", "int": 7, "float": 2.5, "bool": False, "none": None,
-           "list": [1, "a", {"n": [True]}], "nested": {"k": {"v": 1}}}
+HEADERS = {
+    "text": "héllo",
+    "int": 7,
+    "float": 2.5,
+    "bool": False,
+    "none": None,
+    "list": [1, "a", {"n": [True]}],
+    "nested": {"k": {"v": 1}},
+}
 PUBLISH = {
-    "headers": HEADERS, "priority": 4, "correlation_id": "c-1", "reply_to": "r",
-    "message_id": "m-1", "timestamp": 1764219600, "type": "t", "user_id": "guest",
-    "app_id": "interop", "expiration": 30, "delivery_mode": 2,
+    "headers": HEADERS,
+    "priority": 4,
+    "correlation_id": "c-1",
+    "reply_to": "r",
+    "message_id": "m-1",
+    "timestamp": 1764219600,
+    "type": "t",
+    "user_id": "guest",
+    "app_id": "interop",
+    "expiration": 30,
+    "delivery_mode": 2,
 }
 
 # Runs under Kombu 5.7.0: ``publish`` or ``consume`` one message; prints JSON.
@@ -73,9 +88,11 @@ def reference_python() -> str:
 
 def kombu57(mode: str, exchange: str, queue: str, body: Any = None) -> dict[str, Any]:
     out = subprocess.run(
-        [reference_python(), "-c", SCRIPT, mode, AMQP_URL, exchange, queue,
-         json.dumps(body), json.dumps(PUBLISH)],
-        capture_output=True, text=True, timeout=60, cwd="/",
+        [reference_python(), "-c", SCRIPT, mode, AMQP_URL, exchange, queue, json.dumps(body), json.dumps(PUBLISH)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd="/",
         env={k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYTHONHOME")},
     )
     assert out.returncode == 0, out.stderr
@@ -94,11 +111,20 @@ def ours_consume(url: str, queue: Queue) -> dict[str, Any]:
             while not got:
                 conn.drain_events(timeout=10)
         body, m = got[0]
-        return json.loads(json.dumps({
-            "body": body, "properties": m.properties, "headers": m.headers,
-            "content_type": m.content_type, "content_encoding": m.content_encoding,
-            "raw": m.body.decode() if isinstance(m.body, bytes) else m.body,
-            "routing_key": m.delivery_info["routing_key"]}, default=repr))
+        return json.loads(
+            json.dumps(
+                {
+                    "body": body,
+                    "properties": m.properties,
+                    "headers": m.headers,
+                    "content_type": m.content_type,
+                    "content_encoding": m.content_encoding,
+                    "raw": m.body.decode() if isinstance(m.body, bytes) else m.body,
+                    "routing_key": m.delivery_info["routing_key"],
+                },
+                default=repr,
+            )
+        )
 
 
 def ours_publish(url: str, exchange: Exchange, queue: Queue, body: Any) -> None:
@@ -140,6 +166,11 @@ def test_we_read_what_kombu57_writes_exactly_as_our_own(transport: str, names: l
 
 
 def test_reference_is_kombu_570() -> None:
-    out = subprocess.run([reference_python(), "-c", "import kombu; print(kombu.__version__)"],
-                         capture_output=True, text=True, timeout=60, cwd="/")
+    out = subprocess.run(
+        [reference_python(), "-c", "import kombu; print(kombu.__version__)"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd="/",
+    )
     assert out.stdout.strip() == "5.7.0", (out.stdout, out.stderr, sys.executable)

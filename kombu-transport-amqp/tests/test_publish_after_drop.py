@@ -53,8 +53,7 @@ def test_publish_after_idle_drop_loses_nothing(url: str, names: list[str], fault
             else:
                 assert proxy.cut(reset=fault == "cut-reset") >= 1
             time.sleep(0.5)  # the close/FIN has reached the client
-            policy = {"max_retries": 5, "interval_start": 0, "interval_step": 0.2,
-                      "interval_max": 1}
+            policy = {"max_retries": 5, "interval_start": 0, "interval_step": 0.2, "interval_max": 1}
             for n in range(COUNT):
                 producer.publish({"n": n}, retry=True, retry_policy=policy)
             deadline = time.monotonic() + 10
@@ -78,8 +77,7 @@ def test_unconfirmed_window_is_resent_after_a_cut_mid_stream(url: str, names: li
     with Connection(AMQP_URL) as admin, FaultProxy("127.0.0.1", 5672) as proxy:
         queue(admin.default_channel).declare()
         conn = Connection(proxy.url(url), transport_options={"confirm_window": 65536})
-        policy = {"max_retries": 10, "interval_start": 0, "interval_step": 0.2,
-                  "interval_max": 1}
+        policy = {"max_retries": 10, "interval_start": 0, "interval_step": 0.2, "interval_max": 1}
         try:
             producer = Producer(conn, routing_key=queue.name)
             for n in range(total):
@@ -104,9 +102,9 @@ def test_confirm_window_bookkeeping() -> None:
     for n in range(1, 7):
         window.sent(("m", "", str(n), False, False), 10)
     assert len(window) == 6 and window.size == 60
-    assert window.confirm(2, multiple=True) == 2          # 1, 2
-    assert window.confirm(4, multiple=False) == 0         # early: 3 still open
-    assert window.confirm(3, multiple=False) == 2         # 3 and the early 4
+    assert window.confirm(2, multiple=True) == 2  # 1, 2
+    assert window.confirm(4, multiple=False) == 0  # early: 3 still open
+    assert window.confirm(3, multiple=False) == 2  # 3 and the early 4
     assert window.confirm(6, multiple=False, nack=True) == 0
     assert [entry[2] for entry in window.take()] == ["5", "6"]
     assert window.size == 0 and not window.early

@@ -25,8 +25,7 @@ TIMEOUT = 30.0
 
 def named(url: str, name: str, **kwargs: Any) -> Connection:
     """A connection that announces ``name`` as its ``connection_name``."""
-    return Connection(url, transport_options={"client_properties": {"connection_name": name}},
-                      **kwargs)
+    return Connection(url, transport_options={"client_properties": {"connection_name": name}}, **kwargs)
 
 
 def close_named(name: str) -> int:
@@ -106,8 +105,7 @@ def publish_until(url: str, exchange: Exchange, body: Any, seen: Any) -> None:
                 time.sleep(0.05)
 
 
-def test_consumer_mixin_resumes_after_rabbitmq_closes_its_connection(url: str,
-                                                                     names: list[str]) -> None:
+def test_consumer_mixin_resumes_after_rabbitmq_closes_its_connection(url: str, names: list[str]) -> None:
     name = f"amqp-tests-{uuid.uuid4().hex[:8]}"
     exchange, queue = exclusive_topology(names)
     conn = named(url, name)
@@ -147,8 +145,7 @@ def test_consumer_mixin_resumes_after_the_network_is_cut(url: str, names: list[s
             conn.release()
 
 
-def test_unacked_messages_come_back_after_the_connection_is_closed(url: str,
-                                                                   names: list[str]) -> None:
+def test_unacked_messages_come_back_after_the_connection_is_closed(url: str, names: list[str]) -> None:
     name = f"amqp-tests-{uuid.uuid4().hex[:8]}"
     exchange = Exchange(fresh(names, "x"), "direct", durable=False)
     queue = Queue(fresh(names), exchange, "key", durable=False)
@@ -188,8 +185,9 @@ def test_ensure_republishes_with_confirms_after_a_cut(url: str, names: list[str]
             producer = Producer(proxied.default_channel, exchange=exchange, routing_key="key")
             producer.publish({"n": 1})  # confirmed: it is on the broker
             assert proxy.cut(reset=True) >= 1
-            publish = proxied.ensure(producer, producer.publish, max_retries=5,
-                                     interval_start=0, interval_step=0.2, interval_max=1)
+            publish = proxied.ensure(
+                producer, producer.publish, max_retries=5, interval_start=0, interval_step=0.2, interval_max=1
+            )
             publish({"n": 2})  # confirmed after the reconnect
             assert queue(direct.default_channel).queue_declare(passive=True)[1] == 2
         finally:
@@ -204,8 +202,7 @@ def test_publish_reaches_the_broker_before_this_thread_blocks(mode: str, names: 
 
     exchange = Exchange(fresh(names, "x"), "direct", durable=False)
     queue = Queue(fresh(names), exchange, "key", durable=False)
-    with Connection(AMQP_URL) as watcher, \
-            Connection(AMQP_URL, transport_options={"write_mode": mode}) as publisher:
+    with Connection(AMQP_URL) as watcher, Connection(AMQP_URL, transport_options={"write_mode": mode}) as publisher:
         queue(watcher.default_channel).declare()
         producer = Producer(publisher.default_channel, exchange=exchange, routing_key="key")
         for i in range(10):
@@ -237,8 +234,7 @@ def test_virtual_host_login_method_and_client_properties(url: str, names: list[s
         scheme = url.split("://", 1)[0]
         name = f"amqp-tests-{uuid.uuid4().hex[:8]}"
         login = "AMQPLAIN" if scheme == "amqp" else "PLAIN"
-        with named(f"{scheme}://guest:guest@127.0.0.1:5672/{vhost}", name,
-                   login_method=login) as conn:
+        with named(f"{scheme}://guest:guest@127.0.0.1:5672/{vhost}", name, login_method=login) as conn:
             exchange = Exchange("vx", "direct", durable=False)
             queue = Queue("vq", exchange, "key", durable=False)
             queue(conn.default_channel).declare()
@@ -252,8 +248,7 @@ def test_virtual_host_login_method_and_client_properties(url: str, names: list[s
                     except TimeoutError:
                         pass
             assert got == [{"v": 1}]
-            listing = rabbitmqctl("list_connections", "-p", vhost, "--no-table-headers",
-                                  "vhost", "client_properties")
+            listing = rabbitmqctl("list_connections", "-p", vhost, "--no-table-headers", "vhost", "client_properties")
             ours = [line for line in listing.splitlines() if f'"{name}"' in line]
             assert ours and '"kombu-transport-amqp"' in ours[0]
             assert ours[0].startswith(vhost)

@@ -87,10 +87,27 @@ def certificate(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, str]:
     folder: Path = tmp_path_factory.mktemp("tls")
     cert, key = folder / "cert.pem", folder / "key.pem"
     subprocess.run(
-        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
-         "-subj", "/CN=localhost", "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1",
-         "-keyout", str(key), "-out", str(cert)],
-        check=True, capture_output=True, timeout=60,
+        [
+            "openssl",
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "1",
+            "-subj",
+            "/CN=localhost",
+            "-addext",
+            "subjectAltName=DNS:localhost,IP:127.0.0.1",
+            "-keyout",
+            str(key),
+            "-out",
+            str(cert),
+        ],
+        check=True,
+        capture_output=True,
+        timeout=60,
     )
     return str(cert), str(key)
 
@@ -117,8 +134,9 @@ def roundtrip(conn: Connection, names: list[str]) -> Any:
 
 
 @pytest.mark.parametrize("scheme", ["amqps", "pika"])
-def test_tls_with_certificate_verification(scheme: str, front: TLSFront,
-                                           certificate: tuple[str, str], names: list[str]) -> None:
+def test_tls_with_certificate_verification(
+    scheme: str, front: TLSFront, certificate: tuple[str, str], names: list[str]
+) -> None:
     cert, _ = certificate
     options = {"ca_certs": cert, "cert_reqs": ssl.CERT_REQUIRED, "server_hostname": "localhost"}
     url = f"{scheme}://guest:guest@127.0.0.1:{front.port}//"
@@ -128,7 +146,10 @@ def test_tls_with_certificate_verification(scheme: str, front: TLSFront,
 
 
 def test_amqps_refuses_an_unverified_certificate(front: TLSFront) -> None:
-    conn = Connection(f"amqps://guest:guest@127.0.0.1:{front.port}//", connect_timeout=5,
-                      ssl={"cert_reqs": ssl.CERT_REQUIRED, "server_hostname": "localhost"})
+    conn = Connection(
+        f"amqps://guest:guest@127.0.0.1:{front.port}//",
+        connect_timeout=5,
+        ssl={"cert_reqs": ssl.CERT_REQUIRED, "server_hostname": "localhost"},
+    )
     with pytest.raises((ssl.SSLError, OSError)):
         conn.connect()

@@ -26,16 +26,35 @@ from kombu_transport_amqp._table import decode_properties, decode_table, encode_
 pytestmark = pytest.mark.nobroker
 
 TABLE: dict[str, Any] = {
-    "s": "héllo", "b": b"\x00\xff", "t": True, "f": False, "i": 7, "neg": -2**31 + 1,
-    "big": 2**40, "d": 2.25, "dec": Decimal("-1.250"), "ts": datetime(2020, 1, 2, 3, 4, 5),
-    "n": None, "a": [1, "x", [2.5, None], {"k": "v"}], "nested": {"x": {"y": [True]}},
+    "s": "héllo",
+    "b": b"\x00\xff",
+    "t": True,
+    "f": False,
+    "i": 7,
+    "neg": -(2**31) + 1,
+    "big": 2**40,
+    "d": 2.25,
+    "dec": Decimal("-1.250"),
+    "ts": datetime(2020, 1, 2, 3, 4, 5),
+    "n": None,
+    "a": [1, "x", [2.5, None], {"k": "v"}],
+    "nested": {"x": {"y": [True]}},
 }
 
 PROPS: dict[str, Any] = {
-    "content_type": "application/json", "content_encoding": "utf-8",
-    "application_headers": TABLE, "delivery_mode": 2, "priority": 9,
-    "correlation_id": "c", "reply_to": "r", "expiration": "1000", "message_id": "m",
-    "timestamp": 1_620_284_889, "type": "t", "user_id": "u", "app_id": "a",
+    "content_type": "application/json",
+    "content_encoding": "utf-8",
+    "application_headers": TABLE,
+    "delivery_mode": 2,
+    "priority": 9,
+    "correlation_id": "c",
+    "reply_to": "r",
+    "expiration": "1000",
+    "message_id": "m",
+    "timestamp": 1_620_284_889,
+    "type": "t",
+    "user_id": "u",
+    "app_id": "a",
     "cluster_id": "cl",
 }
 
@@ -69,8 +88,13 @@ def test_prepared_message_shape_key_ignores_body_and_skips_headers() -> None:
     b = PreparedMessage(b"2", 0, "application/json", "utf-8", {}, {"delivery_mode": 2})
     assert a.shape_key() == b.shape_key() is not None
     assert PreparedMessage(b"", headers={"h": 1}).shape_key() is None
-    assert a.properties == {"content_type": "application/json", "content_encoding": "utf-8",
-                            "application_headers": {}, "priority": 0, "delivery_mode": 2}
+    assert a.properties == {
+        "content_type": "application/json",
+        "content_encoding": "utf-8",
+        "application_headers": {},
+        "priority": 0,
+        "delivery_mode": 2,
+    }
 
 
 def test_publish_frames_parse_back() -> None:
@@ -87,7 +111,9 @@ def test_publish_frames_parse_back() -> None:
 
 def test_queue_arguments_and_option_coercion() -> None:
     assert common.to_rabbitmq_queue_arguments({"x-a": 1}, expires=1.5, max_priority=None) == {
-        "x-a": 1, "x-expires": 1500}
+        "x-a": 1,
+        "x-expires": 1500,
+    }
     with pytest.raises(TypeError):
         common.to_rabbitmq_queue_arguments({}, bogus=1)
     opts = common.coerce_options({"confirm_publish": "false", "write_buffer_size": "10", "x": "y"})

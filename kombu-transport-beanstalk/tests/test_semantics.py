@@ -51,8 +51,10 @@ def tube_stats(raw: Any, queue: str) -> dict[str, Any]:
 
 
 # -- tube names --------------------------------------------------------------------------
-@pytest.mark.parametrize("name", ["celery", "kit.1a2b.q", "a-b_c+d/e;f$g(h)", "celery@host.celery.pidbox",
-                                  "ünïcode:queue name", "-leading", "$24"])
+@pytest.mark.parametrize(
+    "name",
+    ["celery", "kit.1a2b.q", "a-b_c+d/e;f$g(h)", "celery@host.celery.pidbox", "ünïcode:queue name", "-leading", "$24"],
+)
 def test_queue_names_map_to_tubes_and_back(name: str) -> None:
     import re
 
@@ -160,8 +162,10 @@ def test_reject_buries_when_the_queue_keeps_rejected(conn: Any, raw: Any) -> Non
 def test_lease_is_extended_for_a_slow_consumer(beanstalkd: str) -> None:
     """A consumer busy for three TTRs without draining keeps its job: nobody else gets it."""
     options = {"visibility_timeout": 2}
-    with Connection(beanstalkd, transport_options=options) as slow, \
-            Connection(beanstalkd, transport_options=options) as other:
+    with (
+        Connection(beanstalkd, transport_options=options) as slow,
+        Connection(beanstalkd, transport_options=options) as other,
+    ):
         queue = declared(slow)
         try:
             slow.Producer().publish("long task", exchange=queue.exchange, routing_key=queue.routing_key)
@@ -218,8 +222,9 @@ def test_sigkilled_consumer_jobs_come_back(beanstalkd: str) -> None:
         try:
             for i in range(5):
                 conn.Producer().publish(i, exchange=queue.exchange, routing_key=queue.routing_key)
-            child = subprocess.Popen([sys.executable, "-c", CONSUMER, beanstalkd, queue.name, "3"],
-                                     stdout=subprocess.PIPE, text=True)
+            child = subprocess.Popen(
+                [sys.executable, "-c", CONSUMER, beanstalkd, queue.name, "3"], stdout=subprocess.PIPE, text=True
+            )
             try:
                 assert child.stdout is not None
                 assert child.stdout.readline().strip() == "held 3"
@@ -250,8 +255,7 @@ def test_amqp_priority_maps_to_beanstalkd_priority(conn: Any, raw: Any) -> None:
     try:
         producer = conn.Producer()
         for priority in (0, 9, 255):
-            producer.publish(priority, exchange=queue.exchange, routing_key=queue.routing_key,
-                             priority=priority)
+            producer.publish(priority, exchange=queue.exchange, routing_key=queue.routing_key, priority=priority)
         assert settled(conn, queue) == 3
         raw.use(tube_for(queue.name))
         job = raw.peek_ready()
@@ -317,8 +321,7 @@ def test_too_big_message_is_a_typed_error(private_beanstalkd: Any) -> None:
     with Connection(private_beanstalkd.url) as conn:
         queue = declared(conn)
         with pytest.raises(JobTooBig, match="max-job-size"):
-            conn.Producer().publish("x" * (MAX_JOB_SIZE + 10), exchange=queue.exchange,
-                                    routing_key=queue.routing_key)
+            conn.Producer().publish("x" * (MAX_JOB_SIZE + 10), exchange=queue.exchange, routing_key=queue.routing_key)
         assert JobTooBig in conn.channel_errors
         conn.Producer().publish("fits", exchange=queue.exchange, routing_key=queue.routing_key)
         assert queue(conn.default_channel).get().payload == "fits"
@@ -335,9 +338,11 @@ def test_connection_error_is_typed() -> None:
 
 # -- packaging ---------------------------------------------------------------------------
 def test_plugin_does_not_import_the_client_library() -> None:
-    code = ("import sys, kombu, kombu_transport_beanstalk.plugin; from kombu import Connection; "
-            "Connection('beanstalk://localhost').transport_cls; "
-            "sys.exit(1 if 'greenstalk' in sys.modules else 0)")
+    code = (
+        "import sys, kombu, kombu_transport_beanstalk.plugin; from kombu import Connection; "
+        "Connection('beanstalk://localhost').transport_cls; "
+        "sys.exit(1 if 'greenstalk' in sys.modules else 0)"
+    )
     assert subprocess.run([sys.executable, "-c", code], check=False).returncode == 0
 
 
@@ -387,11 +392,17 @@ def test_job_written_by_kombu3_beanstalk_transport_is_read(conn: Any, raw: Any) 
 
     queue = declared(conn)
     try:
-        envelope = {"body": base64.b64encode(b'{"from": "kombu3"}').decode(),
-                    "content-type": "application/json", "content-encoding": "utf-8",
-                    "headers": {}, "properties": {"body_encoding": "base64", "priority": 0,
-                                                  "delivery_info": {"exchange": queue.name,
-                                                                    "routing_key": queue.name}}}
+        envelope = {
+            "body": base64.b64encode(b'{"from": "kombu3"}').decode(),
+            "content-type": "application/json",
+            "content-encoding": "utf-8",
+            "headers": {},
+            "properties": {
+                "body_encoding": "base64",
+                "priority": 0,
+                "delivery_info": {"exchange": queue.name, "routing_key": queue.name},
+            },
+        }
         raw.use(tube_for(queue.name))
         raw.put(json.dumps(envelope).encode())
         got: list[Any] = []
@@ -425,11 +436,18 @@ def test_undecodable_jobs_are_rejected_and_the_consumer_goes_on(conn: Any, raw: 
 
     queue = declared(conn)
     try:
+
         def job(body: str, content_type: str) -> bytes:
-            return json.dumps({"body": body, "content-type": content_type, "content-encoding": "utf-8",
-                               "headers": {}, "queue": queue.name,
-                               "properties": {"body_encoding": "base64", "priority": 0,
-                                              "delivery_info": {}}}).encode()
+            return json.dumps(
+                {
+                    "body": body,
+                    "content-type": content_type,
+                    "content-encoding": "utf-8",
+                    "headers": {},
+                    "queue": queue.name,
+                    "properties": {"body_encoding": "base64", "priority": 0, "delivery_info": {}},
+                }
+            ).encode()
 
         raw.use(tube_for(queue.name))
         raw.put(job("!!!not base64!!!", "application/json"))
@@ -493,8 +511,7 @@ def test_full_prefetch_window_waits_without_spinning(conn: Any) -> None:
         for i in range(3):
             producer.publish(i, exchange=queue.exchange, routing_key=queue.routing_key)
         got: list[Any] = []
-        with Consumer(conn.default_channel, [queue], callbacks=[lambda b, m: got.append(m)],
-                      prefetch_count=1):
+        with Consumer(conn.default_channel, [queue], callbacks=[lambda b, m: got.append(m)], prefetch_count=1):
             conn.drain_events(timeout=5)
             assert len(got) == 1
             cpu = resource.getrusage(resource.RUSAGE_SELF)

@@ -13,8 +13,7 @@ from kombu.testing.services import require_service
 
 #: A database of this run's own (deleted at the end), so runs never see each
 #: other's messages and the server does not grow from run to run.
-URL = os.environ.get("KOMBU_COUCHDB_URL",
-                     f"couchdb://127.0.0.1:5984/kombu_tests_{uuid.uuid4().hex[:8]}")
+URL = os.environ.get("KOMBU_COUCHDB_URL", f"couchdb://127.0.0.1:5984/kombu_tests_{uuid.uuid4().hex[:8]}")
 
 
 def _http_base(url: str) -> str:
@@ -46,8 +45,7 @@ def _drop_test_database() -> Iterator[None]:
     from kombu import Connection
 
     conn = Connection(URL)
-    request = urllib.request.Request(
-        f"{_http_base(URL)}/{conn.virtual_host.strip('/')}", method="DELETE")
+    request = urllib.request.Request(f"{_http_base(URL)}/{conn.virtual_host.strip('/')}", method="DELETE")
     try:
         urllib.request.urlopen(request, timeout=10).close()
     except OSError:

@@ -9,9 +9,11 @@ import pytest
 
 
 def test_import_kombu_and_plugin_loads_no_http_client() -> None:
-    code = ("import sys, kombu, kombu_transport_couchdb, kombu_transport_couchdb.plugin; "
-            "from kombu.plugins import transport_info; transport_info('couchdb'); "
-            "sys.exit(1 if 'requests' in sys.modules else 0)")
+    code = (
+        "import sys, kombu, kombu_transport_couchdb, kombu_transport_couchdb.plugin; "
+        "from kombu.plugins import transport_info; transport_info('couchdb'); "
+        "sys.exit(1 if 'requests' in sys.modules else 0)"
+    )
     assert subprocess.run([sys.executable, "-c", code], check=False).returncode == 0
 
 
@@ -31,12 +33,15 @@ def test_schemes_resolve_and_kombu5_module_path() -> None:
     assert Connection("couchdbs://localhost/").get_transport_cls() is Transport
 
 
-@pytest.mark.parametrize(("url", "expected"), [
-    ("couchdb://localhost", "http://localhost:5984/kombu_default"),
-    ("couchdb://h:1234/jobs", "http://h:1234/jobs"),
-    ("couchdbs://h/jobs", "https://h:5984/jobs"),
-    ("couchdb://h/jobs?ssl=1", "https://h:5984/jobs"),
-])
+@pytest.mark.parametrize(
+    ("url", "expected"),
+    [
+        ("couchdb://localhost", "http://localhost:5984/kombu_default"),
+        ("couchdb://h:1234/jobs", "http://h:1234/jobs"),
+        ("couchdbs://h/jobs", "https://h:5984/jobs"),
+        ("couchdb://h/jobs?ssl=1", "https://h:5984/jobs"),
+    ],
+)
 def test_url_forms(url: str, expected: str) -> None:
     from kombu import Connection
 

@@ -53,7 +53,7 @@ def test_slow_consumer_keeps_its_lease(queue: Queue) -> None:
     with Connection(URL, transport_options=FAST) as slow, Connection(URL, transport_options=FAST) as other:
         message = get(slow, queue)
         assert message is not None and message.payload == "slow"
-        time.sleep(3.5)    # three and a half visibility timeouts: renewed meanwhile
+        time.sleep(3.5)  # three and a half visibility timeouts: renewed meanwhile
         assert queue(other.channel()).get() is None, "a held message went to another consumer"
         message.ack()
     with Connection(URL) as conn:
@@ -135,6 +135,7 @@ def test_competing_consumers_never_share_a_message(queue: Queue) -> None:
 
     def _consume() -> None:
         with Connection(URL) as conn:
+
             def on_message(body: int, message: Any) -> None:
                 with lock:
                     seen.append(body)
@@ -162,16 +163,16 @@ def test_competing_consumers_never_share_a_message(queue: Queue) -> None:
 
 def test_ack_after_lease_lost_leaves_the_new_claim_alone(queue: Queue) -> None:
     publish(queue, "contested")
-    opts = {"visibility_timeout": 0.5, "lease_interval": 30}   # renewal never comes in time
+    opts = {"visibility_timeout": 0.5, "lease_interval": 30}  # renewal never comes in time
     with Connection(URL, transport_options=opts) as first, Connection(URL) as second:
         stale = get(first, queue)
         assert stale is not None
         time.sleep(1.0)
         fresh = get(second, queue)
         assert fresh is not None and fresh.payload == "contested"
-        stale.ack()                     # its revision is stale and the claim not its own
+        stale.ack()  # its revision is stale and the claim not its own
         assert queue(first.channel()).get() is None
-        fresh.requeue()                 # still ours: released
+        fresh.requeue()  # still ours: released
         back = get(first, queue)
         assert back is not None and back.payload == "contested"
         back.ack()
@@ -217,7 +218,7 @@ def test_idle_consumer_is_woken_by_the_changes_feed(queue: Queue) -> None:
 
         with Consumer(conn.channel(), [queue], callbacks=[on_message]):
             try:
-                conn.drain_events(timeout=1)    # idle: the feed is followed
+                conn.drain_events(timeout=1)  # idle: the feed is followed
             except TimeoutError:
                 pass
             threading.Timer(0.5, publish, (queue, "wake")).start()

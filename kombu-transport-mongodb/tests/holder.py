@@ -17,8 +17,9 @@ def main(url: str, queue_name: str, count: int, visibility_timeout: float) -> No
     held: list[Any] = []
     conn = Connection(url, transport_options={"visibility_timeout": visibility_timeout})
     queue = Queue(queue_name, routing_key=queue_name)
-    with Consumer(conn.channel(), [queue], callbacks=[lambda body, message: held.append(message)],
-                  prefetch_count=count):
+    with Consumer(
+        conn.channel(), [queue], callbacks=[lambda body, message: held.append(message)], prefetch_count=count
+    ):
         deadline = time.monotonic() + 30
         while len(held) < count and time.monotonic() < deadline:
             try:

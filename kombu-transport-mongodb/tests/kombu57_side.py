@@ -48,24 +48,26 @@ def main(cmd: dict[str, Any]) -> Any:
     from kombu import Connection, Consumer, Exchange, Producer, Queue
 
     exchange = Exchange(cmd["exchange"], cmd.get("type", "direct"))
-    queue = Queue(cmd["queue"], exchange, routing_key=cmd.get("rk", cmd["queue"]),
-                  max_priority=cmd.get("max_priority"))
+    queue = Queue(cmd["queue"], exchange, routing_key=cmd.get("rk", cmd["queue"]), max_priority=cmd.get("max_priority"))
     with Connection(cmd["url"], transport_options=cmd.get("options", {})) as conn:
         channel = conn.channel()
         if cmd["op"] == "publish":
             queue(channel).declare()
             producer = Producer(channel, exchange=exchange)
             for item in cmd["messages"]:
-                producer.publish(item["body"], routing_key=cmd.get("rk", cmd["queue"]),
-                                 priority=item.get("priority"), headers=item.get("headers"))
+                producer.publish(
+                    item["body"],
+                    routing_key=cmd.get("rk", cmd["queue"]),
+                    priority=item.get("priority"),
+                    headers=item.get("headers"),
+                )
             return {"published": len(cmd["messages"])}
         if cmd["op"] == "size":
             return {"size": queue(channel).queue_declare(passive=True).message_count}
         got: list[dict[str, Any]] = []
 
         def on_message(body: Any, message: Any) -> None:
-            got.append({"body": body, "priority": message.properties.get("priority"),
-                        "headers": message.headers})
+            got.append({"body": body, "priority": message.properties.get("priority"), "headers": message.headers})
             message.ack()
 
         with Consumer(conn.channel(), [queue], callbacks=[on_message], accept=["json"]):

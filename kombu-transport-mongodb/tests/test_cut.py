@@ -56,8 +56,9 @@ def queue(uname: str) -> Iterator[Queue]:
 
 def _publish(queue: Queue, body: Any) -> None:
     with Connection(MONGODB_URL, transport_options=OPTIONS) as conn:
-        Producer(conn.default_channel).publish(body, exchange=queue.exchange, routing_key=queue.routing_key,
-                                               declare=[queue])
+        Producer(conn.default_channel).publish(
+            body, exchange=queue.exchange, routing_key=queue.routing_key, declare=[queue]
+        )
 
 
 def _drain_until(conn: Connection, got: list[Any], timeout: float) -> None:
@@ -70,8 +71,9 @@ def _drain_until(conn: Connection, got: list[Any], timeout: float) -> None:
 
 def _consume_one(conn: Connection, queue: Queue) -> tuple[Consumer, list[Any]]:
     got: list[Any] = []
-    consumer = Consumer(conn.channel(), [queue], callbacks=[lambda body, message: got.append(message)],
-                        prefetch_count=1)
+    consumer = Consumer(
+        conn.channel(), [queue], callbacks=[lambda body, message: got.append(message)], prefetch_count=1
+    )
     consumer.consume()
     _drain_until(conn, got, 20)
     assert got, "the message was not delivered through the proxy"

@@ -11,9 +11,11 @@ from kombu_transport_mongodb.uri import client_config
 
 
 def test_plugin_and_import_kombu_load_no_client_library() -> None:
-    code = ("import sys, kombu; from kombu.plugins import transport_info; "
-            "info = transport_info('mongodb'); import kombu_transport_mongodb.plugin; "
-            "sys.exit(1 if 'pymongo' in sys.modules else 0)")
+    code = (
+        "import sys, kombu; from kombu.plugins import transport_info; "
+        "info = transport_info('mongodb'); import kombu_transport_mongodb.plugin; "
+        "sys.exit(1 if 'pymongo' in sys.modules else 0)"
+    )
     assert subprocess.run([sys.executable, "-c", code], check=False).returncode == 0
 
 
@@ -31,14 +33,23 @@ def test_scheme_resolves_and_kombu5_module_path_imports() -> None:
     assert mongodb.Transport is Transport
 
 
-@pytest.mark.parametrize(("url", "uri", "database"), [
-    ("mongodb://127.0.0.1/", "mongodb://127.0.0.1:27017/kombu_default", "kombu_default"),
-    ("mongodb://localhost:27018/jobs", "mongodb://localhost:27018/jobs", "jobs"),
-    ("mongodb://u:p%40ss@db.example/jobs?authSource=admin&replicaSet=rs0",
-     "mongodb://u:p%40ss@db.example:27017/jobs?authSource=admin&replicaSet=rs0", "jobs"),
-    ("mongodb+srv://u:p@cluster0.example.net/jobs?retryWrites=true",
-     "mongodb+srv://u:p@cluster0.example.net/jobs?retryWrites=true", "jobs"),
-])
+@pytest.mark.parametrize(
+    ("url", "uri", "database"),
+    [
+        ("mongodb://127.0.0.1/", "mongodb://127.0.0.1:27017/kombu_default", "kombu_default"),
+        ("mongodb://localhost:27018/jobs", "mongodb://localhost:27018/jobs", "jobs"),
+        (
+            "mongodb://u:p%40ss@db.example/jobs?authSource=admin&replicaSet=rs0",
+            "mongodb://u:p%40ss@db.example:27017/jobs?authSource=admin&replicaSet=rs0",
+            "jobs",
+        ),
+        (
+            "mongodb+srv://u:p@cluster0.example.net/jobs?retryWrites=true",
+            "mongodb+srv://u:p@cluster0.example.net/jobs?retryWrites=true",
+            "jobs",
+        ),
+    ],
+)
 def test_url_forms(url: str, uri: str, database: str) -> None:
     conn = Connection(url)
     config = client_config(conn, conn.transport_options)

@@ -48,9 +48,22 @@ class PrivateServer:
         if binary is None:
             missing_service("nx-27017 is not installed (scripts/services.sh mongodb)")
         self.proc = subprocess.Popen(
-            [str(binary), "--host", "127.0.0.1", "-p", str(self.port), "--data-dir", str(self.dir / "data"),
-             "--log-file", str(self.dir / "nx.log"), "--pid-file", str(self.dir / "nx.pid")],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            [
+                str(binary),
+                "--host",
+                "127.0.0.1",
+                "-p",
+                str(self.port),
+                "--data-dir",
+                str(self.dir / "data"),
+                "--log-file",
+                str(self.dir / "nx.log"),
+                "--pid-file",
+                str(self.dir / "nx.pid"),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         import pymongo
 
         deadline = time.monotonic() + 30
@@ -127,9 +140,15 @@ def test_server_restart_with_ensure_and_consumer_mixin_loses_nothing(private_ser
     thread = threading.Thread(target=worker.run, daemon=True)
     with Connection(private_server.url, transport_options=OPTIONS, connect_timeout=2) as conn:
         producer = Producer(conn.channel(), exchange=exchange)
-        publish = conn.ensure(producer, producer.publish, max_retries=30, interval_start=0.2,
-                              interval_step=0.5, interval_max=1,
-                              errback=lambda exc, interval: errors.append(exc))
+        publish = conn.ensure(
+            producer,
+            producer.publish,
+            max_retries=30,
+            interval_start=0.2,
+            interval_step=0.5,
+            interval_max=1,
+            errback=lambda exc, interval: errors.append(exc),
+        )
         queue(conn.channel()).declare()
         thread.start()
         restarter = threading.Thread(target=private_server.restart)

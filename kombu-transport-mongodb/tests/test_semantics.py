@@ -63,8 +63,9 @@ def publish(url: str, queue: Queue, *bodies: Any, **kwargs: Any) -> None:
             producer.publish(body, routing_key=queue.routing_key, declare=[queue], **kwargs)
 
 
-def test_a_claim_moves_the_message_out_of_its_queue_and_ack_deletes_it(mongodb_url: str, mdb: Any,
-                                                                      queue: Queue) -> None:
+def test_a_claim_moves_the_message_out_of_its_queue_and_ack_deletes_it(
+    mongodb_url: str, mdb: Any, queue: Queue
+) -> None:
     publish(mongodb_url, queue, {"n": 1})
     with Connection(mongodb_url) as conn:
         message = queue(conn.channel()).get()
@@ -103,8 +104,10 @@ def test_reject_without_requeue_deletes(mongodb_url: str, mdb: Any, queue: Queue
 
 def test_a_slow_consumer_keeps_its_message_past_the_visibility_timeout(mongodb_url: str, queue: Queue) -> None:
     publish(mongodb_url, queue, {"slow": True})
-    with Connection(mongodb_url, transport_options=FAST) as slow, \
-            Connection(mongodb_url, transport_options=FAST) as other:
+    with (
+        Connection(mongodb_url, transport_options=FAST) as slow,
+        Connection(mongodb_url, transport_options=FAST) as other,
+    ):
         message = queue(slow.channel()).get()
         assert message is not None
         # Three visibility timeouts later another consumer still gets nothing.
@@ -120,8 +123,9 @@ def test_a_slow_consumer_keeps_its_message_past_the_visibility_timeout(mongodb_u
 def test_a_sigkilled_consumers_claims_come_back_once(mongodb_url: str, mdb: Any, queue: Queue) -> None:
     count = 50
     publish(mongodb_url, queue, *[{"n": i} for i in range(count)])
-    holder = subprocess.Popen([sys.executable, str(HOLDER), mongodb_url, queue.name, str(count), "1.5"],
-                              stdout=subprocess.PIPE, text=True)
+    holder = subprocess.Popen(
+        [sys.executable, str(HOLDER), mongodb_url, queue.name, str(count), "1.5"], stdout=subprocess.PIPE, text=True
+    )
     try:
         assert holder.stdout is not None
         line = holder.stdout.readline()
@@ -137,20 +141,21 @@ def test_a_sigkilled_consumers_claims_come_back_once(mongodb_url: str, mdb: Any,
     assert mdb["messages"].count_documents({"queue": {"$in": [queue.name, claimed(queue.name)]}}) == 0
 
 
-def test_expired_claims_are_restored_exactly_once_by_concurrent_consumers(mongodb_url: str, mdb: Any,
-                                                                       queue: Queue) -> None:
+def test_expired_claims_are_restored_exactly_once_by_concurrent_consumers(
+    mongodb_url: str, mdb: Any, queue: Queue
+) -> None:
     count = 20
     publish(mongodb_url, queue, *[{"n": i} for i in range(count)])
-    mdb["messages"].update_many({"queue": queue.name},
-                                {"$set": {"queue": claimed(queue.name), "claim": "dead", "lease": 1.0}})
+    mdb["messages"].update_many(
+        {"queue": queue.name}, {"$set": {"queue": claimed(queue.name), "claim": "dead", "lease": 1.0}}
+    )
     conns = [Connection(mongodb_url, transport_options=FAST) for _ in range(4)]
     results: list[tuple[int, int]] = []
     try:
         transports = [c.transport for c in conns]
         for c in conns:
             c.connect()
-        threads = [threading.Thread(target=lambda t=t: results.append(t.maintain(queue.name)))
-                   for t in transports]
+        threads = [threading.Thread(target=lambda t=t: results.append(t.maintain(queue.name))) for t in transports]
         for t in threads:
             t.start()
         for t in threads:
@@ -220,8 +225,7 @@ def test_fanout_copies_from_stored_bindings(mongodb_url: str, uname: str) -> Non
             bound.delete()
 
 
-def test_an_unreadable_document_is_set_aside_and_consuming_goes_on(mongodb_url: str, mdb: Any,
-                                                                 queue: Queue) -> None:
+def test_an_unreadable_document_is_set_aside_and_consuming_goes_on(mongodb_url: str, mdb: Any, queue: Queue) -> None:
     publish(mongodb_url, queue, {"n": 1})
     mdb["messages"].insert_one({"queue": queue.name, "payload": "not json {", "priority": -100})
     with Connection(mongodb_url) as conn:
@@ -249,8 +253,7 @@ def _drain_once(conn: Connection) -> bool:
     return False
 
 
-def test_queue_expiry_spares_a_consumed_queue_and_deletes_an_unused_one(mongodb_url: str, mdb: Any,
-                                                                       uname: str) -> None:
+def test_queue_expiry_spares_a_consumed_queue_and_deletes_an_unused_one(mongodb_url: str, mdb: Any, uname: str) -> None:
     used = Queue(uname + ".used", Exchange(uname + ".x"), routing_key="used", expires=1.0)
     unused = Queue(uname + ".unused", Exchange(uname + ".x"), routing_key="unused", expires=1.0)
     publish(mongodb_url, unused, {"n": 1})
@@ -297,8 +300,9 @@ def test_claims_of_a_queue_no_consumer_of_ours_reads_come_back(mongodb_url: str,
     orphan = Queue(uname + ".orphan", Exchange(uname + ".x"), routing_key="orphan")
     busy = Queue(uname + ".busy", Exchange(uname + ".x"), routing_key="busy")
     publish(mongodb_url, orphan, {"n": 1})
-    mdb["messages"].update_many({"queue": orphan.name},
-                                {"$set": {"queue": claimed(orphan.name), "claim": "dead", "lease": 1.0}})
+    mdb["messages"].update_many(
+        {"queue": orphan.name}, {"$set": {"queue": claimed(orphan.name), "claim": "dead", "lease": 1.0}}
+    )
     with Connection(mongodb_url, transport_options=FAST) as conn:
         collect(conn, busy, 1, timeout=2.0)  # consumes another queue, idle
         assert wait_for(lambda: mdb["messages"].count_documents({"queue": orphan.name}) == 1, 5)

@@ -17,13 +17,22 @@ from kombu import Connection, Consumer, Exchange, Producer, Queue
 
 SIDE = Path(__file__).with_name("kombu57_side.py")
 #: Kombu 5.7's collections as the stand-in can hold them (dots become underscores).
-KOMBU_OPTIONS = {"messages_collection": "messages", "routing_collection": "messages_routing",
-                 "queues_collection": "messages_queues", "broadcast_collection": "messages_broadcast"}
+KOMBU_OPTIONS = {
+    "messages_collection": "messages",
+    "routing_collection": "messages_routing",
+    "queues_collection": "messages_queues",
+    "broadcast_collection": "messages_broadcast",
+}
 
 
 def run57(python: Path, **cmd: Any) -> Any:
-    proc = subprocess.run([str(python), str(SIDE), json.dumps({"options": KOMBU_OPTIONS, **cmd})],
-                          capture_output=True, text=True, timeout=60, check=False)
+    proc = subprocess.run(
+        [str(python), str(SIDE), json.dumps({"options": KOMBU_OPTIONS, **cmd})],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
@@ -56,8 +65,14 @@ def drain(conn: Connection, queue: Queue, count: int, ack: bool = True, timeout:
 def test_kombu57_publishes_we_consume(mongodb_url: str, kombu57: Path) -> None:
     qname, xname = names()
     bodies = [{"n": i} for i in range(5)]
-    run57(kombu57, op="publish", url=mongodb_url, queue=qname, exchange=xname,
-            messages=[{"body": b, "headers": {"h": i}} for i, b in enumerate(bodies)])
+    run57(
+        kombu57,
+        op="publish",
+        url=mongodb_url,
+        queue=qname,
+        exchange=xname,
+        messages=[{"body": b, "headers": {"h": i}} for i, b in enumerate(bodies)],
+    )
     queue = Queue(qname, Exchange(xname), routing_key=qname)
     with Connection(mongodb_url) as conn:
         got = drain(conn, queue, 5)
@@ -83,8 +98,15 @@ def test_we_publish_kombu57_consumes(mongodb_url: str, kombu57: Path) -> None:
 
 def test_kombu57_priorities_order_for_us_and_ours_for_kombu(mongodb_url: str, kombu57: Path) -> None:
     qname, xname = names()
-    run57(kombu57, op="publish", url=mongodb_url, queue=qname, exchange=xname, max_priority=9,
-            messages=[{"body": p, "priority": p} for p in (1, 9, 5)])
+    run57(
+        kombu57,
+        op="publish",
+        url=mongodb_url,
+        queue=qname,
+        exchange=xname,
+        max_priority=9,
+        messages=[{"body": p, "priority": p} for p in (1, 9, 5)],
+    )
     queue = Queue(qname, Exchange(xname), routing_key=qname, max_priority=9)
     with Connection(mongodb_url) as conn:
         got = drain(conn, queue, 3)
@@ -92,8 +114,7 @@ def test_kombu57_priorities_order_for_us_and_ours_for_kombu(mongodb_url: str, ko
         producer = Producer(conn.channel(), exchange=Exchange(xname))
         for p in (2, 8, 4):
             producer.publish(p, routing_key=qname, priority=p)
-        out = run57(kombu57, op="consume", url=mongodb_url, queue=qname, exchange=xname, count=3,
-                      max_priority=9)
+        out = run57(kombu57, op="consume", url=mongodb_url, queue=qname, exchange=xname, count=3, max_priority=9)
         queue(conn.channel()).delete()
     assert [m["body"] for m in out["got"]] == [8, 4, 2]
 
@@ -109,8 +130,7 @@ def test_kombu57_never_takes_a_message_we_claimed(mongodb_url: str, kombu57: Pat
             got = drain(consumer_conn, queue, 1, ack=False)
             assert [b for b, _ in got] == [{"m": "held"}]
             # Claimed by us: Kombu 5.7 (find_one_and_delete on the queue) sees nothing.
-            out = run57(kombu57, op="consume", url=mongodb_url, queue=qname, exchange=xname,
-                          count=1, timeout=2)
+            out = run57(kombu57, op="consume", url=mongodb_url, queue=qname, exchange=xname, count=1, timeout=2)
             assert out["got"] == []
         finally:
             consumer_conn.release()  # a clean close puts the unacked message back

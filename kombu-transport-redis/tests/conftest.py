@@ -87,15 +87,30 @@ class PrivateRedis:
         if binary is None:
             missing_service("redis-server is not installed")
         self.proc = subprocess.Popen(
-            [str(binary), "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
-             "--appendonly", "yes" if self.aof else "no",
-             # Answer a write only once it is in the file: with the default
-             # everysec, a slow fsync postpones the write while the answers
-             # go out, and a SIGKILL loses answered writes (the server's loss,
-             # not the transport's).
-             "--appendfsync", "always", "--dir", str(self.dir),
-             "--dbfilename", "dump.rdb"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            [
+                str(binary),
+                "--port",
+                str(self.port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "yes" if self.aof else "no",
+                # Answer a write only once it is in the file: with the default
+                # everysec, a slow fsync postpones the write while the answers
+                # go out, and a SIGKILL loses answered writes (the server's loss,
+                # not the transport's).
+                "--appendfsync",
+                "always",
+                "--dir",
+                str(self.dir),
+                "--dbfilename",
+                "dump.rdb",
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         import redis
 
         deadline = time.monotonic() + 10

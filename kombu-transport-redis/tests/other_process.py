@@ -19,8 +19,7 @@ def main(url: str, prefix: str, action: str, spec: dict[str, Any]) -> None:
     with Connection(url, transport_options={"global_keyprefix": prefix}) as conn:
         if action == "declare":
             name = spec["queue"]
-            Queue(name, Exchange(name, "direct"), name, **spec["kwargs"])(
-                conn.default_channel).declare()
+            Queue(name, Exchange(name, "direct"), name, **spec["kwargs"])(conn.default_channel).declare()
         elif action == "publish":
             producer = conn.Producer()
             for body in spec["bodies"]:

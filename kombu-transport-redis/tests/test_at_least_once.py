@@ -37,6 +37,7 @@ def _stored_ids(server: PrivateRedis, queue: str) -> list[int]:
 @contextmanager
 def _fault_setup(server: PrivateRedis, fault: str) -> Iterator[tuple[str, Callable[[], None]]]:
     if fault == "kill":
+
         def kill_restart() -> None:
             server.kill()
             server.start()
@@ -79,8 +80,7 @@ def _publisher(conn: Connection, path: str, queue: Queue) -> Callable[[int], Non
 
 @pytest.mark.parametrize("fault", ["kill", "cut"])
 @pytest.mark.parametrize("path", ["retry", "ensure", "autoretry", "pool"])
-def test_no_publish_lost_across_a_fault(aof_redis: PrivateRedis, uname: str,
-                                        fault: str, path: str) -> None:
+def test_no_publish_lost_across_a_fault(aof_redis: PrivateRedis, uname: str, fault: str, path: str) -> None:
     queue = Queue(uname, Exchange(uname, "direct"), uname)
     with _fault_setup(aof_redis, fault) as (url, inject):
         conn = Connection(url, connect_timeout=2)
@@ -90,7 +90,7 @@ def test_no_publish_lost_across_a_fault(aof_redis: PrivateRedis, uname: str,
                 inject()
             publish(i)
         if path == "pool":
-            pools.reset()      # collects the pooled connections: their window must go out
+            pools.reset()  # collects the pooled connections: their window must go out
         conn.release()
     ids = _stored_ids(aof_redis, uname)
     missing = set(range(N)) - set(ids)
@@ -98,19 +98,17 @@ def test_no_publish_lost_across_a_fault(aof_redis: PrivateRedis, uname: str,
     assert not missing, f"{len(missing)} publishes lost, e.g. {sorted(missing)[:5]}"
 
 
-def test_collect_hands_the_window_to_the_next_transport(aof_redis: PrivateRedis,
-                                                        uname: str) -> None:
+def test_collect_hands_the_window_to_the_next_transport(aof_redis: PrivateRedis, uname: str) -> None:
     """``Connection.collect()`` keeps the unanswered publishes; the next connect sends them."""
     queue = Queue(uname, Exchange(uname, "direct"), uname)
     with FaultProxy("127.0.0.1", aof_redis.port) as proxy:
-        conn = Connection(proxy.url(aof_redis.url), connect_timeout=2,
-                          transport_options={"publish_confirm_after": 60})
+        conn = Connection(proxy.url(aof_redis.url), connect_timeout=2, transport_options={"publish_confirm_after": 60})
         producer = conn.Producer()
         producer.publish(-1, exchange=queue.exchange, routing_key=uname, declare=[queue])
         proxy.pause()
-        for i in range(200):      # pipelined into a connection that forwards nothing
+        for i in range(200):  # pipelined into a connection that forwards nothing
             producer.publish(i, exchange=queue.exchange, routing_key=uname)
-        proxy.cut()               # ...and never will: the 200 exist only in the window
+        proxy.cut()  # ...and never will: the 200 exist only in the window
         conn.collect()
         proxy.resume()
         conn.ensure_connection(max_retries=3)
@@ -123,8 +121,7 @@ def test_release_after_collect_sends_the_window(aof_redis: PrivateRedis, uname: 
     """A collected connection that is only released still delivers its window."""
     queue = Queue(uname, Exchange(uname, "direct"), uname)
     with FaultProxy("127.0.0.1", aof_redis.port) as proxy:
-        conn = Connection(proxy.url(aof_redis.url), connect_timeout=2,
-                          transport_options={"publish_confirm_after": 60})
+        conn = Connection(proxy.url(aof_redis.url), connect_timeout=2, transport_options={"publish_confirm_after": 60})
         producer = conn.Producer()
         producer.publish(-1, exchange=queue.exchange, routing_key=uname, declare=[queue])
         proxy.pause()
@@ -133,5 +130,5 @@ def test_release_after_collect_sends_the_window(aof_redis: PrivateRedis, uname: 
         proxy.cut()
         conn.collect()
         proxy.resume()
-        conn.release()            # one attempt to re-send, then wait for the replies
+        conn.release()  # one attempt to re-send, then wait for the replies
     assert set(range(100)) <= set(_stored_ids(aof_redis, uname))

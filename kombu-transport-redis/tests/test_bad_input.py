@@ -31,20 +31,27 @@ class _Worker(ConsumerMixin):
 
 def _poison(tag: str, name: str) -> str:
     """A Kombu envelope saying base64 whose body is not base64."""
-    return json.dumps({
-        "body": "!!!not base64!!!", "content-encoding": "utf-8",
-        "content-type": "application/json", "headers": {},
-        "properties": {"body_encoding": "base64", "delivery_tag": tag, "priority": 0,
-                       "delivery_mode": 2,
-                       "delivery_info": {"exchange": name, "routing_key": name}}})
+    return json.dumps(
+        {
+            "body": "!!!not base64!!!",
+            "content-encoding": "utf-8",
+            "content-type": "application/json",
+            "headers": {},
+            "properties": {
+                "body_encoding": "base64",
+                "delivery_tag": tag,
+                "priority": 0,
+                "delivery_mode": 2,
+                "delivery_info": {"exchange": name, "routing_key": name},
+            },
+        }
+    )
 
 
-def _poison_between_good_messages(redis_url: str, rclient: Any, uname: str,
-                                  poison: list[str | bytes]) -> None:
-    """"before", ``poison`` and "after" on a queue; a ConsumerMixin gets the good two only,
+def _poison_between_good_messages(redis_url: str, rclient: Any, uname: str, poison: list[str | bytes]) -> None:
+    """ "before", ``poison`` and "after" on a queue; a ConsumerMixin gets the good two only,
     keeps running, and past visibility_timeout nothing came back or was left recorded."""
-    options = {"global_keyprefix": f"{uname}:", "visibility_timeout": 1,
-               "unacked_restore_interval": 0.2}
+    options = {"global_keyprefix": f"{uname}:", "visibility_timeout": 1, "unacked_restore_interval": 0.2}
     queue = Queue(uname, Exchange(uname, "direct"), uname)
     with Connection(redis_url, transport_options=options) as conn:
         producer = conn.Producer()
@@ -59,7 +66,7 @@ def _poison_between_good_messages(redis_url: str, rclient: Any, uname: str,
         while len(worker.bodies) < 2 and time.monotonic() < deadline:
             time.sleep(0.05)
         assert worker.bodies == ["before", "after"]
-        time.sleep(2.5)          # past visibility_timeout: a kept record would come back
+        time.sleep(2.5)  # past visibility_timeout: a kept record would come back
         assert thread.is_alive()
         assert worker.bodies == ["before", "after"]
         assert rclient.llen(f"{uname}:{uname}") == 0
@@ -71,17 +78,15 @@ def _poison_between_good_messages(redis_url: str, rclient: Any, uname: str,
     assert not thread.is_alive()
 
 
-def test_bad_base64_body_does_not_stop_consumer_mixin_nor_come_back(
-        redis_url: str, rclient: Any, uname: str) -> None:
+def test_bad_base64_body_does_not_stop_consumer_mixin_nor_come_back(redis_url: str, rclient: Any, uname: str) -> None:
     _poison_between_good_messages(redis_url, rclient, uname, [_poison(str(uuid.uuid4()), uname)])
 
 
-def test_password_against_a_passwordless_server_connects_as_redis_py_does(
-        redis_url: str) -> None:
+def test_password_against_a_passwordless_server_connects_as_redis_py_does(redis_url: str) -> None:
     import redis
 
     url = redis_url.replace("redis://", "redis://:not-needed@", 1)
-    assert redis.Redis.from_url(url).ping()        # what redis-py does
+    assert redis.Redis.from_url(url).ping()  # what redis-py does
     with Connection(url, connect_timeout=5) as conn:
         conn.connect()
         assert "not-needed" not in repr(conn)
@@ -123,7 +128,7 @@ def test_connect_timeout_bounds_the_handshake(silent_server: int) -> None:
     conn = Connection(f"redis://:secret@127.0.0.1:{silent_server}/0", connect_timeout=2)
     started = time.monotonic()
     with pytest.raises(conn.connection_errors) as info:
-        conn.ensure_connection(max_retries=0)        # one attempt
+        conn.ensure_connection(max_retries=0)  # one attempt
     took = time.monotonic() - started
     assert took < 2 + 2.5, f"one connect attempt took {took:.1f} s"
     assert "secret" not in str(info.value)
@@ -141,7 +146,8 @@ _GARBAGE: tuple[bytes, ...] = (
 
 
 def test_unparseable_stored_values_are_dropped_once_and_the_consumer_goes_on(
-        redis_url: str, rclient: Any, uname: str, caplog: pytest.LogCaptureFixture) -> None:
+    redis_url: str, rclient: Any, uname: str, caplog: pytest.LogCaptureFixture
+) -> None:
     with caplog.at_level("ERROR", logger="kombu_transport_redis"):
         _poison_between_good_messages(redis_url, rclient, uname, list(_GARBAGE))
     dropped = [r for r in caplog.records if "not a Kombu envelope" in r.getMessage()]
@@ -150,8 +156,7 @@ def test_unparseable_stored_values_are_dropped_once_and_the_consumer_goes_on(
     assert all(uname in r.getMessage() for r in dropped)
 
 
-def test_unreadable_unacked_record_is_dropped_by_the_restorer(
-        redis_url: str, rclient: Any, uname: str) -> None:
+def test_unreadable_unacked_record_is_dropped_by_the_restorer(redis_url: str, rclient: Any, uname: str) -> None:
     """A record nothing can deliver is removed by the sweep, not found again forever;
     a good record next to it is restored."""
     options = {"global_keyprefix": f"{uname}:", "visibility_timeout": 1}
@@ -159,8 +164,9 @@ def test_unreadable_unacked_record_is_dropped_by_the_restorer(
     good = json.loads(_poison("good-tag", uname))
     good["body"], good["properties"]["body_encoding"] = '"kept"', None
     old = time.time() - 60
-    rclient.hset(f"{uname}:unacked", mapping={
-        "bad-tag": b"\xff not json", "good-tag": json.dumps([good, uname, uname])})
+    rclient.hset(
+        f"{uname}:unacked", mapping={"bad-tag": b"\xff not json", "good-tag": json.dumps([good, uname, uname])}
+    )
     rclient.zadd(f"{uname}:unacked_index", {"bad-tag": old, "good-tag": old})
     with Connection(redis_url, transport_options=options) as conn:
         queue(conn.default_channel).declare()

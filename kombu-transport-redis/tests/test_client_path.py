@@ -41,8 +41,15 @@ class TestRedisPublicPathConformance(TransportConformance):
 
 @pytest.mark.parametrize(
     ("version", "inside"),
-    [("4.6.0", False), ("5.0.0", True), ("5.0.14", True), ("6.4.0", True), ("8.1.0", True),
-     ("9.0.0", False), ("10.1", False)],
+    [
+        ("4.6.0", False),
+        ("5.0.0", True),
+        ("5.0.14", True),
+        ("6.4.0", True),
+        ("8.1.0", True),
+        ("9.0.0", False),
+        ("10.1", False),
+    ],
 )
 def test_tested_range(version: str, inside: bool) -> None:
     assert client_path.in_tested_range(version) is inside
@@ -117,8 +124,8 @@ def test_public_path_waits_on_brpop_and_pubsub_together(redis_url: str, uname: s
     got: list[Any] = []
     with Connection(url) as conn, Connection(url) as other:
         channel = conn.channel()
-        with Consumer(channel, [direct, fanout],
-                      callbacks=[lambda body, m: (got.append(body), m.ack())]):
+        with Consumer(channel, [direct, fanout], callbacks=[lambda body, m: (got.append(body), m.ack())]):
+
             def later() -> None:
                 time.sleep(0.3)
                 producer = Producer(other.channel())

@@ -25,6 +25,10 @@ class TestRedisConformance(TransportConformance):
     # can leave a socket silently dead (no RST reaches us), which the health check finds.
     # The kit's priority area assumes AMQP's order (highest number first); redis's
     # default is Kombu's (lowest first), tested in test_parity.py.
-    transport_options = {"visibility_timeout": 2, "unacked_restore_interval": 0.5,
-                         "unacked_mutex_expire": 3, "health_check_interval": 2,
-                         "priority_order": "amqp"}
+    transport_options = {
+        "visibility_timeout": 2,
+        "unacked_restore_interval": 0.5,
+        "unacked_mutex_expire": 3,
+        "health_check_interval": 2,
+        "priority_order": "amqp",
+    }

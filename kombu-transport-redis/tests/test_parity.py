@@ -42,12 +42,16 @@ def test_get_redis_error_classes_has_kombus_shape() -> None:
     errors = get_redis_error_classes()
     connection_errors, channel_errors = errors
     assert errors.connection_errors is connection_errors
-    for cls in (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError,
-                redis.exceptions.AuthenticationError, redis.exceptions.BusyLoadingError,
-                OSError, KeyError):
+    for cls in (
+        redis.exceptions.ConnectionError,
+        redis.exceptions.TimeoutError,
+        redis.exceptions.AuthenticationError,
+        redis.exceptions.BusyLoadingError,
+        OSError,
+        KeyError,
+    ):
         assert cls in connection_errors
-    for cls in (redis.exceptions.DataError, redis.exceptions.InvalidResponse,
-                redis.exceptions.ResponseError):
+    for cls in (redis.exceptions.DataError, redis.exceptions.InvalidResponse, redis.exceptions.ResponseError):
         assert cls in channel_errors
     assert get_redis_ConnectionError() is redis.exceptions.ConnectionError
 
@@ -68,8 +72,7 @@ def _drain_priorities(redis_url: str, name: str, options: dict[str, Any]) -> lis
         return got
 
 
-def test_default_priority_order_is_kombus_lowest_number_first(redis_url: str,
-                                                              uname: str) -> None:
+def test_default_priority_order_is_kombus_lowest_number_first(redis_url: str, uname: str) -> None:
     assert _drain_priorities(redis_url, uname, {}) == [0, 5, 9]
 
 
@@ -77,8 +80,7 @@ def test_priority_order_amqp_option_serves_highest_first(redis_url: str, uname: 
     assert _drain_priorities(redis_url, uname, {"priority_order": "amqp"}) == [9, 5, 0]
 
 
-def test_ack_scheduled_with_hub_call_soon_from_another_thread(redis_url: str,
-                                                              uname: str) -> None:
+def test_ack_scheduled_with_hub_call_soon_from_another_thread(redis_url: str, uname: str) -> None:
     queue = Queue(uname, Exchange(uname), routing_key=uname)
     acked: list[Any] = []
     hub = Hub()
@@ -94,8 +96,7 @@ def test_ack_scheduled_with_hub_call_soon_from_another_thread(redis_url: str,
         with conn.channel() as channel:
             producer = Producer(channel)
             for body in range(2):
-                producer.publish(body, exchange=queue.exchange, routing_key=uname,
-                                 declare=[queue])
+                producer.publish(body, exchange=queue.exchange, routing_key=uname, declare=[queue])
         consumer = Consumer(conn, [queue], callbacks=[callback], prefetch_count=1)
         with consumer:
             try:
@@ -109,18 +110,16 @@ def test_ack_scheduled_with_hub_call_soon_from_another_thread(redis_url: str,
                 queue(consumer.channel).delete()
 
 
-def test_drain_events_returns_when_a_fanout_subscription_starts(redis_url: str,
-                                                                uname: str) -> None:
+def test_drain_events_returns_when_a_fanout_subscription_starts(redis_url: str, uname: str) -> None:
     """As Kombu 5: the first drain of a fanout consumer returns once subscribed."""
     exchange = Exchange(f"{uname}.fan", "fanout")
     queues = [Queue(f"{uname}.{i}", exchange=exchange) for i in (1, 2)]
     with Connection(redis_url) as conn:
         for queue in queues:
             with Consumer(conn, [queue], callbacks=[lambda body, message: None]):
-                conn.drain_events(timeout=5)      # no socket.timeout: subscribed
+                conn.drain_events(timeout=5)  # no socket.timeout: subscribed
         received: list[Any] = []
-        with Consumer(conn, queues, callbacks=[lambda body, message: (
-                received.append(body), message.ack())]):
+        with Consumer(conn, queues, callbacks=[lambda body, message: (received.append(body), message.ack())]):
             conn.drain_events(timeout=5)
             Producer(conn.channel()).publish("hello", exchange=exchange)
             deadline = time.monotonic() + 10

@@ -23,9 +23,13 @@ HELPER = Path(__file__).with_name("other_process.py")
 
 
 def _elsewhere(redis_url: str, uname: str, action: str, **spec: Any) -> Any:
-    out = subprocess.run([sys.executable, str(HELPER), redis_url, f"{uname}:", action,
-                          json.dumps(spec)], capture_output=True, text=True, timeout=60,
-                         check=True)
+    out = subprocess.run(
+        [sys.executable, str(HELPER), redis_url, f"{uname}:", action, json.dumps(spec)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
     return json.loads(out.stdout) if action == "drain" else None
 
 
@@ -41,39 +45,35 @@ def _drain(redis_url: str, uname: str) -> Any:
     return _elsewhere(redis_url, uname, "drain", queue=uname)
 
 
-def test_drop_head_holds_for_a_publisher_that_never_declared_the_queue(
-        redis_url: str, uname: str) -> None:
+def test_drop_head_holds_for_a_publisher_that_never_declared_the_queue(redis_url: str, uname: str) -> None:
     _declare(redis_url, uname, max_length=2)
     _publish(redis_url, uname, [0, 1, 2, 3, 4], exchange=uname)
     assert _drain(redis_url, uname) == [3, 4]
 
 
-def test_reject_publish_holds_on_the_default_exchange_elsewhere(
-        redis_url: str, uname: str) -> None:
+def test_reject_publish_holds_on_the_default_exchange_elsewhere(redis_url: str, uname: str) -> None:
     _declare(redis_url, uname, max_length=2, queue_arguments={"x-overflow": "reject-publish"})
     _publish(redis_url, uname, [0, 1, 2, 3], exchange="")
     assert _drain(redis_url, uname) == [0, 1]
 
 
-def test_limit_declared_after_a_publisher_started_is_honoured(
-        redis_url: str, uname: str) -> None:
+def test_limit_declared_after_a_publisher_started_is_honoured(redis_url: str, uname: str) -> None:
     with Connection(redis_url, transport_options={"global_keyprefix": f"{uname}:"}) as conn:
         producer = conn.Producer()
         producer.channel.limits_recheck = 0.2
         producer.publish("early", exchange=Exchange(uname, "direct"), routing_key="nowhere")
         _declare(redis_url, uname, max_length=1)
-        time.sleep(0.4)          # past limits_recheck
+        time.sleep(0.4)  # past limits_recheck
         for i in range(3):
             producer.publish(i, exchange=uname, routing_key=uname)
     assert _drain(redis_url, uname) == [2]
 
 
-def test_message_ttl_holds_for_a_consumer_that_never_declared_the_queue(
-        redis_url: str, uname: str) -> None:
+def test_message_ttl_holds_for_a_consumer_that_never_declared_the_queue(redis_url: str, uname: str) -> None:
     _declare(redis_url, uname, message_ttl=3)
     _publish(redis_url, uname, ["stale"], exchange=uname)
     time.sleep(3.5)
-    _publish(redis_url, uname, ["fresh"], exchange=uname)    # a process start is < 3 s
+    _publish(redis_url, uname, ["fresh"], exchange=uname)  # a process start is < 3 s
     assert _drain(redis_url, uname) == ["fresh"]
 
 
@@ -81,7 +81,7 @@ def test_stored_arguments_follow_the_queue(redis_url: str, rclient: Any, uname: 
     key = f"{uname}:_kombu.arguments.{uname}"
     _declare(redis_url, uname, max_length=5)
     assert json.loads(rclient.get(key)) == {"x-max-length": 5}
-    _declare(redis_url, uname)                      # redeclared without limits
+    _declare(redis_url, uname)  # redeclared without limits
     assert rclient.get(key) is None
     _publish(redis_url, uname, list(range(7)), exchange="")
     assert len(_drain(redis_url, uname)) == 7
@@ -93,7 +93,6 @@ def test_stored_arguments_follow_the_queue(redis_url: str, rclient: Any, uname: 
     assert rclient.get(key) is None
 
 
-def test_expiring_queue_arguments_expire_with_it(redis_url: str, rclient: Any,
-                                                  uname: str) -> None:
+def test_expiring_queue_arguments_expire_with_it(redis_url: str, rclient: Any, uname: str) -> None:
     _declare(redis_url, uname, max_length=5, expires=60)
     assert 0 < rclient.pttl(f"{uname}:_kombu.arguments.{uname}") <= 60_000

@@ -30,8 +30,7 @@ def _publish(url: str, q: Queue, bodies: list[Any]) -> None:
             p.publish(b, routing_key=q.routing_key)
 
 
-def _drain(url: str, q: Queue, count: int, timeout: float = 8.0, opts: Any = None,
-           ack: bool = True) -> list[Any]:
+def _drain(url: str, q: Queue, count: int, timeout: float = 8.0, opts: Any = None, ack: bool = True) -> list[Any]:
     got: list[Any] = []
 
     def cb(body: Any, message: Any) -> None:
@@ -50,7 +49,7 @@ def _drain(url: str, q: Queue, count: int, timeout: float = 8.0, opts: Any = Non
     return got
 
 
-HOLDER = r'''
+HOLDER = r"""
 import sys, time
 from kombu import Connection, Consumer, Exchange, Queue
 url, name, opts = sys.argv[1], sys.argv[2], eval(sys.argv[3])
@@ -64,12 +63,13 @@ with Connection(url, transport_options=opts) as conn:
         print("HOLDING", len(got), flush=True)
         time.sleep(float(sys.argv[5]))     # a long task: no drain_events, no ack
         print("DONE", flush=True)
-'''
+"""
 
 
 def _holder(url: str, name: str, opts: dict[str, Any], n: int, sleep: float) -> Any:
-    proc = subprocess.Popen([sys.executable, "-c", HOLDER, url, name, repr(opts), str(n),
-                             str(sleep)], stdout=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-c", HOLDER, url, name, repr(opts), str(n), str(sleep)], stdout=subprocess.PIPE, text=True
+    )
     assert proc.stdout is not None
     line = proc.stdout.readline()
     assert line.startswith("HOLDING"), line
@@ -126,15 +126,14 @@ def test_requeued_one_by_one_come_back_in_delivery_order(redis_url: str, uname: 
             message.ack()
 
 
-def test_long_task_is_not_redelivered_while_its_consumer_lives(redis_url: str,
-                                                               uname: str) -> None:
+def test_long_task_is_not_redelivered_while_its_consumer_lives(redis_url: str, uname: str) -> None:
     """Kombu #337: the lease of a live consumer is renewed, even inside a long callback."""
     q = _queue(uname)
     _publish(redis_url, q, ["long"])
-    opts = {**FAST, "visibility_timeout": 2.0}    # renewed every 0.5 s by the holder
+    opts = {**FAST, "visibility_timeout": 2.0}  # renewed every 0.5 s by the holder
     proc = _holder(redis_url, uname, opts, 1, 10.0)
     try:
-        other = _drain(redis_url, q, 1, timeout=6.0, opts=opts)   # 3 visibility timeouts
+        other = _drain(redis_url, q, 1, timeout=6.0, opts=opts)  # 3 visibility timeouts
         assert other == [], "a live consumer's long task was redelivered"
     finally:
         os.kill(proc.pid, signal.SIGKILL)
@@ -146,12 +145,12 @@ def test_long_task_is_not_redelivered_while_its_consumer_lives(redis_url: str,
 def test_server_restart_loses_nothing(private_redis: PrivateRedis, uname: str) -> None:
     url = private_redis.url
     q = _queue(uname)
-    with Connection(url, transport_options=FAST) as pconn, \
-            Connection(url, transport_options=FAST) as conn:
+    with Connection(url, transport_options=FAST) as pconn, Connection(url, transport_options=FAST) as conn:
         q(pconn.channel()).declare()
         producer = Producer(pconn.channel(), exchange=q.exchange)
-        publish = pconn.ensure(producer, producer.publish, max_retries=20, interval_start=0.1,
-                               interval_step=0.2, interval_max=0.5)
+        publish = pconn.ensure(
+            producer, producer.publish, max_retries=20, interval_start=0.1, interval_step=0.2, interval_max=0.5
+        )
         for i in range(5):
             publish({"n": i}, routing_key=uname)
         got: list[Any] = []
@@ -160,7 +159,7 @@ def test_server_restart_loses_nothing(private_redis: PrivateRedis, uname: str) -
         def cb(body: Any, message: Any) -> None:
             got.append(body["n"])
             if body["n"] == 0:
-                held.append(message)       # acked only after the restart
+                held.append(message)  # acked only after the restart
             else:
                 message.ack()
 
@@ -224,8 +223,7 @@ def test_register_with_event_loop(redis_url: str, uname: str) -> None:
     assert got == ["x", "y", "z"]
 
 
-def test_consumer_mixin_resumes_after_server_restart(private_redis: PrivateRedis,
-                                                     uname: str) -> None:
+def test_consumer_mixin_resumes_after_server_restart(private_redis: PrivateRedis, uname: str) -> None:
     import threading
 
     from kombu.mixins import ConsumerMixin
@@ -257,8 +255,9 @@ def test_consumer_mixin_resumes_after_server_restart(private_redis: PrivateRedis
             private_redis.restart()
             with Connection(url) as pconn:
                 producer = Producer(pconn.channel(), exchange=q.exchange)
-                publish = pconn.ensure(producer, producer.publish, max_retries=20,
-                                       interval_start=0.1, interval_step=0.2)
+                publish = pconn.ensure(
+                    producer, producer.publish, max_retries=20, interval_start=0.1, interval_step=0.2
+                )
                 for i in range(1, 4):
                     publish({"n": i}, routing_key=uname)
             deadline = time.monotonic() + 20
@@ -270,8 +269,7 @@ def test_consumer_mixin_resumes_after_server_restart(private_redis: PrivateRedis
     assert set(got) == {0, 1, 2, 3}
 
 
-def test_notify_wait_mode_pops_nothing_while_idle(private_redis: PrivateRedis,
-                                                  uname: str) -> None:
+def test_notify_wait_mode_pops_nothing_while_idle(private_redis: PrivateRedis, uname: str) -> None:
     """wait_for_messages="notify": idle consumers wake on keyspace events, fetch atomically."""
     import redis
 
@@ -281,7 +279,7 @@ def test_notify_wait_mode_pops_nothing_while_idle(private_redis: PrivateRedis,
     got: list[Any] = []
     with Connection(url, transport_options=opts) as conn:
         with Consumer(conn.channel(), [q], callbacks=[lambda b, m: (got.append(b), m.ack())]):
-            for _ in range(3):                       # idle: subscribed, nothing popped
+            for _ in range(3):  # idle: subscribed, nothing popped
                 try:
                     conn.drain_events(timeout=0.2)
                 except TimeoutError:

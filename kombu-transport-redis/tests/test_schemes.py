@@ -22,10 +22,9 @@ def _roundtrip(url: str, name: str, **conn_kw: Any) -> list[Any]:
     fq = Queue(name + ".f", fx)
     got: list[Any] = []
     with Connection(url, **conn_kw) as conn:
-        with Consumer(conn.channel(), [q, fq], callbacks=[lambda b, m: (got.append(b),
-                                                                       m.ack())]):
+        with Consumer(conn.channel(), [q, fq], callbacks=[lambda b, m: (got.append(b), m.ack())]):
             try:
-                conn.drain_events(timeout=0.2)        # subscribe before broadcasting
+                conn.drain_events(timeout=0.2)  # subscribe before broadcasting
             except TimeoutError:
                 pass
             Producer(conn.channel(), exchange=q.exchange).publish("direct", routing_key=name)
@@ -46,10 +45,10 @@ def sentinel(private_redis: PrivateRedis, tmp_path: Path) -> Iterator[tuple[int,
         missing_service("redis-server is not installed")
     port = free_port()
     conf = tmp_path / "sentinel.conf"
-    conf.write_text(f"port {port}\nbind 127.0.0.1\n"
-                    f"sentinel monitor kombu 127.0.0.1 {private_redis.port} 1\n")
-    proc = subprocess.Popen([str(binary), str(conf), "--sentinel"], stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL)
+    conf.write_text(f"port {port}\nbind 127.0.0.1\nsentinel monitor kombu 127.0.0.1 {private_redis.port} 1\n")
+    proc = subprocess.Popen(
+        [str(binary), str(conf), "--sentinel"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
     import redis
 
     try:
@@ -72,8 +71,7 @@ def sentinel(private_redis: PrivateRedis, tmp_path: Path) -> Iterator[tuple[int,
 def test_sentinel_direct_and_fanout(sentinel: tuple[int, PrivateRedis], uname: str) -> None:
     port, _ = sentinel
     url = f"sentinel://127.0.0.1:{free_port()};sentinel://127.0.0.1:{port}"
-    assert _roundtrip(url, uname, transport_options={"master_name": "kombu"}) == [
-        "direct", "fanout"]
+    assert _roundtrip(url, uname, transport_options={"master_name": "kombu"}) == ["direct", "fanout"]
 
 
 def test_sentinel_needs_master_name() -> None:
@@ -86,9 +84,11 @@ def test_unix_socket(tmp_path: Path, uname: str) -> None:
     if binary is None:
         missing_service("redis-server is not installed")
     sock = tmp_path / "redis.sock"
-    proc = subprocess.Popen([str(binary), "--port", "0", "--unixsocket", str(sock),
-                             "--save", "", "--appendonly", "no"],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [str(binary), "--port", "0", "--unixsocket", str(sock), "--save", "", "--appendonly", "no"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         deadline = time.monotonic() + 10
         while not sock.exists():
@@ -98,8 +98,7 @@ def test_unix_socket(tmp_path: Path, uname: str) -> None:
         assert _roundtrip(f"redis+socket://{sock}?virtual_host=3", uname) == ["direct", "fanout"]
         import redis
 
-        assert redis.Redis(unix_socket_path=str(sock), db=3).exists(
-            "_kombu.binding." + uname + ".x")
+        assert redis.Redis(unix_socket_path=str(sock), db=3).exists("_kombu.binding." + uname + ".x")
     finally:
         proc.terminate()
         proc.wait(10)
@@ -110,16 +109,52 @@ def test_rediss_tls(tmp_path: Path, uname: str) -> None:
     if binary is None or openssl is None:
         missing_service("redis-server and openssl are needed for the TLS test")
     key, cert = tmp_path / "key.pem", tmp_path / "cert.pem"
-    subprocess.run([str(openssl), "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout",
-                    str(key), "-out", str(cert), "-days", "2", "-subj", "/CN=localhost",
-                    "-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost"],
-                   check=True, capture_output=True)
+    subprocess.run(
+        [
+            str(openssl),
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-keyout",
+            str(key),
+            "-out",
+            str(cert),
+            "-days",
+            "2",
+            "-subj",
+            "/CN=localhost",
+            "-addext",
+            "subjectAltName=IP:127.0.0.1,DNS:localhost",
+        ],
+        check=True,
+        capture_output=True,
+    )
     port = free_port()
-    proc = subprocess.Popen([str(binary), "--port", "0", "--tls-port", str(port),
-                             "--tls-cert-file", str(cert), "--tls-key-file", str(key),
-                             "--tls-ca-cert-file", str(cert), "--tls-auth-clients", "no",
-                             "--save", "", "--appendonly", "no"],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [
+            str(binary),
+            "--port",
+            "0",
+            "--tls-port",
+            str(port),
+            "--tls-cert-file",
+            str(cert),
+            "--tls-key-file",
+            str(key),
+            "--tls-ca-cert-file",
+            str(cert),
+            "--tls-auth-clients",
+            "no",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         url = f"rediss://127.0.0.1:{port}/2?ssl_cert_reqs=required&ssl_ca_certs={cert}"
         deadline = time.monotonic() + 10
@@ -134,8 +169,7 @@ def test_rediss_tls(tmp_path: Path, uname: str) -> None:
         assert _roundtrip(url, uname) == ["direct", "fanout"]
         # Without the CA the server's certificate is refused.
         with pytest.raises(Exception):  # noqa: B017 - redis-py's or Kombu's error type
-            Connection(f"rediss://127.0.0.1:{port}/2?ssl_cert_reqs=required",
-                       connect_timeout=2).connect()
+            Connection(f"rediss://127.0.0.1:{port}/2?ssl_cert_reqs=required", connect_timeout=2).connect()
     finally:
         proc.terminate()
         proc.wait(10)

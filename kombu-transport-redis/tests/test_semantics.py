@@ -10,18 +10,24 @@ from typing import Any
 from kombu import Connection, Exchange, Producer, Queue
 
 
-def test_concurrent_restorers_restore_each_delivery_once(redis_url: str, uname: str,
-                                                          rclient: Any) -> None:
+def test_concurrent_restorers_restore_each_delivery_once(redis_url: str, uname: str, rclient: Any) -> None:
     q = Queue(uname, Exchange(uname + ".x"), routing_key=uname)
     with Connection(redis_url) as conn:
         q(conn.channel()).declare()
     # 200 deliveries of a consumer that died long ago, in Kombu's record format.
     old = time.time() - 100
     for i in range(200):
-        env = {"body": json.dumps({"n": i}), "content-type": "application/json",
-               "content-encoding": "utf-8", "headers": {},
-               "properties": {"delivery_tag": f"{uname}-{i}", "priority": 0,
-                              "delivery_info": {"exchange": uname + ".x", "routing_key": uname}}}
+        env = {
+            "body": json.dumps({"n": i}),
+            "content-type": "application/json",
+            "content-encoding": "utf-8",
+            "headers": {},
+            "properties": {
+                "delivery_tag": f"{uname}-{i}",
+                "priority": 0,
+                "delivery_info": {"exchange": uname + ".x", "routing_key": uname},
+            },
+        }
         rclient.hset("unacked", f"{uname}-{i}", json.dumps([env, uname + ".x", uname]))
         rclient.zadd("unacked_index", {f"{uname}-{i}": old})
     opts = {"visibility_timeout": 10, "unacked_mutex_expire": 5}
@@ -95,9 +101,10 @@ def test_consumed_expiring_queue_stays(redis_url: str, uname: str) -> None:
                     conn.drain_events(timeout=0.2)
                 except TimeoutError:
                     pass
-            q(conn.channel()).queue_declare(passive=True)     # still there
-            assert conn.default_channel.link.call("SISMEMBER", "_kombu.binding." + uname + ".x",
-                                                  f"{uname}\x06\x16\x06\x16{uname}")
+            q(conn.channel()).queue_declare(passive=True)  # still there
+            assert conn.default_channel.link.call(
+                "SISMEMBER", "_kombu.binding." + uname + ".x", f"{uname}\x06\x16\x06\x16{uname}"
+            )
 
 
 def test_forked_child_leaves_the_parents_connection_alone(redis_url: str, uname: str) -> None:
@@ -111,7 +118,7 @@ def test_forked_child_leaves_the_parents_connection_alone(redis_url: str, uname:
         held = bound.get()
         assert held is not None
         pid = os.fork()
-        if pid == 0:                                   # child: use and close its copy
+        if pid == 0:  # child: use and close its copy
             try:
                 with Connection(redis_url) as c2:
                     c2.default_channel.link.call("PING")
@@ -119,7 +126,7 @@ def test_forked_child_leaves_the_parents_connection_alone(redis_url: str, uname:
             finally:
                 os._exit(0)
         os.waitpid(pid, 0)
-        held.ack()                                     # the parent's connection still works
+        held.ack()  # the parent's connection still works
         assert bound.queue_declare(passive=True).message_count == 0
         assert conn.default_channel.link.call("HEXISTS", "unacked", held.delivery_tag) == 0
 
@@ -127,8 +134,7 @@ def test_forked_child_leaves_the_parents_connection_alone(redis_url: str, uname:
 def test_queues_are_served_round_robin(redis_url: str, uname: str) -> None:
     from kombu import Consumer
 
-    queues = [Queue(f"{uname}.{k}", Exchange(uname + ".x"), routing_key=f"{uname}.{k}")
-              for k in "ab"]
+    queues = [Queue(f"{uname}.{k}", Exchange(uname + ".x"), routing_key=f"{uname}.{k}") for k in "ab"]
     got: list[str] = []
     with Connection(redis_url) as conn:
         p = Producer(conn.channel(), exchange=queues[0].exchange)
@@ -136,8 +142,7 @@ def test_queues_are_served_round_robin(redis_url: str, uname: str) -> None:
             q(conn.channel()).declare()
             for _ in range(5):
                 p.publish(q.name, routing_key=q.routing_key)
-        with Consumer(conn.channel(), queues, callbacks=[lambda b, m: (got.append(b), m.ack())],
-                      prefetch_count=1):
+        with Consumer(conn.channel(), queues, callbacks=[lambda b, m: (got.append(b), m.ack())], prefetch_count=1):
             deadline = time.monotonic() + 5
             while len(got) < 4 and time.monotonic() < deadline:
                 conn.drain_events(timeout=1)

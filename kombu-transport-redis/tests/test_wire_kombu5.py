@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 from kombu import Connection, Consumer, Exchange, Producer, Queue
 
-KOMBU5 = r'''
+KOMBU5 = r"""
 import json, os, socket, sys, time
 from kombu import Connection, Exchange, Queue, Producer, Consumer
 cmd = json.loads(sys.argv[1])
@@ -77,12 +77,11 @@ with Connection(url, transport_options=opts) as conn:
                     pass
         out = got
 sys.stdout.write(json.dumps(out))
-'''
+"""
 
 
 def kombu5(python: Path, **cmd: Any) -> Any:
-    proc = subprocess.run([str(python), "-c", KOMBU5, json.dumps(cmd)], capture_output=True,
-                          text=True, timeout=60)
+    proc = subprocess.run([str(python), "-c", KOMBU5, json.dumps(cmd)], capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0, proc.stderr[-3000:]
     return json.loads(proc.stdout or "null")
 
@@ -101,15 +100,21 @@ def _cleanup(url: str, names: dict[str, str]) -> None:
         r.delete(*keys)
 
 
-def _our_consume(url: str, names: dict[str, str], count: int, action: str = "ack",
-                 options: Any = None, **qkw: Any) -> list[dict[str, Any]]:
+def _our_consume(
+    url: str, names: dict[str, str], count: int, action: str = "ack", options: Any = None, **qkw: Any
+) -> list[dict[str, Any]]:
     ex = Exchange(names["exchange"], "direct")
     q = Queue(names["queue"], ex, routing_key=names["queue"], **qkw)
     got: list[dict[str, Any]] = []
 
     def cb(body: Any, message: Any) -> None:
-        got.append({"body": body, "priority": message.properties.get("priority"),
-                    "redelivered": bool(message.delivery_info.get("redelivered"))})
+        got.append(
+            {
+                "body": body,
+                "priority": message.properties.get("priority"),
+                "redelivered": bool(message.delivery_info.get("redelivered")),
+            }
+        )
         if action == "requeue" and len(got) == 1:
             message.reject(requeue=True)
         else:
@@ -126,27 +131,24 @@ def _our_consume(url: str, names: dict[str, str], count: int, action: str = "ack
     return got
 
 
-def test_kombu5_publishes_we_consume_ack_and_requeue(kombu57: Path, redis_url: str,
-                                                     names: dict[str, str]) -> None:
+def test_kombu5_publishes_we_consume_ack_and_requeue(kombu57: Path, redis_url: str, names: dict[str, str]) -> None:
     try:
         msgs = [{"body": {"n": i}, "priority": p} for i, p in enumerate([0, 9, 5, 2])]
         kombu5(kombu57, op="publish", url=redis_url, messages=msgs, max_priority=10, **names)
-        got = _our_consume(redis_url, names, 5, action="requeue",
-                           options={"priority_order": "amqp"}, max_priority=10)
+        got = _our_consume(redis_url, names, 5, action="requeue", options={"priority_order": "amqp"}, max_priority=10)
         # AMQP order (highest step first: 9, 3, 0 with 0 and 2 in step 0);
         # the first one is rejected with requeue and comes back (after the
         # ones already prefetched), marked redelivered.
         assert [g["body"]["n"] for g in got] == [1, 2, 0, 3, 1]
         assert got[4]["redelivered"] and not got[0]["redelivered"]
         assert [g["priority"] for g in got] == [9, 5, 0, 2, 9]
-        with Connection(redis_url) as conn:   # everything acked: nothing left
+        with Connection(redis_url) as conn:  # everything acked: nothing left
             assert Queue(names["queue"])(conn.channel()).queue_declare(passive=True)[1] == 0
     finally:
         _cleanup(redis_url, names)
 
 
-def test_we_publish_kombu5_consumes_ack_and_requeue(kombu57: Path, redis_url: str,
-                                                    names: dict[str, str]) -> None:
+def test_we_publish_kombu5_consumes_ack_and_requeue(kombu57: Path, redis_url: str, names: dict[str, str]) -> None:
     try:
         ex = Exchange(names["exchange"], "direct")
         q = Queue(names["queue"], ex, routing_key=names["queue"], max_priority=10)
@@ -154,8 +156,7 @@ def test_we_publish_kombu5_consumes_ack_and_requeue(kombu57: Path, redis_url: st
             q(conn.channel()).declare()
             p = Producer(conn.channel(), exchange=ex)
             for i, pri in enumerate([0, 9, 5]):
-                p.publish({"n": i}, routing_key=names["queue"], priority=pri,
-                          headers={"h": i})
+                p.publish({"n": i}, routing_key=names["queue"], priority=pri, headers={"h": i})
         got = kombu5(kombu57, op="consume", url=redis_url, count=3, max_priority=10, **names)
         bodies = [g["body"] for g in got]
         # Kombu 5 serves the lowest priority step first; every message arrives.
@@ -163,29 +164,29 @@ def test_we_publish_kombu5_consumes_ack_and_requeue(kombu57: Path, redis_url: st
         assert [g["headers"].get("h") for g in got[:3]] == [0, 2, 1]
         with Connection(redis_url) as conn:
             assert Queue(names["queue"])(conn.channel()).queue_declare(passive=True)[1] == 0
-            unacked = [json.loads(v) for v in conn.default_channel.link.call(
-                "HVALS", "unacked")]
+            unacked = [json.loads(v) for v in conn.default_channel.link.call("HVALS", "unacked")]
             assert not [u for u in unacked if u[2] == names["queue"]]
     finally:
         _cleanup(redis_url, names)
 
 
-def test_kombu5_consumer_dies_we_restore_its_unacked(kombu57: Path, redis_url: str,
-                                                     names: dict[str, str]) -> None:
+def test_kombu5_consumer_dies_we_restore_its_unacked(kombu57: Path, redis_url: str, names: dict[str, str]) -> None:
     try:
         kombu5(kombu57, op="publish", url=redis_url, messages=[{"body": {"v": "held"}}], **names)
-        got = kombu5(kombu57, op="consume", url=redis_url, count=1, action="none", die=True,
-                     **names)
+        got = kombu5(kombu57, op="consume", url=redis_url, count=1, action="none", die=True, **names)
         assert [g["body"] for g in got] == [{"v": "held"}]
         opts = {"visibility_timeout": 0.5, "unacked_restore_interval": 0.2, "unacked_mutex_expire": 2}
         ex = Exchange(names["exchange"], "direct")
         q = Queue(names["queue"], ex, routing_key=names["queue"])
         bodies: list[Any] = []
         with Connection(redis_url, transport_options=opts) as conn:
-            q(conn.channel()).declare()    # we know the exchange's bindings too
+            q(conn.channel()).declare()  # we know the exchange's bindings too
             time.sleep(0.6)
-            with Consumer(conn.channel(), [q], callbacks=[lambda b, m: (bodies.append(
-                    (b, m.delivery_info.get("redelivered"))), m.ack())]):
+            with Consumer(
+                conn.channel(),
+                [q],
+                callbacks=[lambda b, m: (bodies.append((b, m.delivery_info.get("redelivered"))), m.ack())],
+            ):
                 deadline = time.monotonic() + 5
                 while not bodies and time.monotonic() < deadline:
                     try:
@@ -197,11 +198,12 @@ def test_kombu5_consumer_dies_we_restore_its_unacked(kombu57: Path, redis_url: s
         _cleanup(redis_url, names)
 
 
-def test_we_die_kombu5_restores_our_unacked(kombu57: Path, redis_url: str,
-                                            names: dict[str, str], tmp_path: Path) -> None:
+def test_we_die_kombu5_restores_our_unacked(
+    kombu57: Path, redis_url: str, names: dict[str, str], tmp_path: Path
+) -> None:
     try:
         script = tmp_path / "die.py"
-        script.write_text(f'''
+        script.write_text(f"""
 import os, time
 from kombu import Connection, Exchange, Queue, Producer, Consumer
 ex = Exchange({names["exchange"]!r}, "direct")
@@ -215,42 +217,69 @@ with Connection({redis_url!r}) as conn:
             conn.drain_events(timeout=2)
     print(got, flush=True)
     os._exit(0)
-''')
-        out = subprocess.run([sys.executable, str(script)], capture_output=True, text=True,
-                             timeout=30)
+""")
+        out = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=30)
         assert "ours" in out.stdout, out.stderr[-2000:]
         time.sleep(1.1)
-        got = kombu5(kombu57, op="consume", url=redis_url, count=1,
-                     options={"visibility_timeout": 1, "unacked_restore_throttle": 1}, **names)
+        got = kombu5(
+            kombu57,
+            op="consume",
+            url=redis_url,
+            count=1,
+            options={"visibility_timeout": 1, "unacked_restore_throttle": 1},
+            **names,
+        )
         assert [(g["body"], g["redelivered"]) for g in got] == [({"v": "ours"}, True)]
     finally:
         _cleanup(redis_url, names)
 
 
-def test_fanout_same_channels_both_ways(kombu57: Path, redis_url: str,
-                                        names: dict[str, str]) -> None:
+def test_fanout_same_channels_both_ways(kombu57: Path, redis_url: str, names: dict[str, str]) -> None:
     fx = Exchange(names["exchange"], "fanout")
     ours_q = Queue(names["queue"] + "ours", fx)
     kombu_q = names["queue"] + "k5"
-    proc = subprocess.Popen([str(kombu57), "-c", KOMBU5, json.dumps({
-        "op": "fanout-listen", "url": redis_url, "queue": kombu_q, "exchange": names["exchange"],
-        "type": "fanout", "rk": "", "count": 2})], stdout=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [
+            str(kombu57),
+            "-c",
+            KOMBU5,
+            json.dumps(
+                {
+                    "op": "fanout-listen",
+                    "url": redis_url,
+                    "queue": kombu_q,
+                    "exchange": names["exchange"],
+                    "type": "fanout",
+                    "rk": "",
+                    "count": 2,
+                }
+            ),
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     try:
         assert proc.stdout is not None
         assert proc.stdout.readline().strip() == "READY"
         got: list[Any] = []
         with Connection(redis_url) as conn:
-            with Consumer(conn.channel(), [ours_q], callbacks=[lambda b, m: (got.append(b),
-                                                                         m.ack())]):
+            with Consumer(conn.channel(), [ours_q], callbacks=[lambda b, m: (got.append(b), m.ack())]):
                 for _ in range(3):
                     try:
                         conn.drain_events(timeout=0.1)
                     except TimeoutError:
                         pass
                 Producer(conn.channel(), exchange=fx).publish({"from": "ours"})
-                kombu5(kombu57, op="publish", url=redis_url, type="fanout", rk="",
-                       messages=[{"body": {"from": "kombu5"}}], queue=names["queue"] + "pub",
-                       exchange=names["exchange"])
+                kombu5(
+                    kombu57,
+                    op="publish",
+                    url=redis_url,
+                    type="fanout",
+                    rk="",
+                    messages=[{"body": {"from": "kombu5"}}],
+                    queue=names["queue"] + "pub",
+                    exchange=names["exchange"],
+                )
                 deadline = time.monotonic() + 5
                 while len(got) < 2 and time.monotonic() < deadline:
                     try:
@@ -265,19 +294,18 @@ def test_fanout_same_channels_both_ways(kombu57: Path, redis_url: str,
         _cleanup(redis_url, names)
 
 
-def test_global_keyprefix_and_priority_order_kombu(kombu57: Path, redis_url: str,
-                                                   names: dict[str, str], rclient: Any) -> None:
+def test_global_keyprefix_and_priority_order_kombu(
+    kombu57: Path, redis_url: str, names: dict[str, str], rclient: Any
+) -> None:
     """Both sides with a key prefix; ours set to Kombu's priority order agrees with Kombu."""
     opts = {"global_keyprefix": names["queue"] + ":"}
     try:
         msgs = [{"body": {"n": i}, "priority": p} for i, p in enumerate([9, 0, 5])]
-        kombu5(kombu57, op="publish", url=redis_url, messages=msgs, max_priority=10,
-               options=opts, **names)
+        kombu5(kombu57, op="publish", url=redis_url, messages=msgs, max_priority=10, options=opts, **names)
         assert rclient.exists(opts["global_keyprefix"] + "_kombu.binding." + names["exchange"])
         assert rclient.llen(opts["global_keyprefix"] + names["queue"]) == 1
-        got = _our_consume(redis_url, names, 3, max_priority=10,
-                           options={**opts, "priority_order": "kombu"})
-        assert [g["body"]["n"] for g in got] == [1, 2, 0]      # lowest step first, as Kombu
+        got = _our_consume(redis_url, names, 3, max_priority=10, options={**opts, "priority_order": "kombu"})
+        assert [g["body"]["n"] for g in got] == [1, 2, 0]  # lowest step first, as Kombu
         assert not rclient.hlen(opts["global_keyprefix"] + "unacked")
     finally:
         for k in rclient.scan_iter(match=opts["global_keyprefix"] + "*"):

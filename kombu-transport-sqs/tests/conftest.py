@@ -20,8 +20,13 @@ URL = f"sqs://kombu:secret@{HOST}:{PORT}"
 def boto_client(service: str = "sqs") -> Any:
     import boto3
 
-    return boto3.client(service, endpoint_url=ENDPOINT, region_name="us-east-1",
-                        aws_access_key_id="kombu", aws_secret_access_key="secret")
+    return boto3.client(
+        service,
+        endpoint_url=ENDPOINT,
+        region_name="us-east-1",
+        aws_access_key_id="kombu",
+        aws_secret_access_key="secret",
+    )
 
 
 def _probe() -> None:

@@ -105,8 +105,7 @@ def test_sigkilled_consumer_message_returns_after_visibility_timeout(qname: str)
     opts = {"visibility_timeout": 2, "wait_time_seconds": 1}
     q = _queue(qname)
     _publish(q, ["precious"], **opts)
-    proc = subprocess.Popen([sys.executable, "-c", HOLDER, URL, qname, repr(opts)],
-                            stdout=subprocess.PIPE, text=True)
+    proc = subprocess.Popen([sys.executable, "-c", HOLDER, URL, qname, repr(opts)], stdout=subprocess.PIPE, text=True)
     try:
         assert proc.stdout is not None
         line = proc.stdout.readline()
@@ -149,18 +148,16 @@ def test_reject_without_requeue_deletes(qname: str) -> None:
 def test_reject_without_requeue_dead_letters_through_the_redrive_policy(qname: str) -> None:
     client = boto_client()
     dlq_url = client.create_queue(QueueName=qname + "-dlq")["QueueUrl"]
-    dlq_arn = client.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["QueueArn"])[
-        "Attributes"]["QueueArn"]
+    dlq_arn = client.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
     redrive = json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": "1"})
-    opts = {"visibility_timeout": 1, "wait_time_seconds": 1,
-            "sqs-creation-attributes": {"RedrivePolicy": redrive}}
+    opts = {"visibility_timeout": 1, "wait_time_seconds": 1, "sqs-creation-attributes": {"RedrivePolicy": redrive}}
     q = _queue(qname)
     _publish(q, ["poison"], **opts)
     with Connection(URL, transport_options=opts) as conn:
         message = q(conn.channel()).get()
         assert message is not None
         message.reject()
-    assert _get(q, opts, wait=3.0) == []   # receiving it again moves it to the DLQ
+    assert _get(q, opts, wait=3.0) == []  # receiving it again moves it to the DLQ
     records: list[Any] = []
     deadline = time.monotonic() + 10
     while not records and time.monotonic() < deadline:
@@ -179,7 +176,7 @@ def test_cancelled_consumer_gives_back_received_messages_at_once(qname: str) -> 
         consumer.consume()
         deadline = time.monotonic() + 10
         while len(channel._buffer) < 3 and time.monotonic() < deadline:
-            channel.fetch(qname, 1)    # what a poll does before delivering
+            channel.fetch(qname, 1)  # what a poll does before delivering
         assert len(channel._buffer) == 3
         consumer.cancel()
         assert not channel._buffer
@@ -209,8 +206,7 @@ def test_acks_are_batched_and_urls_cached(qname: str) -> None:
     with Connection(URL, transport_options=opts) as conn:
         channel = conn.channel()
         client = channel.sqs()
-        client.meta.events.register("before-call.sqs.*",
-                                    lambda model, **kw: calls.append(model.name))
+        client.meta.events.register("before-call.sqs.*", lambda model, **kw: calls.append(model.name))
         got: list[Any] = []
         with Consumer(channel, [q], callbacks=[lambda b, m: (got.append(b), m.ack())]):
             drain_until(conn, lambda: len(got) >= 30, 15)
@@ -226,8 +222,10 @@ def test_backoff_policy_of_a_predefined_queue(qname: str) -> None:
     """Kombu 5.7's backoff_policy: a rejected task comes back after the policy's delay."""
     client = boto_client()
     url = client.create_queue(QueueName=qname, Attributes={"VisibilityTimeout": "60"})["QueueUrl"]
-    opts = {"wait_time_seconds": 1, "predefined_queues": {qname: {
-        "url": url, "backoff_tasks": ["tasks.example"], "backoff_policy": {1: 2, 2: 4}}}}
+    opts = {
+        "wait_time_seconds": 1,
+        "predefined_queues": {qname: {"url": url, "backoff_tasks": ["tasks.example"], "backoff_policy": {1: 2, 2: 4}}},
+    }
     q = Queue(qname, routing_key=qname)
     with Connection(URL, transport_options=opts) as conn:
         producer = Producer(conn.channel())
@@ -259,12 +257,13 @@ def test_hub_consumes_within_prefetch_and_loses_nothing_on_cancel(qname: str) ->
     got: list[Any] = []
     held: list[Any] = []
     with Connection(URL, transport_options=opts) as conn:
+
         def on_message(body: Any, message: Any) -> None:
             if len(got) < 20:
                 got.append(body)
                 message.ack()
             else:
-                held.append(message)   # not acked: the prefetch window fills up
+                held.append(message)  # not acked: the prefetch window fills up
                 if len(held) == 5:
                     hub.stop()
 

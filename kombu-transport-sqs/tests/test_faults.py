@@ -50,8 +50,11 @@ def _declare(q: Queue, opts: dict[str, Any]) -> None:
 def _receive(q: Queue, opts: dict[str, Any], timeout: float) -> list[Any]:
     got: list[Any] = []
     with Connection(URL, transport_options=opts) as conn:
-        with Consumer(conn.channel(), [q], callbacks=[
-                lambda b, m: (got.append((b, bool(m.delivery_info.get("redelivered")))), m.ack())]):
+        with Consumer(
+            conn.channel(),
+            [q],
+            callbacks=[lambda b, m: (got.append((b, bool(m.delivery_info.get("redelivered")))), m.ack())],
+        ):
             drain_until(conn, lambda: bool(got), timeout)
     return got
 
@@ -78,15 +81,14 @@ def test_consumer_cut_off_from_sqs_loses_its_lease(proxy: FaultProxy, queue: Que
     opts = {"visibility_timeout": 2, "wait_time_seconds": 1, "client-config": FAST_FAIL}
     _declare(queue, opts)
     with Connection(URL, transport_options=opts) as direct:
-        Producer(direct.channel(), exchange=queue.exchange).publish(
-            "held", routing_key=queue.routing_key)
+        Producer(direct.channel(), exchange=queue.exchange).publish("held", routing_key=queue.routing_key)
     cut_off = Connection(proxy.url(URL), transport_options=opts)
     try:
         got: list[Any] = []
         with Consumer(cut_off.channel(), [queue], callbacks=[lambda b, m: got.append(m)]):
             drain_until(cut_off, lambda: bool(got), 10)
             assert [m.payload for m in got] == ["held"]
-            proxy.stop()      # the holder is alive but cannot renew its lease
+            proxy.stop()  # the holder is alive but cannot renew its lease
             assert _receive(queue, opts, timeout=12) == [("held", True)]
     finally:
         cut_off.collect()  # drop it without talking to the unreachable endpoint
@@ -108,8 +110,9 @@ def test_ensure_retries_a_publish_until_sqs_is_back(proxy: FaultProxy, queue: Qu
             back.append(FaultProxy(HOST, PORT, listen_port=address[1]).start())
 
         threading.Thread(target=restart, daemon=True).start()
-        publish = conn.ensure(producer, producer.publish, max_retries=20, interval_start=0.2,
-                              interval_step=0.2, interval_max=0.5)
+        publish = conn.ensure(
+            producer, producer.publish, max_retries=20, interval_start=0.2, interval_step=0.2, interval_max=0.5
+        )
         publish("after", routing_key=queue.routing_key)
     finally:
         conn.release()
@@ -149,8 +152,7 @@ def test_long_poll_cut_midway_loses_nothing(proxy: FaultProxy, queue: Queue) -> 
                 time.sleep(0.05)
             assert proxy.cut(reset=True) >= 1, "no long poll was in flight through the proxy"
             with Connection(URL, transport_options=opts) as direct:
-                Producer(direct.channel(), exchange=queue.exchange).publish(
-                    "after-cut", routing_key=queue.routing_key)
+                Producer(direct.channel(), exchange=queue.exchange).publish("after-cut", routing_key=queue.routing_key)
             worker.join(30)
             assert not worker.is_alive()
     finally:

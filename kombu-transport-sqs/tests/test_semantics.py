@@ -36,8 +36,10 @@ def _collect(conn: Connection, queues: list[Queue], count: int, timeout: float =
 
 
 def test_plugin_and_import_load_no_client_library() -> None:
-    code = ("import sys, kombu, kombu_transport_sqs.plugin as p; p.kombu_transports(); "
-            "sys.exit(1 if 'boto3' in sys.modules or 'botocore' in sys.modules else 0)")
+    code = (
+        "import sys, kombu, kombu_transport_sqs.plugin as p; p.kombu_transports(); "
+        "sys.exit(1 if 'boto3' in sys.modules or 'botocore' in sys.modules else 0)"
+    )
     assert subprocess.run([sys.executable, "-c", code], check=False).returncode == 0
 
 
@@ -62,8 +64,10 @@ def test_url_forms_and_password_masking() -> None:
 
 
 def test_unreachable_endpoint_is_a_connection_error() -> None:
-    conn = Connection("sqs://k:s@127.0.0.1:9", transport_options={
-        "client-config": {"retries": {"max_attempts": 1}, "connect_timeout": 1}})
+    conn = Connection(
+        "sqs://k:s@127.0.0.1:9",
+        transport_options={"client-config": {"retries": {"max_attempts": 1}, "connect_timeout": 1}},
+    )
     with pytest.raises(conn.connection_errors):
         conn.connect()
 
@@ -73,8 +77,7 @@ def test_celery_dotted_names_map_like_kombu(uname: str) -> None:
     with Connection(URL, transport_options=opts) as conn:
         q = Queue("celery.pidbox@host!x", Exchange("celery.x", "direct"), routing_key="k")
         q(conn.channel()).declare()
-        names = [u.rsplit("/", 1)[1] for u in boto_client().list_queues(
-            QueueNamePrefix=uname).get("QueueUrls", [])]
+        names = [u.rsplit("/", 1)[1] for u in boto_client().list_queues(QueueNamePrefix=uname).get("QueueUrls", [])]
     assert uname + "celery-pidbox_host_x" in names
 
 
@@ -82,25 +85,25 @@ def test_delayed_delivery(uname: str) -> None:
     opts = {"queue_name_prefix": uname, "wait_time_seconds": 1}
     q = Queue("later", Exchange("later.x", "direct"), routing_key="later")
     with Connection(URL, transport_options=opts) as conn:
-        Producer(conn.channel(), exchange=q.exchange).publish(
-            "late", routing_key="later", declare=[q], delay_seconds=3)
+        Producer(conn.channel(), exchange=q.exchange).publish("late", routing_key="later", declare=[q], delay_seconds=3)
         Producer(conn.channel(), exchange=q.exchange).publish("now", routing_key="later")
         assert _collect(conn, [q], 1, timeout=1.5) == ["now"]
         start = time.monotonic()
         assert _collect(conn, [q], 1, timeout=10) == ["late"]
-        assert time.monotonic() - start > 0.3   # it was held back, not there at once
+        assert time.monotonic() - start > 0.3  # it was held back, not there at once
 
 
 def test_delay_over_900_seconds_is_delivered_in_hops(uname: str, monkeypatch: Any) -> None:
     """Delays over SQS's limit hop: an early copy is sent on with the remaining delay."""
     from kombu_transport_sqs import channel
 
-    monkeypatch.setattr(channel, "MAX_DELAY_SECONDS", 1)   # hops of 1 s instead of 900 s
+    monkeypatch.setattr(channel, "MAX_DELAY_SECONDS", 1)  # hops of 1 s instead of 900 s
     opts = {"queue_name_prefix": uname, "wait_time_seconds": 1}
     q = Queue("hops", Exchange("hops.x", "direct"), routing_key="hops")
     with Connection(URL, transport_options=opts) as conn:
         Producer(conn.channel(), exchange=q.exchange).publish(
-            {"v": 1}, routing_key="hops", declare=[q], delay_seconds=4)
+            {"v": 1}, routing_key="hops", declare=[q], delay_seconds=4
+        )
         assert _collect(conn, [q], 1, timeout=2.5) == []
         assert _collect(conn, [q], 1, timeout=10) == [{"v": 1}]
 
@@ -154,8 +157,7 @@ def test_endpoint_from_environment(monkeypatch: Any, uname: str) -> None:
 
 def _count_calls(conn: Connection) -> list[str]:
     calls: list[str] = []
-    conn.default_channel.sqs().meta.events.register(
-        "before-call.sqs.*", lambda model, **kw: calls.append(model.name))
+    conn.default_channel.sqs().meta.events.register("before-call.sqs.*", lambda model, **kw: calls.append(model.name))
     return calls
 
 
@@ -196,7 +198,7 @@ def test_oversized_message_fails_at_publish(uname: str) -> None:
         producer = Producer(conn.default_channel, exchange=q.exchange)
         producer.publish("small", routing_key="big", declare=[q])
         with pytest.raises(ClientError):
-            producer.publish("x" * (1100 * 1024), routing_key="big")   # over SQS's 1 MiB
+            producer.publish("x" * (1100 * 1024), routing_key="big")  # over SQS's 1 MiB
         assert _collect(conn, [q], 2, timeout=3) == ["small"]
 
 
@@ -219,15 +221,23 @@ def test_forked_child_does_not_resend_the_parents_window(uname: str) -> None:
 
 
 def test_fetch_message_attributes_and_message_attributes(uname: str) -> None:
-    opts = {"queue_name_prefix": uname, "wait_time_seconds": 1,
-            "fetch_message_attributes": {"MessageSystemAttributeNames": ["SentTimestamp"],
-                                         "MessageAttributeNames": ["All"]}}
+    opts = {
+        "queue_name_prefix": uname,
+        "wait_time_seconds": 1,
+        "fetch_message_attributes": {
+            "MessageSystemAttributeNames": ["SentTimestamp"],
+            "MessageAttributeNames": ["All"],
+        },
+    }
     q = Queue("attrs", Exchange("attrs.x", "direct"), routing_key="attrs")
     got: list[Any] = []
     with Connection(URL, transport_options=opts) as conn:
         Producer(conn.default_channel, exchange=q.exchange).publish(
-            "a", routing_key="attrs", declare=[q],
-            message_attributes={"origin": {"DataType": "String", "StringValue": "test"}})
+            "a",
+            routing_key="attrs",
+            declare=[q],
+            message_attributes={"origin": {"DataType": "String", "StringValue": "test"}},
+        )
         with Consumer(conn.channel(), [q], callbacks=[lambda b, m: (got.append(m), m.ack())]):
             drain_until(conn, lambda: bool(got), 10)
     record = got[0].delivery_info["sqs_message"]
@@ -237,14 +247,17 @@ def test_fetch_message_attributes_and_message_attributes(uname: str) -> None:
 
 
 def test_sts_role_credentials(uname: str) -> None:
-    opts = {"queue_name_prefix": uname, "wait_time_seconds": 1,
-            "sts_role_arn": "arn:aws:iam::123456789012:role/kombu", "sts_token_timeout": 900}
+    opts = {
+        "queue_name_prefix": uname,
+        "wait_time_seconds": 1,
+        "sts_role_arn": "arn:aws:iam::123456789012:role/kombu",
+        "sts_token_timeout": 900,
+    }
     q = Queue("sts", Exchange("sts.x", "direct"), routing_key="sts")
     with Connection(URL, transport_options=opts) as conn:
         client = conn.default_channel.sqs()
         assert client._request_signer._credentials.token  # temporary credentials
-        Producer(conn.default_channel, exchange=q.exchange).publish("r", routing_key="sts",
-                                                                    declare=[q])
+        Producer(conn.default_channel, exchange=q.exchange).publish("r", routing_key="sts", declare=[q])
         assert _collect(conn, [q], 1) == ["r"]
 
 
@@ -255,8 +268,7 @@ def test_predefined_queues_with_a_named_exchange(uname: str) -> None:
     opts = {"wait_time_seconds": 1, "predefined_queues": {"jobs": {"url": url}}}
     q = Queue("jobs", Exchange(uname + "x", "direct"), routing_key="jobs")
     with Connection(URL, transport_options=opts) as conn:
-        Producer(conn.default_channel, exchange=q.exchange).publish("p", routing_key="jobs",
-                                                                    declare=[q])
+        Producer(conn.default_channel, exchange=q.exchange).publish("p", routing_key="jobs", declare=[q])
         assert _collect(conn, [q], 1) == ["p"]
         with pytest.raises(Exception, match="predefined_queues"):
             Queue("other")(conn.default_channel).declare()
@@ -266,11 +278,10 @@ def test_predefined_queues_with_a_named_exchange(uname: str) -> None:
 
 def test_exchange_name_too_long_for_a_binding_table_routes_in_process(uname: str) -> None:
     opts = {"queue_name_prefix": uname, "wait_time_seconds": 1}
-    ex = Exchange("e" * 60, "direct")   # prefix + kombu-bindings- + 60 > 80 characters
+    ex = Exchange("e" * 60, "direct")  # prefix + kombu-bindings- + 60 > 80 characters
     q = Queue("longex", ex, routing_key="k")
     with Connection(URL, transport_options=opts) as conn:
-        Producer(conn.default_channel, exchange=ex).publish("in-process", routing_key="k",
-                                                            declare=[q])
+        Producer(conn.default_channel, exchange=ex).publish("in-process", routing_key="k", declare=[q])
         assert _collect(conn, [q], 1) == ["in-process"]
 
 
@@ -297,12 +308,13 @@ def test_queue_consumed_by_another_process_does_not_expire_then_does(uname: str)
     q = Queue(name, Exchange(name + ".x", "direct"), routing_key=name, expires=2)
     with Connection(URL, transport_options=opts) as conn:
         q(conn.default_channel).declare()
-        proc = subprocess.Popen([sys.executable, "-c", CONSUMER, URL, repr(opts), name, "6"],
-                                stdout=subprocess.PIPE, text=True)
+        proc = subprocess.Popen(
+            [sys.executable, "-c", CONSUMER, URL, repr(opts), name, "6"], stdout=subprocess.PIPE, text=True
+        )
         try:
             assert proc.stdout is not None and proc.stdout.readline().strip() == "CONSUMING"
             deadline = time.monotonic() + 5
-            while time.monotonic() < deadline:   # 2.5x its expiry, consumed elsewhere
+            while time.monotonic() < deadline:  # 2.5x its expiry, consumed elsewhere
                 assert q(conn.channel()).queue_declare(passive=True) is not None
                 time.sleep(0.5)
         finally:
@@ -322,8 +334,12 @@ def test_predefined_exchange_topic(uname: str) -> None:
     from kombu_transport_sqs.fanout import UndefinedExchangeException
 
     arn = boto_client("sns").create_topic(Name=uname + "given")["TopicArn"]
-    opts = {"queue_name_prefix": uname, "wait_time_seconds": 1, "supports_fanout": True,
-            "predefined_exchanges": {"given": {"arn": arn}}}
+    opts = {
+        "queue_name_prefix": uname,
+        "wait_time_seconds": 1,
+        "supports_fanout": True,
+        "predefined_exchanges": {"given": {"arn": arn}},
+    }
     ex = Exchange("given", "fanout")
     q = Queue("given-q", ex)
     with Connection(URL, transport_options=opts) as conn:

@@ -73,8 +73,7 @@ def qname(request: Any) -> Iterator[str]:
 def kombu5(python: Path, **cmd: Any) -> Any:
     cmd.setdefault("url", URL)
     cmd.setdefault("opts", OPTS)
-    proc = subprocess.run([str(python), "-c", KOMBU5, json.dumps(cmd)], capture_output=True,
-                          text=True, timeout=60)
+    proc = subprocess.run([str(python), "-c", KOMBU5, json.dumps(cmd)], capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0, proc.stderr[-2000:]
     out = proc.stdout.strip()
     return json.loads(out) if out else None
@@ -85,22 +84,22 @@ def _queue(name: str) -> Queue:
 
 
 MESSAGES = [
-    {"body": {"n": 1, "text": "héllo"}, "kw": {"headers": {"h": {"x": [1, 2]}},
-                                               "correlation_id": "c-1"}},
-    {"hex": bytes(range(200)).hex(), "kw": {"content_type": "application/x-bin",
-                                            "content_encoding": "binary"}},
+    {"body": {"n": 1, "text": "héllo"}, "kw": {"headers": {"h": {"x": [1, 2]}}, "correlation_id": "c-1"}},
+    {"hex": bytes(range(200)).hex(), "kw": {"content_type": "application/x-bin", "content_encoding": "binary"}},
     {"body": "plain text", "kw": {}},
 ]
 
 
 def _expected() -> list[dict[str, Any]]:
     return [
-        {"body": {"n": 1, "text": "héllo"}, "headers": {"h": {"x": [1, 2]}},
-         "content_type": "application/json", "correlation_id": "c-1"},
-        {"body": bytes(range(200)).hex(), "headers": {}, "content_type": "application/x-bin",
-         "correlation_id": None},
-        {"body": "plain text", "headers": {}, "content_type": "text/plain",
-         "correlation_id": None},
+        {
+            "body": {"n": 1, "text": "héllo"},
+            "headers": {"h": {"x": [1, 2]}},
+            "content_type": "application/json",
+            "correlation_id": "c-1",
+        },
+        {"body": bytes(range(200)).hex(), "headers": {}, "content_type": "application/x-bin", "correlation_id": None},
+        {"body": "plain text", "headers": {}, "content_type": "text/plain", "correlation_id": None},
     ]
 
 
@@ -108,9 +107,14 @@ def _consume(name: str, count: int, opts: dict[str, Any] | None = None) -> list[
     got: list[dict[str, Any]] = []
 
     def on_message(body: Any, message: Any) -> None:
-        got.append({"body": body.hex() if isinstance(body, bytes) else body,
-                    "headers": message.headers, "content_type": message.content_type,
-                    "correlation_id": message.properties.get("correlation_id")})
+        got.append(
+            {
+                "body": body.hex() if isinstance(body, bytes) else body,
+                "headers": message.headers,
+                "content_type": message.content_type,
+                "correlation_id": message.properties.get("correlation_id"),
+            }
+        )
         message.ack()
 
     with Connection(URL, transport_options=opts or OPTS) as conn:
@@ -144,8 +148,7 @@ def test_we_publish_kombu5_consumes(kombu57: Path, qname: str) -> None:
 
 
 def test_kombu5_without_base64_we_consume(kombu57: Path, qname: str) -> None:
-    kombu5(kombu57, op="publish", queue=qname, messages=MESSAGES,
-           opts={**OPTS, "sqs_base64_encoding": False})
+    kombu5(kombu57, op="publish", queue=qname, messages=MESSAGES, opts={**OPTS, "sqs_base64_encoding": False})
     assert _sorted(_consume(qname, 3)) == _sorted(_expected())
 
 
@@ -167,9 +170,14 @@ def test_fifo_we_publish_kombu5_consumes_in_order(kombu57: Path, qname: str) -> 
 
 @pytest.mark.parametrize("qname", [True], indirect=True)
 def test_fifo_deduplication_id_from_properties(qname: str) -> None:
-    _publish(qname, [{"body": "once", "kw": {"MessageGroupId": "g", "MessageDeduplicationId": "d1"}},
-                     {"body": "once", "kw": {"MessageGroupId": "g", "MessageDeduplicationId": "d1"}},
-                     {"body": "two", "kw": {"MessageGroupId": "g"}}])
+    _publish(
+        qname,
+        [
+            {"body": "once", "kw": {"MessageGroupId": "g", "MessageDeduplicationId": "d1"}},
+            {"body": "once", "kw": {"MessageGroupId": "g", "MessageDeduplicationId": "d1"}},
+            {"body": "two", "kw": {"MessageGroupId": "g"}},
+        ],
+    )
     got = _consume(qname, 3, opts={**OPTS, "wait_time_seconds": 1})
     assert [m["body"] for m in got] == ["once", "two"]
 

@@ -64,8 +64,10 @@ BROKERS: dict[str, str] = {
     "amqp": f"amqp://guest:guest@127.0.0.1:{os.environ.get('AMQP_PORT', '5672')}//",
 }
 
-_URL_LITERAL = re.compile(r"""(?P<q>['"])(?:py)?amqp://[^'"\n]*(?P=q)"""
-                          r"""|(?P<q2>['"])(?:memory|redis)://[^'"\n]*(?P=q2)""")
+_URL_LITERAL = re.compile(
+    r"""(?P<q>['"])(?:py)?amqp://[^'"\n]*(?P=q)"""
+    r"""|(?P<q2>['"])(?:memory|redis)://[^'"\n]*(?P=q2)"""
+)
 
 
 def substitute_url(source: str, url: str) -> tuple[str, int]:
@@ -253,52 +255,92 @@ with Connection(sys.argv[1]) as conn:
             channel = conn.channel()
 """
 
-EXAMPLES: dict[str, Example] = {ex.name: ex for ex in (
-    Example("hello", (Step("hello_publisher", ("hello_publisher.py",)),
-                      Step("hello_consumer", ("hello_consumer.py",))),
-            _hello, queues=(("simple_queue", "simple_queue", "direct", "simple_queue"),),
-            single_process=False),
-    Example("simple", (Step("simple_send", ("simple_send.py",)),
-                       Step("simple_receive", ("simple_receive.py",))),
+EXAMPLES: dict[str, Example] = {
+    ex.name: ex
+    for ex in (
+        Example(
+            "hello",
+            (Step("hello_publisher", ("hello_publisher.py",)), Step("hello_consumer", ("hello_consumer.py",))),
+            _hello,
+            queues=(("simple_queue", "simple_queue", "direct", "simple_queue"),),
+            single_process=False,
+        ),
+        Example(
+            "simple",
+            (Step("simple_send", ("simple_send.py",)), Step("simple_receive", ("simple_receive.py",))),
             _contains("simple_receive", "{'hello': 'world'}"),
-            queues=(("kombu_demo", "kombu_demo", "direct", "kombu_demo"),), single_process=False),
-    Example("complete", (Step("complete_receive", ("complete_receive.py",), background=True),
-                         Step("complete_send", ("complete_send.py",))),
+            queues=(("kombu_demo", "kombu_demo", "direct", "kombu_demo"),),
+            single_process=False,
+        ),
+        Example(
+            "complete",
+            (
+                Step("complete_receive", ("complete_receive.py",), background=True),
+                Step("complete_send", ("complete_send.py",)),
+            ),
             _contains("complete_receive", "Received message: {'hello': 'world'}"),
-            queues=(("kombu_demo", "kombu_demo", "direct", "kombu_demo"),), single_process=False),
-    Example("memory_transport", (Step("memory_transport", ("memory_transport.py",)),),
+            queues=(("kombu_demo", "kombu_demo", "direct", "kombu_demo"),),
+            single_process=False,
+        ),
+        Example(
+            "memory_transport",
+            (Step("memory_transport", ("memory_transport.py",)),),
             _contains("memory_transport", "RECEIVED MESSAGE: {'foo': 'bar'}"),
-            queues=(("video", "media", "direct", "video"),)),
-    Example("simple_task_queue",
-            (Step("worker", ("-m", "simple_task_queue.worker"), background=True),
-             Step("client", ("-m", "simple_task_queue.client"))),
+            queues=(("video", "media", "direct", "video"),),
+        ),
+        Example(
+            "simple_task_queue",
+            (
+                Step("worker", ("-m", "simple_task_queue.worker"), background=True),
+                Step("client", ("-m", "simple_task_queue.client")),
+            ),
             _contains("worker", "Got task: hello_task('Kombu')", "Hello Kombu"),
             queues=tuple((q, "tasks", "direct", q) for q in ("hipri", "midpri", "lopri")),
-            single_process=False),
-    Example("rpc-tut6", (Step("rpc_server", ("rpc-tut6/rpc_server.py",), background=True),
-                         Step("rpc_client", ("rpc-tut6/rpc_client.py",))),
-            _all(_contains("rpc_client", " [x] Requesting fib(30)", " [.] Got 832040"),
-                 _contains("rpc_server", " [.] fib(30)")),
-            queues=(("rpc_queue", None, "direct", "rpc_queue"),), single_process=False),
-    Example("delayed_infra", (Step("delayed_infra", ("delayed_infra.py",)),),
-            _delayed_in_flight, purge=_DELAY_QUEUES, probe=_PROBE_COUNT),
-    Example("async_consume", (Step("async_consume", ("experimental/async_consume.py",)),),
-            _async_received, queues=(("asynt", "asynt", "direct", "asynt"),)),
-)}
+            single_process=False,
+        ),
+        Example(
+            "rpc-tut6",
+            (
+                Step("rpc_server", ("rpc-tut6/rpc_server.py",), background=True),
+                Step("rpc_client", ("rpc-tut6/rpc_client.py",)),
+            ),
+            _all(
+                _contains("rpc_client", " [x] Requesting fib(30)", " [.] Got 832040"),
+                _contains("rpc_server", " [.] fib(30)"),
+            ),
+            queues=(("rpc_queue", None, "direct", "rpc_queue"),),
+            single_process=False,
+        ),
+        Example(
+            "delayed_infra",
+            (Step("delayed_infra", ("delayed_infra.py",)),),
+            _delayed_in_flight,
+            purge=_DELAY_QUEUES,
+            probe=_PROBE_COUNT,
+        ),
+        Example(
+            "async_consume",
+            (Step("async_consume", ("experimental/async_consume.py",)),),
+            _async_received,
+            queues=(("asynt", "asynt", "direct", "asynt"),),
+        ),
+    )
+}
 
 
 _ONE_PROCESS = "two processes never share memory:// (it lives inside one process), on Kombu 5.7 as here"
-_NO_EXCHANGE_BIND = ("needs exchange-to-exchange bindings, which virtual transports lack (Kombu 5.7: "
-                     "NotImplementedError; here: CapabilityNotSupported); native delayed delivery is RabbitMQ's")
+_NO_EXCHANGE_BIND = (
+    "needs exchange-to-exchange bindings, which virtual transports lack (Kombu 5.7: "
+    "NotImplementedError; here: CapabilityNotSupported); native delayed delivery is RabbitMQ's"
+)
 
 #: (example, broker) -> why the example does not run there on Kombu 5.7.0 (out of scope).
 KOMBU57_FAILS: dict[tuple[str, str], str] = {
-    **{(name, "memory"): _ONE_PROCESS
-       for name in ("hello", "simple", "complete", "simple_task_queue", "rpc-tut6")},
+    **{(name, "memory"): _ONE_PROCESS for name in ("hello", "simple", "complete", "simple_task_queue", "rpc-tut6")},
     ("delayed_infra", "memory"): _NO_EXCHANGE_BIND,
     ("delayed_infra", "redis"): _NO_EXCHANGE_BIND,
     ("async_consume", "memory"): "Kombu 5.7's memory transport never delivers to a Hub-driven consumer: "
-                                 "hub.run_forever() waits forever",
+    "hub.run_forever() waits forever",
 }
 
 #: Out of scope on Kombu 5.7.0 but run here all the same: this project passes them.
@@ -317,8 +359,15 @@ class _Process:
     """A subprocess whose merged stdout/stderr is collected by a thread."""
 
     def __init__(self, python: Path, argv: Sequence[str], cwd: Path, env: dict[str, str]) -> None:
-        self.popen = subprocess.Popen([str(python), *argv], cwd=cwd, env=env, stdin=subprocess.DEVNULL,
-                                      stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        self.popen = subprocess.Popen(
+            [str(python), *argv],
+            cwd=cwd,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
         self._chunks: list[str] = []
         self._reader = threading.Thread(target=self._read, daemon=True)
         self._reader.start()
@@ -363,7 +412,13 @@ def run_example(example: Example, broker: str, python: Path, workdir: Path) -> O
     if broker != "memory" and (example.queues or example.purge):
         setup = subprocess.run(
             [str(python), "-c", _SETUP, url, json.dumps({"queues": example.queues, "purge": example.purge})],
-            cwd=workdir, env=env, capture_output=True, text=True, timeout=example.timeout, check=False)
+            cwd=workdir,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=example.timeout,
+            check=False,
+        )
         if setup.returncode:
             outcome.problem = f"declaring/purging the example's queues failed:\n{setup.stderr[-2000:]}"
             return outcome
@@ -383,9 +438,15 @@ def run_example(example: Example, broker: str, python: Path, workdir: Path) -> O
                 outcome.problem = f"{step.name} {reason}"
                 return outcome
         if example.probe is not None and broker != "memory":
-            probe = subprocess.run([str(python), "-c", example.probe, url, *example.purge],
-                                   cwd=workdir, env=env, capture_output=True, text=True,
-                                   timeout=example.timeout, check=False)
+            probe = subprocess.run(
+                [str(python), "-c", example.probe, url, *example.purge],
+                cwd=workdir,
+                env=env,
+                capture_output=True,
+                text=True,
+                timeout=example.timeout,
+                check=False,
+            )
             outcome.outputs["probe"] = probe.stdout + probe.stderr
         deadline = time.monotonic() + CONSUMER_WAIT
         while True:
@@ -413,8 +474,9 @@ def run_example(example: Example, broker: str, python: Path, workdir: Path) -> O
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("names", nargs="*", help=f"brokers ({', '.join(BROKERS)}) and/or examples "
-                        f"({', '.join(EXAMPLES)}); default: all")
+    parser.add_argument(
+        "names", nargs="*", help=f"brokers ({', '.join(BROKERS)}) and/or examples ({', '.join(EXAMPLES)}); default: all"
+    )
     parser.add_argument("--kombu57", action="store_true", help="run with Kombu 5.7.0 (.venv-kombu57)")
     parser.add_argument("--python", type=Path, help="the interpreter under test (default: .venv/bin/python)")
     parser.add_argument("-v", "--verbose", action="store_true", help="print every process's output")

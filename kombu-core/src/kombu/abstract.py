@@ -16,7 +16,6 @@ if TYPE_CHECKING:
 __all__ = ("Object", "MaybeChannelBound", "maybe_channel")
 
 
-
 def maybe_channel(channel: Any) -> Any:
     """Return ``channel``, or the default channel of a connection."""
     if channel is not None and hasattr(channel, "default_channel"):

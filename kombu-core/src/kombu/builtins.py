@@ -27,8 +27,14 @@ def kombu_transports() -> list[TransportInfo]:
             schemes=("memory",),
             target="kombu.transport.memory:Transport",
             distribution="kombu-core",
-            capabilities=Capabilities(priorities=True, async_events=True, message_ttl=True, queue_expires=True,
-                                      max_length=True, dead_lettering=True),
+            capabilities=Capabilities(
+                priorities=True,
+                async_events=True,
+                message_ttl=True,
+                queue_expires=True,
+                max_length=True,
+                dead_lettering=True,
+            ),
             description="In-process broker on the virtual routing engine",
         )
     ]

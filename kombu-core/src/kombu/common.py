@@ -182,7 +182,9 @@ def maybe_declare(entity: Any, channel: Any = None, retry: bool = False, **retry
     return _maybe_declare(entity, channel)
 
 
-def eventloop(conn: Any, limit: int | None = None, timeout: float | None = None, ignore_timeouts: bool = False) -> Iterator[Any]:
+def eventloop(
+    conn: Any, limit: int | None = None, timeout: float | None = None, ignore_timeouts: bool = False
+) -> Iterator[Any]:
     """Yield after each ``conn.drain_events(timeout=timeout)``, ``limit`` times (``None``: forever).
 
     A ``socket.timeout`` propagates if ``timeout`` is set, unless
@@ -200,7 +202,9 @@ def eventloop(conn: Any, limit: int | None = None, timeout: float | None = None,
                 raise
 
 
-def drain_consumer(consumer: Any, limit: int = 1, timeout: float | None = None, callbacks: list[Callable[..., Any]] | None = None) -> Iterator[tuple[Any, Any]]:
+def drain_consumer(
+    consumer: Any, limit: int = 1, timeout: float | None = None, callbacks: list[Callable[..., Any]] | None = None
+) -> Iterator[tuple[Any, Any]]:
     """Consume with ``consumer`` and yield ``(body, message)`` pairs.
 
     Runs ``limit`` rounds of events (each waiting up to ``timeout``
@@ -237,12 +241,30 @@ def drain_consumer(consumer: Any, limit: int = 1, timeout: float | None = None, 
                 message.requeue()
 
 
-def itermessages(conn: Any, channel: Any, queue: Any, limit: int = 1, timeout: float | None = None, callbacks: list[Callable[..., Any]] | None = None, **kwargs: Any) -> Iterator[tuple[Any, Any]]:
+def itermessages(
+    conn: Any,
+    channel: Any,
+    queue: Any,
+    limit: int = 1,
+    timeout: float | None = None,
+    callbacks: list[Callable[..., Any]] | None = None,
+    **kwargs: Any,
+) -> Iterator[tuple[Any, Any]]:
     """Yield ``(body, message)`` pairs consumed from ``queue`` (see :func:`drain_consumer`)."""
-    return drain_consumer(conn.Consumer(queues=[queue], channel=channel, **kwargs), limit=limit, timeout=timeout, callbacks=callbacks)
+    return drain_consumer(
+        conn.Consumer(queues=[queue], channel=channel, **kwargs), limit=limit, timeout=timeout, callbacks=callbacks
+    )
 
 
-def send_reply(exchange: Any, req: Any, msg: Any, producer: Any = None, retry: bool = False, retry_policy: dict[str, Any] | None = None, **props: Any) -> Any:
+def send_reply(
+    exchange: Any,
+    req: Any,
+    msg: Any,
+    producer: Any = None,
+    retry: bool = False,
+    retry_policy: dict[str, Any] | None = None,
+    **props: Any,
+) -> Any:
     """Publish ``msg`` as the reply to request message ``req``.
 
     It goes to ``exchange`` with the request's ``reply_to`` as routing key
@@ -317,7 +339,15 @@ def revive_connection(connection: Any, channel: Any, on_revive: Callable[[Any], 
         on_revive(channel)
 
 
-def insured(pool: Any, fun: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any], errback: Callable[..., Any] | None = None, on_revive: Callable[[Any], Any] | None = None, **opts: Any) -> Any:
+def insured(
+    pool: Any,
+    fun: Callable[..., Any],
+    args: tuple[Any, ...],
+    kwargs: dict[str, Any],
+    errback: Callable[..., Any] | None = None,
+    on_revive: Callable[[Any], Any] | None = None,
+    **opts: Any,
+) -> Any:
     """Call ``fun(*args, connection=conn, **kwargs)`` with a connection from ``pool``, retrying on connection errors.
 
     ``errback(exc, interval)`` is called before each retry (default: log

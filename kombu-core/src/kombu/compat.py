@@ -28,7 +28,9 @@ def entry_to_queue(queue: str, **options: Any) -> Queue:
     return Queue.from_dict(queue, **options)
 
 
-def _iterconsume(connection: Any, consumer: Any, no_ack: bool | None = False, limit: int | None = None) -> Iterator[Any]:
+def _iterconsume(
+    connection: Any, consumer: Any, no_ack: bool | None = False, limit: int | None = None
+) -> Iterator[Any]:
     consumer.consume(no_ack=no_ack)
     for iteration in count(0):
         if limit and iteration >= limit:
@@ -222,7 +224,14 @@ class Consumer(messaging.Consumer):
 class ConsumerSet(messaging.Consumer):
     """A carrot consumer of several queues, from other consumers or from a dict of queue options."""
 
-    def __init__(self, connection: Any, from_dict: dict[str, dict[str, Any]] | None = None, consumers: list[Any] | None = None, channel: Any = None, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        connection: Any,
+        from_dict: dict[str, dict[str, Any]] | None = None,
+        consumers: list[Any] | None = None,
+        channel: Any = None,
+        **kwargs: Any,
+    ) -> None:
         if channel:
             self._provided_channel = True
             self.backend = channel

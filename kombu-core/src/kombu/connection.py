@@ -22,6 +22,7 @@ def _logger() -> Any:
 
     return logging.getLogger(__name__)
 
+
 #: ``ensure()`` options that are also ``_ensure_connection()``'s retry policy.
 _RETRY_POLICY_KEYS = ("errback", "max_retries", "interval_start", "interval_step", "interval_max")
 
@@ -230,8 +231,13 @@ class Connection:
         self._init_params(**params)
         #: What a scheme-less failover alternate inherits (Kombu 5: all but the host).
         self._initial_params = dict(
-            params, hostname=self.hostname, userid=self.userid, password=self.password,
-            virtual_host=self.virtual_host, port=self.port, transport=self.transport_cls,
+            params,
+            hostname=self.hostname,
+            userid=self.userid,
+            password=self.password,
+            virtual_host=self.virtual_host,
+            port=self.port,
+            transport=self.transport_cls,
             uri_prefix=self.uri_prefix,
         )
         self.declared_entities = set()
@@ -331,8 +337,14 @@ class Connection:
         check_url_scheme(conn_str)
         if "://" in conn_str:
             params = dict(
-                self._initial_params, hostname=conn_str, userid=None, password=None,
-                virtual_host=None, port=None, transport=None, uri_prefix=None,
+                self._initial_params,
+                hostname=conn_str,
+                userid=None,
+                password=None,
+                virtual_host=None,
+                port=None,
+                transport=None,
+                uri_prefix=None,
             )
         else:
             params = dict(self._initial_params, hostname=conn_str)
@@ -558,8 +570,7 @@ class Connection:
                     # The first connect follows this call's retry policy (errback once
                     # per failed attempt, max_retries), not only the transport options'.
                     policy = self.connection._extract_failover_opts()
-                    policy.update((key, ensure_options[key]) for key in _RETRY_POLICY_KEYS
-                                  if key in ensure_options)
+                    policy.update((key, ensure_options[key]) for key in _RETRY_POLICY_KEYS if key in ensure_options)
                     self.connection._ensure_connection(**policy)
                     self.revive(self.connection.default_channel)
                 return fun(*args, channel=channels[0], **kwargs), channels[0]
@@ -625,7 +636,7 @@ class Connection:
         """Close ``channel``, ignoring connection and channel errors."""
         try:
             channel.close()
-        except (self.connection_errors + self.channel_errors + (OSError,)):
+        except self.connection_errors + self.channel_errors + (OSError,):
             pass
 
     def heartbeat_check(self, rate: int = 2) -> Any:
@@ -673,8 +684,10 @@ class Connection:
         self._closed = True
         self._keep_unconfirmed()
         if self.__dict__.get("_unconfirmed"):
-            _logger().warning("%s closed with unconfirmed publishes; they are re-sent "
-                              "if this connection connects again", self.as_uri())
+            _logger().warning(
+                "%s closed with unconfirmed publishes; they are re-sent if this connection connects again",
+                self.as_uri(),
+            )
         self._transport = None
 
     def collect(self, socket_timeout: float | None = None) -> None:
@@ -718,8 +731,7 @@ class Connection:
             return
         adopt = getattr(self.transport, "adopt_unconfirmed", None)
         if adopt is None:
-            _logger().warning("%s cannot re-send %d unconfirmed publish windows: dropped",
-                              self.as_uri(), len(windows))
+            _logger().warning("%s cannot re-send %d unconfirmed publish windows: dropped", self.as_uri(), len(windows))
             return
         for window in windows:
             adopt(window)
@@ -885,8 +897,17 @@ class Connection:
         return self.__class__, tuple(self.info().values()), None
 
     def __eqhash__(self) -> Any:
-        return hash((str(self.transport_cls), self.hostname, self.userid, self.password, self.virtual_host,
-                     self.port, repr(self.transport_options)))
+        return hash(
+            (
+                str(self.transport_cls),
+                self.hostname,
+                self.userid,
+                self.password,
+                self.virtual_host,
+                self.port,
+                repr(self.transport_options),
+            )
+        )
 
     def __repr__(self) -> str:
         return f"<Connection: {self.as_uri()} at {id(self):#x}>"
@@ -920,15 +941,31 @@ class Connection:
 
         return _ChannelPool(self, limit=limit, **kwargs)
 
-    def SimpleQueue(self, name: Any, no_ack: bool | None = None, queue_opts: Any = None,
-                    queue_args: Any = None, exchange_opts: Any = None, channel: Any = None, **kwargs: Any) -> Any:
+    def SimpleQueue(
+        self,
+        name: Any,
+        no_ack: bool | None = None,
+        queue_opts: Any = None,
+        queue_args: Any = None,
+        exchange_opts: Any = None,
+        channel: Any = None,
+        **kwargs: Any,
+    ) -> Any:
         """A :class:`kombu.simple.SimpleQueue` on this connection."""
         from kombu.simple import SimpleQueue
 
         return SimpleQueue(channel or self, name, no_ack, queue_opts, queue_args, exchange_opts, **kwargs)
 
-    def SimpleBuffer(self, name: Any, no_ack: bool | None = None, queue_opts: Any = None,
-                     queue_args: Any = None, exchange_opts: Any = None, channel: Any = None, **kwargs: Any) -> Any:
+    def SimpleBuffer(
+        self,
+        name: Any,
+        no_ack: bool | None = None,
+        queue_opts: Any = None,
+        queue_args: Any = None,
+        exchange_opts: Any = None,
+        channel: Any = None,
+        **kwargs: Any,
+    ) -> Any:
         """A :class:`kombu.simple.SimpleBuffer` (transient, no acks) on this connection."""
         from kombu.simple import SimpleBuffer
 
@@ -949,4 +986,3 @@ def __getattr__(name: str) -> Any:
 
         return getattr(resource, name)
     raise AttributeError(name)
-

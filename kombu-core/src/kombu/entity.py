@@ -230,7 +230,11 @@ class binding(Object):
     def bind(self, entity: Any, nowait: bool = False, channel: Any = None) -> None:
         """Bind ``entity`` (a queue or exchange) through this binding."""
         entity.bind_to(
-            exchange=self.exchange, routing_key=self.routing_key, arguments=self.arguments, nowait=nowait, channel=channel
+            exchange=self.exchange,
+            routing_key=self.routing_key,
+            arguments=self.arguments,
+            nowait=nowait,
+            channel=channel,
         )
 
     def unbind(self, entity: Any, nowait: bool = False, channel: Any = None) -> None:
@@ -525,9 +529,7 @@ class Queue(MaybeChannelBound):
     def __repr__(self) -> str:
         if self.bindings:
             return self._repr_entity(f"Queue {_reprstr(self.name)} -> {self.bindings!r}")
-        return self._repr_entity(
-            f"Queue {_reprstr(self.name)} -> {self.exchange!r} -> {_reprstr(self.routing_key)}"
-        )
+        return self._repr_entity(f"Queue {_reprstr(self.name)} -> {self.exchange!r} -> {_reprstr(self.routing_key)}")
 
     @property
     def multi_bind(self) -> bool:

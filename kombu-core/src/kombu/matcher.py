@@ -56,7 +56,9 @@ class MatcherRegistry:
         except KeyError:
             raise self.MatcherNotInstalled(f"No matcher installed for {name}") from None
 
-    def match(self, data: Any, pattern: Any, matcher: str | None = None, matcher_kwargs: dict[str, Any] | None = None) -> bool:
+    def match(
+        self, data: Any, pattern: Any, matcher: str | None = None, matcher_kwargs: dict[str, Any] | None = None
+    ) -> bool:
         """Whether ``data`` matches ``pattern`` with the matcher named ``matcher`` (default: glob).
 
         Empty data or pattern never match. Bytes are decoded as UTF-8.

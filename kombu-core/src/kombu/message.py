@@ -90,7 +90,9 @@ class Message:
         self.channel.basic_ack(self.delivery_tag, multiple=multiple)
         self._state = "ACK"
 
-    def ack_log_error(self, logger: logging.Logger, errors: tuple[type[BaseException], ...], multiple: bool = False) -> None:
+    def ack_log_error(
+        self, logger: logging.Logger, errors: tuple[type[BaseException], ...], multiple: bool = False
+    ) -> None:
         """Ack, logging instead of raising the ``errors`` given."""
         try:
             self.ack(multiple=multiple)
@@ -99,7 +101,9 @@ class Message:
         except errors as exc:
             logger.critical("Couldn't ack %r, reason: %r", self.delivery_tag, exc, exc_info=True)
 
-    def reject_log_error(self, logger: logging.Logger, errors: tuple[type[BaseException], ...], requeue: bool = False) -> None:
+    def reject_log_error(
+        self, logger: logging.Logger, errors: tuple[type[BaseException], ...], requeue: bool = False
+    ) -> None:
         """Reject, logging instead of raising the ``errors`` given."""
         try:
             self.reject(requeue=requeue)

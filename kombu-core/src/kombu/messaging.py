@@ -44,10 +44,12 @@ def reject_undecodable(message: Any, exc: BaseException, queue: str | None = Non
     if queue is None:
         queue = getattr(message, "_kombu_queue", None)
     _logger().error(
-        "Rejected a message that cannot be decoded (queue %r, delivery tag %r, "
-        "content type %r, encoding %r): %r",
-        queue, getattr(message, "delivery_tag", None), getattr(message, "content_type", None),
-        getattr(message, "content_encoding", None), exc,
+        "Rejected a message that cannot be decoded (queue %r, delivery tag %r, content type %r, encoding %r): %r",
+        queue,
+        getattr(message, "delivery_tag", None),
+        getattr(message, "content_type", None),
+        getattr(message, "content_encoding", None),
+        exc,
     )
     channel = getattr(message, "channel", None)
     if channel is None or message.acknowledged:
@@ -284,8 +286,13 @@ class Producer:
             return maybe_declare(entity, self.channel, retry, **retry_policy)
         return False
 
-    def _delivery_details(self, exchange: Any, delivery_mode: Any = None, maybe_delivery_mode: Any = maybe_delivery_mode,
-                          Exchange: type[Exchange] = Exchange) -> tuple[str, int]:
+    def _delivery_details(
+        self,
+        exchange: Any,
+        delivery_mode: Any = None,
+        maybe_delivery_mode: Any = maybe_delivery_mode,
+        Exchange: type[Exchange] = Exchange,
+    ) -> tuple[str, int]:
         if isinstance(exchange, Exchange):
             return exchange.name, maybe_delivery_mode(delivery_mode or exchange.delivery_mode)
         return exchange, maybe_delivery_mode(delivery_mode or self.exchange.delivery_mode)
@@ -344,15 +351,40 @@ class Producer:
         if retry:
             publish = self.connection.ensure(self, publish, **retry_policy)
         return publish(
-            body, priority, content_type, content_encoding, headers, properties, routing_key,
-            mandatory, immediate, exchange_name, declare, timeout, confirm_timeout, retry, retry_policy,
+            body,
+            priority,
+            content_type,
+            content_encoding,
+            headers,
+            properties,
+            routing_key,
+            mandatory,
+            immediate,
+            exchange_name,
+            declare,
+            timeout,
+            confirm_timeout,
+            retry,
+            retry_policy,
         )
 
     def _publish(
-        self, body: Any, priority: int, content_type: str | None, content_encoding: str | None,
-        headers: dict[str, Any], properties: dict[str, Any], routing_key: str, mandatory: bool,
-        immediate: bool, exchange: str, declare: Sequence[Any] | None, timeout: float | None = None,
-        confirm_timeout: float | None = None, retry: bool = False, retry_policy: dict[str, Any] | None = None,
+        self,
+        body: Any,
+        priority: int,
+        content_type: str | None,
+        content_encoding: str | None,
+        headers: dict[str, Any],
+        properties: dict[str, Any],
+        routing_key: str,
+        mandatory: bool,
+        immediate: bool,
+        exchange: str,
+        declare: Sequence[Any] | None,
+        timeout: float | None = None,
+        confirm_timeout: float | None = None,
+        retry: bool = False,
+        retry_policy: dict[str, Any] | None = None,
     ) -> Any:
         channel = self.channel
         message = channel.prepare_message(body, priority, content_type, content_encoding, headers, properties)
@@ -366,8 +398,13 @@ class Producer:
             batch = getattr(self._batch_local, "current", None)
             if batch is not None:
                 return batch.publish(
-                    channel, message, exchange=exchange, routing_key=routing_key,
-                    mandatory=mandatory, immediate=immediate, timeout=timeout,
+                    channel,
+                    message,
+                    exchange=exchange,
+                    routing_key=routing_key,
+                    mandatory=mandatory,
+                    immediate=immediate,
+                    timeout=timeout,
                     confirm_timeout=confirm_timeout,
                 )
         if timeout is None and confirm_timeout is None:
@@ -375,8 +412,13 @@ class Producer:
                 message, exchange=exchange, routing_key=routing_key, mandatory=mandatory, immediate=immediate
             )
         return channel.basic_publish(
-            message, exchange=exchange, routing_key=routing_key, mandatory=mandatory, immediate=immediate,
-            timeout=timeout, confirm_timeout=confirm_timeout,
+            message,
+            exchange=exchange,
+            routing_key=routing_key,
+            mandatory=mandatory,
+            immediate=immediate,
+            timeout=timeout,
+            confirm_timeout=confirm_timeout,
         )
 
     def _exchange_declared(self) -> bool:
@@ -470,8 +512,13 @@ class Producer:
     close = release
 
     def _prepare(
-        self, body: Any, serializer: str | None = None, content_type: str | None = None,
-        content_encoding: str | None = None, compression: str | None = None, headers: dict[str, Any] | None = None,
+        self,
+        body: Any,
+        serializer: str | None = None,
+        content_type: str | None = None,
+        content_encoding: str | None = None,
+        compression: str | None = None,
+        headers: dict[str, Any] | None = None,
     ) -> tuple[Any, str | None, str | None]:
         if not content_type:
             content_type, content_encoding, body = dumps(body, serializer or self.serializer)
@@ -582,8 +629,7 @@ class Consumer:
         with :meth:`add_queue` stay unconsumed.
         """
         was_consuming = [
-            (queue, self._active_no_ack.get(name))
-            for name, queue in self._queues.items() if name in self._active_tags
+            (queue, self._active_no_ack.get(name)) for name, queue in self._queues.items() if name in self._active_tags
         ]
         self._active_tags.clear()
         self._active_no_ack.clear()
@@ -698,8 +744,9 @@ class Consumer:
         for callback in callbacks:
             callback(body, message)
 
-    def _basic_consume(self, queue: Queue, consumer_tag: str | None = None, no_ack: bool | None = None,
-                       nowait: bool = True) -> str:
+    def _basic_consume(
+        self, queue: Queue, consumer_tag: str | None = None, no_ack: bool | None = None, nowait: bool = True
+    ) -> str:
         tag = self._active_tags.get(queue.name)
         if tag is None:
             tag = consumer_tag or f"{self.tag_prefix}{next(self._tags)}"

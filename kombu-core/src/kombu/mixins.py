@@ -139,7 +139,9 @@ class ConsumerMixin:
                 self.on_consume_ready(connection, channel, consumers, **kwargs)
                 yield connection, channel, consumers
 
-    def consume(self, limit: int | None = None, timeout: float | None = None, safety_interval: float = 1, **kwargs: Any) -> Iterator[None]:
+    def consume(
+        self, limit: int | None = None, timeout: float | None = None, safety_interval: float = 1, **kwargs: Any
+    ) -> Iterator[None]:
         """Connect, start the consumers and yield after each batch of events.
 
         Stops after ``limit`` yields or when :attr:`should_stop` is set.

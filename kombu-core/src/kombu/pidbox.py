@@ -72,7 +72,11 @@ def _queue_for(queue: Queue, channel: Any) -> Queue:
     remote control works on every transport, as it does on Kombu 5's virtual
     transports, which ignore them.
     """
-    dropped = [attr for attr, capability in _QUEUE_HINTS if getattr(queue, attr, None) is not None and not _supports(channel, capability)]
+    dropped = [
+        attr
+        for attr, capability in _QUEUE_HINTS
+        if getattr(queue, attr, None) is not None and not _supports(channel, capability)
+    ]
     if not dropped:
         return queue
     adapted = copy(queue)
@@ -103,7 +107,14 @@ class Node:
     #: The channel the node consumes and replies on.
     channel: Any = None
 
-    def __init__(self, hostname: str, state: Any = None, channel: Any = None, handlers: dict[str, Callable[..., Any]] | None = None, mailbox: Mailbox | None = None) -> None:
+    def __init__(
+        self,
+        hostname: str,
+        state: Any = None,
+        channel: Any = None,
+        handlers: dict[str, Callable[..., Any]] | None = None,
+        mailbox: Mailbox | None = None,
+    ) -> None:
         self.channel = channel
         self.mailbox = mailbox  # type: ignore[assignment]
         self.hostname = hostname
@@ -150,13 +161,25 @@ class Node:
         consumer.consume()
         return consumer
 
-    def dispatch(self, method: str, arguments: dict[str, Any] | None = None, reply_to: dict[str, str] | None = None, ticket: str | None = None, **kwargs: Any) -> Any:
+    def dispatch(
+        self,
+        method: str,
+        arguments: dict[str, Any] | None = None,
+        reply_to: dict[str, str] | None = None,
+        ticket: str | None = None,
+        **kwargs: Any,
+    ) -> Any:
         """Run command ``method``; if ``reply_to`` is given, send ``{hostname: result}`` there.
 
         An exception in the handler becomes the reply ``{"error": repr(exc)}``.
         """
         arguments = arguments or {}
-        logger.debug("pidbox received method %s [reply_to:%s ticket:%s]", reprcall(method, (), kwargs=arguments), reply_to, ticket)
+        logger.debug(
+            "pidbox received method %s [reply_to:%s ticket:%s]",
+            reprcall(method, (), kwargs=arguments),
+            reply_to,
+            ticket,
+        )
         handle = self.handle_call if reply_to else self.handle_cast
         try:
             reply = handle(method, arguments)
@@ -166,7 +189,12 @@ class Node:
             logger.exception("pidbox command error")
             reply = {"error": repr(exc)}
         if reply_to:
-            self.reply({self.hostname: reply}, exchange=reply_to["exchange"], routing_key=reply_to["routing_key"], ticket=ticket)
+            self.reply(
+                {self.hostname: reply},
+                exchange=reply_to["exchange"],
+                routing_key=reply_to["routing_key"],
+                ticket=ticket,
+            )
         return reply
 
     def handle(self, method: str, arguments: dict[str, Any] | None = None) -> Any:
@@ -202,7 +230,9 @@ class Node:
 
     def reply(self, data: Any, exchange: str, routing_key: str, ticket: str | None, **kwargs: Any) -> None:
         """Publish reply ``data`` to ``exchange`` with ``routing_key`` and the request's ``ticket``."""
-        self.mailbox._publish_reply(data, exchange, routing_key, ticket, channel=self.channel, serializer=self.mailbox.serializer, **kwargs)
+        self.mailbox._publish_reply(
+            data, exchange, routing_key, ticket, channel=self.channel, serializer=self.mailbox.serializer, **kwargs
+        )
 
 
 class Mailbox:
@@ -276,21 +306,39 @@ class Mailbox:
         bound.connection = connection
         return bound
 
-    def Node(self, hostname: str | None = None, state: Any = None, channel: Any = None, handlers: dict[str, Callable[..., Any]] | None = None) -> Node:
+    def Node(
+        self,
+        hostname: str | None = None,
+        state: Any = None,
+        channel: Any = None,
+        handlers: dict[str, Callable[..., Any]] | None = None,
+    ) -> Node:
         """Return a node of this mailbox named ``hostname`` (default: this host's name)."""
         hostname = hostname or socket.gethostname()
         return self.node_cls(hostname, state, channel, handlers, mailbox=self)
 
-    def call(self, destination: list[str] | tuple[str, ...], command: str, kwargs: dict[str, Any] | None = None, timeout: float | None = None, callback: Callable[[Any], Any] | None = None, channel: Any = None) -> list[Any] | None:
+    def call(
+        self,
+        destination: list[str] | tuple[str, ...],
+        command: str,
+        kwargs: dict[str, Any] | None = None,
+        timeout: float | None = None,
+        callback: Callable[[Any], Any] | None = None,
+        channel: Any = None,
+    ) -> list[Any] | None:
         """Send ``command`` to the nodes in ``destination`` and return their replies.
 
         Waits until every destination replied or ``timeout`` seconds passed.
         Each reply is ``{hostname: result}``; ``callback(reply)`` is called
         as each arrives.
         """
-        return self._broadcast(command, kwargs, destination, reply=True, timeout=timeout, callback=callback, channel=channel)
+        return self._broadcast(
+            command, kwargs, destination, reply=True, timeout=timeout, callback=callback, channel=channel
+        )
 
-    def cast(self, destination: list[str] | tuple[str, ...], command: str, kwargs: dict[str, Any] | None = None) -> None:
+    def cast(
+        self, destination: list[str] | tuple[str, ...], command: str, kwargs: dict[str, Any] | None = None
+    ) -> None:
         """Send ``command`` to the nodes in ``destination`` without waiting for replies."""
         self._broadcast(command, kwargs, destination, reply=False)
 
@@ -298,9 +346,19 @@ class Mailbox:
         """Send ``command`` to every node without waiting for replies."""
         self._broadcast(command, kwargs, reply=False)
 
-    def multi_call(self, command: str, kwargs: dict[str, Any] | None = None, timeout: float | None = 1, limit: int | None = None, callback: Callable[[Any], Any] | None = None, channel: Any = None) -> list[Any] | None:
+    def multi_call(
+        self,
+        command: str,
+        kwargs: dict[str, Any] | None = None,
+        timeout: float | None = 1,
+        limit: int | None = None,
+        callback: Callable[[Any], Any] | None = None,
+        channel: Any = None,
+    ) -> list[Any] | None:
         """Send ``command`` to every node; collect replies for ``timeout`` seconds or until ``limit`` arrived."""
-        return self._broadcast(command, kwargs, reply=True, timeout=timeout, limit=limit, callback=callback, channel=channel)
+        return self._broadcast(
+            command, kwargs, reply=True, timeout=timeout, limit=limit, callback=callback, channel=channel
+        )
 
     def get_reply_queue(self) -> Queue:
         """Return the queue this process's replies arrive on (named after :attr:`oid`)."""
@@ -345,7 +403,16 @@ class Mailbox:
 
             yield Producer(channel, auto_declare=False)
 
-    def _publish_reply(self, reply: Any, exchange: str, routing_key: str, ticket: str | None, channel: Any = None, producer: Any = None, **opts: Any) -> None:
+    def _publish_reply(
+        self,
+        reply: Any,
+        exchange: str,
+        routing_key: str,
+        ticket: str | None,
+        channel: Any = None,
+        producer: Any = None,
+        **opts: Any,
+    ) -> None:
         chan = channel or self.connection.default_channel
         reply_exchange = Exchange(exchange, type="direct", delivery_mode="transient", durable=False)
         with self.producer_or_acquire(producer, chan) as publisher:
@@ -386,7 +453,9 @@ class Mailbox:
         chan = channel or self.connection.default_channel
         if reply_ticket:
             maybe_declare(_queue_for(self.reply_queue, chan)(chan))
-            message.update(ticket=reply_ticket, reply_to={"exchange": self.reply_exchange.name, "routing_key": self.oid})
+            message.update(
+                ticket=reply_ticket, reply_to={"exchange": self.reply_exchange.name, "routing_key": self.oid}
+            )
         serializer = serializer or self.serializer
         with self.producer_or_acquire(producer, chan) as publisher:
             publisher.publish(
@@ -420,7 +489,9 @@ class Mailbox:
         """
         if destination is not None and not isinstance(destination, (list, tuple)):
             raise ValueError(f"destination must be a list/tuple not {type(destination)}")
-        if (pattern is not None and not isinstance(pattern, str)) or (matcher is not None and not isinstance(matcher, str)):
+        if (pattern is not None and not isinstance(pattern, str)) or (
+            matcher is not None and not isinstance(matcher, str)
+        ):
             raise ValueError(f"pattern and matcher must be strings, not {type(pattern)} and {type(matcher)}")
         arguments = arguments or {}
         reply_ticket = uuid() if reply else None
@@ -428,12 +499,30 @@ class Mailbox:
         if limit is None and destination:
             limit = len(destination)
         serializer = serializer or self.serializer
-        self._publish(command, arguments, destination=destination, reply_ticket=reply_ticket, channel=chan, timeout=timeout, serializer=serializer, pattern=pattern, matcher=matcher)
+        self._publish(
+            command,
+            arguments,
+            destination=destination,
+            reply_ticket=reply_ticket,
+            channel=chan,
+            timeout=timeout,
+            serializer=serializer,
+            pattern=pattern,
+            matcher=matcher,
+        )
         if reply_ticket:
             return self._collect(reply_ticket, limit=limit, timeout=timeout, callback=callback, channel=chan)
         return None
 
-    def _collect(self, ticket: str, limit: int | None = None, timeout: float | None = 1, callback: Callable[[Any], Any] | None = None, channel: Any = None, accept: Any = None) -> list[Any]:
+    def _collect(
+        self,
+        ticket: str,
+        limit: int | None = None,
+        timeout: float | None = 1,
+        callback: Callable[[Any], Any] | None = None,
+        channel: Any = None,
+        accept: Any = None,
+    ) -> list[Any]:
         """Return the replies to ``ticket``: up to ``limit`` of them, waiting at most ``timeout`` seconds.
 
         Replies to other tickets that arrive meanwhile are kept for their own

@@ -138,15 +138,20 @@ def _load_entry_points(pm: pluggy.PluginManager, failures: list[PluginFailure]) 
             failures.append(PluginFailure(ep.name, dist, f"cannot be imported: {type(exc).__name__}: {exc}"))
             continue
         unknown = sorted(
-            name for name in dir(plugin)
-            if name.startswith("kombu_") and name not in known_hooks
+            name
+            for name in dir(plugin)
+            if name.startswith("kombu_")
+            and name not in known_hooks
             and getattr(getattr(plugin, name), hookspecs.PROJECT + "_impl", None) is not None
         )
         if unknown:
-            failures.append(PluginFailure(
-                ep.name, dist,
-                f"unknown hook(s) {', '.join(unknown)} (known hooks: {', '.join(sorted(known_hooks))})",
-            ))
+            failures.append(
+                PluginFailure(
+                    ep.name,
+                    dist,
+                    f"unknown hook(s) {', '.join(unknown)} (known hooks: {', '.join(sorted(known_hooks))})",
+                )
+            )
             continue
         try:
             pm.register(plugin, name=ep.name)
@@ -175,9 +180,9 @@ def _hook_results(pm: pluggy.PluginManager, hook: str, kind: type, reg: Registry
         wrong = [item for item in items if not isinstance(item, kind)]
         if wrong or isinstance(answer, (str, bytes)):
             got = type(wrong[0]).__name__ if wrong else type(answer).__name__
-            reg.failures.append(PluginFailure(
-                name, dist, f"{hook}() must return a sequence of {kind.__name__}, got a {got}"
-            ))
+            reg.failures.append(
+                PluginFailure(name, dist, f"{hook}() must return a sequence of {kind.__name__}, got a {got}")
+            )
             continue
         results.extend(items)
     return results
@@ -232,12 +237,13 @@ def transport_info(scheme: str) -> TransportInfo:
     elif dist:
         hint = f"install it with: pip install {dist}"
     else:
-        hint = ("no known distribution provides it; a third-party transport must "
-                "announce it in the 'kombu' entry-point group")
+        hint = (
+            "no known distribution provides it; a third-party transport must "
+            "announce it in the 'kombu' entry-point group"
+        )
     installed = ", ".join(sorted(registry().transports)) or "none"
     raise TransportNotInstalled(
-        f"No transport is installed for URL scheme {scheme!r}: {hint} "
-        f"(installed schemes: {installed})"
+        f"No transport is installed for URL scheme {scheme!r}: {hint} (installed schemes: {installed})"
     )
 
 

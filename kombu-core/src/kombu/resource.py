@@ -60,7 +60,9 @@ class Resource:
     #: Whether a forked child should forget the parent's resources.
     close_after_fork: bool = False
 
-    def __init__(self, limit: int | None = None, preload: int | None = None, close_after_fork: bool | None = None) -> None:
+    def __init__(
+        self, limit: int | None = None, preload: int | None = None, close_after_fork: bool | None = None
+    ) -> None:
         self._limit = limit
         self.preload = preload or 0
         self._closed = False

@@ -58,6 +58,7 @@ def __getattr__(name: str) -> Any:
         return int(os.environ.get("PICKLE_PROTOCOL", pickle.DEFAULT_PROTOCOL))
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
+
 #: Raw content that needs no decoder and is always accepted.
 TRUSTED_CONTENT = frozenset({"application/data", "application/text"})
 SKIP_DECODE = frozenset({"binary", "ascii-8bit"})

@@ -116,12 +116,18 @@ class PublishBatch:
         self.max_size = max(int(max_size), 1)
         self._frames: list[bytes] = []
 
-    def publish(self, message: Any, exchange: str = "", routing_key: str = "",
-                mandatory: bool = False, immediate: bool = False, **kwargs: Any) -> None:
+    def publish(
+        self,
+        message: Any,
+        exchange: str = "",
+        routing_key: str = "",
+        mandatory: bool = False,
+        immediate: bool = False,
+        **kwargs: Any,
+    ) -> None:
         """Encode and hold one publish (flushing when ``max_size`` are held)."""
         frames = self._frames
-        frames.append(self.channel._publish_frames(message, exchange, routing_key,
-                                                   mandatory, immediate))
+        frames.append(self.channel._publish_frames(message, exchange, routing_key, mandatory, immediate))
         if len(frames) >= self.max_size:
             self.flush()
 
@@ -173,8 +179,9 @@ class Channel(amqp.Channel, base.StdChannel):  # type: ignore[misc]
     connection: Connection
     _confirm_selected: bool
 
-    def __init__(self, connection: Connection, channel_id: int | None = None,
-                 auto_decode: bool = True, on_open: Any = None) -> None:
+    def __init__(
+        self, connection: Connection, channel_id: int | None = None, auto_decode: bool = True, on_open: Any = None
+    ) -> None:
         super().__init__(connection, channel_id, auto_decode, on_open)
         # py-amqp swaps basic_publish for basic_publish_confirm per instance;
         # this class handles confirms in its own basic_publish.
@@ -309,8 +316,7 @@ class Channel(amqp.Channel, base.StdChannel):  # type: ignore[misc]
         while len(window) > low:
             remaining = deadline - monotonic()
             if remaining <= 0 or conn is None or conn._transport is None:
-                raise RecoverableConnectionError(
-                    f"{len(window)} publishes not confirmed by the broker in time")
+                raise RecoverableConnectionError(f"{len(window)} publishes not confirmed by the broker in time")
             try:
                 conn.drain_pending(timeout=remaining)  # every frame already read, too
             except TimeoutError:
@@ -345,8 +351,9 @@ class Channel(amqp.Channel, base.StdChannel):  # type: ignore[misc]
         # confirmed was published before the error and may be its cause, so
         # it is not re-sent.
         if self._window:
-            logger.warning("channel %s closed by the broker with %d unconfirmed publishes",
-                           self.channel_id, len(self._window))
+            logger.warning(
+                "channel %s closed by the broker with %d unconfirmed publishes", self.channel_id, len(self._window)
+            )
             self._window.reset()
         super()._do_revive()
 
@@ -355,12 +362,11 @@ class Channel(amqp.Channel, base.StdChannel):  # type: ignore[misc]
         try:
             transport.check_alive()
         except BrokerClosed as exc:
-            raise error_for_code(
-                exc.reply_code, exc.reply_text, (60, 40), AmqpConnectionError
-            ) from None
+            raise error_for_code(exc.reply_code, exc.reply_text, (60, 40), AmqpConnectionError) from None
 
-    def _publish_frames(self, message: PreparedMessage | amqp.Message, exchange: str,
-                        routing_key: str, mandatory: bool, immediate: bool) -> bytes:
+    def _publish_frames(
+        self, message: PreparedMessage | amqp.Message, exchange: str, routing_key: str, mandatory: bool, immediate: bool
+    ) -> bytes:
         """The method, content-header and body frames of one publish."""
         if not isinstance(message, PreparedMessage):
             message = PreparedMessage(message.body, extra=message.properties)
@@ -431,13 +437,12 @@ class Channel(amqp.Channel, base.StdChannel):  # type: ignore[misc]
 
     def basic_nack(self, delivery_tag: int, multiple: bool = False, requeue: bool = True) -> None:
         """Negative acknowledgement (RabbitMQ extension); ``multiple`` and ``requeue``."""
-        self._write_later(
-            nack_frame(self.channel_id, delivery_tag, multiple, requeue), "basic_nack"
-        )
+        self._write_later(nack_frame(self.channel_id, delivery_tag, multiple, requeue), "basic_nack")
 
     # -- consuming -------------------------------------------------------
-    def on_delivery(self, info: dict[str, Any], properties: dict[str, Any], body: bytes,
-                    error: Exception | None = None) -> None:
+    def on_delivery(
+        self, info: dict[str, Any], properties: dict[str, Any], body: bytes, error: Exception | None = None
+    ) -> None:
         """Dispatch one ``Basic.Deliver`` (called by the connection's frame handler).
 
         ``error``: the properties could not be decoded; the message carries it
@@ -462,8 +467,9 @@ class Channel(amqp.Channel, base.StdChannel):  # type: ignore[misc]
             return
         callback(message)
 
-    def basic_qos(self, prefetch_size: int = 0, prefetch_count: int = 0,
-                  a_global: bool = False, argsig: str = "lBb") -> Any:
+    def basic_qos(
+        self, prefetch_size: int = 0, prefetch_count: int = 0, a_global: bool = False, argsig: str = "lBb"
+    ) -> Any:
         """Set the prefetch window (remembered for quorum/stream consumers)."""
         self._qos = (prefetch_size, prefetch_count, bool(a_global))
         return super().basic_qos(prefetch_size, prefetch_count, a_global)
@@ -488,11 +494,7 @@ class Channel(amqp.Channel, base.StdChannel):  # type: ignore[misc]
         :class:`amqp.exceptions.ConsumerCancelled`, so the consumer is never
         silently dead.
         """
-        if (
-            self._qos is not None
-            and self._qos[2]
-            and self.connection.queue_types.needs_per_consumer_qos(queue)
-        ):
+        if self._qos is not None and self._qos[2] and self.connection.queue_types.needs_per_consumer_qos(queue):
             size, count, _ = self._qos
             super().basic_qos(0, count, False)
             self._qos = (size, count, False)
@@ -514,21 +516,35 @@ class Channel(amqp.Channel, base.StdChannel):  # type: ignore[misc]
         return super().basic_get(queue, no_ack)
 
     # -- declarations --------------------------------------------------------
-    def queue_declare(self, queue: str = "", passive: bool = False, durable: bool = False,
-                      exclusive: bool = False, auto_delete: bool = True, nowait: bool = False,
-                      arguments: dict[str, Any] | None = None, **kwargs: Any) -> Any:
+    def queue_declare(
+        self,
+        queue: str = "",
+        passive: bool = False,
+        durable: bool = False,
+        exclusive: bool = False,
+        auto_delete: bool = True,
+        nowait: bool = False,
+        arguments: dict[str, Any] | None = None,
+        **kwargs: Any,
+    ) -> Any:
         """Declare a queue; returns ``(queue, message_count, consumer_count)``."""
         result = super().queue_declare(
-            queue, passive=passive, durable=durable, exclusive=exclusive,
-            auto_delete=auto_delete, nowait=nowait, arguments=arguments,
+            queue,
+            passive=passive,
+            durable=durable,
+            exclusive=exclusive,
+            auto_delete=auto_delete,
+            nowait=nowait,
+            arguments=arguments,
         )
         if not passive:
             name = result[0] if result else queue
             self.connection.queue_types.record(name, arguments)
         return result
 
-    def queue_delete(self, queue: str = "", if_unused: bool = False, if_empty: bool = False,
-                     nowait: bool = False, **kwargs: Any) -> Any:
+    def queue_delete(
+        self, queue: str = "", if_unused: bool = False, if_empty: bool = False, nowait: bool = False, **kwargs: Any
+    ) -> Any:
         """Delete a queue; returns the number of messages it held."""
         self.connection.queue_types.forget(queue)
         return super().queue_delete(queue, if_unused=if_unused, if_empty=if_empty, nowait=nowait)

@@ -158,9 +158,7 @@ def encode_properties(props: Mapping[str, Any]) -> bytes:
     return _H.pack(flags) + b"".join(parts)
 
 
-def publish_method_frame(
-    channel_id: int, exchange: str, routing_key: str, mandatory: bool, immediate: bool
-) -> bytes:
+def publish_method_frame(channel_id: int, exchange: str, routing_key: str, mandatory: bool, immediate: bool) -> bytes:
     """The complete ``Basic.Publish`` method frame (header, payload, frame end)."""
     payload = (
         b"\x00\x00"  # reserved ticket

@@ -84,9 +84,7 @@ def _decode_properties(cache: dict[bytes, dict[str, Any]], raw: bytes) -> dict[s
     return props
 
 
-def make_frame_handler(
-    connection: Any, callback: Callable[..., Any]
-) -> Callable[[Frame], bool]:
+def make_frame_handler(connection: Any, callback: Callable[..., Any]) -> Callable[[Frame], bool]:
     """Build the connection's ``on_inbound_frame``.
 
     Signature and return value are py-amqp's frame handler's: returns

@@ -83,6 +83,7 @@ class BrokerClosed(Exception):
         self.reply_code = reply_code
         self.reply_text = reply_text
 
+
 _live: weakref.WeakSet[BufferedIO] = weakref.WeakSet()
 _local = threading.local()
 
@@ -400,9 +401,7 @@ class BufferedIO:
                 if len(buf) - pos >= need:
                     end = pos + 7 + size
                     if buf[end] != 206:
-                        raise UnexpectedFrame(
-                            f"Received frame_end {buf[end]:#04x} while expecting 0xce"
-                        )
+                        raise UnexpectedFrame(f"Received frame_end {buf[end]:#04x} while expecting 0xce")
                     self._rpos = end + 1
                     return frame_type, channel, buf[pos + 7 : end]
             self._fill(need - (len(buf) - pos))
@@ -449,8 +448,14 @@ class BufferedIO:
 class BufferedTCPTransport(BufferedIO, TCPTransport):  # type: ignore[misc]  # py-amqp ships no type information
     """Plain TCP transport with :class:`BufferedIO`."""
 
-    def __init__(self, host: str, *args: Any, write_buffer_size: int = DEFAULT_WRITE_BUFFER,
-                 write_mode: str | None = None, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        host: str,
+        *args: Any,
+        write_buffer_size: int = DEFAULT_WRITE_BUFFER,
+        write_mode: str | None = None,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(host, *args, **kwargs)
         self._init_buffers(write_buffer_size, write_mode)
 
@@ -464,8 +469,13 @@ class BufferedSSLTransport(BufferedIO, SSLTransport):  # type: ignore[misc]  # p
             return True
         return super()._peer_spoke()
 
-    def __init__(self, host: str, *args: Any, write_buffer_size: int = DEFAULT_WRITE_BUFFER,
-                 write_mode: str | None = None, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        host: str,
+        *args: Any,
+        write_buffer_size: int = DEFAULT_WRITE_BUFFER,
+        write_mode: str | None = None,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(host, *args, **kwargs)
         self._init_buffers(write_buffer_size, write_mode)
-

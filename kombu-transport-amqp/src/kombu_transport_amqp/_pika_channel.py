@@ -35,6 +35,7 @@ logger = logging.getLogger(__name__)
 #: Seconds a full confirm window (or a close) waits when ``confirm_timeout`` is not set.
 DEFAULT_CONFIRM_WAIT = 30.0
 
+
 class Channel(base.StdChannel):
     """Kombu's channel interface on a pika ``BlockingChannel``."""
 
@@ -82,16 +83,25 @@ class Channel(base.StdChannel):
         key: Any = None
         if not headers:
             try:
-                key = (content_type, content_encoding, priority, headers is None,
-                       tuple(properties.items()) if properties else ())
+                key = (
+                    content_type,
+                    content_encoding,
+                    priority,
+                    headers is None,
+                    tuple(properties.items()) if properties else (),
+                )
                 cached = self._props.get(key)
             except TypeError:
                 key = cached = None
             if cached is not None:
                 return body, cached
         all_props: dict[str, Any] = dict(properties or {})
-        for name, value in (("content_type", content_type), ("content_encoding", content_encoding),
-                            ("application_headers", headers), ("priority", priority)):
+        for name, value in (
+            ("content_type", content_type),
+            ("content_encoding", content_encoding),
+            ("application_headers", headers),
+            ("priority", priority),
+        ):
             if value is not None:
                 all_props[name] = value
         built = EncodedProperties(all_props)
@@ -110,9 +120,15 @@ class Channel(base.StdChannel):
         return raw_message  # type: ignore[no-any-return]
 
     # -- publishing ------------------------------------------------------
-    def basic_publish(self, message: tuple[bytes, pika.BasicProperties], exchange: str = "",
-                      routing_key: str = "", mandatory: bool = False, immediate: bool = False,
-                      **kwargs: Any) -> None:
+    def basic_publish(
+        self,
+        message: tuple[bytes, pika.BasicProperties],
+        exchange: str = "",
+        routing_key: str = "",
+        mandatory: bool = False,
+        immediate: bool = False,
+        **kwargs: Any,
+    ) -> None:
         """Publish; see :mod:`kombu_transport_amqp._confirms` for the default window.
 
         With ``confirm_publish`` each publish waits for its ack (``NackError``
@@ -143,15 +159,17 @@ class Channel(base.StdChannel):
                 window.size -= window.entries.pop()[1]  # not sent: the caller retries it
                 window.seq -= 1
             raise
-        if window is not None and (len(window) >= self._window_size
-                                   or window.size >= self.connection.confirm_window_bytes):
+        if window is not None and (
+            len(window) >= self._window_size or window.size >= self.connection.confirm_window_bytes
+        ):
             self.wait_for_confirms(len(window) // 2, self.connection.confirm_timeout)
 
     # -- the confirm window (see kombu_transport_amqp._confirms) -------------------
     def _start_window(self) -> None:
         selected: list[Any] = []
         self.blocking._impl.confirm_delivery(  # noqa: SLF001 - asynchronous confirms
-            ack_nack_callback=self._on_confirm, callback=selected.append)
+            ack_nack_callback=self._on_confirm, callback=selected.append
+        )
         self._window.reset()
         deadline = monotonic() + DEFAULT_CONFIRM_WAIT
         while not selected:
@@ -179,8 +197,7 @@ class Channel(base.StdChannel):
         while len(window) > low:
             remaining = deadline - monotonic()
             if remaining <= 0 or not self.connection.blocking.is_open:
-                raise pexc.AMQPConnectionError(
-                    f"{len(window)} publishes not confirmed by the broker in time")
+                raise pexc.AMQPConnectionError(f"{len(window)} publishes not confirmed by the broker in time")
             process(time_limit=min(remaining, 1.0))
         if self._nack_error is not None:
             error, self._nack_error = self._nack_error, None
@@ -205,14 +222,19 @@ class Channel(base.StdChannel):
             handler(error, method.exchange, method.routing_key, message)
 
     # -- consuming -------------------------------------------------------
-    def basic_consume(self, queue: str = "", no_ack: bool = False,
-                      callback: Callable[[Any], Any] | None = None,
-                      consumer_tag: str | None = None, on_cancel: Any = None,
-                      arguments: dict[str, Any] | None = None, exclusive: bool = False,
-                      **kwargs: Any) -> str:
+    def basic_consume(
+        self,
+        queue: str = "",
+        no_ack: bool = False,
+        callback: Callable[[Any], Any] | None = None,
+        consumer_tag: str | None = None,
+        on_cancel: Any = None,
+        arguments: dict[str, Any] | None = None,
+        exclusive: bool = False,
+        **kwargs: Any,
+    ) -> str:
         """Start a consumer; ``callback(message)`` per delivery; returns the tag."""
-        if (self._qos is not None and self._qos[2]
-                and self.connection.queue_types.needs_per_consumer_qos(queue)):
+        if self._qos is not None and self._qos[2] and self.connection.queue_types.needs_per_consumer_qos(queue):
             _size, count, _ = self._qos
             self.blocking.basic_qos(prefetch_size=0, prefetch_count=count, global_qos=False)
             self._qos = (0, count, False)
@@ -238,8 +260,12 @@ class Channel(base.StdChannel):
                 raise
 
         tag = self.blocking.basic_consume(
-            queue, on_message, auto_ack=no_ack, exclusive=exclusive,
-            consumer_tag=consumer_tag or None, arguments=arguments,
+            queue,
+            on_message,
+            auto_ack=no_ack,
+            exclusive=exclusive,
+            consumer_tag=consumer_tag or None,
+            arguments=arguments,
         )
         self.callbacks[tag] = callback or (lambda message: None)
         if on_cancel is not None:
@@ -257,9 +283,7 @@ class Channel(base.StdChannel):
         if on_cancel is not None:
             on_cancel(tag)
         else:
-            self.connection.pending_error = ConsumerCancelled(
-                f"consumer {tag!r} cancelled by the broker"
-            )
+            self.connection.pending_error = ConsumerCancelled(f"consumer {tag!r} cancelled by the broker")
 
     def basic_cancel(self, consumer_tag: str, nowait: bool = False) -> None:
         """Stop a consumer (messages already delivered stay with the caller)."""
@@ -274,8 +298,7 @@ class Channel(base.StdChannel):
         method, props, body = self.blocking.basic_get(queue, auto_ack=no_ack)
         if method is None:
             return None
-        return self.Message.from_pika(self, method, props, body,
-                                      message_count=method.message_count)
+        return self.Message.from_pika(self, method, props, body, message_count=method.message_count)
 
     def basic_ack(self, delivery_tag: int, multiple: bool = False) -> None:
         """Acknowledge a delivery.
@@ -299,12 +322,10 @@ class Channel(base.StdChannel):
         """Negative acknowledgement (RabbitMQ extension)."""
         self.blocking.basic_nack(delivery_tag, multiple, requeue)
 
-    def basic_qos(self, prefetch_size: int = 0, prefetch_count: int = 0,
-                  a_global: bool = False) -> None:
+    def basic_qos(self, prefetch_size: int = 0, prefetch_count: int = 0, a_global: bool = False) -> None:
         """Set the prefetch window."""
         self._qos = (prefetch_size, prefetch_count, bool(a_global))
-        self.blocking.basic_qos(prefetch_size=prefetch_size, prefetch_count=prefetch_count,
-                                global_qos=bool(a_global))
+        self.blocking.basic_qos(prefetch_size=prefetch_size, prefetch_count=prefetch_count, global_qos=bool(a_global))
 
     def basic_recover(self, requeue: bool = False) -> None:
         """Redeliver unacknowledged messages (RabbitMQ supports ``requeue=True``)."""
@@ -315,56 +336,98 @@ class Channel(base.StdChannel):
         raise FlowNotSupported("channel.flow is not supported by the pika transport")
 
     # -- declarations ------------------------------------------------------
-    def exchange_declare(self, exchange: str = "", type: str = "direct", passive: bool = False,
-                         durable: bool = False, auto_delete: bool = True, nowait: bool = False,
-                         arguments: dict[str, Any] | None = None, internal: bool = False,
-                         **kwargs: Any) -> None:
+    def exchange_declare(
+        self,
+        exchange: str = "",
+        type: str = "direct",
+        passive: bool = False,
+        durable: bool = False,
+        auto_delete: bool = True,
+        nowait: bool = False,
+        arguments: dict[str, Any] | None = None,
+        internal: bool = False,
+        **kwargs: Any,
+    ) -> None:
         """Declare an exchange (``nowait`` is ignored: pika waits)."""
-        self.blocking.exchange_declare(exchange, exchange_type=type, passive=passive,
-                                       durable=durable, auto_delete=auto_delete,
-                                       internal=internal, arguments=arguments)
+        self.blocking.exchange_declare(
+            exchange,
+            exchange_type=type,
+            passive=passive,
+            durable=durable,
+            auto_delete=auto_delete,
+            internal=internal,
+            arguments=arguments,
+        )
 
-    def exchange_delete(self, exchange: str = "", if_unused: bool = False,
-                        nowait: bool = False, **kwargs: Any) -> None:
+    def exchange_delete(self, exchange: str = "", if_unused: bool = False, nowait: bool = False, **kwargs: Any) -> None:
         """Delete an exchange."""
         self.blocking.exchange_delete(exchange, if_unused=if_unused)
 
-    def exchange_bind(self, destination: str = "", source: str = "", routing_key: str = "",
-                      nowait: bool = False, arguments: dict[str, Any] | None = None,
-                      **kwargs: Any) -> None:
+    def exchange_bind(
+        self,
+        destination: str = "",
+        source: str = "",
+        routing_key: str = "",
+        nowait: bool = False,
+        arguments: dict[str, Any] | None = None,
+        **kwargs: Any,
+    ) -> None:
         """Bind exchange ``destination`` to ``source``."""
-        self.blocking.exchange_bind(destination, source, routing_key=routing_key,
-                                    arguments=arguments)
+        self.blocking.exchange_bind(destination, source, routing_key=routing_key, arguments=arguments)
 
-    def exchange_unbind(self, destination: str = "", source: str = "", routing_key: str = "",
-                        nowait: bool = False, arguments: dict[str, Any] | None = None,
-                        **kwargs: Any) -> None:
+    def exchange_unbind(
+        self,
+        destination: str = "",
+        source: str = "",
+        routing_key: str = "",
+        nowait: bool = False,
+        arguments: dict[str, Any] | None = None,
+        **kwargs: Any,
+    ) -> None:
         """Undo :meth:`exchange_bind`."""
-        self.blocking.exchange_unbind(destination, source, routing_key=routing_key,
-                                      arguments=arguments)
+        self.blocking.exchange_unbind(destination, source, routing_key=routing_key, arguments=arguments)
 
-    def queue_declare(self, queue: str = "", passive: bool = False, durable: bool = False,
-                      exclusive: bool = False, auto_delete: bool = True, nowait: bool = False,
-                      arguments: dict[str, Any] | None = None,
-                      **kwargs: Any) -> queue_declare_ok_t:
+    def queue_declare(
+        self,
+        queue: str = "",
+        passive: bool = False,
+        durable: bool = False,
+        exclusive: bool = False,
+        auto_delete: bool = True,
+        nowait: bool = False,
+        arguments: dict[str, Any] | None = None,
+        **kwargs: Any,
+    ) -> queue_declare_ok_t:
         """Declare a queue; ``(queue, message_count, consumer_count)``."""
-        frame = self.blocking.queue_declare(queue, passive=passive, durable=durable,
-                                            exclusive=exclusive, auto_delete=auto_delete,
-                                            arguments=arguments)
+        frame = self.blocking.queue_declare(
+            queue, passive=passive, durable=durable, exclusive=exclusive, auto_delete=auto_delete, arguments=arguments
+        )
         ok = frame.method
         if not passive:
             self.connection.queue_types.record(ok.queue, arguments)
         return queue_declare_ok_t(ok.queue, ok.message_count, ok.consumer_count)
 
-    def queue_bind(self, queue: str, exchange: str = "", routing_key: str = "",
-                   nowait: bool = False, arguments: dict[str, Any] | None = None,
-                   **kwargs: Any) -> None:
+    def queue_bind(
+        self,
+        queue: str,
+        exchange: str = "",
+        routing_key: str = "",
+        nowait: bool = False,
+        arguments: dict[str, Any] | None = None,
+        **kwargs: Any,
+    ) -> None:
         """Bind ``queue`` to ``exchange``."""
         self.blocking.queue_bind(queue, exchange, routing_key=routing_key, arguments=arguments)
 
-    def queue_unbind(self, queue: str, exchange: str = "", routing_key: str = "",
-                     nowait: bool = False, arguments: dict[str, Any] | None = None,
-                     **kwargs: Any) -> None:
+    def queue_unbind(
+        self,
+        queue: str,
+        exchange: str = "",
+        routing_key: str = "",
+        nowait: bool = False,
+        arguments: dict[str, Any] | None = None,
+        **kwargs: Any,
+    ) -> None:
         """Undo :meth:`queue_bind`."""
         self.blocking.queue_unbind(queue, exchange, routing_key=routing_key, arguments=arguments)
 
@@ -372,8 +435,9 @@ class Channel(base.StdChannel):
         """Remove ready messages; returns how many."""
         return int(self.blocking.queue_purge(queue).method.message_count)
 
-    def queue_delete(self, queue: str = "", if_unused: bool = False, if_empty: bool = False,
-                     nowait: bool = False, **kwargs: Any) -> int:
+    def queue_delete(
+        self, queue: str = "", if_unused: bool = False, if_empty: bool = False, nowait: bool = False, **kwargs: Any
+    ) -> int:
         """Delete a queue; returns the number of messages it held."""
         self.connection.queue_types.forget(queue)
         frame = self.blocking.queue_delete(queue, if_unused=if_unused, if_empty=if_empty)
@@ -396,8 +460,9 @@ class Channel(base.StdChannel):
                     pass
             if self._window:
                 if conn.blocking.is_open:
-                    logger.warning("channel %s closed with %d unconfirmed publishes",
-                                   self.channel_id, len(self._window))
+                    logger.warning(
+                        "channel %s closed with %d unconfirmed publishes", self.channel_id, len(self._window)
+                    )
                     self._window.take()
                 else:
                     conn.orphans.extend(self._window.take())
@@ -406,6 +471,5 @@ class Channel(base.StdChannel):
         if self.blocking.is_open:
             try:
                 self.blocking.close()
-            except (pexc.ChannelWrongStateError, pexc.ChannelClosed, pexc.ConnectionClosed,
-                    pexc.StreamLostError):
+            except (pexc.ChannelWrongStateError, pexc.ChannelClosed, pexc.ConnectionClosed, pexc.StreamLostError):
                 pass

@@ -87,8 +87,7 @@ class EncodedProperties(pika.BasicProperties):  # type: ignore[misc]
 
     def __init__(self, properties: dict[str, Any]) -> None:
         headers = properties.get("application_headers")
-        super().__init__(**{k: v for k, v in properties.items() if k in PROPERTY_NAMES},
-                         headers=headers)
+        super().__init__(**{k: v for k, v in properties.items() if k in PROPERTY_NAMES}, headers=headers)
         self._encoded = encode_properties(properties)
 
     def encode(self) -> list[bytes]:
@@ -175,8 +174,7 @@ class Message(BaseMessage):
     """A message received over pika (same layout as the py-amqp transport's)."""
 
     @classmethod
-    def from_pika(cls, channel: Any, method: Any, props: pika.BasicProperties,
-                  body: bytes, **info: Any) -> Message:
+    def from_pika(cls, channel: Any, method: Any, props: pika.BasicProperties, body: bytes, **info: Any) -> Message:
         """Build from a pika ``Deliver``/``GetOk``/``Return`` method, properties, body."""
         properties = properties_to_dict(props)
         delivery_info = {

@@ -131,14 +131,16 @@ class PlainIO:
 class PlainTCPTransport(PlainIO, TCPTransport):  # type: ignore[misc]  # py-amqp ships no type information
     """py-amqp's TCP transport with :class:`PlainIO`."""
 
-    def __init__(self, host: str, *args: Any, write_buffer_size: int = 0,
-                 write_mode: str | None = None, **kwargs: Any) -> None:
+    def __init__(
+        self, host: str, *args: Any, write_buffer_size: int = 0, write_mode: str | None = None, **kwargs: Any
+    ) -> None:
         super().__init__(host, *args, **kwargs)
 
 
 class PlainSSLTransport(PlainIO, SSLTransport):  # type: ignore[misc]  # py-amqp ships no type information
     """py-amqp's TLS transport with :class:`PlainIO`."""
 
-    def __init__(self, host: str, *args: Any, write_buffer_size: int = 0,
-                 write_mode: str | None = None, **kwargs: Any) -> None:
+    def __init__(
+        self, host: str, *args: Any, write_buffer_size: int = 0, write_mode: str | None = None, **kwargs: Any
+    ) -> None:
         super().__init__(host, *args, **kwargs)

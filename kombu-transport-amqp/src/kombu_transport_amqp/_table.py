@@ -204,9 +204,7 @@ _AFTER_HEADERS = (
 )
 
 
-def decode_properties_or_error(
-    buf: bytes, offset: int = 0
-) -> tuple[dict[str, Any], Exception | None]:
+def decode_properties_or_error(buf: bytes, offset: int = 0) -> tuple[dict[str, Any], Exception | None]:
     """:func:`decode_properties` that never raises for bad input.
 
     Returns ``(properties, None)`` for valid properties. For properties that

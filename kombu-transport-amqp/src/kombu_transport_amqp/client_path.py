@@ -92,9 +92,7 @@ def use_fast_path(option: Any = "auto", version: str | None = None) -> bool:
     missing = missing_internals()
     if forced is True:
         if missing:
-            raise RuntimeError(
-                f"client_fast_path=True, but py-amqp {version} lacks {', '.join(missing)}"
-            )
+            raise RuntimeError(f"client_fast_path=True, but py-amqp {version} lacks {', '.join(missing)}")
         fast, why = True, "forced by client_fast_path=True"
     elif forced is False:
         fast, why = False, "forced by client_fast_path=False"

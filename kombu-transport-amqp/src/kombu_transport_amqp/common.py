@@ -41,9 +41,7 @@ RABBITMQ_QUEUE_ARGUMENTS: dict[str, tuple[str, Callable[[Any], Any]]] = {
 }
 
 
-def to_rabbitmq_queue_arguments(
-    arguments: Mapping[str, Any] | None, **options: Any
-) -> dict[str, Any]:
+def to_rabbitmq_queue_arguments(arguments: Mapping[str, Any] | None, **options: Any) -> dict[str, Any]:
     """Merge Kombu's queue options into RabbitMQ ``x-`` queue arguments.
 
     ``expires`` and ``message_ttl`` are seconds (floats allowed) and become
@@ -99,9 +97,7 @@ def coerce_options(options: Mapping[str, Any]) -> dict[str, Any]:
     return result
 
 
-def client_properties(
-    driver: str, driver_version: str, extra: Mapping[str, Any] | None = None
-) -> dict[str, Any]:
+def client_properties(driver: str, driver_version: str, extra: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """Client properties announced to the broker (shown in the management UI).
 
     ``product`` names this project, ``information`` the client library used;

@@ -73,6 +73,7 @@ __all__ = (
     "properties_to_dict",
 )
 
+
 class Connection:
     """A pika ``BlockingConnection`` plus what Kombu needs around it.
 
@@ -85,10 +86,15 @@ class Connection:
         pending_error: an error a callback raised, re-raised by ``drain_events``.
     """
 
-    def __init__(self, params: pika.ConnectionParameters, client: Any = None,
-                 confirm_publish: bool = False, confirm_window: int = 0,
-                 confirm_window_bytes: int = 16 << 20,
-                 confirm_timeout: float | None = None) -> None:
+    def __init__(
+        self,
+        params: pika.ConnectionParameters,
+        client: Any = None,
+        confirm_publish: bool = False,
+        confirm_window: int = 0,
+        confirm_window_bytes: int = 16 << 20,
+        confirm_timeout: float | None = None,
+    ) -> None:
         self.client = client
         self.confirm_publish = confirm_publish
         self.confirm_window = max(int(confirm_window or 0), 0)
@@ -189,6 +195,7 @@ class Connection:
 PikaConnection = Connection
 PikaChannel = Channel
 
+
 class Transport(base.Transport):
     """Kombu transport on pika's blocking connection."""
 
@@ -221,8 +228,9 @@ class Transport(base.Transport):
     if hasattr(base.Transport, "implements"):
         implements = base.Transport.implements.extend(asynchronous=True, heartbeats=True)
 
-    def __init__(self, client: Any, default_port: int | None = None,
-                 default_ssl_port: int | None = None, **kwargs: Any) -> None:
+    def __init__(
+        self, client: Any, default_port: int | None = None, default_ssl_port: int | None = None, **kwargs: Any
+    ) -> None:
         self.client = client
         self.default_port = default_port or self.default_port
         self.default_ssl_port = default_ssl_port or self.default_ssl_port
@@ -272,17 +280,23 @@ class Transport(base.Transport):
         elif login_method != "PLAIN":
             from kombu.exceptions import CapabilityNotSupported
 
-            raise CapabilityNotSupported(
-                f"pika:// supports login_method PLAIN and EXTERNAL, not {info.login_method!r}"
-            )
+            raise CapabilityNotSupported(f"pika:// supports login_method PLAIN and EXTERNAL, not {info.login_method!r}")
         if ssl:
             params["ssl_options"] = self._ssl_options(ssl, host)
         extra: dict[str, Any] = {"confirm_publish": bool(options.pop("confirm_publish", False))}
         for name in ("confirm_timeout", "confirm_window", "confirm_window_bytes"):
             if options.get(name) is not None:
                 extra[name] = options.pop(name)
-        for name in ("blocked_connection_timeout", "socket_timeout", "stack_timeout",
-                     "frame_max", "channel_max", "tcp_options", "locale", "retry_delay"):
+        for name in (
+            "blocked_connection_timeout",
+            "socket_timeout",
+            "stack_timeout",
+            "frame_max",
+            "channel_max",
+            "tcp_options",
+            "locale",
+            "retry_delay",
+        ):
             if name in options:
                 params[name] = options.pop(name)
         return pika.ConnectionParameters(**params), extra
@@ -354,8 +368,7 @@ class Transport(base.Transport):
         """Close ``channel``."""
         channel.close()
 
-    def drain_events(self, connection: PikaConnection, timeout: float | None = None,
-                     **kwargs: Any) -> None:
+    def drain_events(self, connection: PikaConnection, timeout: float | None = None, **kwargs: Any) -> None:
         """Dispatch events; ``socket.timeout`` when none came within ``timeout``."""
         connection.raise_pending()
         outer = connection.dispatching

@@ -74,11 +74,17 @@ class Connection(amqp.Connection):  # type: ignore[misc]
 
     Channel = Channel
 
-    def __init__(self, *args: Any, write_buffer_size: int = DEFAULT_WRITE_BUFFER,
-                 write_mode: str | None = None, confirm_timeout: float | None = None,
-                 confirm_window: int = DEFAULT_CONFIRM_WINDOW,
-                 confirm_window_bytes: int = DEFAULT_CONFIRM_WINDOW_BYTES,
-                 client_fast_path: bool | str | None = "auto", **kwargs: Any) -> None:
+    def __init__(
+        self,
+        *args: Any,
+        write_buffer_size: int = DEFAULT_WRITE_BUFFER,
+        write_mode: str | None = None,
+        confirm_timeout: float | None = None,
+        confirm_window: int = DEFAULT_CONFIRM_WINDOW,
+        confirm_window_bytes: int = DEFAULT_CONFIRM_WINDOW_BYTES,
+        client_fast_path: bool | str | None = "auto",
+        **kwargs: Any,
+    ) -> None:
         #: Whether this connection runs on py-amqp internals (see :mod:`.client_path`).
         self.fast_path = client_path.use_fast_path(client_fast_path)
         if self.fast_path:
@@ -164,7 +170,11 @@ class Connection(amqp.Connection):  # type: ignore[misc]
         deadline = monotonic() + timeout
         try:
             self.transport = self.Transport(
-                self.host, timeout, self.ssl, self.read_timeout, self.write_timeout,
+                self.host,
+                timeout,
+                self.ssl,
+                self.read_timeout,
+                self.write_timeout,
                 socket_settings=self.socket_settings,
             )
             self.transport.connect()
@@ -180,18 +190,31 @@ class Connection(amqp.Connection):  # type: ignore[misc]
             raise
         return callback() if callback else None
 
-    def Transport(self, host: str, connect_timeout: float | None, ssl: Any = False,
-                  read_timeout: float | None = None, write_timeout: float | None = None,
-                  socket_settings: Any = None, **kwargs: Any) -> Any:
+    def Transport(
+        self,
+        host: str,
+        connect_timeout: float | None,
+        ssl: Any = False,
+        read_timeout: float | None = None,
+        write_timeout: float | None = None,
+        socket_settings: Any = None,
+        **kwargs: Any,
+    ) -> Any:
         """Create the socket transport (TLS when ``ssl``): buffered on the fast path."""
         if self.fast_path:
             cls = BufferedSSLTransport if ssl else BufferedTCPTransport
         else:
             cls = PlainSSLTransport if ssl else PlainTCPTransport
         transport = cls(
-            host, connect_timeout=connect_timeout, ssl=ssl, read_timeout=read_timeout,
-            write_timeout=write_timeout, socket_settings=socket_settings,
-            write_buffer_size=self.write_buffer_size, write_mode=self.write_mode, **kwargs,
+            host,
+            connect_timeout=connect_timeout,
+            ssl=ssl,
+            read_timeout=read_timeout,
+            write_timeout=write_timeout,
+            socket_settings=socket_settings,
+            write_buffer_size=self.write_buffer_size,
+            write_mode=self.write_mode,
+            **kwargs,
         )
         transport.on_write = self._count_write
         return transport
@@ -301,9 +324,9 @@ class Connection(amqp.Connection):  # type: ignore[misc]
         super().collect()
 
 
-
 AmqpConnection = Connection
 AmqpChannel = Channel
+
 
 class Transport(base.Transport):
     """Kombu transport on py-amqp; see the module docstring for options."""
@@ -319,12 +342,11 @@ class Transport(base.Transport):
     driver_type = "amqp"
     supports_ev = True
     if hasattr(base.Transport, "implements"):
-        implements = base.Transport.implements.extend(
-            asynchronous=True, heartbeats=True, batch_publish=True
-        )
+        implements = base.Transport.implements.extend(asynchronous=True, heartbeats=True, batch_publish=True)
 
-    def __init__(self, client: Any, default_port: int | None = None,
-                 default_ssl_port: int | None = None, **kwargs: Any) -> None:
+    def __init__(
+        self, client: Any, default_port: int | None = None, default_ssl_port: int | None = None, **kwargs: Any
+    ) -> None:
         self.client = client
         self.default_port = default_port or self.default_port
         self.default_ssl_port = default_ssl_port or self.default_ssl_port

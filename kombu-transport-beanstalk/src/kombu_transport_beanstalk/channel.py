@@ -121,10 +121,16 @@ class Channel(virtual.Channel):
 
     def _forget_link(self, lost: Link) -> None:
         """Drop the undelivered jobs of a lost connection: the server made them ready again."""
-        self._pending = deque(item for item in self._pending
-                              if self._jobs.get(item[0]["properties"]["delivery_tag"], (lost,))[0] is not lost)
-        for job_id in [job_id for job_id, held in self._jobs.items() if held[0] is lost
-                       and (self._qos is None or job_id not in self._qos._delivered)]:
+        self._pending = deque(
+            item
+            for item in self._pending
+            if self._jobs.get(item[0]["properties"]["delivery_tag"], (lost,))[0] is not lost
+        )
+        for job_id in [
+            job_id
+            for job_id, held in self._jobs.items()
+            if held[0] is lost and (self._qos is None or job_id not in self._qos._delivered)
+        ]:
             del self._jobs[job_id]
 
     # -- declarations -----------------------------------------------------------------
@@ -142,8 +148,7 @@ class Channel(virtual.Channel):
         stats = self.link.stats_tube(tube_for(queue))
         if stats is None:
             return False
-        return any(stats.get(f"current-jobs-{state}", 0)
-                   for state in ("ready", "delayed", "buried", "reserved"))
+        return any(stats.get(f"current-jobs-{state}", 0) for state in ("ready", "delayed", "buried", "reserved"))
 
     def _delete(self, queue: str, *args: Any, **kwargs: Any) -> None:
         if args:
@@ -208,8 +213,11 @@ class Channel(virtual.Channel):
             "content-type": "application/data",
             "content-encoding": "binary",
             "headers": {},
-            "properties": {"body_encoding": self.body_encoding, "priority": 0,
-                           "delivery_info": {"exchange": "", "routing_key": queue}},
+            "properties": {
+                "body_encoding": self.body_encoding,
+                "priority": 0,
+                "delivery_info": {"exchange": "", "routing_key": queue},
+            },
         }
         return payload, queue
 
@@ -231,8 +239,7 @@ class Channel(virtual.Channel):
 
     def can_wait(self) -> bool:
         """Whether a blocking reserve makes sense: queues consumed, prefetch room, nothing pending."""
-        return bool(self._active_queues) and not self._pending and \
-            (self._qos is None or self._qos.can_consume())
+        return bool(self._active_queues) and not self._pending and (self._qos is None or self._qos.can_consume())
 
     def wait_for_job(self, timeout: int) -> bool:
         """Block up to ``timeout`` whole seconds for a job of a consumed queue; keep it for delivery."""
@@ -302,8 +309,11 @@ class Channel(virtual.Channel):
             return
         link = held[0]
         if link.closed:
-            logger.warning("beanstalk: ack of job %s after its connection was lost; "
-                           "the server has made it ready again (it will be redelivered)", job_id)
+            logger.warning(
+                "beanstalk: ack of job %s after its connection was lost; "
+                "the server has made it ready again (it will be redelivered)",
+                job_id,
+            )
             return
         if self.connection.delivering:
             link.defer_delete(job_id)  # sent with the next reserve, or when the drain ends
@@ -311,8 +321,11 @@ class Channel(virtual.Channel):
         try:
             link.delete(job_id)
         except greenstalk.NotFoundError:
-            logger.warning("beanstalk: ack of job %s that this connection no longer holds "
-                           "(its TTR ran out; it may be delivered again)", job_id)
+            logger.warning(
+                "beanstalk: ack of job %s that this connection no longer holds "
+                "(its TTR ran out; it may be delivered again)",
+                job_id,
+            )
 
     def _release_job(self, job_id: Any) -> bool:
         """Put a held job back to ready with its priority; whether this channel held it."""
@@ -353,8 +366,9 @@ class Channel(virtual.Channel):
 
     # -- leases -----------------------------------------------------------------------
     def _start_lease(self) -> None:
-        self._lease = LeaseKeeper(self, self.connection.lease_interval,
-                                  name=f"kombu-beanstalk-lease-{self.channel_id}").start()
+        self._lease = LeaseKeeper(
+            self, self.connection.lease_interval, name=f"kombu-beanstalk-lease-{self.channel_id}"
+        ).start()
 
     def _lease_messages(self) -> list[int]:
         return list(tuple(self._jobs))

@@ -97,9 +97,15 @@ class _SharedReaderSocket(socket.socket):
 class Link:
     """A beanstalkd client connection with a lock, the used tube and the watch list cached."""
 
-    def __init__(self, host: str, port: int, connect_timeout: float | None = None,
-                 socket_timeout: float | None = None, lost: list[Put] | None = None,
-                 window: int = 64) -> None:
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        connect_timeout: float | None = None,
+        socket_timeout: float | None = None,
+        lost: list[Put] | None = None,
+        window: int = 64,
+    ) -> None:
         self.address = (host, port)
         #: Where this link leaves its unconfirmed puts when it breaks (the
         #: transport re-sends them on its next link).
@@ -119,8 +125,7 @@ class Link:
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
             _set_io_timeout(sock, socket_timeout)
         except OSError as exc:
-            raise BeanstalkConnectionError(
-                f"cannot connect to beanstalkd at {host}:{port}: {exc}") from exc
+            raise BeanstalkConnectionError(f"cannot connect to beanstalkd at {host}:{port}: {exc}") from exc
         sock.shared_reader = self._reader = socket.socket.makefile(sock, "rb")
         self._sock = sock
         self.client: greenstalk.Client[bytes] = greenstalk.Client(sock, encoding=None)
@@ -135,8 +140,7 @@ class Link:
     # -- plumbing ---------------------------------------------------------------------
     def _broken(self, exc: BaseException) -> BeanstalkConnectionError:
         self._abandon()
-        return BeanstalkConnectionError(
-            f"beanstalkd connection to {self.address[0]}:{self.address[1]} lost: {exc!r}")
+        return BeanstalkConnectionError(f"beanstalkd connection to {self.address[0]}:{self.address[1]} lost: {exc!r}")
 
     def _call(self, fun: Any, *args: Any, flush: bool = True, confirms: bool = True) -> Any:
         """Run one exchange with the server.
@@ -196,8 +200,12 @@ class Link:
             if status != b"DELETED\r\n":
                 if not status:
                     raise ConnectionError("Unexpected EOF")
-                logger.warning("beanstalk: ack of job %s answered %r (its TTR ran out or its "
-                               "connection changed; it may be delivered again)", job_id, status.strip())
+                logger.warning(
+                    "beanstalk: ack of job %s answered %r (its TTR ran out or its "
+                    "connection changed; it may be delivered again)",
+                    job_id,
+                    status.strip(),
+                )
 
     def defer_delete(self, job_id: int) -> None:
         """Ack ``job_id`` with the next command this link sends (see :meth:`flush`)."""
@@ -210,8 +218,7 @@ class Link:
             with self.lock:
                 self._call(lambda: None)
 
-    def reserve_many(self, tubes: Iterable[str], count: int,
-                     timeout: int = 0) -> list[greenstalk.Job[bytes]]:
+    def reserve_many(self, tubes: Iterable[str], count: int, timeout: int = 0) -> list[greenstalk.Job[bytes]]:
         """Reserve up to ``count`` jobs from ``tubes`` in one write; wait ``timeout`` s for the first.
 
         Deferred acks go out in the same write. Raises
@@ -220,8 +227,8 @@ class Link:
         """
         with self.lock:
             self._watch_only(tubes)
-            return self._call(self._reserve_many, max(1, count), timeout,  # type: ignore[no-any-return]
-                              flush=False)
+            jobs: list[greenstalk.Job[bytes]] = self._call(self._reserve_many, max(1, count), timeout, flush=False)
+            return jobs
 
     def _reserve_many(self, count: int, timeout: int) -> list[greenstalk.Job[bytes]]:
         first = b"reserve-with-timeout %d\r\n" % timeout
@@ -261,8 +268,10 @@ class Link:
         """
         with self.lock:
             if len(body) > self.max_job_size():
-                raise JobTooBig(f"message of {len(body)} bytes is larger than the server's "
-                                f"max-job-size of {self._max_job_size} (beanstalkd -z)")
+                raise JobTooBig(
+                    f"message of {len(body)} bytes is larger than the server's "
+                    f"max-job-size of {self._max_job_size} (beanstalkd -z)"
+                )
             if self._using != tube:
                 self._call(self.client.use, tube)
                 self._using = tube
@@ -281,8 +290,7 @@ class Link:
 
     def _send_put(self, put: Put, wait: bool = False) -> None:
         self._unconfirmed.append(put)
-        self._sock.sendall(b"put %d %d %d %d\r\n%b\r\n" % (put.priority, put.delay, put.ttr,
-                                                            len(put.body), put.body))
+        self._sock.sendall(b"put %d %d %d %d\r\n%b\r\n" % (put.priority, put.delay, put.ttr, len(put.body), put.body))
         if wait or len(self._unconfirmed) > self.window:
             self._read_confirms(0)
 

@@ -29,8 +29,17 @@ from .link import BeanstalkConnectionError, JobTooBig, Link, Put
 from .names import InvalidQueueName
 from .protocol import DEADLINE_SOON_MARGIN, DEFAULT_PORT, MIN_TTR, whole_seconds
 
-__all__ = ("Transport", "Channel", "QoS", "ServerRegistry", "BeanstalkConnectionError",
-           "JobTooBig", "InvalidQueueName", "DEFAULT_PORT", "REGISTRY")
+__all__ = (
+    "Transport",
+    "Channel",
+    "QoS",
+    "ServerRegistry",
+    "BeanstalkConnectionError",
+    "JobTooBig",
+    "InvalidQueueName",
+    "DEFAULT_PORT",
+    "REGISTRY",
+)
 
 logger = logging.getLogger(__name__)
 
@@ -83,10 +92,8 @@ class Transport(virtual.Transport):
         asynchronous=True,
         exchange_type=frozenset(["direct", "topic", "fanout", "headers"]),
     )
-    connection_errors = virtual.Transport.connection_errors + (
-        BeanstalkConnectionError, ConnectionError)
-    channel_errors = virtual.Transport.channel_errors + (
-        greenstalk.BeanstalkdError, InvalidQueueName, JobTooBig)
+    connection_errors = virtual.Transport.connection_errors + (BeanstalkConnectionError, ConnectionError)
+    channel_errors = virtual.Transport.channel_errors + (greenstalk.BeanstalkdError, InvalidQueueName, JobTooBig)
 
     #: Messages one ``drain_events`` call delivers at most (option ``max_drain``);
     #: fewer when prefetch limits leave less room (see :meth:`drain_events`).
@@ -108,15 +115,21 @@ class Transport(virtual.Transport):
     def __init__(self, client: Any, **kwargs: Any) -> None:
         super().__init__(client, **kwargs)
         opts = dict(client.transport_options or {}) if client is not None else {}
-        for name in ("visibility_timeout", "max_block", "socket_timeout", "bury_rejected",
-                     "max_drain", "reserve_batch", "publish_window"):
+        for name in (
+            "visibility_timeout",
+            "max_block",
+            "socket_timeout",
+            "bury_rejected",
+            "max_drain",
+            "reserve_batch",
+            "publish_window",
+        ):
             if opts.get(name) is not None:
                 setattr(self, name, opts[name])
         if opts.get("ttr") is not None:
             self.visibility_timeout = float(opts["ttr"])
         self.ttr = max(MIN_VISIBILITY_TIMEOUT, whole_seconds(float(self.visibility_timeout)))
-        self.lease_interval = float(opts.get("lease_interval") or
-                                    max(0.2, (self.ttr - DEADLINE_SOON_MARGIN) / 3))
+        self.lease_interval = float(opts.get("lease_interval") or max(0.2, (self.ttr - DEADLINE_SOON_MARGIN) / 3))
         host = (client.hostname if client is not None else None) or "127.0.0.1"
         port = int((client.port if client is not None else None) or DEFAULT_PORT)
         self.address = (host, port)
@@ -164,9 +177,13 @@ class Transport(virtual.Transport):
         return link
 
     def _connect(self) -> Link:
-        return Link(*self.address, connect_timeout=self.connect_timeout,
-                    socket_timeout=self.socket_timeout, lost=self._lost,
-                    window=self.publish_window)
+        return Link(
+            *self.address,
+            connect_timeout=self.connect_timeout,
+            socket_timeout=self.socket_timeout,
+            lost=self._lost,
+            window=self.publish_window,
+        )
 
     def establish_connection(self) -> Transport:
         """Check that beanstalkd answers (the connection becomes the first channel's)."""
@@ -193,8 +210,12 @@ class Transport(virtual.Transport):
             link = self._new_link()
             link.close()
         except self.connection_errors as exc:
-            logger.warning("beanstalk: %d published message(s) were not confirmed by the server "
-                           "and could not be re-sent before closing: %r", len(self._lost), exc)
+            logger.warning(
+                "beanstalk: %d published message(s) were not confirmed by the server "
+                "and could not be re-sent before closing: %r",
+                len(self._lost),
+                exc,
+            )
 
     # -- publishes never confirmed (kombu.Connection.collect hands them on) -------------
     def _collect(self, connection: Any) -> None:

@@ -127,17 +127,28 @@ class Channel(virtual.Channel):
         doc = self.client.get(docs.exchange_id(exchange))
         if doc is None:
             return False
-        self.state.exchanges.setdefault(exchange, {
-            "type": doc.get("type", "direct"), "durable": bool(doc.get("durable")),
-            "auto_delete": bool(doc.get("auto_delete")), "arguments": doc.get("arguments") or {},
-            "table": [],
-        })
+        self.state.exchanges.setdefault(
+            exchange,
+            {
+                "type": doc.get("type", "direct"),
+                "durable": bool(doc.get("durable")),
+                "auto_delete": bool(doc.get("auto_delete")),
+                "arguments": doc.get("arguments") or {},
+                "table": [],
+            },
+        )
         return True
 
-    def exchange_declare(self, exchange: str | None = None, type: str = "direct",
-                         durable: bool = False, auto_delete: bool = False,
-                         arguments: Mapping[str, Any] | None = None, nowait: bool = False,
-                         passive: bool = False) -> None:
+    def exchange_declare(
+        self,
+        exchange: str | None = None,
+        type: str = "direct",
+        durable: bool = False,
+        auto_delete: bool = False,
+        arguments: Mapping[str, Any] | None = None,
+        nowait: bool = False,
+        passive: bool = False,
+    ) -> None:
         """Declare an exchange; it is stored so that every process knows its type."""
         if exchange and exchange not in self.state.exchanges:
             self._load_exchange(exchange)
@@ -148,8 +159,13 @@ class Channel(virtual.Channel):
         if exchange in persisted:
             return
         info = self.state.exchanges[exchange]
-        doc = {"_id": docs.exchange_id(exchange), "type": info["type"], "durable": info["durable"],
-               "auto_delete": info["auto_delete"], "arguments": info["arguments"]}
+        doc = {
+            "_id": docs.exchange_id(exchange),
+            "type": info["type"],
+            "durable": info["durable"],
+            "auto_delete": info["auto_delete"],
+            "arguments": info["arguments"],
+        }
         self.client.put(doc, ok=(201, 202, 409))
         persisted.add(exchange)
 
@@ -168,7 +184,8 @@ class Channel(virtual.Channel):
         self.connection.bindings.invalidate()
         self.connection.persisted_exchanges.discard(exchange)
         self.connection.persisted_bindings.difference_update(
-            [b for b in self.connection.persisted_bindings if b[0] == exchange])
+            [b for b in self.connection.persisted_bindings if b[0] == exchange]
+        )
 
     def typeof(self, exchange: str, default: str = "direct") -> Any:
         if exchange and exchange not in self.state.exchanges:
@@ -176,8 +193,14 @@ class Channel(virtual.Channel):
         return super().typeof(exchange, default)
 
     # -- bindings ----------------------------------------------------------------------
-    def queue_bind(self, queue: str, exchange: str | None = None, routing_key: str = "",
-                   arguments: Mapping[str, Any] | None = None, **kwargs: Any) -> None:
+    def queue_bind(
+        self,
+        queue: str,
+        exchange: str | None = None,
+        routing_key: str = "",
+        arguments: Mapping[str, Any] | None = None,
+        **kwargs: Any,
+    ) -> None:
         """Bind ``queue`` to ``exchange``; the binding is stored (idempotent)."""
         exchange = exchange or "amq.direct"
         known = self.state.has_binding(queue, exchange, routing_key)
@@ -206,8 +229,7 @@ class Channel(virtual.Channel):
         Cached until the bindings feed reports a change (:class:`~.watch.BindingCache`).
         """
         transport = self.connection
-        return transport.bindings.get(exchange, transport.bindings_ready(),
-                                      lambda: self._read_table(exchange))
+        return transport.bindings.get(exchange, transport.bindings_ready(), lambda: self._read_table(exchange))
 
     def _read_table(self, exchange: str) -> list[tuple[str, Any, str]]:
         start, end = docs.binding_range(exchange)
@@ -246,8 +268,7 @@ class Channel(virtual.Channel):
         if self.client.get(docs.queue_id(queue)) is not None:
             return True
         client = self.client
-        return bool(client.view(*docs.ready_range(queue), limit=1)
-                    or client.view(*docs.waiting_range(queue), limit=1))
+        return bool(client.view(*docs.ready_range(queue), limit=1) or client.view(*docs.waiting_range(queue), limit=1))
 
     def _size(self, queue: str) -> int:
         """Ready messages of ``queue`` (claimed and delayed ones are not counted)."""
@@ -262,8 +283,7 @@ class Channel(virtual.Channel):
             rows = self.client.view(*docs.ready_range(queue), limit=docs.PAGE)
             if not rows:
                 return removed
-            results = self.client.bulk_docs(
-                [{"_id": r["id"], "_rev": r["value"], "_deleted": True} for r in rows])
+            results = self.client.bulk_docs([{"_id": r["id"], "_rev": r["value"], "_deleted": True} for r in rows])
             done = sum(1 for r in results if "error" not in r)
             removed += done
             if not done:
@@ -281,8 +301,7 @@ class Channel(virtual.Channel):
                 rows = client.view(*keys, limit=docs.PAGE)
                 if not rows:
                     break
-                results = client.bulk_docs(
-                    [{"_id": r["id"], "_rev": r["value"], "_deleted": True} for r in rows])
+                results = client.bulk_docs([{"_id": r["id"], "_rev": r["value"], "_deleted": True} for r in rows])
                 if all("error" in r for r in results):
                     break
         doomed = []
@@ -299,7 +318,8 @@ class Channel(virtual.Channel):
         self.connection.declared_queues.discard(queue)
         self.connection.stored_arguments.pop(queue, None)
         self.connection.persisted_bindings.difference_update(
-            [b for b in self.connection.persisted_bindings if b[3] == queue])
+            [b for b in self.connection.persisted_bindings if b[3] == queue]
+        )
         for held in list(self._buffers.pop(queue, ())):
             with self._held_lock:
                 self._held.pop(held.tag, None)
@@ -309,20 +329,21 @@ class Channel(virtual.Channel):
         """Store ``message`` as a new document of ``queue``."""
         self.client.put(docs.message_doc(queue, message, self.connection.sequence()))
 
-    def _put_fanout(self, exchange: str, message: dict[str, Any], routing_key: str,
-                    **kwargs: Any) -> None:
+    def _put_fanout(self, exchange: str, message: dict[str, Any], routing_key: str, **kwargs: Any) -> None:
         """One document per bound queue, written together with ``_bulk_docs``."""
         queues = self._lookup(exchange, routing_key, headers=message.get("headers"))
         if not queues:
             return
         seq = self.connection.sequence()
-        batch = [docs.message_doc(q, message if i == 0 else self._copy_envelope(message), seq)
-                 for i, q in enumerate(queues)]
+        batch = [
+            docs.message_doc(q, message if i == 0 else self._copy_envelope(message), seq) for i, q in enumerate(queues)
+        ]
         results = self.client.bulk_docs(batch)
         failed = [r for r in results if "error" in r]
         if failed:
-            raise CouchDBError(f"fanout to {exchange!r}: {len(failed)} of {len(batch)} copies "
-                               f"not stored ({failed[0].get('error')})")
+            raise CouchDBError(
+                f"fanout to {exchange!r}: {len(failed)} of {len(batch)} copies not stored ({failed[0].get('error')})"
+            )
 
     # -- claiming and delivering -------------------------------------------------------
     def _batch_size(self) -> int:
@@ -342,8 +363,7 @@ class Channel(virtual.Channel):
         if not force and now - last < self.connection.restore_interval:
             return 0
         self._restored[queue] = now
-        rows = self.client.view(*docs.waiting_range(queue, now), limit=docs.PAGE,
-                                include_docs=True)
+        rows = self.client.view(*docs.waiting_range(queue, now), limit=docs.PAGE, include_docs=True)
         due = []
         for row in rows:
             doc = row.get("doc")
@@ -376,7 +396,7 @@ class Channel(virtual.Channel):
             got = []
             for new, old, result in zip(updates, found, client.bulk_docs(updates), strict=True):
                 if "error" in result:
-                    continue   # someone else claimed it first
+                    continue  # someone else claimed it first
                 new["_rev"] = result["rev"]
                 got.append(Held(new["claim"], queue, new, int(old.get("deliveries") or 0)))
             if got:
@@ -419,10 +439,10 @@ class Channel(virtual.Channel):
             self._settle([message.delivery_tag])
         return message
 
-    def basic_consume(self, queue: str, no_ack: bool = False, callback: Any = None,
-                      consumer_tag: str | None = None, **kwargs: Any) -> str:
-        tag = super().basic_consume(queue, no_ack=no_ack, callback=callback,
-                                    consumer_tag=consumer_tag, **kwargs)
+    def basic_consume(
+        self, queue: str, no_ack: bool = False, callback: Any = None, consumer_tag: str | None = None, **kwargs: Any
+    ) -> str:
+        tag = super().basic_consume(queue, no_ack=no_ack, callback=callback, consumer_tag=consumer_tag, **kwargs)
         if no_ack:
             wrapped = self._callbacks[queue]
 
@@ -489,8 +509,11 @@ class Channel(virtual.Channel):
         for h in retry:
             current = client.get(h.doc["_id"])
             if current is None or current.get("claim") != h.tag:
-                logger.warning("couchdb: lease of message %s in %r ran out before it was settled; "
-                               "it may be delivered again", h.doc["_id"], h.queue)
+                logger.warning(
+                    "couchdb: lease of message %s in %r ran out before it was settled; it may be delivered again",
+                    h.doc["_id"],
+                    h.queue,
+                )
                 continue
             client.bulk_docs([change(h, current)])
 
@@ -499,14 +522,15 @@ class Channel(virtual.Channel):
         link = self._lease_link
         if link is None or link.lost:
             link = LeaseLink(self.connection.conninfo)
-            link.connect()   # opened now, so that a cut of this consumer's network is seen
+            link.connect()  # opened now, so that a cut of this consumer's network is seen
             self._lease_link = link
         keeper = self._keeper
         if keeper is not None and keeper.running:
             return
         interval = self.connection.lease_interval or max(self.connection.visibility_timeout / 3, 0.05)
-        self._keeper = LeaseKeeper(self, interval, renew=_renew_hook,
-                                   name=f"kombu-couchdb-lease-{self.channel_id}").start()
+        self._keeper = LeaseKeeper(
+            self, interval, renew=_renew_hook, name=f"kombu-couchdb-lease-{self.channel_id}"
+        ).start()
 
     def link_alive(self) -> bool:
         """Whether this channel's lease connection (if any) was not cut.
@@ -548,7 +572,7 @@ class Channel(virtual.Channel):
             current = link.get(doc["_id"])
             with self._held_lock:
                 if current is not None and current.get("claim") == h.tag:
-                    h.doc = current        # renewed next tick with the current revision
+                    h.doc = current  # renewed next tick with the current revision
                 else:
                     h.lost = True
 
@@ -578,4 +602,3 @@ def _released(held: Held, doc: dict[str, Any]) -> dict[str, Any]:
     else:
         new["deliveries"] = held.prior_deliveries
     return new
-

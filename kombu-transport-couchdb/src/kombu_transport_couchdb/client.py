@@ -68,22 +68,34 @@ class CouchClient:
         self.session.close()
 
     # -- plumbing -------------------------------------------------------------------
-    def request(self, method: str, path: str = "", *, body: Any = None,
-                params: Mapping[str, Any] | None = None, ok: Sequence[int] = (200, 201, 202),
-                timeout: Any = None, headers: Mapping[str, str] | None = None,
-                server: bool = False) -> Any:
+    def request(
+        self,
+        method: str,
+        path: str = "",
+        *,
+        body: Any = None,
+        params: Mapping[str, Any] | None = None,
+        ok: Sequence[int] = (200, 201, 202),
+        timeout: Any = None,
+        headers: Mapping[str, str] | None = None,
+        server: bool = False,
+    ) -> Any:
         """Send one request and return its decoded JSON reply; raise typed errors."""
         url = (self.server_url if server else self.db_url) + path
         data = None if body is None else json.dumps(body, separators=(",", ":"))
         try:
-            reply = self.session.request(method, url, data=data, params=params,
-                                         headers={**_JSON, **headers} if headers else _JSON,
-                                         timeout=timeout or self.timeout)
+            reply = self.session.request(
+                method,
+                url,
+                data=data,
+                params=params,
+                headers={**_JSON, **headers} if headers else _JSON,
+                timeout=timeout or self.timeout,
+            )
         except requests.Timeout as exc:
             raise CouchDBConnectionError(f"{self.info.describe()}: no reply in time ({type(exc).__name__})") from None
         except requests.RequestException as exc:
-            raise CouchDBConnectionError(
-                f"cannot reach {self.info.describe()}: {type(exc).__name__}") from None
+            raise CouchDBConnectionError(f"cannot reach {self.info.describe()}: {type(exc).__name__}") from None
         status = reply.status_code
         if status in ok:
             return reply.json() if reply.content else None
@@ -133,11 +145,15 @@ class CouchClient:
             return []
         return self.request("POST", "/_bulk_docs", body={"docs": list(docs)})  # type: ignore[no-any-return]
 
-    def view(self, startkey: Any, endkey: Any, *, limit: int | None = None,
-             include_docs: bool = False, reduce: bool = False) -> list[dict[str, Any]]:
+    def view(
+        self, startkey: Any, endkey: Any, *, limit: int | None = None, include_docs: bool = False, reduce: bool = False
+    ) -> list[dict[str, Any]]:
         """Rows of the transport's view from ``startkey`` to ``endkey`` (inclusive)."""
-        params: dict[str, Any] = {"startkey": json.dumps(startkey), "endkey": json.dumps(endkey),
-                                  "reduce": "true" if reduce else "false"}
+        params: dict[str, Any] = {
+            "startkey": json.dumps(startkey),
+            "endkey": json.dumps(endkey),
+            "reduce": "true" if reduce else "false",
+        }
         if limit is not None:
             params["limit"] = limit
         if include_docs:
@@ -147,8 +163,11 @@ class CouchClient:
 
     def all_docs(self, startkey: str, endkey: str, include_docs: bool = True) -> list[dict[str, Any]]:
         """``_all_docs`` rows with ids from ``startkey`` to ``endkey`` (inclusive)."""
-        params = {"startkey": json.dumps(startkey), "endkey": json.dumps(endkey),
-                  "include_docs": "true" if include_docs else "false"}
+        params = {
+            "startkey": json.dumps(startkey),
+            "endkey": json.dumps(endkey),
+            "include_docs": "true" if include_docs else "false",
+        }
         return self.request("GET", "/_all_docs", params=params)["rows"]  # type: ignore[no-any-return]
 
     def changes_stream(self, since: Any, heartbeat: float) -> Any:
@@ -160,12 +179,15 @@ class CouchClient:
         """
         params = {"feed": "continuous", "since": since, "heartbeat": int(heartbeat * 1000)}
         try:
-            reply = self.session.get(self.db_url + "/_changes", params=params, stream=True,
-                                     headers={**_JSON, **quirks.FEED_HEADERS},
-                                     timeout=(self.timeout[0], heartbeat * 3))
+            reply = self.session.get(
+                self.db_url + "/_changes",
+                params=params,
+                stream=True,
+                headers={**_JSON, **quirks.FEED_HEADERS},
+                timeout=(self.timeout[0], heartbeat * 3),
+            )
         except requests.RequestException as exc:
-            raise CouchDBConnectionError(
-                f"cannot reach {self.info.describe()}: {type(exc).__name__}") from None
+            raise CouchDBConnectionError(f"cannot reach {self.info.describe()}: {type(exc).__name__}") from None
         if reply.status_code != 200:
             reply.close()
             error = CouchDBConnectionError if reply.status_code >= 500 else CouchDBError

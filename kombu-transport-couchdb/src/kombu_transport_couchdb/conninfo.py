@@ -41,7 +41,8 @@ def parse_database(vhost: Any) -> str:
     if not _DB_NAME.match(text):
         raise ValueError(
             f"invalid CouchDB database name {text!r}: lowercase letters, digits and _$()+-/ "
-            "only, starting with a letter")
+            "only, starting with a letter"
+        )
     return text
 
 

@@ -45,10 +45,22 @@ from urllib.parse import quote, unquote
 from uuid import uuid4
 
 __all__ = (
-    "MESSAGE_PREFIX", "message_doc", "ready_range", "waiting_range", "DESIGN_DOC", "DESIGN_ID", "VIEW",
-    "queue_id", "exchange_id", "binding_id", "binding_range", "parse_binding",
-    "queue_of_message_id", "TOPOLOGY_PREFIXES",
-    "MAX_RANK", "Sequence",
+    "MESSAGE_PREFIX",
+    "message_doc",
+    "ready_range",
+    "waiting_range",
+    "DESIGN_DOC",
+    "DESIGN_ID",
+    "VIEW",
+    "queue_id",
+    "exchange_id",
+    "binding_id",
+    "binding_range",
+    "parse_binding",
+    "queue_of_message_id",
+    "TOPOLOGY_PREFIXES",
+    "MAX_RANK",
+    "Sequence",
 )
 
 MESSAGE_PREFIX = "kombu.m:"
@@ -169,8 +181,13 @@ def binding_id(exchange: str, routing_key: str, pattern: Any, queue: str) -> str
 
 
 def binding_doc(exchange: str, routing_key: str, pattern: Any, queue: str) -> dict[str, Any]:
-    return {"_id": binding_id(exchange, routing_key, pattern, queue), "exchange": exchange,
-            "routing_key": routing_key, "pattern": pattern, "bound_queue": queue}
+    return {
+        "_id": binding_id(exchange, routing_key, pattern, queue),
+        "exchange": exchange,
+        "routing_key": routing_key,
+        "pattern": pattern,
+        "bound_queue": queue,
+    }
 
 
 def binding_range(exchange: str) -> tuple[str, str]:
@@ -195,5 +212,5 @@ def queue_of_message_id(doc_id: str) -> str | None:
     """The queue of a message document id, ``None`` for any other id."""
     if not doc_id.startswith(MESSAGE_PREFIX):
         return None
-    quoted, sep, _ = doc_id[len(MESSAGE_PREFIX):].rpartition(":")
+    quoted, sep, _ = doc_id[len(MESSAGE_PREFIX) :].rpartition(":")
     return unquote(quoted) if sep else None

@@ -36,7 +36,7 @@ class Waker:
         try:
             os.write(self.write_fd, b"\0")
         except OSError:
-            pass   # full (a wake-up is already pending) or closed
+            pass  # full (a wake-up is already pending) or closed
 
     def drain(self) -> None:
         try:

@@ -82,7 +82,7 @@ class LeaseLink:
             except LeaseLost:
                 return False
             except CouchDBConnectionError:
-                return True    # the server is away: the next request reports it
+                return True  # the server is away: the next request reports it
             return True
 
     def _check(self) -> None:
@@ -128,7 +128,8 @@ class LeaseLink:
         except (OSError, http.client.HTTPException) as exc:
             self.conn.close()
             raise CouchDBConnectionError(
-                f"lease request to {self.info.describe()} failed: {type(exc).__name__}") from None
+                f"lease request to {self.info.describe()} failed: {type(exc).__name__}"
+            ) from None
         return reply.status, (json.loads(raw) if raw else None)
 
     def bulk_docs(self, docs: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:

@@ -36,6 +36,7 @@ __all__ = ("is_pouchdb", "lost_update", "FEED_HEADERS")
 
 FEED_HEADERS = {"Accept-Encoding": "identity"}
 
+
 def is_pouchdb(server_info: dict[str, Any]) -> bool:
     """Whether ``GET /`` came from pouchdb-server (``express-pouchdb`` or a PouchDB vendor)."""
     vendor = server_info.get("vendor") or {}
@@ -50,4 +51,3 @@ def lost_update(result: dict[str, Any]) -> bool:
     pouchdb-server answers ``not_found`` for a delete with a stale revision.
     """
     return result.get("error") in ("conflict", "not_found")
-

@@ -175,8 +175,7 @@ class Transport(virtual.Transport):
     # -- consuming ---------------------------------------------------------------------------
     def consumed_queues(self) -> list[str]:
         """The queues consumed on this connection (snapshot; safe from another thread)."""
-        return sorted({q for ch in tuple(cast("list[Channel]", self._consuming))
-                       for q in tuple(ch._active_queues)})
+        return sorted({q for ch in tuple(cast("list[Channel]", self._consuming)) for q in tuple(ch._active_queues)})
 
     def room_freed(self) -> None:
         """A delivery was settled: the prefetch window may have room again."""

@@ -90,7 +90,7 @@ class FeedWatcher:
             change = json.loads(line)
             doc_id = change["id"]
         except (ValueError, KeyError, TypeError):
-            return   # a heartbeat, the closing last_seq, or noise
+            return  # a heartbeat, the closing last_seq, or noise
         queue = docs.queue_of_message_id(doc_id)
         if queue is not None:
             if not change.get("deleted") and queue in self.interest:
@@ -108,7 +108,7 @@ class FeedWatcher:
                     since = client.db_info().get("update_seq")
                     with client.changes_stream(since, HEARTBEAT) as reply:
                         self.ready = True
-                        self._invalidate()   # whatever changed before the feed was followed
+                        self._invalidate()  # whatever changed before the feed was followed
                         self._bump()
                         for line in reply.iter_lines(chunk_size=4096):
                             if self._stop.is_set() or self._transport() is None:
@@ -144,8 +144,9 @@ class BindingCache:
     def invalidate(self) -> None:
         self.generation += 1
 
-    def get(self, exchange: str, ready: bool, fetch: Callable[[], list[tuple[str, Any, str]]]
-            ) -> list[tuple[str, Any, str]]:
+    def get(
+        self, exchange: str, ready: bool, fetch: Callable[[], list[tuple[str, Any, str]]]
+    ) -> list[tuple[str, Any, str]]:
         if not ready:
             return fetch()
         generation = self.generation

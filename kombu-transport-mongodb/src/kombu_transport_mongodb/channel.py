@@ -167,7 +167,8 @@ class Channel(virtual.Channel):
             # One binding of the queue: (exchange, routing_key, pattern, queue).
             exchange, routing_key, pattern = args[0], args[1], args[2]
             conn.collection("routing").delete_many(
-                {"exchange": exchange, "queue": queue, "routing_key": routing_key, "pattern": pattern})
+                {"exchange": exchange, "queue": queue, "routing_key": routing_key, "pattern": pattern}
+            )
             conn.routes.invalidate(exchange)
             return
         self.messages.delete_many({"queue": {"$in": [queue, claimed(queue), delayed(queue)]}})
@@ -183,21 +184,30 @@ class Channel(virtual.Channel):
     def _queue_bind(self, exchange: str, routing_key: str, pattern: Any, queue: str) -> None:
         lookup = {"exchange": exchange, "queue": queue, "routing_key": routing_key, "pattern": pattern}
         self.connection.collection("routing").update_one(
-            lookup, {"$set": {**lookup, "exchange_type": self.typeof(exchange).type}}, upsert=True)
+            lookup, {"$set": {**lookup, "exchange_type": self.typeof(exchange).type}}, upsert=True
+        )
         self.connection.routes.invalidate(exchange)
 
     def _queue_unbind(self, exchange: str, routing_key: str, pattern: Any, queue: str) -> None:
         self.connection.collection("routing").delete_many(
-            {"exchange": exchange, "queue": queue, "routing_key": routing_key, "pattern": pattern})
+            {"exchange": exchange, "queue": queue, "routing_key": routing_key, "pattern": pattern}
+        )
         self.connection.routes.invalidate(exchange)
 
-    def queue_unbind(self, queue: str, exchange: str | None = None, routing_key: str = "",
-                     arguments: Mapping[str, Any] | None = None, **kwargs: Any) -> None:
+    def queue_unbind(
+        self,
+        queue: str,
+        exchange: str | None = None,
+        routing_key: str = "",
+        arguments: Mapping[str, Any] | None = None,
+        **kwargs: Any,
+    ) -> None:
         """Remove a binding, also when another process made it (it is stored)."""
         super().queue_unbind(queue, exchange, routing_key, arguments, **kwargs)
         exchange = exchange or "amq.direct"
         self.connection.collection("routing").delete_many(
-            {"exchange": exchange, "queue": queue, "routing_key": routing_key})
+            {"exchange": exchange, "queue": queue, "routing_key": routing_key}
+        )
         self.connection.routes.invalidate(exchange)
 
     def exchange_delete(self, exchange: str, if_unused: bool = False, nowait: bool = False) -> None:
@@ -217,8 +227,9 @@ class Channel(virtual.Channel):
         stored = self.connection.routes.exchange_type(exchange)
         return self.exchange_types.get(stored or default) or super().typeof(exchange, default)
 
-    def _lookup(self, exchange: str, routing_key: str, default: str | None = None,
-                headers: Mapping[str, Any] | None = None) -> list[str]:
+    def _lookup(
+        self, exchange: str, routing_key: str, default: str | None = None, headers: Mapping[str, Any] | None = None
+    ) -> list[str]:
         queues = super()._lookup(exchange, routing_key, default, headers)
         if not queues and self.connection.routes.may_be_stale(exchange):
             # A binding made by another process since we last read the table.
@@ -293,19 +304,18 @@ class Channel(virtual.Channel):
         claim = {"queue": claimed(queue), "claim": token, "lease": lease}
         if limit <= 1:
             doc = messages.find_one_and_update(
-                {"queue": queue}, {"$set": claim}, sort=SORT, return_document=ReturnDocument.BEFORE)
+                {"queue": queue}, {"$set": claim}, sort=SORT, return_document=ReturnDocument.BEFORE
+            )
             docs = [doc] if doc is not None else []
         else:
             docs = list(messages.find({"queue": queue}, sort=SORT, limit=limit))
             if docs:
                 batch = next(self._batches)
                 ids = [d["_id"] for d in docs]
-                done = messages.update_many({"_id": {"$in": ids}, "queue": queue},
-                                            {"$set": {**claim, "batch": batch}})
+                done = messages.update_many({"_id": {"$in": ids}, "queue": queue}, {"$set": {**claim, "batch": batch}})
                 if done.modified_count != len(ids):
                     # Some were claimed by another consumer meanwhile: keep only ours.
-                    docs = list(messages.find({"_id": {"$in": ids}, "claim": token, "batch": batch},
-                                              sort=SORT))
+                    docs = list(messages.find({"_id": {"$in": ids}, "claim": token, "batch": batch}, sort=SORT))
         if docs:
             self._start_keeper()
         out = []
@@ -315,8 +325,7 @@ class Channel(virtual.Channel):
                 out.append(payload)
         return out
 
-    def _to_payload(self, doc: Mapping[str, Any], queue: str, hold: bool,
-                    token: str = "") -> dict[str, Any] | None:
+    def _to_payload(self, doc: Mapping[str, Any], queue: str, hold: bool, token: str = "") -> dict[str, Any] | None:
         """The envelope of ``doc`` with a fresh delivery tag (recorded when ``hold``)."""
         try:
             payload: dict[str, Any] = loads(doc["payload"])
@@ -324,10 +333,16 @@ class Channel(virtual.Channel):
             if not isinstance(properties, dict):
                 raise TypeError("properties is not an object")
         except Exception as exc:  # noqa: BLE001 - any unreadable envelope is set aside
-            logger.error("mongodb: message %s of queue %r has an unreadable envelope (%r); "
-                         "moved to queue %r", doc.get("_id"), queue, exc, BAD_PREFIX + queue)
-            self.messages.update_one({"_id": doc["_id"]},
-                                     {"$set": {"queue": BAD_PREFIX + queue}, "$unset": _RELEASE_UNSET})
+            logger.error(
+                "mongodb: message %s of queue %r has an unreadable envelope (%r); moved to queue %r",
+                doc.get("_id"),
+                queue,
+                exc,
+                BAD_PREFIX + queue,
+            )
+            self.messages.update_one(
+                {"_id": doc["_id"]}, {"$set": {"queue": BAD_PREFIX + queue}, "$unset": _RELEASE_UNSET}
+            )
             return None
         tag = next_delivery_tag()
         properties["delivery_tag"] = tag
@@ -374,7 +389,8 @@ class Channel(virtual.Channel):
         for (queue, token), ids in by_queue.items():
             self.messages.update_many(
                 {"_id": {"$in": ids}, "claim": token},
-                {"$set": {"queue": queue, "redelivered": True}, "$unset": _RELEASE_UNSET})
+                {"$set": {"queue": queue, "redelivered": True}, "$unset": _RELEASE_UNSET},
+            )
 
     def _release_buffered(self, queues: Iterable[str] | None = None) -> None:
         for queue in list(self._buffer if queues is None else queues):
@@ -396,8 +412,9 @@ class Channel(virtual.Channel):
         if self._keeper is None:
             from kombu.transport.virtual.lease import LeaseKeeper
 
-            self._keeper = LeaseKeeper(self, self.connection.lease_interval,
-                                       name=f"kombu-mongodb-lease-{self.channel_id}").start()
+            self._keeper = LeaseKeeper(
+                self, self.connection.lease_interval, name=f"kombu-mongodb-lease-{self.channel_id}"
+            ).start()
 
     def _lease_messages(self) -> list[Any]:
         """What the lease keeper renews: everything this channel holds or has yet to delete."""
@@ -459,8 +476,9 @@ class Channel(virtual.Channel):
         try:
             fn(*args)
         except self.connection.connection_errors as exc:
-            logger.warning("mongodb: %s failed (%r); the claims return after visibility_timeout",
-                           getattr(fn, "__name__", fn), exc)
+            logger.warning(
+                "mongodb: %s failed (%r); the claims return after visibility_timeout", getattr(fn, "__name__", fn), exc
+            )
 
 
 def _by_token(ids: Iterable[tuple[Any, str]]) -> dict[str, list[Any]]:
@@ -481,4 +499,3 @@ def _delay_seconds(headers: Any) -> float:
         return max(float(value), 0.0) / 1000.0
     except (TypeError, ValueError):
         return 0.0
-

@@ -92,7 +92,9 @@ class Collections:
 
     def undotted(self) -> Collections:
         """These names with every ``.`` replaced by ``_`` (see :mod:`.quirks`)."""
-        return Collections(*(getattr(self, f).replace(".", "_") for f in ("messages", "routing", "queues", "broadcast")))
+        return Collections(
+            *(getattr(self, f).replace(".", "_") for f in ("messages", "routing", "queues", "broadcast"))
+        )
 
     @classmethod
     def from_options(cls, options: dict[str, Any]) -> Collections:

@@ -67,8 +67,7 @@ def supports_id_in_compound_index(database: Any, key: tuple[str, str], scratch: 
             collection.insert_one({"queue": "probe", "priority": 0})
         except OperationFailure as exc:
             ok = False
-            logger.info("mongodb: the server cannot index _id in a compound index (%r); "
-                        "using {queue, priority}", exc)
+            logger.info("mongodb: the server cannot index _id in a compound index (%r); using {queue, priority}", exc)
         finally:
             try:
                 collection.drop()
@@ -91,8 +90,7 @@ def supports_dotted_names(database: Any, key: tuple[str, str], scratch: str) -> 
             database[scratch].insert_one({"probe": 1})
         except OperationFailure as exc:
             ok = False
-            logger.info("mongodb: the server rejects dotted collection names (%r); "
-                        "dots become underscores", exc)
+            logger.info("mongodb: the server rejects dotted collection names (%r); dots become underscores", exc)
         finally:
             try:
                 database[scratch].drop()

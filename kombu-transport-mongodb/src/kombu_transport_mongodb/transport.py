@@ -135,8 +135,9 @@ class Transport(virtual.Transport):
         if self.visibility_timeout <= 0:
             raise ValueError("mongodb transport option 'visibility_timeout' must be positive")
         self.lease_interval = _float_option(opts, "lease_interval", self.visibility_timeout / 3)
-        self.restore_interval = _float_option(opts, "restore_interval",
-                                              min(self.restore_interval, self.visibility_timeout / 2))
+        self.restore_interval = _float_option(
+            opts, "restore_interval", min(self.restore_interval, self.visibility_timeout / 2)
+        )
         self.min_polling_interval = _float_option(opts, "min_polling_interval", self.min_polling_interval)
         self.fetch_batch = max(1, int(_float_option(opts, "fetch_batch", self.fetch_batch)))
         self.ack_batch = max(1, int(_float_option(opts, "ack_batch", self.ack_batch)))
@@ -279,7 +280,8 @@ class Transport(virtual.Transport):
         if seconds is not None:
             self.collection("queues").update_one(
                 {"_id": queue, "expire_at": {"$exists": True}},
-                {"$set": {"expire_at": time.time() + seconds + 2 * self.restore_interval}})
+                {"$set": {"expire_at": time.time() + seconds + 2 * self.restore_interval}},
+            )
 
     def expire_queue_if_due(self, queue: str, channel: Any) -> bool:
         """Delete ``queue`` if it is past its ``x-expires``; whether it was (by anyone)."""
@@ -346,12 +348,15 @@ class Transport(virtual.Transport):
         messages = self.collection("messages")
         now = time.time()
         queues: set[str] = set()
-        for prefix, field, due in ((CLAIMED_PREFIX, "lease", {"$lt": now}),
-                                   (DELAYED_PREFIX, "not_before", {"$lte": now})):
+        for prefix, field, due in (
+            (CLAIMED_PREFIX, "lease", {"$lt": now}),
+            (DELAYED_PREFIX, "not_before", {"$lte": now}),
+        ):
             # A range on the prefix (index-friendly): ':' + 1 is ';'.
-            found = messages.find({"queue": {"$gte": prefix, "$lt": prefix[:-1] + ";"}, field: due},
-                                  {"queue": 1}, limit=limit)
-            queues.update(doc["queue"][len(prefix):] for doc in found)
+            found = messages.find(
+                {"queue": {"$gte": prefix, "$lt": prefix[:-1] + ";"}, field: due}, {"queue": 1}, limit=limit
+            )
+            queues.update(doc["queue"][len(prefix) :] for doc in found)
         return queues
 
     def maintain(self, queue: str) -> tuple[int, int]:

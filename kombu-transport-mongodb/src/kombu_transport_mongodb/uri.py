@@ -24,13 +24,32 @@ DEFAULT_DATABASE = "kombu_default"
 
 #: Transport options (URL query or ``transport_options``) that are the
 #: transport's, never passed to pymongo: Kombu 5.7's names, then this project's.
-TRANSPORT_OPTIONS = frozenset({
-    "ttl", "calc_queue_size", "default_database", "default_hostname", "default_port",
-    "messages_collection", "routing_collection", "broadcast_collection", "queues_collection",
-    "capped_queue_size", "connect_timeout", "ssl", "polling_interval", "body_encoding",
-    "deadletter_queue", "visibility_timeout", "lease_interval", "restore_interval",
-    "fetch_batch", "ack_batch", "routing_cache_ttl", "min_polling_interval",
-})
+TRANSPORT_OPTIONS = frozenset(
+    {
+        "ttl",
+        "calc_queue_size",
+        "default_database",
+        "default_hostname",
+        "default_port",
+        "messages_collection",
+        "routing_collection",
+        "broadcast_collection",
+        "queues_collection",
+        "capped_queue_size",
+        "connect_timeout",
+        "ssl",
+        "polling_interval",
+        "body_encoding",
+        "deadletter_queue",
+        "visibility_timeout",
+        "lease_interval",
+        "restore_interval",
+        "fetch_batch",
+        "ack_batch",
+        "routing_cache_ttl",
+        "min_polling_interval",
+    }
+)
 
 
 @dataclass

@@ -116,8 +116,7 @@ class Channel(virtual.Channel):
     connection: Transport
     supports_fanout = True
     exchange_types = {**STANDARD_EXCHANGE_TYPES, "direct": RedisDirectExchange}
-    from_transport_options = virtual.Channel.from_transport_options + ("server_routing",
-                                                                       "limits_recheck")
+    from_transport_options = virtual.Channel.from_transport_options + ("server_routing", "limits_recheck")
 
     #: Route direct exchanges inside Redis (Lua) rather than reading the
     #: bindings first: one pipelined command per publish, always current.
@@ -184,8 +183,17 @@ class Channel(virtual.Channel):
         keys = self.keys
         step = keys.step(self._get_message_priority(message))
         suffix = f"{keys.sep}{step}" if step else ""
-        self.link.publish("EVALSHA", scripts.PUBLISH_DIRECT.sha, 1, keys.binding_key(exchange),
-                       routing_key, _dumps(message), keys.prefix, suffix, keys.sep)
+        self.link.publish(
+            "EVALSHA",
+            scripts.PUBLISH_DIRECT.sha,
+            1,
+            keys.binding_key(exchange),
+            routing_key,
+            _dumps(message),
+            keys.prefix,
+            suffix,
+            keys.sep,
+        )
 
     def _put(self, queue: str, message: dict[str, Any], **kwargs: Any) -> None:
         """LPUSH ``message`` on ``queue`` (priority sub-list), pipelined."""
@@ -202,14 +210,11 @@ class Channel(virtual.Channel):
         if expires is None:
             self.link.publish("LPUSH", key, _dumps(message))
         else:
-            self.link.send_many([("LPUSH", key, _dumps(message)),
-                                 *self._expire_commands(queue, expires)])
+            self.link.send_many([("LPUSH", key, _dumps(message)), *self._expire_commands(queue, expires)])
 
-    def _put_fanout(self, exchange: str, message: dict[str, Any], routing_key: str,
-                    **kwargs: Any) -> None:
+    def _put_fanout(self, exchange: str, message: dict[str, Any], routing_key: str, **kwargs: Any) -> None:
         """PUBLISH on Kombu 5's fanout channel (pipelined)."""
-        self.link.publish("PUBLISH", self.keys.fanout_channel(exchange, routing_key),
-                          _dumps(message))
+        self.link.publish("PUBLISH", self.keys.fanout_channel(exchange, routing_key), _dumps(message))
 
     # -- queues -------------------------------------------------------------------
     def _marker(self, queue: str) -> str:
@@ -257,8 +262,7 @@ class Channel(virtual.Channel):
             self.link.call_many([("SET", marker, "1"), ("PERSIST", marker), *forget])
         else:
             self._expires[queue] = expires
-            self.link.call_many([("SET", marker, "1", "PX", expires), *forget,
-                                 *self._expire_commands(queue, expires)])
+            self.link.call_many([("SET", marker, "1", "PX", expires), *forget, *self._expire_commands(queue, expires)])
 
     def _has_queue(self, queue: str, **kwargs: Any) -> bool:
         keys = [self._marker(queue), *self.keys.queue_keys(queue)]
@@ -281,10 +285,11 @@ class Channel(virtual.Channel):
         if args:
             exchange, routing_key, pattern = args[0], args[1], args[2]
             member = self.keys.binding_member(routing_key, pattern, queue)
-            cmds += [("SREM", self.keys.binding_key(exchange), member),
-                     ("SREM", self.keys.binding_permanent_key(exchange), member)]
-        cmds += [("DEL", *self.keys.queue_keys(queue), self._marker(queue),
-                  self._arguments_key(queue))]
+            cmds += [
+                ("SREM", self.keys.binding_key(exchange), member),
+                ("SREM", self.keys.binding_permanent_key(exchange), member),
+            ]
+        cmds += [("DEL", *self.keys.queue_keys(queue), self._marker(queue), self._arguments_key(queue))]
         self._expires.pop(queue, None)
         self.link.call_many(cmds)
 
@@ -298,18 +303,22 @@ class Channel(virtual.Channel):
             self.connection.limited_exchanges[exchange] = (True, time.monotonic())
         expires = self._expires.get(queue)
         if expires is None:
-            self.link.call_many([("SADD", keys.binding_key(exchange), member),
-                                 ("SADD", keys.binding_permanent_key(exchange), member)])
+            self.link.call_many(
+                [("SADD", keys.binding_key(exchange), member), ("SADD", keys.binding_permanent_key(exchange), member)]
+            )
         else:
-            self.link.evalsha(scripts.BIND_EXPIRING,
-                              [keys.binding_key(exchange), keys.binding_deadlines_key],
-                              [member, exchange, binding_ttl(expires)])
+            self.link.evalsha(
+                scripts.BIND_EXPIRING,
+                [keys.binding_key(exchange), keys.binding_deadlines_key],
+                [member, exchange, binding_ttl(expires)],
+            )
 
     def _queue_unbind(self, exchange: str, routing_key: str, pattern: Any, queue: str) -> None:
         keys = self.keys
         member = keys.binding_member(routing_key, pattern, queue)
-        self.link.call_many([("SREM", keys.binding_key(exchange), member),
-                             ("SREM", keys.binding_permanent_key(exchange), member)])
+        self.link.call_many(
+            [("SREM", keys.binding_key(exchange), member), ("SREM", keys.binding_permanent_key(exchange), member)]
+        )
 
     def get_table(self, exchange: str) -> list[tuple[str, Any, str]]:
         """The bindings of ``exchange`` as stored in Redis (every process's)."""
@@ -336,9 +345,17 @@ class Channel(virtual.Channel):
     def _fetch_one(self, queue: str, record: bool) -> str | bytes | None:
         self.connection.flush_acks()
         keys = self.keys
-        out = self.link.call("EVALSHA", scripts.FETCH.sha, 2 + len(keys.steps),
-                             keys.unacked_key, keys.unacked_index_key, *keys.queue_keys(queue),
-                             1, repr(time.time()), "1" if record else "0")
+        out = self.link.call(
+            "EVALSHA",
+            scripts.FETCH.sha,
+            2 + len(keys.steps),
+            keys.unacked_key,
+            keys.unacked_index_key,
+            *keys.queue_keys(queue),
+            1,
+            repr(time.time()),
+            "1" if record else "0",
+        )
         if not out:
             return None
         raw = out[1]
@@ -360,12 +377,18 @@ class Channel(virtual.Channel):
                 continue
             self.link.send_many(self._expire_commands(queue, expires))
             for exchange, routing_key, args in self.state.queue_bindings(queue):
-                _, pattern, _ = self.typeof(exchange).prepare_bind(queue, exchange, routing_key,
-                                                                   args)
+                _, pattern, _ = self.typeof(exchange).prepare_bind(queue, exchange, routing_key, args)
                 member = keys.binding_member(routing_key, pattern, queue)
-                self.link.send("EVALSHA", scripts.BIND_EXPIRING.sha, 2,
-                               keys.binding_key(exchange), keys.binding_deadlines_key,
-                               member, exchange, binding_ttl(expires))
+                self.link.send(
+                    "EVALSHA",
+                    scripts.BIND_EXPIRING.sha,
+                    2,
+                    keys.binding_key(exchange),
+                    keys.binding_deadlines_key,
+                    member,
+                    exchange,
+                    binding_ttl(expires),
+                )
 
     def _touch_expiring(self, queue: str) -> None:
         expires = self._expires.get(queue)
@@ -479,8 +502,7 @@ class Channel(virtual.Channel):
             self._give_back(recorded, head=True)
         unrecorded = [e for e in back if e[2] is None]
         for q, payload, _ in reversed(unrecorded):
-            self.link.send("RPUSH", self.keys.queue_key(q, self._get_message_priority(payload)),
-                           _dumps(payload))
+            self.link.send("RPUSH", self.keys.queue_key(q, self._get_message_priority(payload)), _dumps(payload))
 
     def basic_cancel(self, consumer_tag: str) -> None:
         queue = self._tag_to_queue.get(consumer_tag)
@@ -510,18 +532,24 @@ def drop_unparseable(transport: Transport, queue: str, raw: str | bytes, recorde
     if recorded and tag is not None:
         keys = transport.keys
         field = tag.encode("utf-8", "surrogateescape")
-        transport.link.send_many([("HDEL", keys.unacked_key, field),
-                                  ("ZREM", keys.unacked_index_key, field)])
-    logger.error("redis: dropped a stored value from queue %r that is not a Kombu envelope "
-                 "(delivery tag %r): %.200r", queue, tag, raw)
+        transport.link.send_many([("HDEL", keys.unacked_key, field), ("ZREM", keys.unacked_index_key, field)])
+    logger.error(
+        "redis: dropped a stored value from queue %r that is not a Kombu envelope (delivery tag %r): %.200r",
+        queue,
+        tag,
+        raw,
+    )
 
 
 def _envelope(raw: str | bytes) -> dict[str, Any] | None:
     """``raw`` as a Kombu envelope (an object with a ``properties`` object), or ``None``."""
     try:
         payload = _loads(raw.decode() if isinstance(raw, bytes) else raw)
-        if isinstance(payload, dict) and isinstance(payload["properties"], dict) \
-                and "delivery_tag" in payload["properties"]:
+        if (
+            isinstance(payload, dict)
+            and isinstance(payload["properties"], dict)
+            and "delivery_tag" in payload["properties"]
+        ):
             return payload
     except (ValueError, KeyError, TypeError):
         pass
@@ -552,5 +580,3 @@ def _queue_expires(arguments: Any) -> int | None:
 def binding_ttl(expires_ms: int) -> int:
     """Kombu 5.7's binding-table lifetime for a queue expiring after ``expires_ms``."""
     return max(expires_ms * 2, 60 * 60 * 1000)
-
-

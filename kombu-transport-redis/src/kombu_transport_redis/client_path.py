@@ -33,8 +33,7 @@ from typing import Any
 import redis
 from redis import connection as redis_connection
 
-__all__ = ("TESTED_RANGE", "take_connection", "FastPath", "PublicPath", "choose", "in_tested_range",
-           "parse_option")
+__all__ = ("TESTED_RANGE", "take_connection", "FastPath", "PublicPath", "choose", "in_tested_range", "parse_option")
 
 logger = logging.getLogger(__name__)
 
@@ -184,8 +183,10 @@ def has_internals() -> bool:
 def has_public_api() -> bool:
     """Whether redis-py's connections have the public API :class:`PublicPath` needs."""
     cls = redis_connection.Connection
-    return all(hasattr(cls, name) for name in ("is_connected", "can_read", "send_packed_command",
-                                               "read_response", "connect", "disconnect"))
+    return all(
+        hasattr(cls, name)
+        for name in ("is_connected", "can_read", "send_packed_command", "read_response", "connect", "disconnect")
+    )
 
 
 def parse_option(value: Any) -> bool | None:
@@ -214,15 +215,16 @@ def choose(option: Any = "auto", version: str | None = None) -> FastPath:
     if forced is True and not internals:
         raise RuntimeError(f"client_fast_path=True, but redis-py {version} has no Connection._sock")
     if forced is False and not public:
-        raise RuntimeError(f"client_fast_path=False needs Connection.is_connected, which "
-                           f"redis-py {version} lacks (use the default, 'auto')")
+        raise RuntimeError(
+            f"client_fast_path=False needs Connection.is_connected, which "
+            f"redis-py {version} lacks (use the default, 'auto')"
+        )
     if forced is not None:
         path, why = (FAST if forced else PUBLIC), f"forced by client_fast_path={forced}"
     elif internals and in_tested_range(version):
         path, why = FAST, "inside the tested range"
     elif public:
-        path, why = PUBLIC, ("outside the tested range >=5,<9" if internals
-                             else "no Connection._sock")
+        path, why = PUBLIC, ("outside the tested range >=5,<9" if internals else "no Connection._sock")
     elif internals:
         path, why = FAST, "outside the tested range, but redis-py has no public alternative"
     else:

@@ -25,18 +25,36 @@ DEFAULT_SENTINEL_PORT = 26379
 
 #: TLS options understood in the URL query, ``Connection(ssl={...})`` and
 #: the transport options; passed to redis-py's ``SSLConnection``.
-SSL_OPTIONS = ("ssl_cert_reqs", "ssl_ca_certs", "ssl_ca_path", "ssl_ca_data", "ssl_certfile",
-               "ssl_keyfile", "ssl_password", "ssl_check_hostname", "ssl_min_version",
-               "ssl_ciphers")
+SSL_OPTIONS = (
+    "ssl_cert_reqs",
+    "ssl_ca_certs",
+    "ssl_ca_path",
+    "ssl_ca_data",
+    "ssl_certfile",
+    "ssl_keyfile",
+    "ssl_password",
+    "ssl_check_hostname",
+    "ssl_min_version",
+    "ssl_ciphers",
+)
 
 #: Socket options taken from the transport options.
-SOCKET_OPTIONS = ("socket_timeout", "socket_connect_timeout", "socket_keepalive",
-                  "socket_keepalive_options", "client_name", "retry_on_timeout")
+SOCKET_OPTIONS = (
+    "socket_timeout",
+    "socket_connect_timeout",
+    "socket_keepalive",
+    "socket_keepalive_options",
+    "client_name",
+    "retry_on_timeout",
+)
 
 _CERT_REQS = {
-    "none": _ssl.CERT_NONE, "cert_none": _ssl.CERT_NONE,
-    "optional": _ssl.CERT_OPTIONAL, "cert_optional": _ssl.CERT_OPTIONAL,
-    "required": _ssl.CERT_REQUIRED, "cert_required": _ssl.CERT_REQUIRED,
+    "none": _ssl.CERT_NONE,
+    "cert_none": _ssl.CERT_NONE,
+    "optional": _ssl.CERT_OPTIONAL,
+    "cert_optional": _ssl.CERT_OPTIONAL,
+    "required": _ssl.CERT_REQUIRED,
+    "cert_required": _ssl.CERT_REQUIRED,
 }
 
 
@@ -75,14 +93,14 @@ class ConnInfo:
     ``password`` is excluded from ``repr``.
     """
 
-    kind: str = "tcp"                      # tcp | unix | sentinel
+    kind: str = "tcp"  # tcp | unix | sentinel
     host: str = "127.0.0.1"
     port: int = DEFAULT_PORT
-    path: str | None = None               # unix socket
+    path: str | None = None  # unix socket
     db: int = 0
     username: str | None = None
     password: str | None = field(default=None, repr=False)
-    ssl: dict[str, Any] | None = None      # None: plain TCP
+    ssl: dict[str, Any] | None = None  # None: plain TCP
     sentinels: list[tuple[str, int]] = field(default_factory=list)
     master_name: str | None = None
     sentinel_kwargs: dict[str, Any] | None = field(default=None, repr=False)
@@ -96,15 +114,17 @@ class ConnInfo:
         # <password>), as redis-py does over HELLO: that also connects to a server
         # without a password (its default user is nopass); redis-py falls back
         # to the one-argument AUTH on servers older than 6.
-        kw: dict[str, Any] = {"db": self.db,
-                              "username": self.username or ("default" if self.password else None),
-                              "password": self.password,
-                              # The Link runs its own health checks between
-                              # pipelined replies; redis-py's would interleave.
-                              "health_check_interval": 0,
-                              # RESP2: PUB/SUB messages are plain replies, as
-                              # Kombu 5 reads them (RESP3 makes them pushes).
-                              "protocol": 2}
+        kw: dict[str, Any] = {
+            "db": self.db,
+            "username": self.username or ("default" if self.password else None),
+            "password": self.password,
+            # The Link runs its own health checks between
+            # pipelined replies; redis-py's would interleave.
+            "health_check_interval": 0,
+            # RESP2: PUB/SUB messages are plain replies, as
+            # Kombu 5 reads them (RESP3 makes them pushes).
+            "protocol": 2,
+        }
         kw.update({k: v for k, v in self.socket.items() if v is not None})
         if self.kind == "unix":
             kw["path"] = self.path
@@ -138,14 +158,13 @@ def conninfo_from_client(client: Any, options: Mapping[str, Any], scheme: str = 
     """Build :class:`ConnInfo` from a ``kombu.Connection`` and its transport options."""
     info = ConnInfo()
     hostname = getattr(client, "hostname", None) or "127.0.0.1"
-    info.port = int(getattr(client, "port", None) or
-                    (DEFAULT_SENTINEL_PORT if scheme == "sentinel" else DEFAULT_PORT))
+    info.port = int(getattr(client, "port", None) or (DEFAULT_SENTINEL_PORT if scheme == "sentinel" else DEFAULT_PORT))
     info.username = getattr(client, "userid", None) or None
     info.password = getattr(client, "password", None) or None
     vhost = getattr(client, "virtual_host", None)
     query: dict[str, Any] = {}
 
-    if "://" in hostname:                 # Kombu 5 style: redis+socket:///path
+    if "://" in hostname:  # Kombu 5 style: redis+socket:///path
         parts = urlsplit(hostname)
         query.update(_query_of(hostname))
         if parts.scheme == "socket":
@@ -197,8 +216,9 @@ def conninfo_from_client(client: Any, options: Mapping[str, Any], scheme: str = 
     return info
 
 
-def _ssl_options(scheme: str, client_ssl: Any, options: Mapping[str, Any],
-                 query: Mapping[str, Any]) -> dict[str, Any] | None:
+def _ssl_options(
+    scheme: str, client_ssl: Any, options: Mapping[str, Any], query: Mapping[str, Any]
+) -> dict[str, Any] | None:
     wanted = scheme == "rediss" or bool(client_ssl) or _as_bool(options.get("ssl", False))
     found: dict[str, Any] = {}
     for source in (options, query, client_ssl if isinstance(client_ssl, Mapping) else {}):
@@ -245,13 +265,17 @@ def make_pool(info: ConnInfo, max_connections: int | None = None) -> Any:
             sentinel_kwargs.setdefault("ssl", True)
         # redis-py leaves the Sentinel constructors unannotated.
         sentinel = rsentinel.Sentinel(  # type: ignore[no-untyped-call]
-            info.sentinels, min_other_sentinels=info.min_other_sentinels,
-            sentinel_kwargs=sentinel_kwargs or None, **conn_kw)
+            info.sentinels,
+            min_other_sentinels=info.min_other_sentinels,
+            sentinel_kwargs=sentinel_kwargs or None,
+            **conn_kw,
+        )
         master_kw: dict[str, Any] = {}
         if info.ssl is not None:
             master_kw["connection_class"] = _sentinel_ssl_class()
         return rsentinel.SentinelConnectionPool(  # type: ignore[no-untyped-call]
-            info.master_name, sentinel, **conn_kw, **master_kw)
+            info.master_name, sentinel, **conn_kw, **master_kw
+        )
     if info.kind == "unix":
         cls: Any = rconn.UnixDomainSocketConnection
     elif info.ssl is not None:

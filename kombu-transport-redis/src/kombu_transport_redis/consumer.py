@@ -53,7 +53,7 @@ class Poller(PubSubMixin):
         self.keys = transport.keys
         self.block_conn: Any = None
         self._block_id: int | None = None
-        self._brpop_keys: list[str] | None = None   # outstanding BRPOP's keys
+        self._brpop_keys: list[str] | None = None  # outstanding BRPOP's keys
         self.sub_conn: Any = None
         self._patterns: set[str] = set()
         self._rr = 0
@@ -114,7 +114,7 @@ class Poller(PubSubMixin):
                 strategy = self.transport.queue_order_strategy
                 if strategy == "sorted":
                     queues.sort()
-                elif strategy != "priority":        # round_robin (Kombu's default)
+                elif strategy != "priority":  # round_robin (Kombu's default)
                     k = self._rr % len(queues)
                     queues = queues[k:] + queues[:k]
                     self._rr += 1
@@ -124,18 +124,31 @@ class Poller(PubSubMixin):
             for record, qs in groups.items():
                 lists = [k for q in qs for k in keys.queue_keys(q)]
                 plans.append((ch, qs, record))
-                cmds.append(("EVALSHA", scripts.FETCH.sha, 2 + len(lists), keys.unacked_key,
-                             keys.unacked_index_key, *lists, want, now, "1" if record else "0"))
+                cmds.append(
+                    (
+                        "EVALSHA",
+                        scripts.FETCH.sha,
+                        2 + len(lists),
+                        keys.unacked_key,
+                        keys.unacked_index_key,
+                        *lists,
+                        want,
+                        now,
+                        "1" if record else "0",
+                    )
+                )
         if not cmds:
             return False
         link = transport.link
         entries = [Pending(c, None, True) for c in transport.take_ack_commands()]
-        entries += [Pending(cmd, _FetchReply(self, ch, record), False)
-                    for (ch, _qs, record), cmd in zip(plans, cmds, strict=True)]
+        entries += [
+            Pending(cmd, _FetchReply(self, ch, record), False)
+            for (ch, _qs, record), cmd in zip(plans, cmds, strict=True)
+        ]
         self.fetch_pending += len(cmds)
         self._fetch_got = False
         try:
-            link.send_batch(entries)     # acks and fetches: one socket write
+            link.send_batch(entries)  # acks and fetches: one socket write
         except BaseException:
             self.fetch_pending = 0
             raise
@@ -174,18 +187,16 @@ class Poller(PubSubMixin):
         except BaseException:
             self.fetch_pending = 0
             raise
-        if self.fetch_pending and not any(isinstance(p.callback, _FetchReply)
-                                          for p in link.pending):
+        if self.fetch_pending and not any(isinstance(p.callback, _FetchReply) for p in link.pending):
             self.fetch_pending = 0
             link.flush()
 
     def _on_fetch(self, ch: Channel, record: bool, reply: Any) -> None:
         self.fetch_pending = max(self.fetch_pending - 1, 0)
         if not reply or ch.closed:
-            if reply and ch.closed:      # recorded but undeliverable: give back
+            if reply and ch.closed:  # recorded but undeliverable: give back
                 for i in range(0, len(reply), 2):
-                    self._accept_popped(self.keys.queue_of_key(_text(reply[i])), reply[i + 1],
-                                        recorded=record)
+                    self._accept_popped(self.keys.queue_of_key(_text(reply[i])), reply[i + 1], recorded=record)
             return
         self._fetch_got = True
         keys = self.keys
@@ -279,8 +290,8 @@ class Poller(PubSubMixin):
         try:
             text: str | bytes = raw.decode() if isinstance(raw, bytes) else raw
         except UnicodeDecodeError:
-            text = raw      # not an envelope: accept_fetched drops it
-        if owner is None:       # consumer went away: straight back to the head
+            text = raw  # not an envelope: accept_fetched drops it
+        if owner is None:  # consumer went away: straight back to the head
             if recorded:
                 tag = _tag(text)
                 if tag is None or not isinstance(text, str):
@@ -308,8 +319,7 @@ class Poller(PubSubMixin):
                 continue
         if len(args) > 1:
             keys = self.keys
-            self.transport.link.send("EVALSHA", scripts.RECORD.sha, 2, keys.unacked_key,
-                                     keys.unacked_index_key, *args)
+            self.transport.link.send("EVALSHA", scripts.RECORD.sha, 2, keys.unacked_key, keys.unacked_index_key, *args)
 
     # -- the wait ---------------------------------------------------------------------------
     def brpop_outstanding(self) -> bool:
@@ -318,8 +328,7 @@ class Poller(PubSubMixin):
     def poll_brpop(self) -> bool:
         """Read the outstanding BRPOP answer if it already arrived; whether a message came."""
         conn = self.block_conn
-        if self._brpop_keys is None or conn is None or \
-                not self.transport.client_path.connected(conn):
+        if self._brpop_keys is None or conn is None or not self.transport.client_path.connected(conn):
             return False
         if conn.can_read(0):
             return self.read_brpop()
@@ -375,11 +384,13 @@ class Poller(PubSubMixin):
         if not interval:
             return
         now = time.monotonic()
-        if block is not None and self._brpop_keys is not None and \
-                now - self._brpop_sent_at > self.transport.brpop_timeout + interval:
+        if (
+            block is not None
+            and self._brpop_keys is not None
+            and now - self._brpop_sent_at > self.transport.brpop_timeout + interval
+        ):
             self._drop_block()
-            raise rexc.ConnectionError(
-                f"Redis did not answer BRPOP for {interval:.0f}s (health check)")
+            raise rexc.ConnectionError(f"Redis did not answer BRPOP for {interval:.0f}s (health check)")
         if sub is not None:
             if self._sub_ping_at is None:
                 if now - self._sub_last_read > interval:
@@ -389,8 +400,7 @@ class Poller(PubSubMixin):
                 self._patterns = set()
                 self._sub_ping_at = None
                 sub.disconnect()
-                raise rexc.ConnectionError(
-                    f"Redis did not answer PING on PUB/SUB for {interval:.0f}s (health check)")
+                raise rexc.ConnectionError(f"Redis did not answer PING on PUB/SUB for {interval:.0f}s (health check)")
 
     def close(self) -> None:
         try:

@@ -98,5 +98,4 @@ def register(transport: Transport, hub: Any) -> None:
     hub.on_tick.add(on_tick)
     if public:
         hub.call_repeatedly(TURN, poll_public)
-    hub.call_repeatedly(max(float(transport.unacked_restore_interval), 0.1),
-                        transport._maintain)
+    hub.call_repeatedly(max(float(transport.unacked_restore_interval), 0.1), transport._maintain)

@@ -101,7 +101,7 @@ class KeyLayout:
     def queue_of_key(self, key: str) -> str:
         """The queue name of a (prefixed) list key; inverse of :meth:`queue_key`."""
         if self.prefix and key.startswith(self.prefix):
-            key = key[len(self.prefix):]
+            key = key[len(self.prefix) :]
         name, sep, step = key.rpartition(self.sep)
         if sep and step.isdigit():
             return name
@@ -172,7 +172,7 @@ class KeyLayout:
         text = channel.decode() if isinstance(channel, bytes) else channel
         base = self.fanout_base
         if base and text.startswith(base):
-            text = text[len(base):]
+            text = text[len(base) :]
         if self.fanout_patterns:
             text = text.split("/", 1)[0]
         return text

@@ -49,8 +49,7 @@ def start_keeper(transport: Any, interval: float) -> LeaseKeeper:
     ``_lease_lost`` / ``_lease_client`` used here.
     """
     transport._lease_lost = False
-    return LeaseKeeper(transport, interval, renew=renew_leases,
-                       name="kombu-redis-lease").start()
+    return LeaseKeeper(transport, interval, renew=renew_leases, name="kombu-redis-lease").start()
 
 
 def renew_leases(transport: Any, tags: Sequence[str]) -> None:
@@ -66,14 +65,12 @@ def renew_leases(transport: Any, tags: Sequence[str]) -> None:
 
         from .conninfo import make_pool
 
-        client = transport._lease_client = redis.Redis(
-            connection_pool=make_pool(transport.conninfo, max_connections=2))
+        client = transport._lease_client = redis.Redis(connection_pool=make_pool(transport.conninfo, max_connections=2))
     now = time.time()
     tags = list(tags)
     pipe = client.pipeline(transaction=False)
     for i in range(0, len(tags), _CHUNK):
-        pipe.zadd(transport.keys.unacked_index_key, dict.fromkeys(tags[i:i + _CHUNK], now),
-                  xx=True)
+        pipe.zadd(transport.keys.unacked_index_key, dict.fromkeys(tags[i : i + _CHUNK], now), xx=True)
     pipe.execute()
 
 

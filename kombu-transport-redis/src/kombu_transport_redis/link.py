@@ -79,8 +79,7 @@ class Pending:
 
     __slots__ = ("args", "callback", "resend")
 
-    def __init__(self, args: tuple[Any, ...], callback: Callable[[Any], None] | None,
-                 resend: bool) -> None:
+    def __init__(self, args: tuple[Any, ...], callback: Callable[[Any], None] | None, resend: bool) -> None:
         self.args = args
         self.callback = callback
         self.resend = resend
@@ -95,8 +94,9 @@ class Link:
         scripts: Lua scripts loaded on every (re)connect.
     """
 
-    def __init__(self, pool: Any, scripts: Iterable[Script] = ALL,
-                 carry: Iterable[Pending] = (), path: FastPath = FAST) -> None:
+    def __init__(
+        self, pool: Any, scripts: Iterable[Script] = ALL, carry: Iterable[Pending] = (), path: FastPath = FAST
+    ) -> None:
         self.pool = pool
         #: How redis-py connections are looked at (:mod:`.client_path`).
         self.path = path
@@ -146,7 +146,7 @@ class Link:
             return
         before = kwargs.get("socket_timeout")
         bound = timeout if before is None else min(before, timeout)
-        kwargs["socket_timeout"] = bound        # for a connection made inside the block
+        kwargs["socket_timeout"] = bound  # for a connection made inside the block
         conn = self.conn
         if conn is not None:
             self.path.set_timeout(conn, bound)
@@ -172,8 +172,7 @@ class Link:
             if entry.resend:
                 self.pending.append(entry)
         if self.pending:
-            logger.info("redis: re-sending %d unanswered commands after reconnect",
-                        len(self.pending))
+            logger.info("redis: re-sending %d unanswered commands after reconnect", len(self.pending))
             packed = [pack_many([p.args for p in self.pending])]
             try:
                 conn.send_packed_command(packed, check_health=False)
@@ -196,8 +195,7 @@ class Link:
         conn = self.conn
         if conn is not None and self._connected(conn):
             try:
-                conn.send_packed_command([pack_many([e.args for e in entries])],
-                                         check_health=False)
+                conn.send_packed_command([pack_many([e.args for e in entries])], check_health=False)
             except BaseException:
                 self._drop()
                 raise
@@ -223,8 +221,7 @@ class Link:
         return self.conn is not None and self._connected(self.conn)
 
     # -- sending ----------------------------------------------------------------
-    def send(self, *args: Any, callback: Callable[[Any], None] | None = None,
-             resend: bool = True) -> None:
+    def send(self, *args: Any, callback: Callable[[Any], None] | None = None, resend: bool = True) -> None:
         """Write one command; its reply is read later (see the module doc)."""
         conn = self.conn
         if conn is None or not self._connected(conn):
@@ -395,11 +392,16 @@ class Link:
         """Run ``script`` now and return its result."""
         return self.call("EVALSHA", script.sha, len(keys), *keys, *args)
 
-    def send_script(self, script: Script, keys: list[str], args: list[Any],
-                    callback: Callable[[Any], None] | None = None, resend: bool = True) -> None:
+    def send_script(
+        self,
+        script: Script,
+        keys: list[str],
+        args: list[Any],
+        callback: Callable[[Any], None] | None = None,
+        resend: bool = True,
+    ) -> None:
         """Send ``script``; its result is read later (passed to ``callback``)."""
-        self.send("EVALSHA", script.sha, len(keys), *keys, *args,
-                  callback=callback, resend=resend)
+        self.send("EVALSHA", script.sha, len(keys), *keys, *args, callback=callback, resend=resend)
 
 
 class _Slot:

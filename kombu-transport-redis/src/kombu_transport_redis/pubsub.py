@@ -90,7 +90,7 @@ class PubSubMixin:
         self._patterns = wanted
         self.subscribed_new = bool(add)
         if started and not add:
-            self.subscribed_event = True      # already subscribed: nothing to confirm
+            self.subscribed_event = True  # already subscribed: nothing to confirm
         return conn if wanted else None
 
     def keyspace_patterns(self) -> set[str]:
@@ -138,8 +138,9 @@ class PubSubMixin:
             if not isinstance(base["properties"], dict):
                 raise TypeError("properties is not an object")
         except (ValueError, KeyError, TypeError):
-            logger.error("redis: dropped a broadcast on fanout exchange %r that is not a "
-                         "Kombu envelope: %.200r", exchange, data)
+            logger.error(
+                "redis: dropped a broadcast on fanout exchange %r that is not a Kombu envelope: %.200r", exchange, data
+            )
             return False
         records = []
         for ch, queue in receivers:

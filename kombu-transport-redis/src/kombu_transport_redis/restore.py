@@ -46,8 +46,7 @@ def restore_expired(transport: Transport) -> int:
     channel = None
     try:
         limit = int(transport.unacked_restore_limit or 1000)
-        tags = link.call("ZRANGEBYSCORE", keys.unacked_index_key, "-inf", repr(ceil),
-                         "LIMIT", 0, limit) or []
+        tags = link.call("ZRANGEBYSCORE", keys.unacked_index_key, "-inf", repr(ceil), "LIMIT", 0, limit) or []
         if not tags:
             return 0
         channel = transport.create_channel(transport)
@@ -83,10 +82,8 @@ def _restore_one(transport: Transport, channel: Any, tag: Any) -> int:
     except (ValueError, TypeError, KeyError, AttributeError):
         # Nothing could ever deliver it: dropped (once, by whoever removes it), not
         # found again by every sweep.
-        if link.evalsha(scripts.RESTORE_ROUTED, [keys.unacked_key, keys.unacked_index_key],
-                        [tag, "", "head"]):
-            logger.error("redis: dropped unacked record %r: not Kombu's format: %.200r",
-                         tag, value)
+        if link.evalsha(scripts.RESTORE_ROUTED, [keys.unacked_key, keys.unacked_index_key], [tag, "", "head"]):
+            logger.error("redis: dropped unacked record %r: not Kombu's format: %.200r", tag, value)
         return 0
     if not exchange:
         queues = [routing_key] if routing_key else []
@@ -95,13 +92,12 @@ def _restore_one(transport: Transport, channel: Any, tag: Any) -> int:
     if not queues:
         # Unroutable now (its queues and bindings are gone): dropped, as AMQP
         # drops an unroutable message and Kombu 5's restore does.
-        link.evalsha(scripts.RESTORE_ROUTED, [keys.unacked_key, keys.unacked_index_key],
-                     [tag, "", "head"])
-        logger.warning("redis: unacked delivery %r of exchange %r routes nowhere now; dropped",
-                       tag, exchange)
+        link.evalsha(scripts.RESTORE_ROUTED, [keys.unacked_key, keys.unacked_index_key], [tag, "", "head"])
+        logger.warning("redis: unacked delivery %r of exchange %r routes nowhere now; dropped", tag, exchange)
         return 0
     priority = channel._get_message_priority(payload)
     qkeys = [keys.queue_key(q, priority) for q in dict.fromkeys(queues)]
-    pushed = link.evalsha(scripts.RESTORE_ROUTED, [keys.unacked_key, keys.unacked_index_key, *qkeys],
-                          [tag, json.dumps(payload), "head"])
+    pushed = link.evalsha(
+        scripts.RESTORE_ROUTED, [keys.unacked_key, keys.unacked_index_key, *qkeys], [tag, json.dumps(payload), "head"]
+    )
     return int(pushed or 0)

@@ -13,8 +13,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass, field
 
-__all__ = ("Script", "FETCH", "RECORD", "RESTORE", "RESTORE_ROUTED", "PUBLISH_DIRECT",
-           "BIND_EXPIRING", "UNLOCK", "ALL")
+__all__ = ("Script", "FETCH", "RECORD", "RESTORE", "RESTORE_ROUTED", "PUBLISH_DIRECT", "BIND_EXPIRING", "UNLOCK", "ALL")
 
 
 @dataclass(frozen=True)
@@ -35,7 +34,9 @@ class Script:
 #: field delivery_tag -> '[envelope,exchange,routing_key]' and sorted set
 #: KEYS[2] gets delivery_tag with score ARGV[2] (seconds since the epoch).
 #: Returns a flat list: list key, message, list key, message, ...
-FETCH = Script("fetch", """
+FETCH = Script(
+    "fetch",
+    """
 local want = tonumber(ARGV[1])
 local now = ARGV[2]
 local record = ARGV[3] == '1'
@@ -72,18 +73,22 @@ for i = 3, #KEYS do
     end
 end
 return out
-""")
+""",
+)
 
 #: Record deliveries as unacknowledged, atomically: ARGV[1] is the time,
 #: then pairs delivery_tag, '[envelope,exchange,routing_key]'.
-RECORD = Script("record", """
+RECORD = Script(
+    "record",
+    """
 local now = ARGV[1]
 for i = 2, #ARGV, 2 do
     redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1])
     redis.call('ZADD', KEYS[2], now, ARGV[i])
 end
 return (#ARGV - 1) / 2
-""")
+""",
+)
 
 #: Give deliveries back to the queues they came from, each at most once:
 #: for each i, if field ARGV[2i] is still in hash KEYS[1] it is removed
@@ -91,7 +96,9 @@ return (#ARGV - 1) / 2
 #: KEYS[2+i], at the consuming end (RPUSH) when ARGV[1] == 'head', else at
 #: the far end (LPUSH). A delivery no longer recorded (acked, or restored by
 #: someone else) is not pushed. Returns how many were pushed.
-RESTORE = Script("restore", """
+RESTORE = Script(
+    "restore",
+    """
 local head = ARGV[1] == 'head'
 local pushed = 0
 for i = 1, #KEYS - 2 do
@@ -107,12 +114,15 @@ for i = 1, #KEYS - 2 do
     redis.call('ZREM', KEYS[2], tag)
 end
 return pushed
-""")
+""",
+)
 
 #: Restore one delivery of a consumer that is gone to every list KEYS[3..]
 #: its exchange routes it to, if it is still recorded in hash KEYS[1];
 #: ARGV: delivery_tag, message, 'head'|'tail'. Returns 1 when restored.
-RESTORE_ROUTED = Script("restore_routed", """
+RESTORE_ROUTED = Script(
+    "restore_routed",
+    """
 local tag = ARGV[1]
 if redis.call('HDEL', KEYS[1], tag) == 0 then
     redis.call('ZREM', KEYS[2], tag)
@@ -127,7 +137,8 @@ for i = 3, #KEYS do
     end
 end
 return 1
-""")
+""",
+)
 
 #: Direct-exchange publish routed by the server: push message ARGV[2] on
 #: every queue bound to the exchange (binding set KEYS[1]) with routing key
@@ -135,7 +146,9 @@ return 1
 #: suffix); ARGV[5] is the binding-member separator. Returns how many
 #: queues received it. Reading the bindings here keeps routing exact while
 #: other processes bind and unbind, without a round trip per publish.
-PUBLISH_DIRECT = Script("publish_direct", """
+PUBLISH_DIRECT = Script(
+    "publish_direct",
+    """
 local sep = ARGV[5]
 local seplen = #sep
 local n = 0
@@ -155,27 +168,33 @@ for _, m in ipairs(redis.call('SMEMBERS', KEYS[1])) do
     end
 end
 return n
-""")
+""",
+)
 
 #: Kombu 5.7's binding of an expiring queue: add member ARGV[1] to binding
 #: table KEYS[1] and raise exchange ARGV[2]'s deadline in sorted set KEYS[2]
 #: to ARGV[3] ms from now by the server clock (never lowering it).
-BIND_EXPIRING = Script("bind_expiring", """
+BIND_EXPIRING = Script(
+    "bind_expiring",
+    """
 redis.call('SADD', KEYS[1], ARGV[1])
 local now = redis.call('TIME')
 local ms = tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000)
 redis.call('ZADD', KEYS[2], 'GT', ms + tonumber(ARGV[3]), ARGV[2])
 return 1
-""")
+""",
+)
 
 #: Release lock KEYS[1] if it still holds our token ARGV[1] (the same
 #: token protocol as redis-py's Lock, which Kombu 5 uses for unacked_mutex).
-UNLOCK = Script("unlock", """
+UNLOCK = Script(
+    "unlock",
+    """
 if redis.call('GET', KEYS[1]) == ARGV[1] then
     return redis.call('DEL', KEYS[1])
 end
 return 0
-""")
+""",
+)
 
-ALL: tuple[Script, ...] = (FETCH, RECORD, RESTORE, RESTORE_ROUTED, PUBLISH_DIRECT,
-                           BIND_EXPIRING, UNLOCK)
+ALL: tuple[Script, ...] = (FETCH, RECORD, RESTORE, RESTORE_ROUTED, PUBLISH_DIRECT, BIND_EXPIRING, UNLOCK)

@@ -33,9 +33,20 @@ from .consumer import Poller
 from .keys import DEFAULT_SEP, PRIORITY_STEPS, KeyLayout
 from .link import Link, Pending
 
-__all__ = ("Transport", "SentinelTransport", "Channel", "QoS", "RedisConnectionError",
-           "RedisAuthenticationError", "RedisTimeoutError", "DEFAULT_PORT", "PRIORITY_STEPS",
-           "get_redis_error_classes", "get_redis_ConnectionError", "error_classes_t")
+__all__ = (
+    "Transport",
+    "SentinelTransport",
+    "Channel",
+    "QoS",
+    "RedisConnectionError",
+    "RedisAuthenticationError",
+    "RedisTimeoutError",
+    "DEFAULT_PORT",
+    "PRIORITY_STEPS",
+    "get_redis_error_classes",
+    "get_redis_ConnectionError",
+    "error_classes_t",
+)
 
 logger = logging.getLogger(__name__)
 
@@ -72,9 +83,7 @@ def get_redis_error_classes() -> error_classes_t:
 
     Celery's redis result backend retries on the first tuple.
     """
-    return error_classes_t(
-        Transport.connection_errors + (InconsistencyError, KeyError),
-        Transport.channel_errors)
+    return error_classes_t(Transport.connection_errors + (InconsistencyError, KeyError), Transport.channel_errors)
 
 
 def get_redis_ConnectionError() -> type[Exception]:
@@ -113,14 +122,20 @@ class Transport(virtual.Transport):
         asynchronous=True,
         exchange_type=frozenset(["direct", "topic", "fanout", "headers"]),
     )
-    connection_errors = (
-        virtual.Transport.connection_errors
-        + (RedisConnectionError, RedisAuthenticationError, RedisTimeoutError,
-           rexc.ConnectionError, rexc.TimeoutError, rexc.BusyLoadingError,
-           rexc.AuthenticationError, rexc.ReadOnlyError, socket.error, OSError, EOFError)
+    connection_errors = virtual.Transport.connection_errors + (
+        RedisConnectionError,
+        RedisAuthenticationError,
+        RedisTimeoutError,
+        rexc.ConnectionError,
+        rexc.TimeoutError,
+        rexc.BusyLoadingError,
+        rexc.AuthenticationError,
+        rexc.ReadOnlyError,
+        socket.error,
+        OSError,
+        EOFError,
     )
-    channel_errors = virtual.Transport.channel_errors + (
-        rexc.DataError, rexc.InvalidResponse, rexc.ResponseError)
+    channel_errors = virtual.Transport.channel_errors + (rexc.DataError, rexc.InvalidResponse, rexc.ResponseError)
 
     #: Defaults of the transport options (Kombu 5's names and values).
     visibility_timeout: float = 3600
@@ -141,9 +156,15 @@ class Transport(virtual.Transport):
         self.limited_exchanges: dict[str, tuple[bool, float]] = {}
         scheme = str(getattr(client, "transport_cls", "redis") or "redis")
         self.conninfo: ConnInfo = conninfo_from_client(client, opts, scheme=scheme)
-        for name in ("visibility_timeout", "unacked_mutex_expire", "unacked_restore_limit",
-                     "unacked_restore_interval", "lease_interval", "max_connections",
-                     "queue_order_strategy"):
+        for name in (
+            "visibility_timeout",
+            "unacked_mutex_expire",
+            "unacked_restore_limit",
+            "unacked_restore_interval",
+            "lease_interval",
+            "max_connections",
+            "queue_order_strategy",
+        ):
             if opts.get(name) is not None:
                 setattr(self, name, opts[name])
         if opts.get("brpop_timeout") is not None:
@@ -208,16 +229,14 @@ class Transport(virtual.Transport):
     def _enable_keyspace_events(self) -> bool:
         try:
             reply = self.link.call("CONFIG", "GET", "notify-keyspace-events")
-            current = reply[1].decode() if reply and isinstance(reply[1], bytes) else \
-                (reply[1] if reply else "")
+            current = reply[1].decode() if reply and isinstance(reply[1], bytes) else (reply[1] if reply else "")
             if "K" in current and ("l" in current or "A" in current):
                 return True
             flags = "".join(sorted(set(current + "Kl")))
             self.link.call("CONFIG", "SET", "notify-keyspace-events", flags)
             return True
         except rexc.ResponseError as exc:
-            logger.warning("redis: keyspace notifications unavailable (%s); waiting with BRPOP",
-                           exc)
+            logger.warning("redis: keyspace notifications unavailable (%s); waiting with BRPOP", exc)
             return False
 
     def _forget_after_fork(self) -> None:
@@ -272,12 +291,13 @@ class Transport(virtual.Transport):
             with self.link.bounded(self.conninfo.socket.get("socket_connect_timeout")):
                 self.link.connect()
                 self.link.call("PING")
-            self.link.last_io = 0.0     # the first publish confirms the new connection
+            self.link.last_io = 0.0  # the first publish confirms the new connection
         except (rexc.ConnectionError, rexc.TimeoutError, OSError) as exc:
             self._close_links()
             raise _connect_error_class(exc)(
                 f"cannot connect to {self.conninfo.describe()}: {type(exc).__name__}: "
-                f"{_scrub(str(exc), self.conninfo.password)}") from None
+                f"{_scrub(str(exc), self.conninfo.password)}"
+            ) from None
         return self
 
     def close_connection(self, connection: Any) -> None:
@@ -304,14 +324,16 @@ class Transport(virtual.Transport):
         for attempt in (1, 2):
             try:
                 if attempt == 2 or not link.connected:
-                    link.connect()          # re-sends the unanswered publishes
+                    link.connect()  # re-sends the unanswered publishes
                 link.flush(raise_deferred=False)
                 return
             except self.connection_errors as exc:
                 if attempt == 2:
-                    logger.warning("redis: %d publishes unconfirmed at close (%s); kept for "
-                                   "this Connection's next connect",
-                                   len(link.unanswered()), type(exc).__name__)
+                    logger.warning(
+                        "redis: %d publishes unconfirmed at close (%s); kept for this Connection's next connect",
+                        len(link.unanswered()),
+                        type(exc).__name__,
+                    )
 
     def _collect(self, connection: Any) -> None:
         """Drop every socket and thread without I/O (``Connection.collect``).
@@ -351,7 +373,7 @@ class Transport(virtual.Transport):
         self.poller.close()
         if self._link is not None:
             if flush and self._link.connected and self._link.pending:
-                try:   # e.g. a message a cancelled BRPOP brought back, pushed back above
+                try:  # e.g. a message a cancelled BRPOP brought back, pushed back above
                     self._link.flush(raise_deferred=False)
                 except self.connection_errors:
                     pass
@@ -470,12 +492,10 @@ class Transport(virtual.Transport):
                     ch.refresh_expiring()
 
     def _refresh_every(self) -> float:
-        expiring = [ms for ch in cast("list[Channel]", self.channels)
-                    for ms in ch._expires.values()]
+        expiring = [ms for ch in cast("list[Channel]", self.channels) for ms in ch._expires.values()]
         return max(min(expiring) / 1000 / 3, 0.1) if expiring else 60.0
 
-    def drain_events(self, connection: Any, timeout: float | None = None,
-                     **kwargs: Any) -> None:
+    def drain_events(self, connection: Any, timeout: float | None = None, **kwargs: Any) -> None:
         """Deliver one message (Kombu's virtual transports do the same) or raise ``socket.timeout``.
 
         A connection error on any of the transport's sockets drops them all
@@ -485,7 +505,7 @@ class Transport(virtual.Transport):
         try:
             self._drain(timeout)
         except TimeoutError:
-            raise                  # nothing came: not a connection error (an OSError)
+            raise  # nothing came: not a connection error (an OSError)
         except self.connection_errors:
             self._drop_sockets()
             raise
@@ -520,13 +540,13 @@ class Transport(virtual.Transport):
         if self._lease is None:
             self._after_delivery()
         if not any(c._buffer for c in cast("list[Channel]", self.channels)):
-            self.flush_acks()     # else they leave with the next fetch (or 64 at a time)
+            self.flush_acks()  # else they leave with the next fetch (or 64 at a time)
         return True
 
     def _drain(self, timeout: float | None) -> None:
         now = time.monotonic()
         if now - self._last_restore >= self.unacked_restore_interval:
-            self._maintain()      # also under constant load, not only when idle
+            self._maintain()  # also under constant load, not only when idle
         if self._deliver_one():
             return
         poller = self.poller
@@ -538,8 +558,9 @@ class Transport(virtual.Transport):
             remaining = None if deadline is None else deadline - time.monotonic()
             if poller.fetch_pending:
                 # Answers to a fetch already sent: wait for them (bounded).
-                poller.read_fetch(self.brpop_timeout if remaining is None
-                                  else max(min(remaining, self.brpop_timeout), 0))
+                poller.read_fetch(
+                    self.brpop_timeout if remaining is None else max(min(remaining, self.brpop_timeout), 0)
+                )
                 if not poller.fetch_pending and not poller._fetch_got:
                     fetched_empty = True
                 if poller.fetch_pending and remaining is not None and remaining <= 0:
@@ -568,8 +589,7 @@ class Transport(virtual.Transport):
             fetched_empty = False
 
     def _after_delivery(self) -> None:
-        if self._lease is None and any(ch._inflight
-                                       for ch in cast("list[Channel]", self.channels)):
+        if self._lease is None and any(ch._inflight for ch in cast("list[Channel]", self.channels)):
             self._ensure_lease()
 
     def register_with_event_loop(self, connection: Any, loop: Any) -> None:

@@ -67,9 +67,11 @@ class BindingStore:
         table = self._table_queue(exchange)
         if len(self.transport.sqs_name(table)) > MAX_NAME_LENGTH:
             if create:
-                logger.warning("sqs: exchange %r: its binding table's SQS name would be longer "
-                               "than 80 characters; its bindings are kept in this process only",
-                               exchange)
+                logger.warning(
+                    "sqs: exchange %r: its binding table's SQS name would be longer "
+                    "than 80 characters; its bindings are kept in this process only",
+                    exchange,
+                )
             return None
         try:
             return self.transport.queue_url(table, create=create)
@@ -110,9 +112,12 @@ class BindingStore:
         """Store ``binding`` of ``exchange``; whether it could be stored."""
         value = json.dumps(list(binding), default=str)
         if len(value) > _MAX_TAG_VALUE:
-            logger.warning("sqs: binding %r of exchange %r is too long to store on the server "
-                           "(SQS tags hold 256 characters); other processes will not route by it",
-                           binding, exchange)
+            logger.warning(
+                "sqs: binding %r of exchange %r is too long to store on the server "
+                "(SQS tags hold 256 characters); other processes will not route by it",
+                binding,
+                exchange,
+            )
             return False
         url = self._url(exchange, create=True)
         if url is None:
@@ -120,8 +125,12 @@ class BindingStore:
         tags = self._sqs.list_queue_tags(QueueUrl=url).get("Tags") or {}
         key = _tag_key(binding)
         if key not in tags and len(tags) >= _MAX_TAGS:
-            logger.warning("sqs: exchange %r has %d stored bindings, SQS's limit; binding %r "
-                           "is kept in this process only", exchange, len(tags) - 1, binding)
+            logger.warning(
+                "sqs: exchange %r has %d stored bindings, SQS's limit; binding %r is kept in this process only",
+                exchange,
+                len(tags) - 1,
+                binding,
+            )
             return False
         self._sqs.tag_queue(QueueUrl=url, Tags={_TYPE_TAG: type_, key: value})
         self._forget(exchange)

@@ -69,7 +69,7 @@ REDRIVE_POLICY_TTL = 300.0
 
 def _chunks(items: Sequence[Any], size: int = SQS_MAX_MESSAGES) -> Iterable[Sequence[Any]]:
     for i in range(0, len(items), size):
-        yield items[i:i + size]
+        yield items[i : i + size]
 
 
 def _renew_hook(channel: Channel, items: Sequence[tuple[str, str]]) -> None:
@@ -183,8 +183,9 @@ class Channel(virtual.Channel):
             url = self._url(queue, create=False)
         except ChannelError:
             return 0
-        attrs = self.sqs(queue).get_queue_attributes(
-            QueueUrl=url, AttributeNames=["ApproximateNumberOfMessages"])["Attributes"]
+        attrs = self.sqs(queue).get_queue_attributes(QueueUrl=url, AttributeNames=["ApproximateNumberOfMessages"])[
+            "Attributes"
+        ]
         return int(attrs.get("ApproximateNumberOfMessages", 0))
 
     def _purge(self, queue: str) -> int:
@@ -202,12 +203,18 @@ class Channel(virtual.Channel):
         client = self.sqs(queue)
         purged = 0
         while True:
-            records = client.receive_message(QueueUrl=url, MaxNumberOfMessages=SQS_MAX_MESSAGES,
-                                             WaitTimeSeconds=0).get("Messages") or []
+            records = (
+                client.receive_message(QueueUrl=url, MaxNumberOfMessages=SQS_MAX_MESSAGES, WaitTimeSeconds=0).get(
+                    "Messages"
+                )
+                or []
+            )
             if not records:
                 return purged
-            client.delete_message_batch(QueueUrl=url, Entries=[
-                {"Id": str(i), "ReceiptHandle": r["ReceiptHandle"]} for i, r in enumerate(records)])
+            client.delete_message_batch(
+                QueueUrl=url,
+                Entries=[{"Id": str(i), "ReceiptHandle": r["ReceiptHandle"]} for i, r in enumerate(records)],
+            )
             purged += len(records)
 
     def _delete(self, queue: str, *args: Any, **kwargs: Any) -> None:
@@ -233,8 +240,11 @@ class Channel(virtual.Channel):
             return
         value = json.dumps(dict(arguments), sort_keys=True, default=str)
         if len(value) > ARGUMENTS_TAG_MAX:
-            logger.warning("sqs: the arguments of queue %r are too long for a queue tag; "
-                           "processes that did not declare it will not enforce them", queue)
+            logger.warning(
+                "sqs: the arguments of queue %r are too long for a queue tag; "
+                "processes that did not declare it will not enforce them",
+                queue,
+            )
             return
         tags = {ARGUMENTS_TAG: value}
         if arguments.get("x-expires") is not None:
@@ -262,8 +272,9 @@ class Channel(virtual.Channel):
         type_, _ = store.load(exchange)
         if type_ is None or type_ not in self.exchange_types:
             return False
-        self.state.exchanges.setdefault(exchange, {
-            "type": type_, "durable": True, "auto_delete": False, "arguments": {}, "table": []})
+        self.state.exchanges.setdefault(
+            exchange, {"type": type_, "durable": True, "auto_delete": False, "arguments": {}, "table": []}
+        )
         return True
 
     def typeof(self, exchange: str, default: str = "direct") -> Any:
@@ -271,9 +282,16 @@ class Channel(virtual.Channel):
             self._stored(exchange)
         return super().typeof(exchange, default)
 
-    def exchange_declare(self, exchange: str | None = None, type: str = "direct",
-                         durable: bool = False, auto_delete: bool = False,
-                         arguments: Any = None, nowait: bool = False, passive: bool = False) -> None:
+    def exchange_declare(
+        self,
+        exchange: str | None = None,
+        type: str = "direct",
+        durable: bool = False,
+        auto_delete: bool = False,
+        arguments: Any = None,
+        nowait: bool = False,
+        passive: bool = False,
+    ) -> None:
         if passive and exchange:
             self._stored(exchange)
         super().exchange_declare(exchange, type, durable, auto_delete, arguments, nowait, passive)
@@ -295,8 +313,9 @@ class Channel(virtual.Channel):
         extra = [b for b in stored if b not in local]
         return [*local, *extra] if extra else local
 
-    def queue_bind(self, queue: str, exchange: str | None = None, routing_key: str = "",
-                   arguments: Any = None, **kwargs: Any) -> None:
+    def queue_bind(
+        self, queue: str, exchange: str | None = None, routing_key: str = "", arguments: Any = None, **kwargs: Any
+    ) -> None:
         new = not self.state.has_binding(queue, exchange or "amq.direct", routing_key)
         super().queue_bind(queue, exchange, routing_key, arguments, **kwargs)
         exchange = exchange or "amq.direct"
@@ -306,13 +325,17 @@ class Channel(virtual.Channel):
             binding = ex_type.prepare_bind(queue, exchange, routing_key, arguments)
             store.add(exchange, ex_type.type, binding)
 
-    def queue_unbind(self, queue: str, exchange: str | None = None, routing_key: str = "",
-                     arguments: Any = None, **kwargs: Any) -> None:
+    def queue_unbind(
+        self, queue: str, exchange: str | None = None, routing_key: str = "", arguments: Any = None, **kwargs: Any
+    ) -> None:
         exchange = exchange or "amq.direct"
         ex_type = self.typeof(exchange)
-        binding = ex_type.prepare_bind(queue, exchange, routing_key,
-                                       self.state.bindings.get(binding_key_t(queue, exchange, routing_key),
-                                                               arguments))
+        binding = ex_type.prepare_bind(
+            queue,
+            exchange,
+            routing_key,
+            self.state.bindings.get(binding_key_t(queue, exchange, routing_key), arguments),
+        )
         super().queue_unbind(queue, exchange, routing_key, arguments, **kwargs)
         store = self.connection.bindings
         if store is not None and not (self.supports_fanout and ex_type.type == "fanout"):
@@ -327,8 +350,7 @@ class Channel(virtual.Channel):
         if self.typeof(exchange).type == "fanout":
             self.connection.fanout.unsubscribe(exchange, queue)
 
-    def _put_fanout(self, exchange: str, message: dict[str, Any], routing_key: str,
-                    **kwargs: Any) -> None:
+    def _put_fanout(self, exchange: str, message: dict[str, Any], routing_key: str, **kwargs: Any) -> None:
         self.connection.fanout.publish(exchange, message)
 
     # -- producing ------------------------------------------------------------------
@@ -340,8 +362,7 @@ class Channel(virtual.Channel):
         attributes = props.get("message_attributes")
         if attributes is not None:
             params["MessageAttributes"] = attributes
-            message = {**message, "properties": {k: v for k, v in props.items()
-                                                 if k != "message_attributes"}}
+            message = {**message, "properties": {k: v for k, v in props.items() if k != "message_attributes"}}
             props = message["properties"]
         delay = resolve_delay(props)
         if is_fifo(url):
@@ -354,8 +375,9 @@ class Channel(virtual.Channel):
             else:
                 params["MessageDeduplicationId"] = uuid.uuid4().hex
             if delay:
-                logger.warning("sqs: FIFO queues take no per-message delay; "
-                               "ignoring a delay of %s s for %r", delay, queue)
+                logger.warning(
+                    "sqs: FIFO queues take no per-message delay; ignoring a delay of %s s for %r", delay, queue
+                )
         else:
             if props.get("MessageGroupId") is not None:
                 params["MessageGroupId"] = str(props["MessageGroupId"])
@@ -379,16 +401,18 @@ class Channel(virtual.Channel):
 
     @staticmethod
     def _with_not_before(message: dict[str, Any], when: float) -> dict[str, Any]:
-        props = {k: v for k, v in message["properties"].items()
-                 if k not in ("delay_seconds", "DelaySeconds")}
+        props = {k: v for k, v in message["properties"].items() if k not in ("delay_seconds", "DelaySeconds")}
         props[NOT_BEFORE] = when
         return {**message, "properties": props}
 
     def _content_dedup(self, queue: str, url: str) -> bool:
         known = self._fifo_dedup.get(url)
         if known is None:
-            attrs = self.sqs(queue).get_queue_attributes(
-                QueueUrl=url, AttributeNames=["ContentBasedDeduplication"]).get("Attributes", {})
+            attrs = (
+                self.sqs(queue)
+                .get_queue_attributes(QueueUrl=url, AttributeNames=["ContentBasedDeduplication"])
+                .get("Attributes", {})
+            )
             known = self._fifo_dedup[url] = str(attrs.get("ContentBasedDeduplication")).lower() == "true"
         return known
 
@@ -397,8 +421,11 @@ class Channel(virtual.Channel):
         """ReceiveMessage up to ``count`` (<= 10) envelopes from ``queue``; they are held."""
         url = self._url(queue)
         resp = self.sqs(queue).receive_message(
-            QueueUrl=url, MaxNumberOfMessages=max(1, min(count, SQS_MAX_MESSAGES)),
-            WaitTimeSeconds=wait, **self.connection.attribute_request)
+            QueueUrl=url,
+            MaxNumberOfMessages=max(1, min(count, SQS_MAX_MESSAGES)),
+            WaitTimeSeconds=wait,
+            **self.connection.attribute_request,
+        )
         records = resp.get("Messages")
         if not records:
             return []
@@ -428,13 +455,17 @@ class Channel(virtual.Channel):
             return False
         tag = props["delivery_tag"]
         body = {k: v for k, v in payload.items() if k != "redelivered"}
-        body["properties"] = {k: v for k, v in props.items()
-                              if k not in ("delivery_tag", "delivery_info")}
+        body["properties"] = {k: v for k, v in props.items() if k not in ("delivery_tag", "delivery_info")}
         body["properties"]["delivery_info"] = {
-            k: v for k, v in props.get("delivery_info", {}).items()
-            if k not in ("sqs_message", "sqs_queue", "redelivered")}
-        self.sqs(queue).send_message(QueueUrl=url, MessageBody=envelope.encode(
-            body, self.settings.base64_encoding), DelaySeconds=min(math.ceil(remaining), MAX_DELAY_SECONDS))
+            k: v
+            for k, v in props.get("delivery_info", {}).items()
+            if k not in ("sqs_message", "sqs_queue", "redelivered")
+        }
+        self.sqs(queue).send_message(
+            QueueUrl=url,
+            MessageBody=envelope.encode(body, self.settings.base64_encoding),
+            DelaySeconds=min(math.ceil(remaining), MAX_DELAY_SECONDS),
+        )
         with self._lock:
             self._held.pop(tag, None)
             self._deletes.setdefault(url, []).append(tag)
@@ -533,12 +564,16 @@ class Channel(virtual.Channel):
                 for url, handles in list(pending.items()):
                     while handles:
                         chunk = handles[:SQS_MAX_MESSAGES]
-                        resp = client.delete_message_batch(QueueUrl=url, Entries=[
-                            {"Id": str(i), "ReceiptHandle": h} for i, h in enumerate(chunk)])
+                        resp = client.delete_message_batch(
+                            QueueUrl=url, Entries=[{"Id": str(i), "ReceiptHandle": h} for i, h in enumerate(chunk)]
+                        )
                         del handles[:SQS_MAX_MESSAGES]
                         for failed in resp.get("Failed") or ():
-                            logger.warning("sqs: delete of an acked message failed on %s: %s",
-                                           url, failed.get("Message") or failed.get("Code"))
+                            logger.warning(
+                                "sqs: delete of an acked message failed on %s: %s",
+                                url,
+                                failed.get("Message") or failed.get("Code"),
+                            )
                     del pending[url]
             except Exception:
                 for url, handles in pending.items():
@@ -562,12 +597,16 @@ class Channel(virtual.Channel):
         client = self.sqs()
         for url, handles in by_url.items():
             for chunk in _chunks(handles):
-                resp = client.change_message_visibility_batch(QueueUrl=url, Entries=[
-                    {"Id": str(i), "ReceiptHandle": h, "VisibilityTimeout": seconds}
-                    for i, h in enumerate(chunk)])
+                resp = client.change_message_visibility_batch(
+                    QueueUrl=url,
+                    Entries=[
+                        {"Id": str(i), "ReceiptHandle": h, "VisibilityTimeout": seconds} for i, h in enumerate(chunk)
+                    ],
+                )
                 for failed in resp.get("Failed") or ():
-                    logger.info("sqs: visibility change failed on %s: %s", url,
-                                failed.get("Message") or failed.get("Code"))
+                    logger.info(
+                        "sqs: visibility change failed on %s: %s", url, failed.get("Message") or failed.get("Code")
+                    )
 
     def _discard(self, tag: Any) -> None:
         """``reject(requeue=False)``: delete, unless a redrive policy will dead-letter it."""
@@ -586,8 +625,9 @@ class Channel(virtual.Channel):
         cached = self._redrive.get(url)
         if cached is not None and now - cached[1] < REDRIVE_POLICY_TTL:
             return cached[0]
-        attrs = self.sqs(queue).get_queue_attributes(
-            QueueUrl=url, AttributeNames=["RedrivePolicy"]).get("Attributes", {})
+        attrs = (
+            self.sqs(queue).get_queue_attributes(QueueUrl=url, AttributeNames=["RedrivePolicy"]).get("Attributes", {})
+        )
         has = "RedrivePolicy" in attrs
         self._redrive[url] = (has, now)
         return has
@@ -622,8 +662,9 @@ class Channel(virtual.Channel):
             return
         vt = self.settings.visibility_timeout
         interval = self.settings.lease_interval or max(vt / 3.0, 0.2)
-        self._lease = LeaseKeeper(self, float(interval), renew=_renew_hook,
-                                  name=f"kombu-sqs-lease-{self.channel_id}").start()
+        self._lease = LeaseKeeper(
+            self, float(interval), renew=_renew_hook, name=f"kombu-sqs-lease-{self.channel_id}"
+        ).start()
 
     def _lease_messages(self) -> list[tuple[str, str]]:
         with self._lock:

@@ -66,8 +66,7 @@ class QueueExpiry:
                 continue
             try:
                 url = self.transport.queue_url(queue, create=False)
-                self.transport.clients.client("sqs").tag_queue(QueueUrl=url,
-                                                               Tags=self.used_tags(queue))
+                self.transport.clients.client("sqs").tag_queue(QueueUrl=url, Tags=self.used_tags(queue))
             except Exception as exc:  # noqa: BLE001 - retried on the next refresh
                 logger.warning("sqs: could not mark expiring queue %r as used: %r", queue, exc)
 

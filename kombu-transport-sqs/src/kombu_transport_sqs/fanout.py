@@ -34,8 +34,7 @@ class _SnsSubscription:
     """The queue side of a subscription (Kombu 5.7's class and method names)."""
 
     @staticmethod
-    def _set_policy_on_sqs_queue(sqs: Any, queue_url: str, policy: dict[str, Any],
-                                 topic_arn: str) -> None:
+    def _set_policy_on_sqs_queue(sqs: Any, queue_url: str, policy: dict[str, Any], topic_arn: str) -> None:
         """Store ``policy`` (letting ``topic_arn`` send) as the queue's access policy."""
         sqs.set_queue_attributes(QueueUrl=queue_url, Attributes={"Policy": json.dumps(policy)})
 
@@ -64,7 +63,8 @@ class SnsFanout:
             if not predefined.get("arn"):
                 raise UndefinedExchangeException(
                     f"exchange {exchange!r} must be defined in the 'predefined_exchanges' "
-                    "transport option (with its topic 'arn')")
+                    "transport option (with its topic 'arn')"
+                )
             arn = str(predefined["arn"])
         else:
             name = self.transport.sqs_name(exchange)
@@ -77,7 +77,8 @@ class SnsFanout:
     def _queue_arn(self, url: str) -> tuple[str, str | None]:
         """The queue's ARN and its access policy (JSON, if it has one)."""
         attrs = self.transport.clients.client("sqs").get_queue_attributes(
-            QueueUrl=url, AttributeNames=["QueueArn", "Policy"])["Attributes"]
+            QueueUrl=url, AttributeNames=["QueueArn", "Policy"]
+        )["Attributes"]
         return str(attrs["QueueArn"]), attrs.get("Policy")
 
     def subscribe(self, exchange: str, queue: str) -> str:
@@ -90,10 +91,15 @@ class SnsFanout:
         url = self.transport.queue_url(queue)
         queue_arn, policy = self._queue_arn(url)
         self._allow_topic(url, queue_arn, topic, policy)
-        arn = str(self.sns.subscribe(
-            TopicArn=topic, Protocol="sqs", Endpoint=queue_arn,
-            Attributes={"RawMessageDelivery": "true"}, ReturnSubscriptionArn=True,
-        )["SubscriptionArn"])
+        arn = str(
+            self.sns.subscribe(
+                TopicArn=topic,
+                Protocol="sqs",
+                Endpoint=queue_arn,
+                Attributes={"RawMessageDelivery": "true"},
+                ReturnSubscriptionArn=True,
+            )["SubscriptionArn"]
+        )
         with self._lock:
             self._subscriptions[key] = arn
         return arn
@@ -106,13 +112,17 @@ class SnsFanout:
         sid = f"kombu-sns-{topic.rsplit(':', 1)[-1]}"[:100]
         if any(isinstance(s, dict) and s.get("Sid") == sid for s in statements):
             return
-        statements.append({
-            "Sid": sid, "Effect": "Allow", "Principal": {"Service": "sns.amazonaws.com"},
-            "Action": "SQS:SendMessage", "Resource": queue_arn,
-            "Condition": {"ArnLike": {"aws:SourceArn": topic}},
-        })
-        _SnsSubscription._set_policy_on_sqs_queue(self.transport.clients.client("sqs"), url, doc,
-                                                  topic)
+        statements.append(
+            {
+                "Sid": sid,
+                "Effect": "Allow",
+                "Principal": {"Service": "sns.amazonaws.com"},
+                "Action": "SQS:SendMessage",
+                "Resource": queue_arn,
+                "Condition": {"ArnLike": {"aws:SourceArn": topic}},
+            }
+        )
+        _SnsSubscription._set_policy_on_sqs_queue(self.transport.clients.client("sqs"), url, doc, topic)
 
     def unsubscribe(self, exchange: str, queue: str) -> None:
         """Remove ``queue``'s subscription to ``exchange``'s topic (if any)."""
@@ -143,11 +153,9 @@ class SnsFanout:
         attributes = props.get("message_attributes")
         if attributes:
             params["MessageAttributes"] = attributes
-            message = {**message, "properties": {k: v for k, v in props.items()
-                                                 if k != "message_attributes"}}
+            message = {**message, "properties": {k: v for k, v in props.items() if k != "message_attributes"}}
         if is_fifo(exchange):
             params["MessageGroupId"] = str(props.get("MessageGroupId", "default"))
-            params["MessageDeduplicationId"] = str(props.get("MessageDeduplicationId")
-                                                   or uuid.uuid4().hex)
+            params["MessageDeduplicationId"] = str(props.get("MessageDeduplicationId") or uuid.uuid4().hex)
         params["Message"] = json.dumps(message)
         self.sns.publish(**params)

@@ -93,8 +93,7 @@ class PublishWindow:
             self._pending.setdefault(url, deque()).append(entry)
             if self._thread is None or not self._thread.is_alive():
                 self._closed = False
-                self._thread = threading.Thread(target=self._run, name="kombu-sqs-publisher",
-                                                daemon=True)
+                self._thread = threading.Thread(target=self._run, name="kombu-sqs-publisher", daemon=True)
                 self._thread.start()
             self._cond.notify_all()
 
@@ -119,8 +118,9 @@ class PublishWindow:
         try:
             self.flush(timeout)
         except Exception as exc:  # noqa: BLE001 - reported below
-            logger.error("sqs: %d published messages were not accepted by SQS before "
-                         "the connection closed: %r", len(self), exc)
+            logger.error(
+                "sqs: %d published messages were not accepted by SQS before the connection closed: %r", len(self), exc
+            )
         with self._cond:
             self._closed = True
             self._cond.notify_all()
@@ -154,7 +154,7 @@ class PublishWindow:
                     self._cond.wait(1.0)
                 total = sum(len(q) for q in self._pending.values())
                 if total < _BATCH and self.linger:
-                    self._cond.wait(self.linger)   # let a burst fill the batch
+                    self._cond.wait(self.linger)  # let a burst fill the batch
                 taken = self._take()
             if taken is None:
                 continue
@@ -163,8 +163,7 @@ class PublishWindow:
                 failed = self._send(url, batch)
             except Exception as exc:  # noqa: BLE001 - kept and raised by flush()
                 if _permanent(exc):
-                    logger.error("sqs: SQS refused %d published messages for %s: %r",
-                                 len(batch), url, exc)
+                    logger.error("sqs: SQS refused %d published messages for %s: %r", len(batch), url, exc)
                     failed = []
                 else:
                     with self._cond:
@@ -186,13 +185,15 @@ class PublishWindow:
     def _send(self, url: str, batch: list[dict[str, Any]]) -> list[dict[str, Any]]:
         """Send one batch; return the entries to retry (those refused for good are logged)."""
         resp = self.client_for().send_message_batch(
-            QueueUrl=url, Entries=[{"Id": str(i), **e} for i, e in enumerate(batch)])
+            QueueUrl=url, Entries=[{"Id": str(i), **e} for i, e in enumerate(batch)]
+        )
         retry = []
         for failed in resp.get("Failed") or ():
             entry = batch[int(failed["Id"])]
             if failed.get("SenderFault"):
-                logger.error("sqs: SQS refused a published message for %s: %s %s", url,
-                             failed.get("Code"), failed.get("Message"))
+                logger.error(
+                    "sqs: SQS refused a published message for %s: %s %s", url, failed.get("Code"), failed.get("Message")
+                )
             else:
                 retry.append(entry)
         return retry

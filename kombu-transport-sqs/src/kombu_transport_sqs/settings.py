@@ -83,8 +83,9 @@ class Settings:
             if "url" not in spec:
                 raise ValueError(f"predefined_queues[{name!r}] has no 'url'")
             if spec["url"].endswith(".fifo") != name.endswith(".fifo"):
-                raise ValueError(f"predefined queue {name!r}: a FIFO queue's name and URL "
-                                 f"must both end with .fifo ({spec['url']!r})")
+                raise ValueError(
+                    f"predefined queue {name!r}: a FIFO queue's name and URL must both end with .fifo ({spec['url']!r})"
+                )
         return cls(
             access_key_id=unquote(userid) if userid else None,
             secret_access_key=unquote(password) if password else None,
@@ -131,8 +132,7 @@ class Settings:
             system.append("ApproximateReceiveCount")
         out = {"MessageSystemAttributeNames": sorted(set(system))}
         if custom:
-            out["MessageAttributeNames"] = (["All"] if any(c.lower() == "all" for c in custom)
-                                            else sorted(set(custom)))
+            out["MessageAttributeNames"] = ["All"] if any(c.lower() == "all" for c in custom) else sorted(set(custom))
         return out
 
 
@@ -179,8 +179,7 @@ class ClientFactory:
             self._clients[cache_key] = (client, expires)
             return client
 
-    def _new_client(self, service: str, region: str | None, key: str | None,
-                    secret: str | None) -> tuple[Any, float]:
+    def _new_client(self, service: str, region: str | None, key: str | None, secret: str | None) -> tuple[Any, float]:
         import boto3
 
         s = self.settings
@@ -190,11 +189,13 @@ class ClientFactory:
             key, secret, token = self._assume_role(key, secret)
             # Renew well before the token runs out.
             expires = time.monotonic() + max(s.sts_token_timeout * 0.8, 1)
-        session = boto3.Session(aws_access_key_id=key, aws_secret_access_key=secret,
-                                aws_session_token=token, region_name=region)
+        session = boto3.Session(
+            aws_access_key_id=key, aws_secret_access_key=secret, aws_session_token=token, region_name=region
+        )
         if session.region_name is None:
-            session = boto3.Session(aws_access_key_id=key, aws_secret_access_key=secret,
-                                    aws_session_token=token, region_name=DEFAULT_REGION)
+            session = boto3.Session(
+                aws_access_key_id=key, aws_secret_access_key=secret, aws_session_token=token, region_name=DEFAULT_REGION
+            )
         kwargs: dict[str, Any] = {"config": self._config()}
         if s.endpoint_url is not None:
             kwargs["endpoint_url"] = s.endpoint_url
@@ -206,9 +207,10 @@ class ClientFactory:
         import boto3
 
         s = self.settings
-        sts = boto3.Session(aws_access_key_id=key, aws_secret_access_key=secret,
-                            region_name=s.region or DEFAULT_REGION).client(
-            "sts", **({"endpoint_url": s.endpoint_url} if s.endpoint_url else {}))
-        creds = sts.assume_role(RoleArn=s.sts_role_arn, RoleSessionName="kombu",
-                                DurationSeconds=s.sts_token_timeout)["Credentials"]
+        sts = boto3.Session(
+            aws_access_key_id=key, aws_secret_access_key=secret, region_name=s.region or DEFAULT_REGION
+        ).client("sts", **({"endpoint_url": s.endpoint_url} if s.endpoint_url else {}))
+        creds = sts.assume_role(RoleArn=s.sts_role_arn, RoleSessionName="kombu", DurationSeconds=s.sts_token_timeout)[
+            "Credentials"
+        ]
         return creds["AccessKeyId"], creds["SecretAccessKey"], creds["SessionToken"]

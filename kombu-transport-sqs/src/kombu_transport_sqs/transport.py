@@ -35,8 +35,15 @@ from .naming import entity_name, is_fifo
 from .publisher import PublishWindow
 from .settings import ClientFactory, Settings
 
-__all__ = ("Transport", "Channel", "QoS", "SNS", "SQSConnectionError", "UndefinedQueueException",
-           "DoesNotExistQueueException")
+__all__ = (
+    "Transport",
+    "Channel",
+    "QoS",
+    "SNS",
+    "SQSConnectionError",
+    "UndefinedQueueException",
+    "DoesNotExistQueueException",
+)
 
 logger = logging.getLogger(__name__)
 
@@ -74,8 +81,7 @@ class Transport(virtual.Transport):
         asynchronous=True,
         exchange_type=frozenset(["direct", "topic", "fanout", "headers"]),
     )
-    connection_errors = virtual.Transport.connection_errors + (
-        boto_exc.BotoCoreError, socket.error, SQSConnectionError)
+    connection_errors = virtual.Transport.connection_errors + (boto_exc.BotoCoreError, socket.error, SQSConnectionError)
     channel_errors = virtual.Transport.channel_errors + (boto_exc.ClientError,)
 
     def __init__(self, client: Any, **kwargs: Any) -> None:
@@ -90,7 +96,9 @@ class Transport(virtual.Transport):
         # Predefined queues are the only queues: no binding table queue can be made.
         self.bindings: BindingStore | None = (
             BindingStore(self, self.settings.binding_refresh_interval)
-            if self.settings.store_bindings and not self.settings.predefined_queues else None)
+            if self.settings.store_bindings and not self.settings.predefined_queues
+            else None
+        )
         self.publisher = PublishWindow(self._sqs_client)
         self.expiry = QueueExpiry(self)
         #: Whether a delivery burst is running (acks made in it are batched).
@@ -143,7 +151,8 @@ class Transport(virtual.Transport):
             spec = s.predefined_queues.get(queue) or s.predefined_queues.get(name)
             if spec is None:
                 raise UndefinedQueueException(
-                    f"queue {name!r} must be defined in the 'predefined_queues' transport option")
+                    f"queue {name!r} must be defined in the 'predefined_queues' transport option"
+                )
             url = str(spec["url"])
         else:
             url = self._lookup_or_create(queue, name, create)
@@ -199,13 +208,13 @@ class Transport(virtual.Transport):
         missing credentials raise :class:`SQSConnectionError`.
         """
         try:
-            self.clients.client("sqs").list_queues(
-                QueueNamePrefix=self.settings.queue_name_prefix, MaxResults=1)
+            self.clients.client("sqs").list_queues(QueueNamePrefix=self.settings.queue_name_prefix, MaxResults=1)
         except boto_exc.ClientError:
             pass
         except boto_exc.BotoCoreError as exc:
-            raise SQSConnectionError(f"cannot create the SQS client: {type(exc).__name__}: "
-                                     f"{self._scrub(str(exc))}") from None
+            raise SQSConnectionError(
+                f"cannot create the SQS client: {type(exc).__name__}: {self._scrub(str(exc))}"
+            ) from None
         return self
 
     def _scrub(self, text: str) -> str:
@@ -272,8 +281,7 @@ class Transport(virtual.Transport):
     def long_poll_seconds(self, queues: int) -> int:
         """``WaitTimeSeconds`` for a long poll: ``wait_time_seconds``, 1 s with several
         queues (they are polled in turn), short enough to keep expiring queues fresh."""
-        wait = self.settings.wait_time_seconds if queues == 1 else min(
-            self.settings.wait_time_seconds, 1)
+        wait = self.settings.wait_time_seconds if queues == 1 else min(self.settings.wait_time_seconds, 1)
         cap = self.expiry.poll_cap()
         return wait if cap is None else min(wait, cap)
 

@@ -184,7 +184,9 @@ class Hub:
         elif self._poller is not None:
             self._poller.unregister(fd)
 
-    def add(self, fd: Any, callback: Callable[..., Any], flags: int, args: tuple[Any, ...] = (), consolidate: bool = False) -> None:
+    def add(
+        self, fd: Any, callback: Callable[..., Any], flags: int, args: tuple[Any, ...] = (), consolidate: bool = False
+    ) -> None:
         """Call ``callback(*args)`` when ``fd`` has an event in ``flags``.
 
         ``fd`` is a descriptor, an object with ``fileno()``, or a list of them
@@ -282,7 +284,13 @@ class Hub:
             self._scheduler = iter(self.timer)
         return self._scheduler
 
-    def fire_timers(self, min_delay: float = 1, max_delay: float = 10, max_timers: int = 10, propagate: tuple[type[BaseException], ...] = ()) -> float:
+    def fire_timers(
+        self,
+        min_delay: float = 1,
+        max_delay: float = 10,
+        max_timers: int = 10,
+        propagate: tuple[type[BaseException], ...] = (),
+    ) -> float:
         """Run up to ``max_timers`` due timers; return how long the loop may wait for events.
 
         Errors from timers are logged unless their type is in ``propagate``.

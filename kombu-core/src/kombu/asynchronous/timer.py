@@ -25,7 +25,9 @@ DEFAULT_MAX_INTERVAL = 2
 EPOCH = datetime.fromtimestamp(0, timezone.utc)  # noqa: UP017 - Python 3.10
 
 
-def to_timestamp(d: datetime | float, default_timezone: tzinfo | None = timezone.utc, time: Callable[[], float] = monotonic) -> float:  # noqa: UP017
+def to_timestamp(
+    d: datetime | float, default_timezone: tzinfo | None = timezone.utc, time: Callable[[], float] = monotonic
+) -> float:  # noqa: UP017
     """Convert a wall-clock ``datetime`` to the timer's clock (``time``, monotonic); numbers pass through.
 
     A naive ``datetime`` is taken to be in ``default_timezone`` (UTC). The
@@ -53,7 +55,12 @@ class Entry:
 
     __slots__ = ("__weakref__", "_last_run", "args", "canceled", "fun", "kwargs", "tref")
 
-    def __init__(self, fun: Callable[..., Any], args: tuple[Any, ...] | list[Any] | None = None, kwargs: dict[str, Any] | None = None) -> None:
+    def __init__(
+        self,
+        fun: Callable[..., Any],
+        args: tuple[Any, ...] | list[Any] | None = None,
+        kwargs: dict[str, Any] | None = None,
+    ) -> None:
         self.fun = fun
         self.args = args or ()
         self.kwargs = kwargs or {}
@@ -96,7 +103,9 @@ class Timer:
 
     Entry: type[TimerEntry] = Entry
 
-    def __init__(self, max_interval: float | None = None, on_error: Callable[[BaseException], Any] | None = None, **kwargs: Any) -> None:
+    def __init__(
+        self, max_interval: float | None = None, on_error: Callable[[BaseException], Any] | None = None, **kwargs: Any
+    ) -> None:
         self.max_interval = float(max_interval or DEFAULT_MAX_INTERVAL)
         self.on_error = on_error or self.on_error
         self._queue: list[scheduled] = []
@@ -109,15 +118,36 @@ class Timer:
     def __exit__(self, *exc_info: object) -> None:
         self.stop()
 
-    def call_at(self, eta: float | datetime, fun: Callable[..., Any], args: tuple[Any, ...] = (), kwargs: dict[str, Any] | None = None, priority: int = 0) -> TimerEntry:
+    def call_at(
+        self,
+        eta: float | datetime,
+        fun: Callable[..., Any],
+        args: tuple[Any, ...] = (),
+        kwargs: dict[str, Any] | None = None,
+        priority: int = 0,
+    ) -> TimerEntry:
         """Run ``fun`` at monotonic time ``eta`` (or at a wall-clock ``datetime``)."""
         return self.enter_at(self.Entry(fun, args, kwargs), eta, priority)
 
-    def call_after(self, secs: float, fun: Callable[..., Any], args: tuple[Any, ...] = (), kwargs: dict[str, Any] | None = None, priority: int = 0) -> TimerEntry:
+    def call_after(
+        self,
+        secs: float,
+        fun: Callable[..., Any],
+        args: tuple[Any, ...] = (),
+        kwargs: dict[str, Any] | None = None,
+        priority: int = 0,
+    ) -> TimerEntry:
         """Run ``fun`` ``secs`` seconds from now."""
         return self.enter_after(secs, self.Entry(fun, args, kwargs), priority)
 
-    def call_repeatedly(self, secs: float, fun: Callable[..., Any], args: tuple[Any, ...] = (), kwargs: dict[str, Any] | None = None, priority: int = 0) -> TimerEntry:
+    def call_repeatedly(
+        self,
+        secs: float,
+        fun: Callable[..., Any],
+        args: tuple[Any, ...] = (),
+        kwargs: dict[str, Any] | None = None,
+        priority: int = 0,
+    ) -> TimerEntry:
         """Run ``fun`` every ``secs`` seconds, first ``secs`` from now, until the entry is canceled.
 
         The next run is scheduled even if ``fun`` raises.
@@ -138,7 +168,13 @@ class Timer:
         entry.args, entry.kwargs = (), {}
         return self.enter_after(secs, entry, priority)
 
-    def enter_at(self, entry: TimerEntry, eta: float | datetime | None = None, priority: int = 0, time: Callable[[], float] | None = None) -> TimerEntry:
+    def enter_at(
+        self,
+        entry: TimerEntry,
+        eta: float | datetime | None = None,
+        priority: int = 0,
+        time: Callable[[], float] | None = None,
+    ) -> TimerEntry:
         """Schedule ``entry`` at ``eta`` (now, by the clock ``time``, monotonic by default, if ``None``); return it."""
         if eta is None:
             eta = (time or monotonic)()
@@ -152,7 +188,9 @@ class Timer:
         heapq.heappush(self._queue, scheduled(eta, priority, entry))
         return entry
 
-    def enter_after(self, secs: float, entry: TimerEntry, priority: int = 0, time: Callable[[], float] | None = None) -> TimerEntry:
+    def enter_after(
+        self, secs: float, entry: TimerEntry, priority: int = 0, time: Callable[[], float] | None = None
+    ) -> TimerEntry:
         """Schedule ``entry`` ``secs`` seconds from now (by the clock ``time``, monotonic by default, like the timer's); return it."""
         return self.enter_at(entry, (time or monotonic)() + float(secs), priority)
 

@@ -72,7 +72,6 @@ def requires(*conditions: str) -> Callable[[Any], Any]:
     return mark
 
 
-
 class Recorder:
     """A consumer callback that keeps what it received.
 
@@ -308,8 +307,7 @@ class ConformanceBase:
                 pass
         return until()
 
-    def collect(self, conn: Connection, recorder: Recorder, count: int,
-                timeout: float | None = None) -> Recorder:
+    def collect(self, conn: Connection, recorder: Recorder, count: int, timeout: float | None = None) -> Recorder:
         """Drain until ``recorder`` holds ``count`` messages (bounded by ``timeout``)."""
         self.drain(conn, lambda: len(recorder) >= count, timeout)
         return recorder
@@ -335,8 +333,7 @@ class ConformanceBase:
         poll(check, self.timeout)
         return result[0] if result else None
 
-    def get_all(self, conn: Connection, queue: Queue, accept: Any = None,
-                limit: int = 1000) -> list[Message]:
+    def get_all(self, conn: Connection, queue: Queue, accept: Any = None, limit: int = 1000) -> list[Message]:
         """``Queue.get`` (acking each) until it returns ``None``; the messages in order."""
         bound = queue(conn.default_channel)
         got: list[Message] = []

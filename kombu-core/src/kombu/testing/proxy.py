@@ -59,9 +59,7 @@ class _Pair:
         for sock in (self.client, self.upstream):
             try:
                 if reset:
-                    sock.setsockopt(
-                        socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0)
-                    )
+                    sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
                 else:
                     sock.shutdown(socket.SHUT_RDWR)
             except OSError:
@@ -191,12 +189,8 @@ class FaultProxy:
         return rewrite_url(url, self.address)
 
     # -- internals -------------------------------------------------------
-    def _spawn(
-        self, target: Callable[..., object], name: str, *args: object
-    ) -> threading.Thread:
-        thread = threading.Thread(
-            target=target, args=args, name=f"kombu-fault-proxy-{name}", daemon=True
-        )
+    def _spawn(self, target: Callable[..., object], name: str, *args: object) -> threading.Thread:
+        thread = threading.Thread(target=target, args=args, name=f"kombu-fault-proxy-{name}", daemon=True)
         self._threads = [t for t in self._threads if t.is_alive()]
         self._threads.append(thread)
         thread.start()

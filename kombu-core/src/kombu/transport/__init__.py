@@ -60,9 +60,9 @@ class _KombuModuleAliases(importlib.abc.MetaPathFinder, importlib.abc.Loader):
     prefix = __name__ + "."
 
     def find_spec(self, fullname: str, path: Any = None, target: Any = None) -> importlib.machinery.ModuleSpec | None:
-        if not fullname.startswith(self.prefix) or "." in fullname[len(self.prefix):]:
+        if not fullname.startswith(self.prefix) or "." in fullname[len(self.prefix) :]:
             return None
-        name = fullname[len(self.prefix):]
+        name = fullname[len(self.prefix) :]
         from kombu.plugins import registry
 
         for info in registry().unique_transports():

@@ -19,8 +19,18 @@ if TYPE_CHECKING:
     from kombu.connection import Connection
     from kombu.hookspecs import Capabilities
 
-__all__ = ("Message", "StdChannel", "Management", "Transport", "Implements", "to_queue_arguments",
-           "apply_capabilities", "to_rabbitmq_queue_arguments", "RABBITMQ_QUEUE_ARGUMENTS", "maybe_s_to_ms")
+__all__ = (
+    "Message",
+    "StdChannel",
+    "Management",
+    "Transport",
+    "Implements",
+    "to_queue_arguments",
+    "apply_capabilities",
+    "to_rabbitmq_queue_arguments",
+    "RABBITMQ_QUEUE_ARGUMENTS",
+    "maybe_s_to_ms",
+)
 
 
 #: Kombu's queue options and the AMQP queue argument each becomes, with the
@@ -241,8 +251,7 @@ class Transport:
             self._reader = reader = self._make_reader(connection)
         reader(loop)
 
-    def _make_reader(self, connection: Any, timeout: type[BaseException] = TimeoutError,
-                     _errno: Any = errno) -> Any:
+    def _make_reader(self, connection: Any, timeout: type[BaseException] = TimeoutError, _errno: Any = errno) -> Any:
         drain_events = connection.drain_events
 
         def _read(loop: Any) -> None:

@@ -7,7 +7,13 @@ from typing import Any
 __all__ = ("get_manager",)
 
 
-def get_manager(client: Any, hostname: str | None = None, port: int | str | None = None, userid: str | None = None, password: str | None = None) -> Any:
+def get_manager(
+    client: Any,
+    hostname: str | None = None,
+    port: int | str | None = None,
+    userid: str | None = None,
+    password: str | None = None,
+) -> Any:
     """Return a ``pyrabbit.Client`` for the management API of ``client``'s broker.
 
     Unset arguments come from the connection's ``manager_*`` transport

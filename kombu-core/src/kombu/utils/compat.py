@@ -12,7 +12,17 @@ from typing import Any
 
 from kombu.exceptions import reraise  # Kombu 5 exports it here too
 
-__all__ = ("coro", "detect_environment", "entrypoints", "fileno", "get_gevent_concurrent_error", "maybe_fileno", "nested", "register_after_fork", "reraise")
+__all__ = (
+    "coro",
+    "detect_environment",
+    "entrypoints",
+    "fileno",
+    "get_gevent_concurrent_error",
+    "maybe_fileno",
+    "nested",
+    "register_after_fork",
+    "reraise",
+)
 
 FILENO_ERRORS = (AttributeError, ValueError, OSError)
 

@@ -319,7 +319,9 @@ def shufflecycle(it: list[Any]) -> Iterator[Any]:
         yield it[0]
 
 
-def fxrange(start: float = 1.0, stop: float | None = None, step: float = 1.0, repeatlast: bool = False) -> Iterator[float]:
+def fxrange(
+    start: float = 1.0, stop: float | None = None, step: float = 1.0, repeatlast: bool = False
+) -> Iterator[float]:
     """Yield floats ``start, start+step, ...`` up to and including ``stop``.
 
     With ``stop`` falsy the range is infinite. With ``repeatlast`` the last

@@ -25,7 +25,9 @@ class FairCycle:
     raised).
     """
 
-    def __init__(self, fun: Callable[..., Any], resources: Sequence[Any], predicate: type[BaseException] = Exception) -> None:
+    def __init__(
+        self, fun: Callable[..., Any], resources: Sequence[Any], predicate: type[BaseException] = Exception
+    ) -> None:
         self.fun = fun
         self.resources = resources
         self.predicate = predicate

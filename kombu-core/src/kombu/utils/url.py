@@ -10,8 +10,15 @@ from collections.abc import Mapping
 from typing import Any, NamedTuple
 from urllib.parse import parse_qsl, quote, unquote, urlparse, urlsplit
 
-__all__: tuple[str, ...] = ("urlparts", "url_to_parts", "parse_url", "as_url", "sanitize_url", "maybe_sanitize_url",
-           "parse_ssl_cert_reqs")
+__all__: tuple[str, ...] = (
+    "urlparts",
+    "url_to_parts",
+    "parse_url",
+    "as_url",
+    "sanitize_url",
+    "maybe_sanitize_url",
+    "parse_ssl_cert_reqs",
+)
 
 MASK = "**"
 
@@ -34,7 +41,7 @@ def url_to_parts(url: str) -> urlparts:
     if not scheme:
         raise ValueError(f"Malformed URL: {url!r}")
     # urlsplit only knows netlocs for some schemes; make it treat ours alike.
-    parts = urlsplit("http" + url[len(scheme):])
+    parts = urlsplit("http" + url[len(scheme) :])
     path = parts.path
     if path.startswith("/"):
         path = path[1:]

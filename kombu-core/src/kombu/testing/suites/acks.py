@@ -202,9 +202,17 @@ class RedeliveryIntegrityConformance(ConformanceBase):
             assert again.properties.get(key) == first.properties.get(key), key
 
     def _publish_rich(self, conn: Any, queue: Any) -> None:
-        self.publish(conn, queue, bytes(range(256)), content_type="application/x-kit-bin",
-                     content_encoding="binary", headers={"h": {"n": [1, "x"]}},
-                     correlation_id="c-9", reply_to="r-9", message_id="m-9")
+        self.publish(
+            conn,
+            queue,
+            bytes(range(256)),
+            content_type="application/x-kit-bin",
+            content_encoding="binary",
+            headers={"h": {"n": [1, "x"]}},
+            correlation_id="c-9",
+            reply_to="r-9",
+            message_id="m-9",
+        )
 
     def test_requeued_message_is_intact(self) -> None:
         from kombu import Consumer

@@ -43,15 +43,14 @@ class CapabilitiesConformance(ConformanceBase):
     def test_declarations_seen_by_another_connection(self) -> None:
         """With persistent declarations, a binding made by one client routes for all."""
         from kombu import Consumer, Producer
+
         first = self.connection()
         exchange = self.exchange("direct")
         queue = self.queue(exchange, routing_key="shared")
         queue(first.default_channel).declare()
 
         other = self.connection()
-        Producer(other.default_channel, exchange=exchange).publish(
-            "routed", routing_key="shared", declare=[]
-        )
+        Producer(other.default_channel, exchange=exchange).publish("routed", routing_key="shared", declare=[])
         rec = Recorder(ack=True)
         with Consumer(first.default_channel, [queue], callbacks=[rec], auto_declare=False):
             self.collect(first, rec, 1)

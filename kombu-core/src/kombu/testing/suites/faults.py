@@ -57,8 +57,9 @@ class ConnectionFaultConformance(ConformanceBase):
         first.ack()
         assert fault_proxy.cut(reset=True) >= 1, "the producer was not connected via the proxy"
 
-        publish = proxied.ensure(producer, producer.publish, max_retries=5,
-                                 interval_start=0, interval_step=0.2, interval_max=1)
+        publish = proxied.ensure(
+            producer, producer.publish, max_retries=5, interval_start=0, interval_step=0.2, interval_max=1
+        )
         publish("after", routing_key=queue.routing_key)
 
         rec = Recorder(ack=True)
@@ -92,11 +93,15 @@ class ConnectionFaultConformance(ConformanceBase):
                 pass
 
         drain = proxied.ensure(
-            consumer, drain_once, max_retries=10, interval_start=0, interval_step=0.2,
-            interval_max=1, on_revive=lambda channel: consumer.consume(),
+            consumer,
+            drain_once,
+            max_retries=10,
+            interval_start=0,
+            interval_step=0.2,
+            interval_max=1,
+            on_revive=lambda channel: consumer.consume(),
         )
-        self.drain_with(drain, lambda: set(rec.bodies) >= set(range(total)),
-                        self.redelivery_timeout)
+        self.drain_with(drain, lambda: set(rec.bodies) >= set(range(total)), self.redelivery_timeout)
         assert set(rec.bodies) == set(range(total)), f"lost messages: got {sorted(rec.bodies)}"
         assert fault_proxy.accepted >= 2, "the consumer did not reconnect through the proxy"
 
@@ -111,13 +116,10 @@ class ConnectionFaultConformance(ConformanceBase):
 
         def send(body: str, channel: Any) -> str:
             channels.append(channel)
-            Producer(channel, exchange=queue.exchange).publish(
-                body, routing_key=queue.routing_key
-            )
+            Producer(channel, exchange=queue.exchange).publish(body, routing_key=queue.routing_key)
             return body
 
-        send_retrying = proxied.autoretry(send, max_retries=5, interval_start=0,
-                                          interval_step=0.2, interval_max=1)
+        send_retrying = proxied.autoretry(send, max_retries=5, interval_start=0, interval_step=0.2, interval_max=1)
         result, _ = send_retrying("one")
         assert result == "one"
         first = self.get_eventually(queue(direct.default_channel))
@@ -170,9 +172,7 @@ class ConnectionFaultConformance(ConformanceBase):
         consumer = Consumer(proxied.default_channel, [queue], callbacks=[Recorder()])
         consumer.consume()
         fault_proxy.stop()  # the broker is gone: nothing accepts connections any more
-        errors = tuple(proxied.connection_errors) + tuple(
-            getattr(proxied, "recoverable_connection_errors", ())
-        )
+        errors = tuple(proxied.connection_errors) + tuple(getattr(proxied, "recoverable_connection_errors", ()))
         raised: list[BaseException] = []
         for _ in range(20):
             try:
@@ -183,9 +183,7 @@ class ConnectionFaultConformance(ConformanceBase):
                 raised.append(exc)
                 break
         assert raised, "drain_events on a dead connection never raised"
-        assert isinstance(raised[0], errors), (
-            f"{type(raised[0]).__name__} is not one of connection_errors {errors}"
-        )
+        assert isinstance(raised[0], errors), f"{type(raised[0]).__name__} is not one of connection_errors {errors}"
 
     def drain_with(self, step: Any, until: Any, timeout: float) -> bool:
         """Call ``step()`` until ``until()`` holds or ``timeout`` passes."""

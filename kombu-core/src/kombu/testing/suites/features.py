@@ -43,6 +43,7 @@ class PriorityConformance(ConformanceBase):
     @requires("priorities")
     def test_priority_with_consumer_and_prefetch_one(self) -> None:
         from kombu import Consumer
+
         conn = self.connection()
         queue = self.declared_queue(conn, max_priority=10)
         for priority in (1, 5, 9):
@@ -76,6 +77,7 @@ class PriorityConformance(ConformanceBase):
     @requires("!priorities")
     def test_undeclared_priorities_raise_on_queue(self) -> None:
         from kombu.exceptions import CapabilityNotSupported
+
         conn = self.connection()
         queue = self.queue(max_priority=10)
         with pytest.raises(CapabilityNotSupported):
@@ -84,6 +86,7 @@ class PriorityConformance(ConformanceBase):
     @requires("!priorities")
     def test_undeclared_priorities_raise_on_publish(self) -> None:
         from kombu.exceptions import CapabilityNotSupported
+
         conn = self.connection()
         queue = self.declared_queue(conn)
         with pytest.raises(CapabilityNotSupported):
@@ -164,6 +167,7 @@ class MessageTTLConformance(ConformanceBase):
     @requires("!message_ttl")
     def test_undeclared_message_ttl_raises_on_queue(self) -> None:
         from kombu.exceptions import CapabilityNotSupported
+
         conn = self.connection()
         queue = self.queue(message_ttl=1.0)
         with pytest.raises(CapabilityNotSupported):
@@ -172,6 +176,7 @@ class MessageTTLConformance(ConformanceBase):
     @requires("!message_ttl")
     def test_undeclared_message_ttl_raises_on_publish(self) -> None:
         from kombu.exceptions import CapabilityNotSupported
+
         conn = self.connection()
         queue = self.declared_queue(conn)
         with pytest.raises(CapabilityNotSupported):
@@ -221,6 +226,7 @@ class QueueExpiresConformance(ConformanceBase):
     @requires("!queue_expires")
     def test_undeclared_queue_expires_raises(self) -> None:
         from kombu.exceptions import CapabilityNotSupported
+
         conn = self.connection()
         queue = self.queue(expires=10.0)
         with pytest.raises(CapabilityNotSupported):
@@ -256,8 +262,9 @@ class PurgeSizeConformance(ConformanceBase):
             self.collect(conn, rec, 1)
             assert len(rec) == 1
             bound = queue(conn.default_channel)
-            assert poll(lambda: bound.queue_declare(passive=True).message_count == 2,
-                        self.timeout), "message_count must count ready messages only"
+            assert poll(lambda: bound.queue_declare(passive=True).message_count == 2, self.timeout), (
+                "message_count must count ready messages only"
+            )
             rec.messages[0].ack()
 
     def test_purge_of_empty_queue_returns_zero(self) -> None:
@@ -272,7 +279,6 @@ class PurgeSizeConformance(ConformanceBase):
         self.publish(conn, first, "a")
         self.publish(conn, second, "b")
         channel = conn.default_channel
-        assert poll(lambda: second(channel).queue_declare(passive=True).message_count == 1,
-                    self.timeout)
+        assert poll(lambda: second(channel).queue_declare(passive=True).message_count == 1, self.timeout)
         assert first(channel).purge() == 1
         assert second(channel).queue_declare(passive=True).message_count == 1

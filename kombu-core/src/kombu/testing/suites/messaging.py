@@ -155,8 +155,7 @@ class ConsumerConformance(ConformanceBase):
         first = self.declared_queue(conn)
         second = self.declared_queue(conn)
         rec = Recorder(ack=True)
-        with Consumer(conn.channel(), [first], callbacks=[rec]), \
-                Consumer(conn.channel(), [second], callbacks=[rec]):
+        with Consumer(conn.channel(), [first], callbacks=[rec]), Consumer(conn.channel(), [second], callbacks=[rec]):
             self.publish(conn, first, "on-channel-1")
             self.publish(conn, second, "on-channel-2")
             self.collect(conn, rec, 2)
@@ -215,8 +214,7 @@ class ConsumerConformance(ConformanceBase):
             message.ack()  # type: ignore[attr-defined]
 
         callback = Recorder()
-        with Consumer(conn.default_channel, [queue], callbacks=[callback],
-                      on_message=on_message):
+        with Consumer(conn.default_channel, [queue], callbacks=[callback], on_message=on_message):
             self.publish(conn, queue, [1, 2, 3])
             self.drain(conn, lambda: len(seen) >= 1)
         assert len(seen) == 1 and seen[0].payload == [1, 2, 3]  # type: ignore[attr-defined]
@@ -229,8 +227,10 @@ class ConsumerConformance(ConformanceBase):
         second = self.connection()
         queue = self.declared_queue(first)
         recs = [Recorder(ack=True), Recorder(ack=True)]
-        with Consumer(first.default_channel, [queue], callbacks=[recs[0]], prefetch_count=1), \
-                Consumer(second.default_channel, [queue], callbacks=[recs[1]], prefetch_count=1):
+        with (
+            Consumer(first.default_channel, [queue], callbacks=[recs[0]], prefetch_count=1),
+            Consumer(second.default_channel, [queue], callbacks=[recs[1]], prefetch_count=1),
+        ):
             for i in range(20):
                 self.publish(first, queue, i)
 

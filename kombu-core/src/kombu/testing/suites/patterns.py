@@ -174,6 +174,7 @@ class PatternsConformance(ConformanceBase):
     @requires("exchange:fanout")
     def test_pidbox_call_collects_a_reply_from_each_node(self) -> None:
         from kombu.pidbox import Mailbox
+
         mailbox = Mailbox(self.name("pidbox"), type="fanout")
         ready = threading.Event()
         stop = threading.Event()
@@ -185,8 +186,9 @@ class PatternsConformance(ConformanceBase):
                 try:
                     bound = mailbox(conn)
                     for hostname in ("n1", "n2"):
-                        node = bound.Node(hostname, handlers={"ping": lambda state, h=hostname: f"pong {h}"},
-                                          channel=conn.channel())
+                        node = bound.Node(
+                            hostname, handlers={"ping": lambda state, h=hostname: f"pong {h}"}, channel=conn.channel()
+                        )
                         node.listen()
                     # one round first: transports that subscribe lazily (Redis
                     # PUBSUB for fanout) only receive broadcasts after it

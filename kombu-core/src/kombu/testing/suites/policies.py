@@ -44,8 +44,7 @@ class MaxLengthConformance(ConformanceBase):
     @requires("max_length")
     def test_room_made_by_consuming_is_used_again(self) -> None:
         conn = self.connection()
-        queue = self.declared_queue(conn, max_length=1,
-                                    queue_arguments={"x-overflow": "reject-publish"})
+        queue = self.declared_queue(conn, max_length=1, queue_arguments={"x-overflow": "reject-publish"})
         bound = queue(conn.default_channel)
         self.publish(conn, queue, "first")
         self.publish(conn, queue, "refused")
@@ -82,8 +81,11 @@ class DeadLetterConformance(ConformanceBase):
         dlx = self.exchange("direct")
         dlq = self.queue(dlx, routing_key="dead")
         dlq(conn.default_channel).declare()
-        arguments = {"x-dead-letter-exchange": dlx.name, "x-dead-letter-routing-key": "dead",
-                     **source_kwargs.pop("queue_arguments", {})}
+        arguments = {
+            "x-dead-letter-exchange": dlx.name,
+            "x-dead-letter-routing-key": "dead",
+            **source_kwargs.pop("queue_arguments", {}),
+        }
         source = self.declared_queue(conn, queue_arguments=arguments, **source_kwargs)
         return source, dlq
 
@@ -161,8 +163,9 @@ class DeadLetterConformance(ConformanceBase):
         conn = self.connection()
         dlq = self.queue()
         dlq(conn.default_channel).declare()
-        source = self.declared_queue(conn, queue_arguments={"x-dead-letter-exchange": "",
-                                                            "x-dead-letter-routing-key": dlq.name})
+        source = self.declared_queue(
+            conn, queue_arguments={"x-dead-letter-exchange": "", "x-dead-letter-routing-key": dlq.name}
+        )
         self.publish(conn, source, "via default")
         message = self.get_eventually(source(conn.default_channel))
         assert message is not None

@@ -61,9 +61,7 @@ class PropertiesConformance(ConformanceBase):
 
     def test_explicit_content_type_and_binary_body(self) -> None:
         body = bytes(range(256))
-        message = self._roundtrip(
-            body, content_type="application/x-kit-binary", content_encoding="binary"
-        )
+        message = self._roundtrip(body, content_type="application/x-kit-binary", content_encoding="binary")
         assert message.content_type == "application/x-kit-binary"
         assert message.content_encoding == "binary"
         assert message.body == body
@@ -74,8 +72,11 @@ class PropertiesConformance(ConformanceBase):
         conn = self.connection()
         queue = self.declared_queue(conn)
         Producer(conn.default_channel, exchange=queue.exchange).publish(
-            "plain ✓ text", routing_key=queue.routing_key, serializer=None,
-            content_type="text/plain", content_encoding="utf-8",
+            "plain ✓ text",
+            routing_key=queue.routing_key,
+            serializer=None,
+            content_type="text/plain",
+            content_encoding="utf-8",
         )
         rec = Recorder(ack=True)
         with Consumer(conn.default_channel, [queue], callbacks=[rec]):

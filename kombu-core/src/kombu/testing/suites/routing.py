@@ -70,19 +70,14 @@ class ExchangeTypeRoutingConformance(ConformanceBase):
             queue = Queue(
                 qname,
                 bindings=[
-                    binding(exchange, routing_key=b.get("routing_key", ""),
-                            arguments=b.get("arguments"))
-                    for b in binds
+                    binding(exchange, routing_key=b.get("routing_key", ""), arguments=b.get("arguments")) for b in binds
                 ],
             )
             self._kit_queues.append(queue)
             queue(channel).declare()
             queues[label] = queue
         received: dict[str, Recorder] = {label: Recorder(ack=True) for label in queues}
-        consumers = [
-            Consumer(channel, [queue], callbacks=[received[label]])
-            for label, queue in queues.items()
-        ]
+        consumers = [Consumer(channel, [queue], callbacks=[received[label]]) for label, queue in queues.items()]
         for consumer in consumers:
             consumer.consume()
         try:
@@ -111,10 +106,18 @@ class RoutingConformance(ExchangeTypeRoutingConformance):
     def test_direct_routes_by_exact_key(self) -> None:
         got = self.route(
             "direct",
-            {"a": [{"routing_key": "a"}], "a2": [{"routing_key": "a"}],
-             "b": [{"routing_key": "b"}], "ab": [{"routing_key": "a"}, {"routing_key": "b"}]},
-            [{"body": "to-a", "routing_key": "a"}, {"body": "to-b", "routing_key": "b"},
-             {"body": "to-c", "routing_key": "c"}, {"body": "to-a.x", "routing_key": "a.x"}],
+            {
+                "a": [{"routing_key": "a"}],
+                "a2": [{"routing_key": "a"}],
+                "b": [{"routing_key": "b"}],
+                "ab": [{"routing_key": "a"}, {"routing_key": "b"}],
+            },
+            [
+                {"body": "to-a", "routing_key": "a"},
+                {"body": "to-b", "routing_key": "b"},
+                {"body": "to-c", "routing_key": "c"},
+                {"body": "to-a.x", "routing_key": "a.x"},
+            ],
             expected_total=5,
         )
         assert got == {"a": ["to-a"], "a2": ["to-a"], "b": ["to-b"], "ab": ["to-a", "to-b"]}
@@ -154,10 +157,7 @@ class RoutingConformance(ExchangeTypeRoutingConformance):
         patterns = sorted({pattern for pattern, _, _ in cases})
         keys = sorted({key for _, key, _ in cases})
         labels = {pattern: f"p{i}" for i, pattern in enumerate(patterns)}
-        expected = {
-            labels[p]: sorted(f"key:{k}" for k in keys if amqp_topic_match(p, k))
-            for p in patterns
-        }
+        expected = {labels[p]: sorted(f"key:{k}" for k in keys if amqp_topic_match(p, k)) for p in patterns}
         got = self.route(
             "topic",
             {labels[p]: [{"routing_key": p}] for p in patterns},
@@ -196,8 +196,7 @@ class RoutingConformance(ExchangeTypeRoutingConformance):
     def test_fanout_copies_to_every_queue_ignoring_key(self) -> None:
         got = self.route(
             "fanout",
-            {"one": [{"routing_key": "one"}], "two": [{"routing_key": "two"}],
-             "none": [{"routing_key": ""}]},
+            {"one": [{"routing_key": "one"}], "two": [{"routing_key": "two"}], "none": [{"routing_key": ""}]},
             [{"body": "news", "routing_key": "unrelated"}],
             expected_total=3,
         )
@@ -251,6 +250,7 @@ class RoutingConformance(ExchangeTypeRoutingConformance):
     @pytest.mark.parametrize("type_", ALL_TYPES)
     def test_undeclared_exchange_type_raises(self, type_: str) -> None:
         from kombu.exceptions import CapabilityNotSupported
+
         conn = self.connection()
         exchange = self.exchange(type_)
         with pytest.raises(CapabilityNotSupported):

@@ -26,8 +26,7 @@ JSON_BODY: dict[str, Any] = {
 # serializer -> (python module it needs or None, body that survives it)
 SERIALIZERS: dict[str, tuple[str | None, Any]] = {
     "json": (None, JSON_BODY),
-    "pickle": (None, {"set": {1, 2, 3}, "tuple": (1, "a"), "bytes": b"\x00\xff",
-                      "date": datetime.date(2024, 2, 29)}),
+    "pickle": (None, {"set": {1, 2, 3}, "tuple": (1, "a"), "bytes": b"\x00\xff", "date": datetime.date(2024, 2, 29)}),
     "yaml": ("yaml", {"list": [1, 2.5, "three"], "map": {"k": None, "t": True}}),
     "msgpack": ("msgpack", {"list": [1, 2, 3], "map": {"k": None}, "bytes": b"\x01\x02"}),
 }
@@ -111,8 +110,7 @@ class BadPayloadConformance(ConformanceBase):
             message.reject()
 
         rec = Recorder(ack=True)
-        with Consumer(conn.default_channel, [queue], callbacks=[rec], accept=accept,
-                      on_decode_error=on_decode_error):
+        with Consumer(conn.default_channel, [queue], callbacks=[rec], accept=accept, on_decode_error=on_decode_error):
             self.drain(conn, lambda: bool(errors) and len(rec) >= 1)
             self.watch(conn)
         assert rec.bodies == [{"good": True}], "the good message after a bad one was not received"
@@ -123,7 +121,9 @@ class BadPayloadConformance(ConformanceBase):
         from kombu.exceptions import DecodeError
 
         errors = self._expect_error_then_good(
-            None, body=b"{not json", content_type="application/json",
+            None,
+            body=b"{not json",
+            content_type="application/json",
             content_encoding="utf-8",
         )
         assert isinstance(errors[0], DecodeError)
@@ -132,7 +132,9 @@ class BadPayloadConformance(ConformanceBase):
         from kombu.exceptions import ContentDisallowed
 
         errors = self._expect_error_then_good(
-            ["json"], body=b"\x00\x01", content_type="application/x-kit-other",
+            ["json"],
+            body=b"\x00\x01",
+            content_type="application/x-kit-other",
             content_encoding="binary",
         )
         assert isinstance(errors[0], ContentDisallowed)
@@ -151,8 +153,11 @@ class BadPayloadConformance(ConformanceBase):
 
     def test_corrupt_compressed_body_goes_to_on_decode_error(self) -> None:
         self._expect_error_then_good(
-            None, body=b"definitely not zlib", content_type="application/json",
-            content_encoding="utf-8", headers={"compression": "application/x-gzip"},
+            None,
+            body=b"definitely not zlib",
+            content_type="application/json",
+            content_encoding="utf-8",
+            headers={"compression": "application/x-gzip"},
         )
 
     def test_decode_raises_in_on_message_and_next_arrives(self) -> None:
@@ -161,8 +166,7 @@ class BadPayloadConformance(ConformanceBase):
 
         conn = self.connection()
         queue = self.declared_queue(conn)
-        self.publish(conn, queue, b"{not json", content_type="application/json",
-                     content_encoding="utf-8")
+        self.publish(conn, queue, b"{not json", content_type="application/json", content_encoding="utf-8")
         self.publish(conn, queue, {"evil": 1}, serializer="pickle")
         self.publish(conn, queue, {"good": True})
         errors: list[Exception] = []
@@ -188,8 +192,7 @@ class BadPayloadConformance(ConformanceBase):
 
         conn = self.connection()
         queue = self.declared_queue(conn)
-        self.publish(conn, queue, b"{not json", content_type="application/json",
-                     content_encoding="utf-8")
+        self.publish(conn, queue, b"{not json", content_type="application/json", content_encoding="utf-8")
         self.publish(conn, queue, {"good": True})
         rec = Recorder(ack=True)
         raised: list[Exception] = []
@@ -213,8 +216,7 @@ class BadPayloadConformance(ConformanceBase):
     def _put_raw(self, conn: Any, queue: Any, mutate: Any) -> None:
         """Store an envelope made bad by ``mutate(envelope)`` on ``queue`` through ``_put``."""
         channel = conn.default_channel
-        envelope = channel.prepare_message("poison", content_type="application/json",
-                                           content_encoding="utf-8")
+        envelope = channel.prepare_message("poison", content_type="application/json", content_encoding="utf-8")
         props = envelope["properties"]
         props["delivery_tag"] = channel._next_delivery_tag()
         props["delivery_info"].update(exchange=queue.exchange.name, routing_key=queue.routing_key)
@@ -231,8 +233,9 @@ class BadPayloadConformance(ConformanceBase):
             dlx = self.exchange("direct")
             dlq = self.queue(dlx, routing_key="dead")
             dlq(conn.default_channel).declare()
-            queue = self.declared_queue(conn, queue_arguments={
-                "x-dead-letter-exchange": dlx.name, "x-dead-letter-routing-key": "dead"})
+            queue = self.declared_queue(
+                conn, queue_arguments={"x-dead-letter-exchange": dlx.name, "x-dead-letter-routing-key": "dead"}
+            )
         else:
             queue = self.declared_queue(conn)
         self._put_raw(conn, queue, mutate)
@@ -245,15 +248,13 @@ class BadPayloadConformance(ConformanceBase):
             message.reject()
 
         rec = Recorder(ack=True)
-        with Consumer(conn.default_channel, [queue], callbacks=[rec],
-                      on_decode_error=on_decode_error):
+        with Consumer(conn.default_channel, [queue], callbacks=[rec], on_decode_error=on_decode_error):
             self.drain(conn, lambda: bool(errors) and len(rec) >= 1)
             self.watch(conn)
         assert rec.bodies == [{"good": True}], "the good message after a poison one was not received"
         assert len(errors) == 1 and isinstance(errors[0], DecodeError), errors
         bound = queue(conn.default_channel)
-        assert not poll(lambda: bound.get() is not None, self.quiet_period), \
-            "the poison message came back"
+        assert not poll(lambda: bound.get() is not None, self.quiet_period), "the poison message came back"
         if dlq is not None:
             channel = conn.default_channel
             got: list[Any] = []
@@ -311,8 +312,7 @@ class BadPayloadConformance(ConformanceBase):
         assert rec.bodies == [{"good": True}]
         assert len(raised) == 1, f"the poison message raised {len(raised)} times"
         bound = queue(conn.default_channel)
-        assert not poll(lambda: bound.get() is not None, self.quiet_period), \
-            "the poison message came back"
+        assert not poll(lambda: bound.get() is not None, self.quiet_period), "the poison message came back"
 
     @requires("dead_lettering")
     @requires("virtual")

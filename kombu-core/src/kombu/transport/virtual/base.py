@@ -322,12 +322,24 @@ class Channel(QueuePolicies, AbstractChannel, base.StdChannel):
         self.state.exchanges.pop(exchange, None)
         self._routers.pop(exchange, None)
 
-    def exchange_bind(self, destination: str, source: str = "", routing_key: str = "",
-                      nowait: bool = False, arguments: Mapping[str, Any] | None = None) -> None:
+    def exchange_bind(
+        self,
+        destination: str,
+        source: str = "",
+        routing_key: str = "",
+        nowait: bool = False,
+        arguments: Mapping[str, Any] | None = None,
+    ) -> None:
         raise CapabilityNotSupported("exchange-to-exchange bindings are not supported by virtual transports")
 
-    def exchange_unbind(self, destination: str, source: str = "", routing_key: str = "",
-                        nowait: bool = False, arguments: Mapping[str, Any] | None = None) -> None:
+    def exchange_unbind(
+        self,
+        destination: str,
+        source: str = "",
+        routing_key: str = "",
+        nowait: bool = False,
+        arguments: Mapping[str, Any] | None = None,
+    ) -> None:
         raise CapabilityNotSupported("exchange-to-exchange bindings are not supported by virtual transports")
 
     def typeof(self, exchange: str, default: str = "direct") -> ExchangeType:
@@ -386,8 +398,14 @@ class Channel(QueuePolicies, AbstractChannel, base.StdChannel):
         self.state.queue_bindings_delete(queue)
         return size
 
-    def queue_bind(self, queue: str, exchange: str | None = None, routing_key: str = "",
-                   arguments: Mapping[str, Any] | None = None, **kwargs: Any) -> None:
+    def queue_bind(
+        self,
+        queue: str,
+        exchange: str | None = None,
+        routing_key: str = "",
+        arguments: Mapping[str, Any] | None = None,
+        **kwargs: Any,
+    ) -> None:
         """Bind ``queue`` to ``exchange``; binding twice is a no-op."""
         exchange = exchange or "amq.direct"
         if self.state.has_binding(queue, exchange, routing_key):
@@ -400,8 +418,14 @@ class Channel(QueuePolicies, AbstractChannel, base.StdChannel):
         if self.supports_fanout:
             self._queue_bind(exchange, *meta)
 
-    def queue_unbind(self, queue: str, exchange: str | None = None, routing_key: str = "",
-                     arguments: Mapping[str, Any] | None = None, **kwargs: Any) -> None:
+    def queue_unbind(
+        self,
+        queue: str,
+        exchange: str | None = None,
+        routing_key: str = "",
+        arguments: Mapping[str, Any] | None = None,
+        **kwargs: Any,
+    ) -> None:
         """Remove a binding made with :meth:`queue_bind`."""
         exchange = exchange or "amq.direct"
         if not self.state.has_binding(queue, exchange, routing_key):
@@ -443,8 +467,9 @@ class Channel(QueuePolicies, AbstractChannel, base.StdChannel):
 
     # -- routing ----------------------------------------------------------------------
 
-    def _lookup(self, exchange: str, routing_key: str, default: str | None = None,
-                headers: Mapping[str, Any] | None = None) -> list[str]:
+    def _lookup(
+        self, exchange: str, routing_key: str, default: str | None = None, headers: Mapping[str, Any] | None = None
+    ) -> list[str]:
         """Return the queues a message published to ``exchange`` reaches."""
         try:
             table = self.get_table(exchange)
@@ -460,19 +485,28 @@ class Channel(QueuePolicies, AbstractChannel, base.StdChannel):
         if not queues:
             default = default or self.deadletter_queue
             if default:
-                warnings.warn(UndeliverableWarning(
-                    f"Message could not be delivered: No queues bound to exchange {exchange!r} "
-                    f"using binding key {routing_key!r}; it goes to {default!r}"
-                ), stacklevel=2)
+                warnings.warn(
+                    UndeliverableWarning(
+                        f"Message could not be delivered: No queues bound to exchange {exchange!r} "
+                        f"using binding key {routing_key!r}; it goes to {default!r}"
+                    ),
+                    stacklevel=2,
+                )
                 self._new_queue(default)
                 return [default]
         return queues
 
     # -- publishing ---------------------------------------------------------------------
 
-    def prepare_message(self, body: Any, priority: int | None = None, content_type: str | None = None,
-                        content_encoding: str | None = None, headers: dict[str, Any] | None = None,
-                        properties: dict[str, Any] | None = None) -> dict[str, Any]:
+    def prepare_message(
+        self,
+        body: Any,
+        priority: int | None = None,
+        content_type: str | None = None,
+        content_encoding: str | None = None,
+        headers: dict[str, Any] | None = None,
+        properties: dict[str, Any] | None = None,
+    ) -> dict[str, Any]:
         """Build the stored envelope of a message."""
         properties = properties if properties is not None else {}
         properties.setdefault("delivery_info", {})
@@ -532,8 +566,14 @@ class Channel(QueuePolicies, AbstractChannel, base.StdChannel):
 
     # -- consuming ----------------------------------------------------------------------
 
-    def basic_consume(self, queue: str, no_ack: bool = False, callback: Callable[[Any], Any] | None = None,
-                      consumer_tag: str | None = None, **kwargs: Any) -> str:
+    def basic_consume(
+        self,
+        queue: str,
+        no_ack: bool = False,
+        callback: Callable[[Any], Any] | None = None,
+        consumer_tag: str | None = None,
+        **kwargs: Any,
+    ) -> str:
         """Start delivering messages from ``queue`` to ``callback``."""
         consumer_tag = consumer_tag or "ctag-" + uuid()
         assert callback is not None
@@ -595,8 +635,9 @@ class Channel(QueuePolicies, AbstractChannel, base.StdChannel):
     def _try_deliver(self, payload: dict[str, Any], queue: str) -> bool:
         """Like :meth:`_deliver`; ``False`` when the message was dead, not delivered."""
         try:  # inlined fast path of _dead_on_fetch: no policy, no expiration
-            check = self._policies.get(queue, UNKNOWN) is not None or \
-                payload["properties"].get("expiration") is not None
+            check = (
+                self._policies.get(queue, UNKNOWN) is not None or payload["properties"].get("expiration") is not None
+            )
         except (KeyError, TypeError, AttributeError):
             check = False  # malformed: delivered, its decode raises
         if check and self._dead_on_fetch(payload, queue):
@@ -711,8 +752,9 @@ class Channel(QueuePolicies, AbstractChannel, base.StdChannel):
         if message.queue:
             queues = [message.queue]
         else:
-            queues = self._lookup(delivery_info["exchange"], delivery_info["routing_key"],
-                                  headers=payload.get("headers"))
+            queues = self._lookup(
+                delivery_info["exchange"], delivery_info["routing_key"], headers=payload.get("headers")
+            )
         for queue in queues:
             self._put(queue, payload)
 

@@ -50,7 +50,11 @@ def _is_cycle(deaths: list[Any], queue: str, reason: str) -> bool:
 
 
 def dead_letter_envelope(
-    payload: Mapping[str, Any], queue: str, reason: str, policy: QueuePolicy, now: float,
+    payload: Mapping[str, Any],
+    queue: str,
+    reason: str,
+    policy: QueuePolicy,
+    now: float,
 ) -> tuple[str, str, dict[str, Any]] | None:
     """``(exchange, routing_key, envelope)`` to publish for a message that died in ``queue``.
 

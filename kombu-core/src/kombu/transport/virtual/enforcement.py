@@ -68,10 +68,10 @@ class QueuePolicies:
         def _size(self, queue: str) -> int: ...
         def _store_queue_arguments(self, queue: str, arguments: Mapping[str, Any]) -> None: ...
         def _load_queue_arguments(self, queue: str) -> Mapping[str, Any] | None: ...
-        def queue_delete(self, queue: str, if_unused: bool = False, if_empty: bool = False,
-                         **kwargs: Any) -> int | None: ...
-        def basic_publish(self, message: dict[str, Any], exchange: str, routing_key: str,
-                          **kwargs: Any) -> None: ...
+        def queue_delete(
+            self, queue: str, if_unused: bool = False, if_empty: bool = False, **kwargs: Any
+        ) -> int | None: ...
+        def basic_publish(self, message: dict[str, Any], exchange: str, routing_key: str, **kwargs: Any) -> None: ...
         def basic_ack(self, delivery_tag: Any, multiple: bool = False) -> None: ...
 
     def _record_policy(self, queue: str, policy: QueuePolicy | None, arguments: Mapping[str, Any] | None) -> None:
@@ -107,9 +107,9 @@ class QueuePolicies:
         state = self.state
         now = _monotonic()
         dead = [
-            queue for queue, expires in list(state.expiring.items())
-            if not state.queue_consumers.get(queue)
-            and now - state.queue_used.get(queue, now) >= expires / 1000.0
+            queue
+            for queue, expires in list(state.expiring.items())
+            if not state.queue_consumers.get(queue) and now - state.queue_used.get(queue, now) >= expires / 1000.0
         ]
         for queue in dead:
             logger.debug("virtual: queue %r expired (unused for its x-expires)", queue)
@@ -202,8 +202,7 @@ class QueuePolicies:
             self.basic_ack(message.delivery_tag)
         return True
 
-    def _discard_fetched(self, payload: dict[str, Any], queue: str, reason: str,
-                         policy: QueuePolicy | None) -> None:
+    def _discard_fetched(self, payload: dict[str, Any], queue: str, reason: str, policy: QueuePolicy | None) -> None:
         """A fetched message died (``reason``): dead-letter it if the queue says so, then drop it."""
         if policy is not None and policy.dead_letter_exchange is not None:
             self._dead_letter(payload, queue, reason, policy)

@@ -155,7 +155,7 @@ class HeadersRouter(Router):
             if queue in found:
                 continue
             hits = (k in headers and (v is None or headers[k] == v) for k, v in wanted.items())
-            if (any(hits) if match_any else all(hits)):
+            if any(hits) if match_any else all(hits):
                 found.append(queue)
         return found
 
@@ -207,8 +207,15 @@ class ExchangeType:
             # Every copy is its own delivery, with its own delivery tag.
             put(queue, message if i == 0 else channel._copy_envelope(message), **kwargs)
 
-    def equivalent(self, prev: Mapping[str, Any], exchange: str, type: str, durable: bool,
-                   auto_delete: bool, arguments: Mapping[str, Any] | None) -> bool:
+    def equivalent(
+        self,
+        prev: Mapping[str, Any],
+        exchange: str,
+        type: str,
+        durable: bool,
+        auto_delete: bool,
+        arguments: Mapping[str, Any] | None,
+    ) -> bool:
         """Whether a redeclaration matches the existing declaration ``prev``."""
         return (
             type == prev["type"]
@@ -238,9 +245,7 @@ class TopicExchange(ExchangeType):
 
     def key_to_pattern(self, rkey: str) -> str:
         """Kombu 5's stored regex for ``rkey`` (kept for mixed fleets; not used to route)."""
-        escaped = "".join(
-            c if c.isalnum() or c in ".#*" else ("\\000" if c == "\0" else "\\" + c) for c in rkey
-        )
+        escaped = "".join(c if c.isalnum() or c in ".#*" else ("\\000" if c == "\0" else "\\" + c) for c in rkey)
         return "^" + r"\.".join(self.wildcards.get(w, w) for w in escaped.split(".")) + "$"
 
 

@@ -90,8 +90,7 @@ class LeaseKeeper:
     failed ones.
     """
 
-    def __init__(self, owner: Any, interval: float, renew: RenewHook | None = None,
-                 name: str | None = None) -> None:
+    def __init__(self, owner: Any, interval: float, renew: RenewHook | None = None, name: str | None = None) -> None:
         if getattr(renew, "__self__", None) is owner and owner is not None:
             raise ValueError("renew must not be a bound method of the owner (it would keep it alive)")
         self._owner = weakref.ref(owner)
@@ -157,8 +156,7 @@ class LeaseKeeper:
             except Exception as exc:  # noqa: BLE001 - logged, retried next tick
                 self.errors += 1
                 level = logging.DEBUG if failing else logging.WARNING
-                logger.log(level, "%s: lease renewal failed (retrying in %.3gs): %r",
-                           self.name, self.interval, exc)
+                logger.log(level, "%s: lease renewal failed (retrying in %.3gs): %r", self.name, self.interval, exc)
                 failing = True
             else:
                 if failing:

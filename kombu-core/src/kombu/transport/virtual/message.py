@@ -31,8 +31,9 @@ class _Malformed(Exception):
     pass
 
 
-def _salvage(payload: Any) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any], dict[str, Any] | None,
-                                     str | None, str | None, str | None]:
+def _salvage(
+    payload: Any,
+) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any], dict[str, Any] | None, str | None, str | None, str | None]:
     """Usable parts of a malformed envelope, and what was wrong with it (``None``: nothing)."""
     problem = None
     if not isinstance(payload, dict):

@@ -105,8 +105,7 @@ class QueuePolicy:
         dlrk = arguments.get("x-dead-letter-routing-key")
         if dlrk is not None and dlx is None:
             raise InvalidQueueArgument(
-                "PRECONDITION_FAILED - invalid arg 'x-dead-letter-routing-key': "
-                "requires 'x-dead-letter-exchange'"
+                "PRECONDITION_FAILED - invalid arg 'x-dead-letter-routing-key': requires 'x-dead-letter-exchange'"
             )
         return cls(
             message_ttl=_non_negative_int(arguments, "x-message-ttl"),
