@@ -44,3 +44,28 @@ def test_a_transport_without_capabilities_fails_closed():
         queue = Queue("contract-undeclared", max_priority=10)
         with pytest.raises(CapabilityNotSupported):
             queue(conn.default_channel).declare()
+
+
+def _protocol_members(protocol: type) -> set[str]:
+    """The methods and attributes a protocol declares (not typing's own machinery)."""
+    declared = set(getattr(protocol, "__annotations__", {}))
+    declared |= {name for name, value in vars(protocol).items() if callable(value) and not name.startswith("__")}
+    return declared
+
+
+def test_every_installed_transport_meets_the_written_contract():
+    """Each plugin's transport class (and a virtual one's channel) has what kombu.transport.contract names."""
+    from kombu.plugins import registry
+    from kombu.transport import _import_target, virtual
+    from kombu.transport.contract import NativeTransport, VirtualStorage, VirtualWaiting
+
+    checked = []
+    for info in registry().unique_transports():
+        cls = _import_target(info.target)
+        missing = {m for m in _protocol_members(NativeTransport) if not hasattr(cls, m)}
+        if issubclass(cls, virtual.Transport):
+            missing |= {m for m in _protocol_members(VirtualStorage) if not hasattr(cls.Channel, m)}
+            missing |= {m for m in _protocol_members(VirtualWaiting) if not hasattr(cls, m)}
+        assert not missing, f"{info.name}: {sorted(missing)}"
+        checked.append(info.name)
+    assert "memory" in checked and len(checked) >= 2
