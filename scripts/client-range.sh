@@ -34,13 +34,16 @@ EOF
 )
 echo "client-range: lowest clients: $pins"
 
-if [ -n "${CLIENT_RANGE_REBUILD:-}" ] || [ "$(cat "$VENV/.pins" 2>/dev/null)" != "$pins" ]; then
+# The kit's serializer tests need the optional serializers too (else they would skip).
+extras=("PyYAML>=6" "msgpack>=1.0")
+stamp="$pins ${extras[*]}"
+if [ -n "${CLIENT_RANGE_REBUILD:-}" ] || [ "$(cat "$VENV/.pins" 2>/dev/null)" != "$stamp" ]; then
   rm -rf "$VENV"
   "$(dirname "$(readlink -f "$BASE_PY")")/python3" -m venv "$VENV"
   # shellcheck disable=SC2086
   "$VENV/bin/pip" install -q -e ./kombu-core -e ./kombu-transport-amqp -e ./kombu-transport-redis \
-    $pins "pytest>=8" "pytest-timeout>=2.3"
-  echo "$pins" > "$VENV/.pins"
+    $pins "${extras[@]}" "pytest>=8" "pytest-timeout>=2.3"
+  echo "$stamp" > "$VENV/.pins"
 fi
 "$VENV/bin/python" - <<'EOF'
 from importlib.metadata import version
