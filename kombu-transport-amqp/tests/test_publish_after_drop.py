@@ -111,3 +111,17 @@ def test_confirm_window_bookkeeping() -> None:
     window.reset()
     window.sent(("m", "", "a", False, False), 5)
     assert window.confirm(1, multiple=True, nack=True) == 1 and window.nacked == 1
+
+
+def test_pika_confirm_window_is_on_by_default() -> None:
+    """At-least-once publishing is pika://'s default too (speed never weakens it)."""
+    from kombu import Connection
+
+    from .conftest import URLS
+
+    with Connection(URLS["pika"]) as conn:
+        conn.connect()
+        assert conn.connection.confirm_window == 65536
+    with Connection(URLS["pika"], transport_options={"confirm_window": 0}) as conn:
+        conn.connect()
+        assert conn.connection.confirm_window == 0

@@ -162,7 +162,7 @@ def _count_calls(conn: Connection) -> list[str]:
 
 
 def test_publishes_leave_in_batches_and_are_on_sqs_after_close(uname: str) -> None:
-    opts = {"queue_name_prefix": uname, "wait_time_seconds": 1}
+    opts = {"queue_name_prefix": uname, "wait_time_seconds": 1, "batch_publish": True}
     q = Queue("batched", Exchange("batched.x", "direct"), routing_key="batched")
     with Connection(URL, transport_options=opts) as conn:
         q(conn.default_channel).declare()
@@ -176,8 +176,8 @@ def test_publishes_leave_in_batches_and_are_on_sqs_after_close(uname: str) -> No
         assert sorted(_collect(conn, [q], 25)) == list(range(25))
 
 
-def test_unbatched_publish_is_confirmed_one_by_one(uname: str) -> None:
-    opts = {"queue_name_prefix": uname, "wait_time_seconds": 1, "batch_publish": False}
+def test_publish_is_confirmed_one_by_one_by_default(uname: str) -> None:
+    opts = {"queue_name_prefix": uname, "wait_time_seconds": 1}
     q = Queue("single", Exchange("single.x", "direct"), routing_key="single")
     with Connection(URL, transport_options=opts) as conn:
         q(conn.default_channel).declare()

@@ -1,6 +1,7 @@
 """Publishing in batches: windowed confirmations instead of one request per message.
 
-With ``batch_publish`` (the default) a publish puts the message in the
+By default a publish is one ``SendMessage``, confirmed before ``publish``
+returns. With ``batch_publish=True`` (opt-in) a publish puts the message in the
 connection's window and returns; a sender thread sends the window with
 ``SendMessageBatch`` (up to 10 messages and 256 KiB per request, one queue at a
 time, in publish order). Guarantees:
@@ -17,10 +18,9 @@ time, in publish order). Guarantees:
   reaches the publisher;
 * the interpreter's exit waits (bounded) for the windows of open connections.
 
-What is not guaranteed: a process killed (SIGKILL) right after a publish
-returned may lose what was still in its window (a few milliseconds' worth).
-``batch_publish=False`` gives one ``SendMessage`` per publish, confirmed
-before ``publish`` returns.
+What batching gives up, and why it is opt-in: a process killed (SIGKILL) right
+after a publish returned may lose what was still in its window (a few
+milliseconds' worth) -- a returned publish that is neither on SQS nor re-sent.
 """
 
 from __future__ import annotations

@@ -53,7 +53,7 @@ class Settings:
     base64_encoding: bool = True
     lease_interval: float | None = None
     store_bindings: bool = True
-    batch_publish: bool = True
+    batch_publish: bool = False
     binding_refresh_interval: float = 1.0
 
     @classmethod
@@ -108,7 +108,7 @@ class Settings:
             base64_encoding=bool(opts.get("sqs_base64_encoding", True)),
             lease_interval=opts.get("lease_interval"),
             store_bindings=bool(opts.get("store_bindings", True)),
-            batch_publish=bool(opts.get("batch_publish", True)),
+            batch_publish=_flag(opts.get("batch_publish", False)),
             binding_refresh_interval=float(opts.get("binding_refresh_interval", 1.0)),
         )
 
@@ -214,3 +214,10 @@ class ClientFactory:
             "Credentials"
         ]
         return creds["AccessKeyId"], creds["SecretAccessKey"], creds["SessionToken"]
+
+
+def _flag(value: Any) -> bool:
+    """A boolean transport option, also from a URL query string ("false", "0", "no", "off")."""
+    if isinstance(value, str):
+        return value.strip().lower() not in ("", "0", "false", "no", "off")
+    return bool(value)

@@ -66,7 +66,10 @@ class ConnectionFaultConformance(ConformanceBase):
         with Consumer(direct.channel(), [queue], callbacks=[rec]):
             self.collect(direct, rec, 1)
             self.watch(direct)
-        assert rec.bodies == ["after"], "a publish retried by ensure() after a cut was lost"
+        # At-least-once: "after" must arrive; a publish whose confirm was lost in the cut
+        # ("before") may be re-sent as a duplicate, never anything else.
+        assert "after" in rec.bodies, "a publish retried by ensure() after a cut was lost"
+        assert set(rec.bodies) <= {"before", "after"}, rec.bodies
 
     @requires("network")
     def test_consumer_recovers_after_cut_mid_stream(self, fault_proxy: Any) -> None:
@@ -137,7 +140,10 @@ class ConnectionFaultConformance(ConformanceBase):
         with Consumer(direct.channel(), [queue], callbacks=[rec]):
             self.collect(direct, rec, 1)
             self.watch(direct)
-        assert rec.bodies == ["two"]
+        # At-least-once: "two" must arrive; "one", whose confirm may have been lost in the
+        # cut, may come again as a duplicate, never anything else.
+        assert "two" in rec.bodies, "a publish retried by autoretry() after a cut was lost"
+        assert set(rec.bodies) <= {"one", "two"}, rec.bodies
 
     @requires("network")
     def test_stalled_network_then_resume(self, fault_proxy: Any) -> None:
