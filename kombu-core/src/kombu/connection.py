@@ -1,12 +1,11 @@
-"""Connections to a broker: URL parsing, failover, retrying, channels."""
+"""Connections to a broker: URL parsing, failover, channels; retrying is :mod:`kombu.retry`'s."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
-from contextlib import contextmanager
 from itertools import count, cycle
 
-from kombu import exceptions
+from kombu import retry
 from kombu.abstract import maybe_channel
 
 # `typing` costs more to import than the rest of `import kombu`; annotations only need it for checkers.
@@ -21,10 +20,6 @@ def _logger() -> Any:
     import logging  # only when something is logged: keeps `import kombu` cheap
 
     return logging.getLogger(__name__)
-
-
-#: ``ensure()`` options that are also ``_ensure_connection()``'s retry policy.
-_RETRY_POLICY_KEYS = ("errback", "max_retries", "interval_start", "interval_step", "interval_max")
 
 
 def _env_flag(name: str) -> bool:
@@ -394,189 +389,18 @@ class Connection:
         """Whether the connection is open."""
         return self._connection is not None and self.transport.verify_connection(self._connection)
 
-    def _ensure_connection(
-        self,
-        errback: Callable[[BaseException, float], Any] | None = None,
-        max_retries: int | None = None,
-        interval_start: float = 2,
-        interval_step: float = 2,
-        interval_max: float = 30,
-        callback: Callable[[], Any] | None = None,
-        reraise_as_library_errors: bool = True,
-        timeout: float | None = None,
-    ) -> Any:
-        if self.connected:
-            return self._connection
-        from kombu.utils.functional import retry_over_time
+    # -- retrying (kombu.retry: the retry policy, one idea of its own) ---------------------
 
-        def on_error(exc: BaseException, intervals: Iterator[float], retries: int) -> float:
-            interval = next(intervals)
-            self.maybe_switch_next()
-            if errback:
-                errback(exc, interval)
-            return 0 if self.completes_cycle(retries) is False and len(self.alt) > 1 else interval
-
-        ctx = self._reraise_as_library_errors if reraise_as_library_errors else _dummy_context
-        with ctx():
-            return retry_over_time(
-                self._connection_factory,
-                self.recoverable_connection_errors,
-                (),
-                {},
-                on_error,
-                max_retries,
-                interval_start,
-                interval_step,
-                interval_max,
-                callback,
-                timeout=timeout,
-            )
-
-    def ensure_connection(self, *args: Any, **kwargs: Any) -> Connection:
-        """Open the connection, retrying with back-off; return ``self``.
-
-        Arguments (Kombu 5's): ``errback(exc, interval)`` called before each
-        retry, ``max_retries`` (``None``: forever), ``interval_start``,
-        ``interval_step``, ``interval_max``, ``callback`` (called while
-        waiting), ``timeout`` (seconds in all). The last error is raised as
-        :class:`~kombu.exceptions.OperationalError` when retries run out.
-        """
-        self._ensure_connection(*args, **kwargs)
-        return self
-
-    @contextmanager
-    def _reraise_as_library_errors(
-        self,
-        ConnectionError: type[BaseException] = exceptions.OperationalError,
-        ChannelError: type[BaseException] = exceptions.OperationalError,
-    ) -> Iterator[None]:
-        try:
-            yield
-        except (ConnectionError, ChannelError):
-            raise
-        except self.recoverable_connection_errors as exc:
-            raise ConnectionError(self._sanitize_error(exc)) from exc
-        except self.recoverable_channel_errors as exc:
-            raise ChannelError(self._sanitize_error(exc)) from exc
-
-    def _sanitize_error(self, exc: BaseException) -> str:
-        text = str(exc)
-        if self.password:
-            text = text.replace(self.password, "**")
-        return text
+    _ensure_connection = retry.connect
+    ensure_connection = retry.ensure_connection
+    _reraise_as_library_errors = retry.reraise_as_library_errors
+    _extract_failover_opts = retry.transport_policy
+    ensure = retry.ensure
+    autoretry = retry.autoretry
 
     def completes_cycle(self, retries: int) -> bool:
         """Whether ``retries`` retries have tried every alternate once."""
         return not (retries + 1) % len(self.alt) if self.alt else True
-
-    def ensure(
-        self,
-        obj: Any,
-        fun: Callable[..., Any],
-        errback: Callable[[BaseException, float], Any] | None = None,
-        max_retries: int | None = None,
-        interval_start: float = 1,
-        interval_step: float = 1,
-        interval_max: float = 1,
-        on_revive: Callable[[Any], Any] | None = None,
-        retry_errors: tuple[type[BaseException], ...] | None = None,
-    ) -> Callable[..., Any]:
-        """Wrap ``fun`` so it is retried when the connection or channel fails.
-
-        On a recoverable connection error the connection is reopened (with
-        back-off per the ``interval_*`` arguments), ``obj.revive(channel)`` is
-        called with a new channel, then ``fun`` is called again; on a
-        recoverable channel error only the channel is replaced. After
-        ``max_retries`` the error is raised.
-        """
-        if retry_errors is None:
-            retry_errors = ()
-
-        def _ensured(*args: Any, **kwargs: Any) -> Any:
-            got_connection = 0
-            conn_errors = self.recoverable_connection_errors
-            chan_errors = self.recoverable_channel_errors
-            has_modern_errors = hasattr(self.transport, "recoverable_connection_errors")
-            for retries in count(0):
-                try:
-                    return fun(*args, **kwargs)
-                except retry_errors as exc:
-                    if max_retries is not None and retries >= max_retries:
-                        raise
-                    self._debug("ensure retry policy error: %r", exc)
-                except conn_errors as exc:
-                    if got_connection and not has_modern_errors:
-                        raise
-                    if max_retries is not None and retries >= max_retries:
-                        raise
-                    self._debug("ensure connection error: %r", exc, exc_info=1)
-                    self.collect()
-                    errback and errback(exc, 0)
-                    remaining_retries = None
-                    if max_retries is not None:
-                        remaining_retries = max(max_retries - retries, 1)
-                    self._ensure_connection(
-                        errback,
-                        remaining_retries,
-                        interval_start,
-                        interval_step,
-                        interval_max,
-                        reraise_as_library_errors=False,
-                    )
-                    channel = self.channel()
-                    self.revive(channel)
-                    obj.revive(channel)
-                    if on_revive:
-                        on_revive(channel)
-                    got_connection += 1
-                except chan_errors as exc:
-                    if max_retries is not None and retries > max_retries:
-                        raise
-                    self._debug("ensure channel error: %r", exc, exc_info=1)
-                    errback and errback(exc, 0)
-                    self._default_channel = None
-                    channel = self.default_channel
-                    obj.revive(channel)
-                    if on_revive:
-                        on_revive(channel)
-
-        _ensured.__name__ = f"{getattr(fun, '__name__', 'fun')}(ensured)"
-        _ensured.__doc__ = fun.__doc__
-        _ensured.__module__ = getattr(fun, "__module__", __name__)
-        return _ensured
-
-    def autoretry(self, fun: Callable[..., Any], channel: Any = None, **ensure_options: Any) -> Callable[..., Any]:
-        """Wrap ``fun(*args, channel=...)`` so it is retried on connection errors.
-
-        The wrapper returns ``(result, channel)``; the channel is replaced
-        when the connection was re-established.
-        """
-        channels = [channel]
-
-        class Revival:
-            __name__ = getattr(fun, "__name__", None)
-            __module__ = getattr(fun, "__module__", None)  # type: ignore[assignment]
-            __doc__ = getattr(fun, "__doc__", None)
-
-            def __init__(self, connection: Connection) -> None:
-                self.connection = connection
-
-            def revive(self, channel: Any) -> None:
-                channels[0] = channel
-
-            def __call__(self, *args: Any, **kwargs: Any) -> tuple[Any, Any]:
-                # Read the channel on every attempt: ensure() revives it.
-                if channels[0] is None:
-                    # The first connect follows this call's retry policy (errback once
-                    # per failed attempt, max_retries), not only the transport options'.
-                    policy = self.connection._extract_failover_opts()
-                    policy.update((key, ensure_options[key]) for key in _RETRY_POLICY_KEYS if key in ensure_options)
-                    self.connection._ensure_connection(**policy)
-                    self.revive(self.connection.default_channel)
-                return fun(*args, channel=channels[0], **kwargs), channels[0]
-
-        revival = Revival(self)
-        return self.ensure(revival, revival, **ensure_options)
 
     def revive(self, new_channel: Any) -> None:
         """Drop the default channel when a new one replaces it after reconnecting."""
@@ -616,13 +440,6 @@ class Connection:
         if self._default_channel is None:
             self._default_channel = self.channel()
         return self._default_channel
-
-    def _extract_failover_opts(self) -> dict[str, Any]:
-        conn_opts: dict[str, Any] = {"timeout": self.connect_timeout}
-        for key in ("max_retries", "interval_start", "interval_step", "interval_max"):
-            if key in self.transport_options:
-                conn_opts[key] = self.transport_options[key]
-        return conn_opts
 
     def drain_events(self, **kwargs: Any) -> Any:
         """Wait for one event (a message) on any channel of this connection.
@@ -973,11 +790,6 @@ class Connection:
 
 
 BrokerConnection = Connection
-
-
-@contextmanager
-def _dummy_context(*args: Any, **kwargs: Any) -> Iterator[None]:
-    yield
 
 
 def __getattr__(name: str) -> Any:
