@@ -25,8 +25,9 @@ from typing import Any
 
 import amqp
 from amqp import transport as amqp_transport
+from kombu.utils.options import auto_flag
 
-__all__ = ("TESTED_RANGE", "in_tested_range", "missing_internals", "use_fast_path", "parse_option")
+__all__ = ("TESTED_RANGE", "in_tested_range", "missing_internals", "use_fast_path")
 
 logger = logging.getLogger(__name__)
 
@@ -67,27 +68,13 @@ def missing_internals() -> list[str]:
     return missing
 
 
-def parse_option(value: Any) -> bool | None:
-    """``client_fast_path`` as given (bool or URL-query string): True, False or None (auto)."""
-    if value is None or isinstance(value, bool):
-        return value
-    text = str(value).strip().lower()
-    if text == "auto":
-        return None
-    if text in ("1", "true", "yes", "on"):
-        return True
-    if text in ("0", "false", "no", "off"):
-        return False
-    raise ValueError(f"client_fast_path must be True, False or 'auto', not {value!r}")
-
-
 def use_fast_path(option: Any = "auto", version: str | None = None) -> bool:
     """Decide the path for a new connection (logged once per outcome at debug level).
 
     Raises ``ValueError`` for a bad option and ``RuntimeError`` when the fast
     path is forced but the installed py-amqp lacks what it needs.
     """
-    forced = parse_option(option)
+    forced = auto_flag(option, "client_fast_path")
     version = amqp.__version__ if version is None else version
     missing = missing_internals()
     if forced is True:

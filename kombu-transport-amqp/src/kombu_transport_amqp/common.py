@@ -9,6 +9,8 @@ import re
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from kombu.utils.options import TRUE_WORDS
+
 __all__ = (
     "DEFAULT_PORT",
     "DEFAULT_SSL_PORT",
@@ -65,7 +67,7 @@ def to_rabbitmq_queue_arguments(arguments: Mapping[str, Any] | None, **options: 
 def as_bool(value: Any) -> bool:
     """``"true"``/``"1"``/``"yes"``/``"on"`` (any case) and truthy non-strings are true."""
     if isinstance(value, str):
-        return value.strip().lower() in ("1", "true", "yes", "on")
+        return value.strip().lower() in TRUE_WORDS
     return bool(value)
 
 

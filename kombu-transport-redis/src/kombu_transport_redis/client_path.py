@@ -31,9 +31,10 @@ from collections.abc import Sequence
 from typing import Any
 
 import redis
+from kombu.utils.options import auto_flag
 from redis import connection as redis_connection
 
-__all__ = ("TESTED_RANGE", "take_connection", "FastPath", "PublicPath", "choose", "in_tested_range", "parse_option")
+__all__ = ("TESTED_RANGE", "take_connection", "FastPath", "PublicPath", "choose", "in_tested_range")
 
 logger = logging.getLogger(__name__)
 
@@ -189,27 +190,13 @@ def has_public_api() -> bool:
     )
 
 
-def parse_option(value: Any) -> bool | None:
-    """``client_fast_path`` as given (bool or URL-query string): True, False or None (auto)."""
-    if value is None or isinstance(value, bool):
-        return value
-    text = str(value).strip().lower()
-    if text == "auto":
-        return None
-    if text in ("1", "true", "yes", "on"):
-        return True
-    if text in ("0", "false", "no", "off"):
-        return False
-    raise ValueError(f"client_fast_path must be True, False or 'auto', not {value!r}")
-
-
 def choose(option: Any = "auto", version: str | None = None) -> FastPath:
     """The path for a transport (logged once per outcome at debug level).
 
     Raises ``ValueError`` for a bad option, ``RuntimeError`` when the forced
     (or only possible) path cannot work with the installed redis-py.
     """
-    forced = parse_option(option)
+    forced = auto_flag(option, "client_fast_path")
     version = redis.__version__ if version is None else version
     internals, public = has_internals(), has_public_api()
     if forced is True and not internals:
