@@ -30,7 +30,7 @@ them, a type checker verifies that it matches them, e.g.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any, Protocol, runtime_checkable
 
 __all__ = ("NativeTransport", "VirtualStorage", "VirtualStorageHooks", "VirtualWaiting")
@@ -91,7 +91,8 @@ class VirtualStorage(Protocol):
         """Take the next message of ``queue`` (a lease or a removal); raise ``queue.Empty`` if none.
 
         At-least-once transports hand out a lease here and delete the message
-        only when the engine acknowledges it (their ``QoS``); a delete-on-get
+        only when the engine settles the delivery
+        (:meth:`VirtualStorageHooks._settle_deliveries`); a delete-on-get
         transport loses a killed consumer's unacknowledged messages.
         """
 
@@ -116,7 +117,44 @@ class VirtualStorage(Protocol):
 
 
 class VirtualStorageHooks(Protocol):
-    """Optional hooks of a virtual channel; :class:`kombu.transport.virtual.Channel` has defaults."""
+    """Optional hooks of a virtual channel; :class:`kombu.transport.virtual.Channel` has defaults.
+
+    Settling and releasing: a transport whose ``_get`` hands out a lease
+    (keeps the message, hidden, until the application is done with it)
+    implements :meth:`_settle_deliveries` and :meth:`_release_deliveries`;
+    the engine's :class:`~kombu.transport.virtual.qos.QoS` keeps the
+    bookkeeping (prefetch, ``multiple``, dead-lettering, close) and calls
+    them. Per delivery, exactly one of them is called, at most once:
+
+    ============================================  ==============================================
+    the application / the engine                  hook
+    ============================================  ==============================================
+    ``ack`` (``multiple`` too)                    ``_settle_deliveries(ms, rejected=False)``
+    ``reject``/``nack``, no requeue               ``_settle_deliveries(ms, rejected=True)``,
+                                                  after dead-lettering
+    ``no_ack`` consumer, ``basic_get(no_ack)``    ``_settle_deliveries(ms, rejected=False)``,
+                                                  before the application sees it
+    ``reject``/``nack`` with requeue              ``_release_deliveries(ms, rejected=True)``
+    channel close, ``basic_recover``              ``_release_deliveries(ms, rejected=False)``,
+                                                  every unacked delivery in one call
+    consumer cancelled between fetch and          ``_release_deliveries(ms, rejected=False)``
+    delivery
+    ============================================  ==============================================
+
+    ``ms`` are :class:`kombu.transport.virtual.Message` objects (their
+    ``delivery_tag``, ``queue`` and ``_raw`` envelope identify the record; a
+    transport usually keeps a ``delivery_tag -> record`` map filled by
+    ``_get``). Where a released message goes is the transport's choice and
+    its README says it: redis puts a requeued message at the back (Kombu 5)
+    and one restored at close first in line; sqs releases a requeue with a
+    visibility delay when ``backoff_policy`` says so. A lease that must
+    outlive a slow consumer is renewed by
+    :class:`~kombu.transport.virtual.lease.LeaseKeeper` through
+    :meth:`_renew_leases`. A transport that defines neither hook behaves as
+    Kombu 5's virtual transports: ``_get`` removes the message, and giving it
+    back stores it again (:meth:`_restore_at_beginning` for a requeue,
+    :meth:`_restore` at close).
+    """
 
     #: ``True`` when the broker broadcasts fanout itself (``_put_fanout``) and
     #: stores bindings (``_queue_bind``/``_queue_unbind``/``get_table``).
@@ -142,6 +180,26 @@ class VirtualStorageHooks(Protocol):
 
     def _queue_bytes(self, queue: str) -> int:
         """The total body size of ``queue``'s ready messages (enables ``x-max-length-bytes``)."""
+
+    def _settle_deliveries(self, messages: Sequence[Any], *, rejected: bool) -> None:
+        """Remove these deliveries' broker-side records for good (acked, or rejected and dropped).
+
+        Must not raise for a message already settled or never recorded (a
+        ``no_ack`` fetch the transport did not lease). An exception
+        propagates to the application's ``ack``/``reject``; the message then
+        comes back when its lease ends (a duplicate, never a loss).
+        """
+
+    def _release_deliveries(self, messages: Sequence[Any], *, rejected: bool) -> None:
+        """Give these deliveries back to their queues, marked ``redelivered`` (the lease ends now).
+
+        ``rejected``: the application asked (requeue); otherwise the engine
+        gives them back unasked (close, ``basic_recover``, a cancelled
+        consumer). A message with no record here is stored again as a copy
+        (``super()._release_deliveries`` does that). At close an exception
+        is reported for every message of the call, which then comes back
+        when its lease ends.
+        """
 
     def _restore(self, message: Any) -> None:
         """Put an unacknowledged message back on its queue (channel close, recover)."""
