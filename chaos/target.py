@@ -6,17 +6,19 @@ instance of a :class:`Target` subclass. The suite calls, per run:
 once, then per scenario :meth:`Target.url`, and for the faults
 :meth:`Target.kill` + :meth:`Target.start` (``server-kill``) and
 :meth:`Target.inject_poison` (``poison``); :meth:`Target.stop` at the end.
+A target on a server process of its own is a :class:`chaos.servers.ServerTarget`.
 """
 
 from __future__ import annotations
 
 import socket
 import time
+import uuid
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-__all__ = ("FAULTS", "Target", "free_port", "wait_until")
+__all__ = ("FAULTS", "Target", "free_port", "poison_envelope", "wait_until")
 
 #: Every fault the suite knows, in the order the table lists them.
 FAULTS = ("server-kill", "tcp-cut", "idle-drop", "consumer-kill", "poison")
@@ -34,6 +36,8 @@ class Target:
     transport_options: dict[str, Any] = {}
     #: Seconds a killed consumer's unacked messages take to come back.
     redelivery_seconds = 5.0
+    #: The broker URL, formatted with ``host`` and ``port`` by :meth:`url`.
+    url_format = ""
 
     def available(self) -> str | None:
         """``None`` when the target can run here, else why not (a missing binary...)."""
@@ -58,7 +62,8 @@ class Target:
 
     def url(self, address: tuple[str, int] | None = None) -> str:
         """The broker URL of the server, or of ``address`` (a fault proxy in front of it)."""
-        raise NotImplementedError
+        host, port = address or self.address
+        return self.url_format.format(host=host, port=port)
 
     def inject_poison(self, queue: str) -> int:
         """Put undecodable messages on ``queue`` with the raw client; return how many."""
@@ -84,3 +89,26 @@ def wait_until(check: Callable[[], bool], timeout: float, what: str, interval: f
         if time.monotonic() > deadline:
             raise RuntimeError(f"{what} did not happen within {timeout:.0f} s")
         time.sleep(interval)
+
+
+def poison_envelope(queue: str, body: str, content_type: str, body_encoding: str | None = "base64") -> dict[str, Any]:
+    """A Kombu message envelope bound for ``queue`` as the virtual transports store it.
+
+    For :meth:`Target.inject_poison`: give it a ``body`` that is not the
+    ``body_encoding`` it claims, or a ``content_type`` consumers refuse.
+    """
+    properties: dict[str, Any] = {
+        "delivery_tag": str(uuid.uuid4()),
+        "priority": 0,
+        "delivery_mode": 2,
+        "delivery_info": {"exchange": queue, "routing_key": queue},
+    }
+    if body_encoding:
+        properties["body_encoding"] = body_encoding
+    return {
+        "body": body,
+        "content-encoding": "utf-8",
+        "content-type": content_type,
+        "headers": {},
+        "properties": properties,
+    }

@@ -20,10 +20,9 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
+from ..servers import HOST, ROOT, TOOLS, PrivateServer
 from ..target import FAULTS, Target, free_port, wait_until
 
-HOST = "127.0.0.1"
-ROOT = Path(__file__).resolve().parents[2]
 SERVICES = ROOT / "scripts" / "services.sh"
 FIXED_PORT = os.environ.get("KOMBU_CHAOS_AMQP_PORT")
 PRIVATE = FIXED_PORT is None and shutil.which("rabbitmq-server") is not None
@@ -37,27 +36,39 @@ def _answers(port: int) -> bool:
         return False
 
 
-class _Node:
-    """The private RabbitMQ node (one for every target of this module), by reference count."""
+class _Node(PrivateServer):
+    """The private RabbitMQ node (one for every target of this module), by reference count.
+
+    ``scripts/services.sh`` starts it detached (and waits for an AMQP login),
+    so there is no child process: :meth:`kill` signals the pid the node wrote.
+    """
+
+    program = "rabbitmq-server"
+    start_timeout = 20.0
 
     def __init__(self) -> None:
-        self.port = 0
+        super().__init__()
         self.users = 0
-        self.dir: Path | None = None
+
+    @property
+    def dir(self) -> Path:
+        # not under workdir: the node runs as the rabbitmq user, which must
+        # reach its files (a private temporary directory is not traversable)
+        return TOOLS / f"chaos-rabbitmq-{self.port}"
 
     def _env(self) -> dict[str, str]:
-        assert self.dir is not None
         return dict(os.environ, AMQP_PORT=str(self.port), SERVICES_DIR=str(self.dir), SERVICES_TIMEOUT="120")
 
-    def start(self, workdir: Path) -> None:  # noqa: ARG002 - see below
-        if not self.port:
-            while True:  # the node also listens on port + 20000 (Erlang distribution)
-                port = free_port()
-                if port < 45000 and not _answers(port + 20000):
-                    break
-            # not under workdir: the node runs as the rabbitmq user, which must
-            # reach its files (a private temporary directory is not traversable)
-            self.port, self.dir = port, ROOT / ".services" / f"chaos-rabbitmq-{port}"
+    def pick_port(self) -> int:
+        while True:  # the node also listens on port + 20000 (Erlang distribution)
+            port = free_port()
+            if port < 45000 and not _answers(port + 20000):
+                return port
+
+    def answers(self) -> bool:
+        return _answers(self.port)
+
+    def launch(self, workdir: Path) -> None:
         run = subprocess.run(
             ["bash", str(SERVICES), "rabbitmq"],
             env=self._env(),
@@ -70,14 +81,13 @@ class _Node:
             raise RuntimeError(f"private RabbitMQ on port {self.port}: {run.stderr.strip()}")
 
     def kill(self) -> None:
-        assert self.dir is not None
         pidfile = self.dir / f"rabbitmq-{self.port}" / "rabbitmq.pid"
         pid = int(pidfile.read_text().strip())
         os.kill(pid, signal.SIGKILL)
         wait_until(lambda: not _answers(self.port), 20, "the killed RabbitMQ going away")
 
     def stop(self) -> None:
-        if self.port and self.dir is not None:
+        if self.port:
             subprocess.run(
                 ["bash", str(SERVICES), "--stop", "rabbitmq"],
                 env=self._env(),
@@ -86,17 +96,17 @@ class _Node:
                 check=False,
             )
             shutil.rmtree(self.dir, ignore_errors=True)
-        self.port, self.dir = 0, None
+        self.port = 0
 
 
 _NODE = _Node()
 
 
 class RabbitMQTarget(Target):
-    """RabbitMQ reached through ``scheme``'s transport."""
+    """RabbitMQ reached through the transport of ``url_format``'s scheme."""
 
     name = "amqp"
-    scheme = "amqp"
+    url_format = "amqp://guest:guest@{host}:{port}//"
     client_module = "amqp"
     faults = FAULTS if PRIVATE else tuple(f for f in FAULTS if f != "server-kill")
     transport_options: dict[str, Any] = {}
@@ -183,10 +193,6 @@ class RabbitMQTarget(Target):
     @property
     def address(self) -> tuple[str, int]:
         return HOST, (_NODE.port if PRIVATE else int(FIXED_PORT or 5672))
-
-    def url(self, address: tuple[str, int] | None = None) -> str:
-        host, port = address or self.address
-        return f"{self.scheme}://guest:guest@{host}:{port}//"
 
     def _raw(self) -> Any:
         import amqp

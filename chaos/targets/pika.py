@@ -7,7 +7,7 @@ from .amqp import RabbitMQTarget
 
 class PikaTarget(RabbitMQTarget):
     name = "pika"
-    scheme = "pika"
+    url_format = "pika://guest:guest@{host}:{port}//"
     client_module = "pika"
     #: pika's at-least-once window is opt-in (it costs pika publish throughput);
     #: without it a cut with publishes in flight loses them.
