@@ -141,7 +141,7 @@ def _fetch_sdist_locked() -> None:
 
 def stage() -> None:
     """Copy our adapters and conftest beside Kombu's ``common.py``."""
-    for adapter in (HERE / "adapters").glob("test_ours_*.py"):
+    for adapter in (HERE / "adapters").glob("*ours_*.py"):
         shutil.copyfile(adapter, INTEGRATION / adapter.name)
     shutil.copyfile(HERE / "stage_conftest.py", INTEGRATION / "conftest.py")
     shutil.copyfile(HERE / "known_failures.py", INTEGRATION / "_known_failures.py")

@@ -523,3 +523,34 @@ def test_full_prefetch_window_waits_without_spinning(conn: Any) -> None:
             got[0].ack()
     finally:
         cleanup(conn, queue)
+
+
+def test_one_message_per_drain_and_buffered_acks_reach_the_server(beanstalkd: str, raw: Any) -> None:
+    """Each drain delivers one job; an ack made while reserved jobs wait in the channel
+    is sent within the TTR even if the application stops draining (no redelivery)."""
+    options = {"visibility_timeout": 2}
+    with Connection(beanstalkd, transport_options=options) as conn:
+        queue = declared(conn)
+        try:
+            producer = conn.Producer()
+            for i in range(3):
+                producer.publish(i, exchange=queue.exchange, routing_key=queue.routing_key)
+            got: list[Any] = []
+
+            def on_message(body: Any, message: Any) -> None:
+                got.append(body)
+                message.ack()
+
+            with Consumer(conn.default_channel, [queue], callbacks=[on_message], prefetch_count=10):
+                conn.drain_events(timeout=5)
+                assert got == [0]
+                time.sleep(5)  # 2.5 TTRs without draining: the acked job must be gone
+                stats = tube_stats(raw, queue.name)
+                assert stats["current-jobs-reserved"] + stats["current-jobs-ready"] == 2, "the acked job is still there"
+                conn.drain_events(timeout=5)
+                conn.drain_events(timeout=5)
+                assert got == [0, 1, 2]
+                with pytest.raises(TimeoutError):
+                    conn.drain_events(timeout=0.5)
+        finally:
+            cleanup(conn, queue)

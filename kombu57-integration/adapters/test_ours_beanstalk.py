@@ -11,7 +11,8 @@ import os
 import kombu
 import pytest
 
-from .common import BaseEventLoop, BaseExchangeTypes, BaseFailover, BaseMessage, BasePriority, BasicFunctionality
+from .common import BaseEventLoop, BaseExchangeTypes, BaseFailover, BaseMessage, BasicFunctionality
+from .ours_virtual import VirtualPriority
 
 HOST = os.environ.get("BEANSTALK_HOST", "127.0.0.1")
 PORT = os.environ.get("BEANSTALK_PORT", "11300")
@@ -40,7 +41,7 @@ class test_BeanstalkBaseExchangeTypes(BaseExchangeTypes):
     pass
 
 
-class test_BeanstalkPriority(BasePriority):
+class test_BeanstalkPriority(VirtualPriority):
     pass
 
 

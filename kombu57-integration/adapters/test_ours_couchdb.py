@@ -11,7 +11,8 @@ import os
 import kombu
 import pytest
 
-from .common import BaseEventLoop, BaseExchangeTypes, BaseFailover, BaseMessage, BasePriority, BasicFunctionality
+from .common import BaseEventLoop, BaseExchangeTypes, BaseFailover, BaseMessage, BasicFunctionality
+from .ours_virtual import VirtualPriority
 
 HOST = os.environ.get("COUCHDB_HOST", "127.0.0.1")
 PORT = os.environ.get("COUCHDB_PORT", "5984")
@@ -40,7 +41,7 @@ class test_CouchDBBaseExchangeTypes(BaseExchangeTypes):
     pass
 
 
-class test_CouchDBPriority(BasePriority):
+class test_CouchDBPriority(VirtualPriority):
     pass
 
 

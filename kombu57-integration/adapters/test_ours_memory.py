@@ -9,7 +9,8 @@ from __future__ import annotations
 import kombu
 import pytest
 
-from .common import BaseEventLoop, BaseExchangeTypes, BaseMessage, BasePriority, BaseTimeToLive, BasicFunctionality
+from .common import BaseEventLoop, BaseExchangeTypes, BaseMessage, BaseTimeToLive, BasicFunctionality
+from .ours_virtual import VirtualPriority
 
 
 @pytest.fixture()
@@ -34,7 +35,7 @@ class test_MemoryTimeToLive(BaseTimeToLive):
     pass
 
 
-class test_MemoryPriority(BasePriority):
+class test_MemoryPriority(VirtualPriority):
     pass
 
 

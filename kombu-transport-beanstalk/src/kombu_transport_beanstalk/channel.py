@@ -371,16 +371,20 @@ class Channel(virtual.Channel):
         ).start()
 
     def _lease_messages(self) -> list[int]:
-        return list(tuple(self._jobs))
+        link = self._link
+        deferred = link._deferred if link is not None else ()
+        return list(tuple(self._jobs)) + list(tuple(deferred))
 
     def _renew_leases(self, messages: Iterable[Any]) -> None:
-        """Touch the held jobs (called by the lease thread, and on ``DEADLINE_SOON``)."""
+        """Touch the held jobs and send deferred acks (lease thread, and on ``DEADLINE_SOON``)."""
         link = self._link
         if link is None or link.closed:
             return
         ids = [job_id for job_id in messages if self._jobs.get(job_id, (None,))[0] is link]
         if ids:
-            link.touch(ids)
+            link.touch(ids)  # sends the deferred acks first
+        else:
+            link.flush()
 
     def _forget_after_fork(self) -> None:
         self._link = None

@@ -95,8 +95,8 @@ class Transport(virtual.Transport):
     connection_errors = virtual.Transport.connection_errors + (BeanstalkConnectionError, ConnectionError)
     channel_errors = virtual.Transport.channel_errors + (greenstalk.BeanstalkdError, InvalidQueueName, JobTooBig)
 
-    #: Messages one ``drain_events`` call delivers at most (option ``max_drain``);
-    #: fewer when prefetch limits leave less room (see :meth:`drain_events`).
+    #: Messages one event-loop tick (:meth:`deliver_ready`) delivers at most
+    #: (option ``max_drain``); ``drain_events`` delivers one.
     max_drain = 100
     #: Jobs one reserve round may take (within the prefetch room), option ``reserve_batch``.
     reserve_batch = 100
@@ -261,22 +261,21 @@ class Transport(virtual.Transport):
 
     # -- waiting ----------------------------------------------------------------------
     def drain_events(self, connection: Any, timeout: float | None = None, **kwargs: Any) -> None:
-        """Deliver what is ready, at most the prefetch room the consumers had when called.
+        """Deliver one message to its consumer; raise ``socket.timeout`` if none came in time.
 
-        Waits up to ``timeout`` for the first message (``socket.timeout`` if
-        none came). A consumer with ``prefetch_count=1`` that acks in its
-        callback gets one message per call (as on AMQP); without a prefetch
-        limit everything ready is delivered, up to ``max_drain``.
+        One message per call, as on every virtual transport (Kombu 5's
+        counted loops count drains). Jobs are still reserved a prefetch
+        window at a time; the rest wait in the channel for the next calls.
+        Acks made in the callback are sent before this returns, or, while
+        the channel still holds reserved jobs to deliver, with its next
+        ``reserve`` (at the latest by the lease thread's next round, well
+        inside the TTR, or when the channel closes).
         """
-        budget = self._drain_budget()
         deadline = None if timeout is None else time.monotonic() + timeout
         self.delivering = True
         try:
             while True:
                 if self._deliver_ready_round():
-                    delivered = 1
-                    while delivered < budget and self._deliver_ready_round():
-                        delivered += 1
                     return
                 remaining = None if deadline is None else deadline - time.monotonic()
                 if remaining is not None and remaining <= 0:
@@ -284,21 +283,14 @@ class Transport(virtual.Transport):
                 self._wait_for_messages(None, remaining)
         finally:
             self.delivering = False
-            self._flush_acks()
+            self._flush_acks(drained_only=True)
 
-    def _flush_acks(self) -> None:
+    def _flush_acks(self, drained_only: bool = False) -> None:
+        """Send the deferred acks (with ``drained_only``: of channels with nothing left to deliver)."""
         for channel in self.channels:
             link = channel._link  # type: ignore[attr-defined]
-            if link is not None and link._deferred:
+            if link is not None and link._deferred and not (drained_only and channel._pending):  # type: ignore[attr-defined]
                 link.flush()
-
-    def _drain_budget(self) -> int:
-        budget = 0
-        for channel in self._consuming:
-            qos = channel._qos
-            room = qos.can_consume_max_estimate() if qos is not None else None
-            budget += self.max_drain if room is None else room
-        return max(1, min(budget, self.max_drain))
 
     def _wait_for_messages(self, token: Any, timeout: float | None) -> None:
         """Block in ``reserve`` when one channel consumes and a whole second fits; else sleep."""

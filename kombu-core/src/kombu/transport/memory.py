@@ -23,18 +23,29 @@ from kombu.transport.virtual.message import INVALID_KEY
 
 __all__ = ("Transport", "Channel", "MemoryBroker")
 
+#: ``delivery_info`` key holding a delivered message's place in its queue, so a
+#: requeue puts it back there (RabbitMQ's requeue: the original position).
+POSITION_KEY = "memory_position"
+
 
 class MemoryQueue:
-    """One queue's messages: FIFO, or by priority when ``max_priority`` is set."""
+    """One queue's messages: FIFO, or by priority when ``max_priority`` is set.
 
-    __slots__ = ("max_priority", "_fifo", "_heap", "_seq", "_front")
+    Every message gets a position when it is put; :meth:`take` hands it out
+    with the message, and a message put back with its position (a requeue)
+    returns to where it was, ahead of everything put after it, as RabbitMQ
+    requeues.
+    """
+
+    __slots__ = ("max_priority", "_fifo", "_returned", "_heap", "_seq", "_front")
 
     def __init__(self, max_priority: int | None = None) -> None:
         self.max_priority = max_priority
-        self._fifo: deque[dict[str, Any]] = deque()
+        self._fifo: deque[tuple[int, dict[str, Any]]] = deque()
+        self._returned: list[tuple[int, dict[str, Any]]] = []  # requeued FIFO messages, a heap
         self._heap: list[tuple[int, int, dict[str, Any]]] = []
         self._seq = count(1)
-        self._front = 0
+        self._front = count(0, -1)  # positions ahead of every other, for put(front=True)
 
     def _priority(self, message: Mapping[str, Any]) -> int:
         try:
@@ -43,28 +54,36 @@ class MemoryQueue:
             priority = 0
         return max(0, min(priority, self.max_priority or 0))
 
-    def put(self, message: dict[str, Any], front: bool = False) -> None:
-        if self.max_priority is None:
-            if front:
-                self._fifo.appendleft(message)
-            else:
-                self._fifo.append(message)
-            return
+    def put(self, message: dict[str, Any], position: int | None = None, front: bool = False) -> None:
+        """Add ``message`` at the back, at ``position`` (one :meth:`take` gave), or in front."""
         if front:
-            self._front -= 1
-            seq = self._front
-        else:
-            seq = next(self._seq)
-        heapq.heappush(self._heap, (-self._priority(message), seq, message))
+            position = next(self._front)
+        if position is None:
+            position = next(self._seq)
+            if self.max_priority is None:
+                self._fifo.append((position, message))
+                return
+        elif self.max_priority is None:
+            heapq.heappush(self._returned, (position, message))
+            return
+        heapq.heappush(self._heap, (-self._priority(message), position, message))
 
-    def get(self) -> dict[str, Any]:
+    def take(self) -> tuple[int, dict[str, Any]]:
+        """Remove the next message; return its position and the message. Raises ``Empty``."""
         if self.max_priority is None:
+            if self._returned:
+                return heapq.heappop(self._returned)
             if not self._fifo:
                 raise Empty()
             return self._fifo.popleft()
         if not self._heap:
             raise Empty()
-        return heapq.heappop(self._heap)[2]
+        _, position, message = heapq.heappop(self._heap)
+        return position, message
+
+    def get(self) -> dict[str, Any]:
+        """Remove and return the next message (``Empty`` when there is none)."""
+        return self.take()[1]
 
     def qsize(self) -> int:
         """How many messages are held (:class:`queue.Queue`'s name, as Kombu 5's memory queues)."""
@@ -77,7 +96,9 @@ class MemoryQueue:
     def bytes(self) -> int:
         """The total size of the bodies of the messages held."""
         total = 0
-        for message in self._fifo:
+        for _, message in self._fifo:
+            total += _body_size(message)
+        for _, message in self._returned:
             total += _body_size(message)
         for _, _, message in self._heap:
             total += _body_size(message)
@@ -86,11 +107,12 @@ class MemoryQueue:
     def purge(self) -> int:
         size = len(self)
         self._fifo.clear()
+        self._returned.clear()
         self._heap.clear()
         return size
 
     def __len__(self) -> int:
-        return len(self._fifo) + len(self._heap)
+        return len(self._fifo) + len(self._returned) + len(self._heap)
 
 
 def _body_size(message: Mapping[str, Any]) -> int:
@@ -168,14 +190,15 @@ class Channel(virtual.Channel):
             q = broker.queues.get(queue)
             if q is None:
                 raise Empty()
-            payload = q.get()
+            position, payload = q.take()
         # Each delivery gets its own properties and tag: one published
         # envelope may sit in several queues (fanout).
         try:
             properties = dict(payload["properties"])
-            properties["delivery_info"] = dict(properties["delivery_info"])
+            properties["delivery_info"] = delivery_info = dict(properties["delivery_info"])
         except (KeyError, TypeError, ValueError, AttributeError):
             return self._poison(payload)
+        delivery_info[POSITION_KEY] = position
         properties["delivery_tag"] = next(broker.tags)
         return {**payload, "properties": properties}
 
@@ -200,8 +223,12 @@ class Channel(virtual.Channel):
         queue = message.queue
         if not queue:
             return self._restore(message)
+        position = message.delivery_info.get(POSITION_KEY)
         with broker.lock:
-            broker.queue(queue).put(payload, front=True)
+            if isinstance(position, int):
+                broker.queue(queue).put(payload, position)
+            else:
+                broker.queue(queue).put(payload, front=True)
             broker.notify()
 
     def _purge(self, queue: str) -> int:
