@@ -21,7 +21,7 @@ from kombu.message import Message as BaseMessage
 from kombu.transport import base
 
 from . import common
-from ._confirms import ConfirmWindow, Unconfirmed
+from ._confirms import ConfirmWindow, PublishNacked, Unconfirmed
 from ._frames import (
     PreparedMessage,
     ack_frame,
@@ -36,7 +36,12 @@ from ._io import BrokerClosed
 if TYPE_CHECKING:  # pragma: no cover
     from .pyamqp import Connection
 
-__all__ = ("Message", "Channel", "PublishBatch")
+__all__ = ("Message", "Channel", "PublishBatch", "AmqpPublishNacked")
+
+
+class AmqpPublishNacked(PublishNacked, MessageNacked):  # type: ignore[misc]
+    """:class:`amqp.exceptions.MessageNacked` naming the refused publishes (see :class:`.PublishNacked`)."""
+
 
 logger = logging.getLogger(__name__)
 
@@ -166,7 +171,10 @@ class Channel(amqp.Channel, base.StdChannel):  # type: ignore[misc]
       the connection or the socket ended, and raises the recoverable
       connection error instead of writing into a dead connection.
       With ``confirm_publish`` it waits for the broker's ack and raises
-      :class:`amqp.exceptions.MessageNacked` on a nack.
+      :class:`AmqpPublishNacked` (an :class:`amqp.exceptions.MessageNacked`)
+      on a nack. In the default window a nack read meanwhile is raised
+      (``later=True``) by the next publish of the channel, after that
+      publish was sent, or by the next confirm wait.
     * ``basic_ack``/``basic_reject``/``basic_nack`` made by consumer
       callbacks during ``drain_events`` are batched until it returns or
       would block.
@@ -194,7 +202,6 @@ class Channel(amqp.Channel, base.StdChannel):  # type: ignore[misc]
         #: Called by the fast frame handler for Basic.Ack (windowed mode only:
         #: per-publish waits read their ack through py-amqp's ``wait``).
         self.on_publisher_ack = self._window_ack if self._window_size else None
-        self._nack_error: BaseException | None = None
         self._method_frames: dict[tuple[Any, ...], bytes] = {}
         self._headers: dict[Any, tuple[bytes, bytes]] = {}
         self._qos: tuple[int, int, bool] | None = None
@@ -255,9 +262,6 @@ class Channel(amqp.Channel, base.StdChannel):  # type: ignore[misc]
         conn = self.connection
         if conn is None or conn._transport is None:
             raise RecoverableConnectionError("basic_publish: connection closed")
-        if self._nack_error is not None:
-            error, self._nack_error = self._nack_error, None
-            raise error
         if not isinstance(message, PreparedMessage):
             message = PreparedMessage(message.body, extra=message.properties)
         data = self._publish_frames(message, exchange, routing_key, mandatory, immediate)
@@ -297,8 +301,10 @@ class Channel(amqp.Channel, base.StdChannel):  # type: ignore[misc]
             window.sent((message, exchange, routing_key, mandatory, immediate), len(data))
             if len(window) >= windowed or window.size >= conn.confirm_window_bytes:
                 self.wait_for_confirms(len(window) // 2, confirm_timeout or conn.confirm_timeout)
+            if window.refused:
+                raise AmqpPublishNacked(window.take_refused(), True)
         elif self._confirm:
-            self._wait_confirm(confirm_timeout or conn.confirm_timeout or timeout)
+            self._wait_confirm(confirm_timeout or conn.confirm_timeout or timeout, (exchange, routing_key, message))
 
     # -- the confirm window (see kombu_transport_amqp._confirms) -------------------
     def wait_for_confirms(self, low: int = 0, timeout: float | None = None) -> None:
@@ -306,11 +312,11 @@ class Channel(amqp.Channel, base.StdChannel):  # type: ignore[misc]
 
         Raises a recoverable connection error when RabbitMQ has not
         confirmed enough of them within ``timeout`` (default 30 s): the
-        connection is then treated as lost and the window re-sent.
+        connection is then treated as lost and the window re-sent. Raises
+        :class:`AmqpPublishNacked` when RabbitMQ refused any publish whose
+        refusal was not raised yet.
         """
         window = self._window
-        if len(window) <= low:
-            return
         conn = self.connection
         deadline = monotonic() + (timeout or DEFAULT_CONFIRM_WAIT)
         while len(window) > low:
@@ -321,9 +327,8 @@ class Channel(amqp.Channel, base.StdChannel):  # type: ignore[misc]
                 conn.drain_pending(timeout=remaining)  # every frame already read, too
             except TimeoutError:
                 pass
-        if self._nack_error is not None:
-            error, self._nack_error = self._nack_error, None
-            raise error
+        if window.refused:
+            raise AmqpPublishNacked(window.take_refused(), True)
 
     def take_unconfirmed(self) -> list[Unconfirmed]:
         """What this channel sent that RabbitMQ never confirmed (the window empties)."""
@@ -341,9 +346,7 @@ class Channel(amqp.Channel, base.StdChannel):  # type: ignore[misc]
         super()._on_basic_ack(delivery_tag, multiple)
 
     def _on_basic_nack(self, delivery_tag: int, multiple: bool) -> None:
-        refused = self._window.confirm(delivery_tag, multiple, nack=True)
-        if refused:
-            self._nack_error = MessageNacked(f"the broker refused {refused} publishes (nack)")
+        self._window.refuse(delivery_tag, multiple)  # raised by the next publish or confirm wait
         super()._on_basic_nack(delivery_tag, multiple)
 
     def _do_revive(self) -> None:
@@ -410,10 +413,10 @@ class Channel(amqp.Channel, base.StdChannel):  # type: ignore[misc]
         """A batch for ``Producer.batch``: its publishes leave in one ``sendall``."""
         return PublishBatch(self, max_size)
 
-    def _wait_confirm(self, timeout: float | None) -> None:
-        def on_confirm(method: Any, *args: Any) -> None:  # per-publish waits (confirm_publish)
+    def _wait_confirm(self, timeout: float | None, published: tuple[str, str, Any]) -> None:
+        def on_confirm(method: Any, delivery_tag: int = 0, *args: Any) -> None:  # per-publish waits (confirm_publish)
             if method == spec.Basic.Nack:
-                raise MessageNacked()
+                raise AmqpPublishNacked([(delivery_tag, *published)])
 
         self.connection.flush()
         self.wait([spec.Basic.Ack, spec.Basic.Nack], callback=on_confirm, timeout=timeout)
@@ -558,9 +561,11 @@ class Channel(amqp.Channel, base.StdChannel):  # type: ignore[misc]
         """
         conn = self.connection
         if conn is not None and conn._transport is not None:
-            if self._window:
+            if self._window or self._window.refused:
                 try:
                     self.wait_for_confirms(0, conn.confirm_timeout)
+                except PublishNacked as exc:
+                    logger.warning("channel %s closed: %s", self.channel_id, exc)
                 except Exception:  # noqa: BLE001 - the connection broke: keep them
                     pass
             conn.flush()

@@ -67,6 +67,7 @@ WRITE_MODES = ("direct", "cork", "buffer")
 _TCP_CORK = getattr(socket, "TCP_CORK", None)
 _CONNECTION_CLOSE = b"\x00\x0a\x00\x32"  # Connection.Close (10, 50)
 _BASIC_ACK = b"\x00\x3c\x00\x50"  # Basic.Ack (60, 80)
+_BASIC_NACK = b"\x00\x3c\x00\x78"  # Basic.Nack (60, 120): same layout as Basic.Ack
 _unpack_ack = Struct(">QB").unpack_from
 _POLL_IN = select.POLLIN | select.POLLPRI
 
@@ -352,11 +353,12 @@ class BufferedIO:
         return self._read_frame_slow()
 
     def take_acks(self, apply: Any) -> int:
-        """Consume the ``Basic.Ack`` (and heartbeat) frames at the head of the read buffer.
+        """Consume the publisher confirms (and heartbeat) frames at the head of the read buffer.
 
-        Calls ``apply(channel_id, delivery_tag, multiple)`` for each ack and
-        stops at the first other frame, so nothing else is handled out of
-        order; no I/O. Returns how many frames were consumed.
+        Calls ``apply(channel_id, delivery_tag, multiple, nack)`` for each
+        ``Basic.Ack`` (``nack`` 0) or ``Basic.Nack`` (``nack`` 1) and stops at
+        the first other frame, so nothing else is handled out of order; no
+        I/O. Returns how many frames were consumed.
         """
         buf, pos = self._rbuf, self._rpos
         end = len(buf)
@@ -367,10 +369,17 @@ class BufferedIO:
             if stop >= end:
                 break
             if frame_type == 1:
-                if size != 13 or buf[pos + 7 : pos + 11] != _BASIC_ACK or buf[stop] != 206:
+                if size != 13 or buf[stop] != 206:
                     break
-                tag, flags = _unpack_ack(buf, pos + 11)
-                apply(channel, tag, flags & 1)
+                method = buf[pos + 7 : pos + 11]
+                if method == _BASIC_ACK:
+                    tag, flags = _unpack_ack(buf, pos + 11)
+                    apply(channel, tag, flags & 1, 0)
+                elif method == _BASIC_NACK:
+                    tag, flags = _unpack_ack(buf, pos + 11)
+                    apply(channel, tag, flags & 1, 1)
+                else:
+                    break
             elif frame_type != 8:
                 break
             pos = stop + 1

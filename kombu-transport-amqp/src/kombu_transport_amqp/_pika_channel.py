@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from time import monotonic
 from typing import TYPE_CHECKING, Any
 
@@ -14,7 +14,7 @@ from kombu.message import Message as BaseMessage
 from kombu.transport import base
 
 from . import common
-from ._confirms import ConfirmWindow, Unconfirmed
+from ._confirms import ConfirmWindow, PublishNacked, Refused, Unconfirmed
 from ._pika_messages import (
     CACHE_MAX,
     ConsumerCancelled,
@@ -28,7 +28,18 @@ from ._pika_messages import (
 if TYPE_CHECKING:  # pragma: no cover
     from .pika import Connection
 
-__all__ = ("Channel",)
+__all__ = ("Channel", "PikaPublishNacked")
+
+
+class PikaPublishNacked(PublishNacked, pexc.NackError):  # type: ignore[misc]
+    """:class:`pika.exceptions.NackError` naming the refused publishes (see :class:`.PublishNacked`).
+
+    ``messages`` is what pika returned with the nack (usually empty).
+    """
+
+    def __init__(self, refused: Iterable[Refused], later: bool = False, *client_args: Any) -> None:
+        super().__init__(refused, later, *(client_args or ([],)))
+
 
 logger = logging.getLogger(__name__)
 
@@ -60,7 +71,8 @@ class Channel(base.StdChannel):
         self._window_size = 0 if self._confirm else int(connection.confirm_window or 0)
         self._window = ConfirmWindow()
         self._window_on = False
-        self._nack_error: BaseException | None = None
+        #: Delivery tag of the last publish with ``confirm_publish`` (pika does not tell).
+        self._confirm_seq = 0
 
     @property
     def is_open(self) -> bool:
@@ -131,14 +143,14 @@ class Channel(base.StdChannel):
     ) -> None:
         """Publish; see :mod:`kombu_transport_amqp._confirms` for the default window.
 
-        With ``confirm_publish`` each publish waits for its ack (``NackError``
-        on a nack).
+        With ``confirm_publish`` each publish waits for its ack and raises
+        :class:`PikaPublishNacked` (a ``pika.exceptions.NackError``) on a nack.
+        In the default window a nack read meanwhile is raised (``later=True``)
+        by the next publish of the channel, after that publish was sent, or
+        by the next confirm wait.
         """
         if immediate:
             raise pexc.MethodNotImplemented("immediate is not supported by RabbitMQ")
-        if self._nack_error is not None:
-            error, self._nack_error = self._nack_error, None
-            raise error
         body, props = message
         window = self._window if self._window_size else None
         if window is not None:
@@ -146,8 +158,13 @@ class Channel(base.StdChannel):
                 self._start_window()
             # recorded first: pika may read this publish's ack while sending it
             window.sent((message, exchange, routing_key, mandatory, immediate), len(body))
+        elif self._confirm:
+            self._confirm_seq += 1
         try:
             self.blocking.basic_publish(exchange, routing_key, body, props, mandatory)
+        except pexc.NackError as exc:  # confirm_publish: this publish was refused
+            refused: Refused = (self._confirm_seq, exchange, routing_key, message)
+            raise PikaPublishNacked([refused], False, exc.messages) from None
         except pexc.UnroutableError as exc:
             handlers = self.events.get("basic_return")
             if not handlers:
@@ -163,6 +180,8 @@ class Channel(base.StdChannel):
             len(window) >= self._window_size or window.size >= self.connection.confirm_window_bytes
         ):
             self.wait_for_confirms(len(window) // 2, self.connection.confirm_timeout)
+        if window is not None and window.refused:
+            raise PikaPublishNacked(window.take_refused(), True)
 
     # -- the confirm window (see kombu_transport_amqp._confirms) -------------------
     def _start_window(self) -> None:
@@ -180,16 +199,17 @@ class Channel(base.StdChannel):
 
     def _on_confirm(self, frame: Any) -> None:
         method = frame.method
-        nack = isinstance(method, pika.spec.Basic.Nack)
-        refused = self._window.confirm(method.delivery_tag, method.multiple, nack)
-        if nack and refused:
-            self._nack_error = pexc.NackError([])
+        if isinstance(method, pika.spec.Basic.Nack):
+            self._window.refuse(method.delivery_tag, method.multiple)  # raised by the next publish or wait
+        else:
+            self._window.confirm(method.delivery_tag, method.multiple)
 
     def wait_for_confirms(self, low: int = 0, timeout: float | None = None) -> None:
         """Process I/O until at most ``low`` publishes of this channel are unconfirmed.
 
         Raises a connection error when RabbitMQ has not confirmed enough of
-        them within ``timeout`` (default 30 s).
+        them within ``timeout`` (default 30 s), :class:`PikaPublishNacked`
+        when it refused any publish whose refusal was not raised yet.
         """
         window = self._window
         deadline = monotonic() + (timeout or DEFAULT_CONFIRM_WAIT)
@@ -199,9 +219,8 @@ class Channel(base.StdChannel):
             if remaining <= 0 or not self.connection.blocking.is_open:
                 raise pexc.AMQPConnectionError(f"{len(window)} publishes not confirmed by the broker in time")
             process(time_limit=min(remaining, 1.0))
-        if self._nack_error is not None:
-            error, self._nack_error = self._nack_error, None
-            raise error
+        if window.refused:
+            raise PikaPublishNacked(window.take_refused(), True)
 
     def take_unconfirmed(self) -> list[Unconfirmed]:
         """What this channel sent that RabbitMQ never confirmed (the window empties)."""
@@ -452,10 +471,12 @@ class Channel(base.StdChannel):
         error) drops its window with a warning, as ``amqp://`` does.
         """
         conn = self.connection
-        if self._window:
+        if self._window or self._window.refused:
             if self.blocking.is_open and conn.blocking.is_open:
                 try:
                     self.wait_for_confirms(0, conn.confirm_timeout)
+                except PublishNacked as exc:
+                    logger.warning("channel %s closed: %s", self.channel_id, exc)
                 except Exception:  # noqa: BLE001 - broken: what is left is kept below
                     pass
             if self._window:

@@ -22,7 +22,7 @@ __all__ = ("PlainTCPTransport", "PlainSSLTransport")
 
 _HEAD = Struct(">BHI")
 _CONNECTION_CLOSE = b"\x00\x0a\x00\x32"  # Connection.Close (10, 50)
-_BASIC_ACK = b"\x00\x3c\x00\x50"  # Basic.Ack (60, 80)
+_CONFIRMS = (b"\x00\x3c\x00\x50", b"\x00\x3c\x00\x78")  # Basic.Ack (60, 80), Basic.Nack (60, 120)
 _PEEK = 65536
 
 
@@ -62,7 +62,7 @@ class PlainIO:
         return None
 
     def acks_at_head(self) -> int:
-        """How many complete ``Basic.Ack``/heartbeat frames lead what arrived (peeked).
+        """How many complete ``Basic.Ack``/``Basic.Nack``/heartbeat frames lead what arrived (peeked).
 
         The connection then reads exactly that many frames through py-amqp,
         so confirms are applied without dispatching anything else out of turn.
@@ -75,7 +75,7 @@ class PlainIO:
             if end >= len(data) or data[end] != 0xCE:
                 break
             if frame_type == 1:
-                if size != 13 or data[pos + 7 : pos + 11] != _BASIC_ACK:
+                if size != 13 or data[pos + 7 : pos + 11] not in _CONFIRMS:
                     break
             elif frame_type != 8:
                 break

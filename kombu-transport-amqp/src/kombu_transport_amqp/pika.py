@@ -46,7 +46,7 @@ from kombu.transport import base
 from pika.adapters.utils.connection_workflow import AMQPConnectorException
 
 from . import common
-from ._confirms import Unconfirmed
+from ._confirms import Unconfirmed, close_waiting, wait_for_all
 from ._pika_channel import Channel
 from ._pika_messages import (
     ConsumerCancelled,
@@ -178,9 +178,12 @@ class Connection:
         return taken
 
     def wait_for_confirms(self, timeout: float | None = None) -> None:
-        """Wait until RabbitMQ confirmed every publish of every channel (bounded)."""
-        for channel in list(self.channels.values()):
-            channel.wait_for_confirms(0, timeout)
+        """Wait until RabbitMQ confirmed every publish of every channel (bounded).
+
+        Raises :class:`~kombu_transport_amqp._pika_channel.PikaPublishNacked`
+        naming every refused publish not reported yet, after waiting for all.
+        """
+        wait_for_all(list(self.channels.values()), timeout)
 
     def close(self) -> None:
         """Close (ignoring a connection that is already gone)."""
@@ -343,11 +346,8 @@ class Transport(base.Transport):
         :meth:`take_unconfirmed`.
         """
         connection.client = None
-        try:
-            if connection.connected:
-                connection.wait_for_confirms(connection.confirm_timeout)
-        except Exception:  # noqa: BLE001 - broken: what is left is carried
-            pass
+        if connection.connected:
+            close_waiting(connection, "pika connection")
         self._carry += connection.take_unconfirmed()
         connection.close()
 

@@ -42,6 +42,7 @@ Transport options (``Connection(transport_options={...})``) are passed to
 
 from __future__ import annotations
 
+import logging
 from ssl import SSLError
 from time import monotonic
 from typing import Any
@@ -51,13 +52,15 @@ from amqp.exceptions import RecoverableConnectionError
 from kombu.transport import base
 
 from . import client_path, common
-from ._amqp_channel import Channel, Message
-from ._confirms import Unconfirmed
+from ._amqp_channel import AmqpPublishNacked, Channel, Message
+from ._confirms import Unconfirmed, close_waiting, wait_for_all
 from ._inbound import make_frame_handler
 from ._io import DEFAULT_WRITE_BUFFER, BufferedSSLTransport, BufferedTCPTransport
 from ._plain_io import PlainSSLTransport, PlainTCPTransport
 
 __all__ = ("Message", "Channel", "Connection", "Transport", "SSLTransport", "DEFAULT_CONFIRM_WINDOW")
+
+logger = logging.getLogger(__name__)
 
 #: Default ``confirm_window`` (unconfirmed publishes per channel) and
 #: ``confirm_window_bytes`` (their frames' bytes).
@@ -133,8 +136,12 @@ class Connection(amqp.Connection):  # type: ignore[misc]
         elif transport.take_acks(self._apply_ack):
             self.bytes_recv += 1
 
-    def _apply_ack(self, channel_id: int, tag: int, multiple: int) -> None:
+    def _apply_ack(self, channel_id: int, tag: int, multiple: int, nack: int) -> None:
         channel = self.channels.get(channel_id) if self.channels else None
+        if nack:
+            if isinstance(channel, Channel):
+                channel._on_basic_nack(tag, bool(multiple))
+            return
         on_ack = getattr(channel, "on_publisher_ack", None)
         if on_ack is not None:
             on_ack(tag, bool(multiple))
@@ -147,14 +154,22 @@ class Connection(amqp.Connection):  # type: ignore[misc]
                 continue
             channel = channels.get(channel_id)
             if isinstance(channel, Channel):
-                tag = int.from_bytes(payload[4:12], "big")
-                channel._window.confirm(tag, bool(payload[12] & 1), nack=payload[3] == 120)
+                tag, multiple = int.from_bytes(payload[4:12], "big"), bool(payload[12] & 1)
+                if payload[3] == 120:  # nothing can raise it any more: logged
+                    channel._window.refuse(tag, multiple)
+                    refused = channel._window.take_refused()
+                    if refused:
+                        logger.warning("amqp connection lost: %s", AmqpPublishNacked(refused, True))
+                else:
+                    channel._window.confirm(tag, multiple)
 
     def wait_for_confirms(self, timeout: float | None = None) -> None:
-        """Wait until RabbitMQ confirmed every publish of every channel (bounded)."""
-        for channel in list((self.channels or {}).values()):
-            if isinstance(channel, Channel):
-                channel.wait_for_confirms(0, timeout)
+        """Wait until RabbitMQ confirmed every publish of every channel (bounded).
+
+        Raises :class:`~kombu_transport_amqp._amqp_channel.AmqpPublishNacked`
+        naming every refused publish not reported yet, after waiting for all.
+        """
+        wait_for_all([ch for ch in (self.channels or {}).values() if isinstance(ch, Channel)], timeout)
 
     def connect(self, callback: Any = None) -> Any:
         """Open the socket and complete the AMQP handshake.
@@ -440,10 +455,7 @@ class Transport(base.Transport):
         :meth:`take_unconfirmed`.
         """
         connection.client = None
-        try:
-            connection.wait_for_confirms(connection.confirm_timeout)
-        except Exception:  # noqa: BLE001 - broken: what is left is carried
-            pass
+        close_waiting(connection, "amqp connection")
         try:
             connection.close()
         finally:
