@@ -63,31 +63,9 @@ _loads = json.loads
 
 
 class QoS(virtual.QoS):
-    """Acks delete the job, rejects delete (or bury) it, requeues release it."""
+    """The engine's prefetch and acks; the channel's hooks delete, bury or release the jobs."""
 
     channel: Channel
-
-    def ack(self, delivery_tag: Any, multiple: bool = False) -> None:
-        if multiple:
-            tags = []
-            for tag in list(self._delivered):
-                tags.append(tag)
-                if tag == delivery_tag:
-                    break
-        else:
-            tags = [delivery_tag]
-        for tag in tags:
-            if self._delivered.pop(tag, None) is not None:
-                self.channel._delete_job(tag)
-
-    def reject(self, delivery_tag: Any, requeue: bool = False) -> None:
-        message = self._delivered.pop(delivery_tag, None)
-        if message is None:
-            return
-        if requeue:
-            self.channel._restore_at_beginning(message)
-        else:
-            self.channel._drop_rejected(message)
 
 
 class Channel(virtual.Channel):
@@ -296,13 +274,20 @@ class Channel(virtual.Channel):
     def _no_ack_queues(self) -> set[str]:
         return {self._tag_to_queue[tag] for tag in self.no_ack_consumers if tag in self._tag_to_queue}
 
-    def basic_get(self, queue: str, no_ack: bool = False, **kwargs: Any) -> virtual.Message | None:
-        message = super().basic_get(queue, no_ack=no_ack, **kwargs)
-        if message is not None and no_ack:
-            self._delete_job(message.delivery_tag)
-        return message
-
     # -- settling held jobs -----------------------------------------------------------
+    def _settle_deliveries(self, messages: Sequence[virtual.Message], *, rejected: bool) -> None:
+        """An ack deletes the job; a rejected one is deleted, or buried where ``bury_rejected`` says."""
+        for message in messages:
+            if rejected:
+                self._drop_rejected(message)
+            else:
+                self._delete_job(message.delivery_tag)
+
+    def _release_deliveries(self, messages: Sequence[virtual.Message], *, rejected: bool) -> None:
+        """Release the held jobs to ready with their priority (first among their priority)."""
+        for message in messages:
+            self._restore(message)
+
     def _delete_job(self, job_id: Any) -> None:
         held = self._jobs.pop(job_id, None)
         if held is None:

@@ -8,7 +8,8 @@ Acknowledgement contract:
   queue (``queue`` becomes ``kombu.claimed:<queue>``, see
   :mod:`.layout`) with this channel's ``claim`` token and a ``lease``. Kombu
   5.7 consumers, which fetch ``{queue: <queue>}``, never see a claimed message.
-* An ack (or a reject without requeue) deletes the document. Acks are
+* An ack (or a reject without requeue) deletes the document (the engine's
+  QoS calls ``_settle_deliveries``; a requeue or close ``_release_deliveries``). Acks are
   collected and deleted together (``ack_batch`` at a time, and always before
   the next fetch, before waiting, on close and on every lease renewal), so an
   ack costs no round trip of its own; a consumer killed between its ack and
@@ -32,7 +33,7 @@ import logging
 import threading
 import time
 from collections import deque
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from itertools import count
 from typing import TYPE_CHECKING, Any
 
@@ -59,37 +60,9 @@ _RELEASE_UNSET = {"claim": "", "lease": "", "batch": ""}
 
 
 class QoS(virtual.QoS):
-    """Prefetch and acknowledgements; the claims themselves are in the database."""
+    """The engine's prefetch and acks; the claims are settled and released by the channel's hooks."""
 
     channel: Channel
-
-    def ack(self, delivery_tag: Any, multiple: bool = False) -> None:
-        if multiple:
-            tags = []
-            for tag in self._delivered:
-                tags.append(tag)
-                if tag == delivery_tag:
-                    break
-        else:
-            tags = [delivery_tag]
-        super().ack(delivery_tag, multiple=multiple)
-        self.channel._settle(tags)
-
-    def reject(self, delivery_tag: Any, requeue: bool = False) -> None:
-        self._delivered.pop(delivery_tag, None)
-        if requeue:
-            self.channel._release([delivery_tag])
-        else:
-            self.channel._settle([delivery_tag])
-
-    def restore_unacked(self) -> list[tuple[BaseException, Any]]:
-        tags = list(self._delivered)
-        self._delivered.clear()
-        try:
-            self.channel._release(tags)
-        except BaseException as exc:  # noqa: BLE001 - reported to the caller
-            return [(exc, tag) for tag in tags]
-        return []
 
 
 class Channel(virtual.Channel):
@@ -288,13 +261,6 @@ class Channel(virtual.Channel):
             self._buffer.setdefault(queue, deque()).extend(payloads[1:])
         return payloads[0]
 
-    def basic_get(self, queue: str, no_ack: bool = False, **kwargs: Any) -> Any:
-        """Claim one message of ``queue`` (``None`` when none is ready); ``no_ack`` deletes it."""
-        message = super().basic_get(queue, no_ack=no_ack, **kwargs)
-        if message is not None and no_ack:
-            self._settle([message.delivery_tag])
-        return message
-
     def _claim(self, queue: str, limit: int) -> list[dict[str, Any]]:
         """Claim up to ``limit`` ready messages of ``queue``; return their envelopes."""
         self._flush_acks()
@@ -355,6 +321,16 @@ class Channel(virtual.Channel):
         return payload
 
     # -- acknowledgements -------------------------------------------------------------------
+    def _settle_deliveries(self, messages: Sequence[virtual.Message], *, rejected: bool) -> None:
+        self._settle([m.delivery_tag for m in messages])
+
+    def _release_deliveries(self, messages: Sequence[virtual.Message], *, rejected: bool) -> None:
+        """Put claimed deliveries back at their original place; an unclaimed one (no_ack) as a copy."""
+        unclaimed = [m for m in messages if m.delivery_tag not in self._held]
+        self._release([m.delivery_tag for m in messages])
+        for message in unclaimed:
+            super()._restore(message)
+
     def _settle(self, tags: Iterable[Any]) -> None:
         """The application is done with these deliveries: their documents go."""
         ids = [(held[0], held[2]) for held in (self._held.pop(tag, None) for tag in tags) if held is not None]
@@ -399,10 +375,7 @@ class Channel(virtual.Channel):
                 self._release([p["properties"]["delivery_tag"] for p in buffered])
 
     def _restore(self, message: Any) -> None:
-        if message.delivery_tag in self._held:
-            self._release([message.delivery_tag])
-        else:
-            super()._restore(message)
+        self._release_deliveries([message], rejected=False)
 
     def _restore_at_beginning(self, message: Any) -> None:
         self._restore(message)

@@ -11,9 +11,12 @@ Acknowledgement contract (at-least-once):
 * A delivery is recorded in ``unacked``/``unacked_index`` in the same atomic
   step that takes it off its list (Lua ``FETCH``), before the application
   sees it; the record is removed only when the application acks or rejects.
-* ``reject(requeue=True)`` and a clean close put the message back at the
-  head of the queue it came from, each exactly once (Lua ``RESTORE``: only
-  the one who removes the record pushes the message).
+* The engine's QoS keeps the bookkeeping and calls the channel's storage
+  hooks: an ack (or a reject without requeue) settles the record
+  (``_settle_deliveries``), ``reject(requeue=True)`` puts the message back at
+  the back of the queue it came from (Kombu 5's place) and a clean close at
+  its head (``_release_deliveries``), each exactly once (Lua ``RESTORE``:
+  only the one who removes the record pushes the message).
 * A consumer that dies leaves its records; any consumer restores them after
   ``visibility_timeout`` (:mod:`.restore`). While the consumer lives, its
   the lease keeper (:mod:`kombu_transport_redis.lease`) keeps them fresh.
@@ -25,7 +28,7 @@ import json
 import logging
 import time
 from collections import deque
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, cast
 
 from kombu.transport import virtual
@@ -60,39 +63,9 @@ def mark_redelivered(raw: str | bytes) -> str:
 
 
 class QoS(virtual.QoS):
-    """Prefetch and acks; the records in Redis are kept by the channel."""
+    """The engine's prefetch and acks; the records in Redis are settled and released by the channel."""
 
     channel: Channel
-
-    def ack(self, delivery_tag: Any, multiple: bool = False) -> None:
-        if multiple:
-            tags = []
-            for tag in self._delivered:
-                tags.append(tag)
-                if tag == delivery_tag:
-                    break
-        else:
-            tags = [delivery_tag]
-        super().ack(delivery_tag, multiple=multiple)
-        self.channel._forget(tags)
-
-    def reject(self, delivery_tag: Any, requeue: bool = False) -> None:
-        self._delivered.pop(delivery_tag, None)
-        if requeue:
-            # Kombu 5's place: the back of the queue (LPUSH), so messages
-            # requeued one by one come back in the order they were delivered.
-            self.channel._give_back([delivery_tag], head=False)
-        else:
-            self.channel._forget([delivery_tag])
-
-    def restore_unacked(self) -> list[tuple[BaseException, Any]]:
-        tags = list(self._delivered)
-        self._delivered.clear()
-        try:
-            self.channel._give_back(tags, head=True)
-        except BaseException as exc:  # noqa: BLE001 - reported to the caller
-            return [(exc, tag) for tag in tags]
-        return []
 
     def restore_visible(self, *args: Any, **kwargs: Any) -> None:
         self.channel.connection.restore_visible()
@@ -461,6 +434,30 @@ class Channel(virtual.Channel):
         return max(est - len(self._buffer), 0)
 
     # -- acks and restores --------------------------------------------------------------
+    def _settle_deliveries(self, messages: Sequence[virtual.Message], *, rejected: bool) -> None:
+        self._forget([m.delivery_tag for m in messages])
+
+    def _release_deliveries(self, messages: Sequence[virtual.Message], *, rejected: bool) -> None:
+        """Give recorded deliveries back: a requeue at the back, the rest at the head.
+
+        The back is Kombu 5's place for a requeue (LPUSH), so messages
+        requeued one by one come back in the order they were delivered. A
+        message without a record (fetched for a ``no_ack`` consumer) is
+        pushed back as a copy.
+        """
+        held: list[Any] = []
+        unrecorded = []
+        for message in messages:
+            if message.delivery_tag in self._inflight:
+                held.append(message.delivery_tag)
+            else:
+                unrecorded.append(message)
+        if held:
+            self._give_back(held, head=not rejected)
+        for message in unrecorded:
+            if message.queue:
+                self._put(message.queue, _loads(mark_redelivered(_dumps(message.serializable()))))
+
     def _forget(self, tags: Iterable[Any]) -> None:
         """Drop the records of acked/rejected deliveries (batched, pipelined)."""
         inflight = self._inflight
@@ -478,11 +475,7 @@ class Channel(virtual.Channel):
         return self.connection.restore_entries(entries, head=head)
 
     def _restore(self, message: Any) -> None:
-        tag = message.delivery_tag
-        if tag in self._inflight:
-            self._give_back([tag], head=True)
-        elif message.queue:  # not recorded (no_ack): push a copy back
-            self._put(message.queue, _loads(mark_redelivered(_dumps(message.serializable()))))
+        self._release_deliveries([message], rejected=False)
 
     def _restore_at_beginning(self, message: Any) -> None:
         self._restore(message)

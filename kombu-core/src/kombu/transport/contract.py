@@ -196,7 +196,7 @@ class VirtualStorageHooks(Protocol):
         ``rejected``: the application asked (requeue); otherwise the engine
         gives them back unasked (close, ``basic_recover``, a cancelled
         consumer). A message with no record here is stored again as a copy
-        (``super()._release_deliveries`` does that). At close an exception
+        (the engine's ``Channel._restore`` does that). At close an exception
         is reported for every message of the call, which then comes back
         when its lease ends.
         """

@@ -96,11 +96,12 @@ class QoS:
         """Settle ``delivery_tag`` (and, with ``multiple``, every earlier one)."""
         if multiple:
             messages = self._pop_through(delivery_tag)
-        else:
-            message = self._delivered.pop(delivery_tag, None)
-            messages = [] if message is None else [message]
-        if messages and self._settles:
-            self.channel._settle_deliveries(messages, rejected=False)
+            if messages and self._settles:
+                self.channel._settle_deliveries(messages, rejected=False)
+            return
+        message = self._delivered.pop(delivery_tag, None)
+        if message is not None and self._settles:
+            self.channel._settle_deliveries([message], rejected=False)
 
     def reject(self, delivery_tag: Any, requeue: bool = False) -> None:
         """Release ``delivery_tag`` with ``requeue``; settle it (it is dropped) without."""
