@@ -40,7 +40,9 @@ STACKS: dict[str, tuple[str, str, tuple[str, ...]]] = {
     "amqp-redis": (AMQP, f"{REDIS}/12", ("rabbitmq", "redis")),
     "amqp-rpc": (AMQP, "rpc://", ("rabbitmq",)),
 }
-PORTS = {"redis": 6379, "rabbitmq": 5672}
+PORTS = {"redis": 6379, "rabbitmq": 5672, "sqs": 5000}
+#: sqs:// on the shared moto server (test_sqs_worker.py; results in Redis).
+SQS = "sqs://celery:celery@127.0.0.1:5000"
 
 
 def require_celery() -> None:
@@ -255,6 +257,20 @@ def quorum(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     require_servers(("rabbitmq", "redis"))
     scratch = tmp_path_factory.mktemp("celery-quorum")
     running = Stack("amqp-quorum", AMQP, f"{REDIS}/12", scratch, extra_env={"CT_QUORUM": "1"})
+    try:
+        running.start_worker()
+        yield running
+    finally:
+        running.close()
+
+
+@pytest.fixture(scope="module")
+def sqs_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    """A worker on sqs:// (moto), results in Redis; no events (Celery has none on SQS)."""
+    require_celery()
+    require_servers(("sqs", "redis"))
+    scratch = tmp_path_factory.mktemp("celery-sqs")
+    running = Stack("sqs", SQS, f"{REDIS}/12", scratch, worker_args=())
     try:
         running.start_worker()
         yield running

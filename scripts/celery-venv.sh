@@ -17,7 +17,7 @@ ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 VENV=${CELERY_VENV:-$ROOT/.venv-celery}
 PYTHON=${PYTHON:-python3}
 CELERY="celery[redis]==5.7.0"
-DISTS=(kombu-core kombu-transport-amqp kombu-transport-redis)
+DISTS=(kombu-core kombu-transport-amqp kombu-transport-redis kombu-transport-sqs)
 STAMP=$VENV/.celery-installed
 
 say() { printf 'celery-venv: %s\n' "$*" >&2; }

@@ -22,6 +22,8 @@ MOTO = ROOT / ".services" / "tools-venv" / "bin" / "moto_server"
 class SQSTarget(Target):
     name = "sqs"
     faults = ("tcp-cut", "idle-drop", "consumer-kill", "poison")
+    #: Faults of modules of their own (``chaos.stop_mid_poll``).
+    extra_faults = ("stop-mid-poll",)
     # A 3 s lease: a SIGKILLed consumer's messages return quickly; 1 s long polls.
     transport_options: dict[str, Any] = {"visibility_timeout": 3, "wait_time_seconds": 1}
     redelivery_seconds = 3.0
@@ -76,6 +78,15 @@ class SQSTarget(Target):
     def url(self, address: tuple[str, int] | None = None) -> str:
         host, port = address or self.address
         return f"sqs://chaos:chaos@{host}:{port}"
+
+    def in_flight(self, queue: str) -> int:
+        """Messages of ``queue`` received by some consumer and neither deleted nor visible again."""
+        from kombu_transport_sqs.naming import entity_name
+
+        client = self._client()
+        url = client.get_queue_url(QueueName=entity_name(queue))["QueueUrl"]
+        attrs = client.get_queue_attributes(QueueUrl=url, AttributeNames=["ApproximateNumberOfMessagesNotVisible"])
+        return int(attrs["Attributes"]["ApproximateNumberOfMessagesNotVisible"])
 
     def inject_poison(self, queue: str) -> int:
         """A body that is not the base64 it claims, and a refused (pickle) content type."""

@@ -62,7 +62,10 @@ class Poller:
             os.close(fds[1])
         thread, self._thread = self._thread, None
         if thread is not None and thread is not threading.current_thread():
-            thread.join(0.2)  # a long poll in flight ends on its own; its messages are released
+            # A long poll in flight ends within WaitTimeSeconds; waiting for it lets its
+            # messages be given back at once (by the cancel or close that follows), rather
+            # than stay hidden for the visibility timeout if the process exits meanwhile.
+            thread.join(self.transport.settings.wait_time_seconds + 5.0)
 
     def _wake(self) -> None:
         fds = self._fds
