@@ -1,10 +1,14 @@
 #!/usr/bin/env python3
 """Raw-HTTP baseline for couchdb://: what the server gives a plain loop with the same client.
 
-    .venv/bin/python bench/raw_couchdb.py --url http://127.0.0.1:5984 --n 500 --repeat 3
+    .venv/bin/python bench/raw_couchdb.py --url http://127.0.0.1:5984/kbench --n 500 --repeat 3
 
-Scenarios, each on a fresh database that is deleted afterwards, with ``requests``
-(one pooled session, as the transport uses):
+Scenarios, with ``requests`` (one pooled session, as the transport uses), in the
+database of --url, the one kbench's runs use (created if missing, with the transport's
+view), so that both write into a database in the same state: pouchdb-server's writes
+slow down as a database collects deleted documents, and kbench's database collects them
+over a run. Each run stores its documents under a queue name of its own and deletes
+what it left afterwards, as kbench deletes its queues:
 
   publish   N x PUT one ~100 B JSON document (client-chosen id).
   consume   N documents pre-written (untimed, _bulk_docs), then per message: the
@@ -55,32 +59,46 @@ DESIGN = {
 }
 
 
-def doc(i):
-    return {"queue": "raw", "rank": 255, "seq": i, "visible": 0, "payload": {"seq": i, "pad": "x" * 80}}
-
-
 class Raw:
-    def __init__(self, base):
+    def __init__(self, base, database):
         self.base = base.rstrip("/")
+        self.db = f"{self.base}/{database}"
         self.s = requests.Session()
-        self.db = None
+        self.queue = None
 
     def fresh_db(self):
-        self.db = f"{self.base}/kbench_raw_{uuid.uuid4().hex[:10]}"
-        self.s.put(self.db).raise_for_status()
-        self.s.put(self.db + "/_design/kombu_v2", json=DESIGN).raise_for_status()
+        """Start a run: the database and the view exist, the run has a queue name of its own."""
+        r = self.s.put(self.db)
+        if r.status_code not in (201, 202, 412):
+            r.raise_for_status()
+        r = self.s.put(self.db + "/_design/kombu_v2", json=DESIGN)
+        if r.status_code not in (201, 202, 409):
+            r.raise_for_status()
+        self.queue = f"raw-{uuid.uuid4().hex[:10]}"
 
     def drop_db(self):
-        self.s.delete(self.db)
+        """End a run: delete the documents it left (the database stays, as kbench's does)."""
+        prefix = f"raw.{self.queue}:"
+        params = {"startkey": json.dumps(prefix), "endkey": json.dumps(prefix + "\ufff0")}
+        rows = self.s.get(self.db + "/_all_docs", params=params).json().get("rows", [])
+        doomed = [{"_id": r["id"], "_rev": r["value"]["rev"], "_deleted": True} for r in rows]
+        if doomed:
+            self.s.post(self.db + "/_bulk_docs", json={"docs": doomed})
+
+    def doc(self, i):
+        return {"queue": self.queue, "rank": 255, "seq": i, "visible": 0, "payload": {"seq": i, "pad": "x" * 80}}
+
+    def new_id(self):
+        return f"raw.{self.queue}:{uuid.uuid4().hex}"
 
     def put_one(self, i):
-        r = self.s.put(f"{self.db}/{uuid.uuid4().hex}", json=doc(i))
+        r = self.s.put(f"{self.db}/{self.new_id()}", json=self.doc(i))
         r.raise_for_status()
 
     def claim_delete(self):
         params = {
-            "startkey": json.dumps(["r", "raw"]),
-            "endkey": json.dumps(["r", "raw", {}]),
+            "startkey": json.dumps(["r", self.queue]),
+            "endkey": json.dumps(["r", self.queue, {}]),
             "reduce": "false",
             "limit": 1,
             "include_docs": "true",
@@ -99,7 +117,7 @@ class Raw:
 
     def prefill(self, n):
         for start in range(0, n, 500):
-            batch = [{**doc(i), "_id": uuid.uuid4().hex} for i in range(start, min(n, start + 500))]
+            batch = [{**self.doc(i), "_id": self.new_id()} for i in range(start, min(n, start + 500))]
             self.s.post(self.db + "/_bulk_docs", json={"docs": batch}).raise_for_status()
 
     # -- scenarios: each returns (seconds, cpu seconds) of the timed region
@@ -143,17 +161,20 @@ def run(raw, scenario, n):
 
 
 def server_url(url):
-    """``couchdb://[user:pass@]host[:port]/db`` or ``http://host:port`` -> ``http://host:port``."""
+    """``couchdb://[user:pass@]host[:port]/db`` or ``http://host:port/db`` -> (``http://host:port``, db)."""
     from urllib.parse import urlsplit
 
     u = urlsplit(url)
     scheme = "https" if u.scheme in ("couchdbs", "https") else "http"
-    return f"{scheme}://{u.hostname or '127.0.0.1'}:{u.port or 5984}"
+    database = u.path.strip("/") or "kombu_default"
+    return f"{scheme}://{u.hostname or '127.0.0.1'}:{u.port or 5984}", database
 
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--url", default="http://127.0.0.1:5984", help="couchdb://host:port/... or http://host:port")
+    ap.add_argument(
+        "--url", default="http://127.0.0.1:5984/kbench", help="couchdb://host:port/db or http://host:port/db"
+    )
     ap.add_argument("--scenario", default="publish,consume,roundtrip")
     ap.add_argument("--n", default="500", help="messages per timed run, or 'auto' (about --seconds)")
     ap.add_argument("--seconds", type=float, default=2.5)
@@ -163,7 +184,7 @@ def main(argv=None):
     ap.add_argument("--delivery-mode", default="persistent")
     ap.add_argument("--raw", action="store_true")
     args = ap.parse_args(argv)
-    raw = Raw(server_url(args.url))
+    raw = Raw(*server_url(args.url))
     for scenario in args.scenario.split(","):
         if scenario not in ("publish", "consume", "roundtrip"):
             continue

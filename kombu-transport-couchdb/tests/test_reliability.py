@@ -245,3 +245,53 @@ def test_binding_made_elsewhere_routes_at_once_with_a_warm_cache(queue: Queue) -
         finally:
             bound(other.channel()).delete()
             exchange(other.channel()).delete()
+
+
+def test_one_message_per_drain_events_call(queue: Queue) -> None:
+    publish(queue, *range(3))
+    with Connection(URL) as conn:
+        got: list[Any] = []
+
+        def on_message(body: Any, message: Any) -> None:
+            got.append(body)
+            message.ack()
+
+        with Consumer(conn.channel(), [queue], callbacks=[on_message], prefetch_count=10):
+            for expected in (1, 2, 3):
+                conn.drain_events(timeout=5)
+                assert len(got) == expected, "drain_events delivered more (or less) than one message"
+            with pytest.raises(TimeoutError):
+                conn.drain_events(timeout=0.5)
+        assert got == [0, 1, 2]
+    with Connection(URL) as conn:  # the acks of the burst were written at close
+        assert queue(conn.channel()).queue_declare(passive=True).message_count == 0
+        assert queue(conn.channel()).get() is None
+
+
+def test_acks_kept_for_a_batch_survive_a_lost_consumer_as_redeliveries(queue: Queue) -> None:
+    publish(queue, "a", "b")
+    opts = {"visibility_timeout": 1.0, "polling_interval": 0.2}
+    conn = Connection(URL, transport_options=opts)
+    got: list[Any] = []
+    consumer = Consumer(conn.channel(), [queue], callbacks=[lambda body, m: (got.append(body), m.ack())])
+    consumer.qos(prefetch_count=10)
+    consumer.consume()
+    conn.drain_events(timeout=5)
+    assert got == ["a"]
+    # Dropped without close(): the pending ack of "a" is never written, "b" stays claimed.
+    transport = conn.transport
+    for channel in list(transport.channels):
+        if channel._keeper is not None:
+            channel._keeper.stop(timeout=1.0)
+    with Connection(URL, transport_options=opts) as other:
+        seen = []
+        deadline = time.monotonic() + 15
+        while len(seen) < 2 and time.monotonic() < deadline:
+            message = queue(other.channel()).get()
+            if message is None:
+                time.sleep(0.1)
+                continue
+            seen.append(message.payload)
+            message.ack()
+        assert sorted(seen) == ["a", "b"], "a message was lost (an unwritten ack may only redeliver)"
+    conn.release()

@@ -423,6 +423,8 @@ class Channel(virtual.Channel):
         buffer = self._buffers.get(queue)
         if buffer:
             return self._envelope(buffer.popleft())
+        if self._pending_acks:
+            self.flush_acks()  # settled before claiming more
         # A consumed queue is claimed in batches; basic_get takes one.
         limit = self._batch_size() if queue in self._active_queues else 1
         claimed = self._claim(queue, limit)
@@ -459,9 +461,6 @@ class Channel(virtual.Channel):
         super().basic_cancel(consumer_tag)
         if queue is not None and queue not in self._active_queues:
             self._release_buffered(queue)
-
-    def has_buffered(self) -> bool:
-        return any(self._buffers.get(q) for q in self._active_queues)
 
     # -- settling ----------------------------------------------------------------------
     def _take_held(self, tags: Iterable[Any]) -> list[Held]:

@@ -30,6 +30,8 @@ __all__ = ("Transport", "Channel", "QoS", "CouchDBConnectionError", "CouchDBErro
 #: Exchanges and bindings known in this process, per server and database.
 _STATES: dict[tuple[str, str], BrokerState] = {}
 _STATES_LOCK = threading.Lock()
+#: Most messages one event-loop tick delivers (:meth:`Transport.deliver_ready`).
+HUB_BURST = 100
 
 
 class Transport(virtual.Transport):
@@ -89,6 +91,7 @@ class Transport(virtual.Transport):
         self.binding_cache = _as_bool(opts.get("binding_cache", True))
         self._room_freed = False
         self._last_poll = 0.0
+        self._next_channel = 0
 
     # -- state and client ------------------------------------------------------------------
     @property
@@ -186,35 +189,42 @@ class Transport(virtual.Transport):
             if channel._pending_acks:
                 channel.flush_acks()
 
-    def _deliver_round(self) -> int:
-        """Deliver what the consuming channels can take now (buffered or newly claimed)."""
-        delivered = 0
+    def _deliver_one(self) -> bool:
+        """Deliver one message (buffered or newly claimed), round robin over the consuming channels.
+
+        Acks made by the callback are kept for a batch (see :meth:`Channel._settle`).
+        """
+        channels = tuple(cast("list[Channel]", self._consuming))
+        n = len(channels)
         self.delivering = True
         try:
-            for channel in tuple(cast("list[Channel]", self._consuming)):
-                while channel.deliver_one():
-                    delivered += 1
-                    if not channel.has_buffered():
-                        break
+            for i in range(n):
+                if channels[(self._next_channel + i) % n].deliver_one():
+                    self._next_channel = (self._next_channel + i + 1) % n
+                    return True
         finally:
             self.delivering = False
-            self.flush_acks()
-        return delivered
+        return False
 
     def drain_events(self, connection: Any, timeout: float | None = None, **kwargs: Any) -> None:
-        """Deliver the messages available (at least one) or raise ``socket.timeout``.
+        """Deliver one message or raise ``socket.timeout``, as Kombu's virtual transports do.
 
-        Between empty rounds it waits for the changes feed to report a new
-        message of a consumed queue, at most ``polling_interval`` seconds
-        (a lease running out elsewhere writes nothing to the feed).
+        Claimed messages beyond the first wait in their channel for the next
+        call. Acks are deleted in batches: at ``ack_batch``, before the next
+        claim, before waiting, at close, or at once when made outside
+        ``drain_events``. Between empty rounds it waits for the changes feed
+        to report a new message of a consumed queue, at most
+        ``polling_interval`` seconds (a lease running out elsewhere writes
+        nothing to the feed).
         """
         self._raise_if_lost()
         watcher = self.watcher
         deadline = None if timeout is None else time.monotonic() + timeout
         while True:
             token = watcher.version
-            if self._deliver_round():
+            if self._deliver_one():
                 return
+            self.flush_acks()
             remaining = None if deadline is None else deadline - time.monotonic()
             if remaining is not None and remaining <= 0:
                 raise TimeoutError()  # socket.timeout
@@ -247,11 +257,11 @@ class Transport(virtual.Transport):
         self._room_freed = False
         self._last_poll = now
         delivered = 0
-        for _ in range(100):
-            n = self._deliver_round()
-            if not n:
-                break
-            delivered += n
+        try:
+            while delivered < HUB_BURST and self._deliver_one():
+                delivered += 1
+        finally:
+            self.flush_acks()
         return delivered
 
 
