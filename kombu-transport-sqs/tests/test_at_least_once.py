@@ -60,6 +60,24 @@ def _get(q: Queue, opts: dict[str, Any], wait: float, ack: bool = True) -> list[
     return got
 
 
+def _take(bound: Queue, count: int, timeout: float = 10.0) -> list[Any]:
+    """``count`` messages received (unacked) from ``bound`` by ``get``, or fewer after ``timeout``."""
+    got: list[Any] = []
+    deadline = time.monotonic() + timeout
+    while len(got) < count and time.monotonic() < deadline:
+        message = bound.get()
+        if message is not None:
+            got.append(message)
+    return got
+
+
+def _api_calls(channel: Any) -> list[str]:
+    """The SQS operations ``channel``'s client calls from now on, by name, in order."""
+    calls: list[str] = []
+    channel.sqs().meta.events.register("before-call.sqs.*", lambda model, **kw: calls.append(model.name))
+    return calls
+
+
 def _visible(name: str) -> int:
     client = boto_client()
     url = client.get_queue_url(QueueName=name)["QueueUrl"]
@@ -202,11 +220,9 @@ def test_acks_are_batched_and_urls_cached(qname: str) -> None:
     opts = {"visibility_timeout": 30, "wait_time_seconds": 1}
     q = _queue(qname)
     _publish(q, list(range(30)), **opts)
-    calls: list[str] = []
     with Connection(URL, transport_options=opts) as conn:
         channel = conn.channel()
-        client = channel.sqs()
-        client.meta.events.register("before-call.sqs.*", lambda model, **kw: calls.append(model.name))
+        calls = _api_calls(channel)
         got: list[Any] = []
         with Consumer(channel, [q], callbacks=[lambda b, m: (got.append(b), m.ack())]):
             drain_until(conn, lambda: len(got) >= 30, 15)
@@ -218,8 +234,10 @@ def test_acks_are_batched_and_urls_cached(qname: str) -> None:
     assert _visible(qname) == 0
 
 
-def test_backoff_policy_of_a_predefined_queue(qname: str) -> None:
-    """Kombu 5.7's backoff_policy: a rejected task comes back after the policy's delay."""
+@pytest.mark.parametrize("requeue", [False, True], ids=["reject", "requeue"])
+def test_backoff_policy_of_a_predefined_queue(qname: str, requeue: bool) -> None:
+    """Kombu 5.7's backoff_policy: a rejected task comes back after the policy's delay,
+    with or without requeue; another task is requeued at once or deleted."""
     client = boto_client()
     url = client.create_queue(QueueName=qname, Attributes={"VisibilityTimeout": "60"})["QueueUrl"]
     opts = {
@@ -231,16 +249,13 @@ def test_backoff_policy_of_a_predefined_queue(qname: str) -> None:
         producer = Producer(conn.channel())
         producer.publish("task", routing_key=qname, headers={"task": "tasks.example"})
         producer.publish("other", routing_key=qname, headers={"task": "tasks.other"})
-        got = []
-        deadline = time.monotonic() + 10
-        while len(got) < 2 and time.monotonic() < deadline:
-            message = q(conn.channel()).get()
-            if message is not None:
-                got.append(message)
+        got = _take(q(conn.channel()), 2)
         assert sorted(m.payload for m in got) == ["other", "task"]
         for message in got:
-            message.reject()
-    assert _get(q, opts, wait=1.0, ack=False) == [], "the backoff delay was not applied"
+            message.reject(requeue=requeue)
+    early = _get(q, opts, wait=1.0)
+    assert "task" not in [b for b, _ in early], "the backoff delay was not applied"
+    assert early == ([("other", True)] if requeue else []), "'other' was not requeued at once (or not deleted)"
     # Back after the policy's 2 s, well before the queue's 60 s visibility timeout.
     assert _get(q, opts, wait=8.0) == [("task", True)], "the task did not come back (or 'other' did)"
 
@@ -284,3 +299,33 @@ def test_hub_consumes_within_prefetch_and_loses_nothing_on_cancel(qname: str) ->
         for message in held:
             message.ack()
     assert sorted(got + [m.payload for m in held] + [b for b, _ in rest]) == list(range(30))
+
+
+def test_close_releases_every_unacked_message_in_batches(qname: str) -> None:
+    """12 unacked messages go back at close in two ChangeMessageVisibilityBatch calls, at once."""
+    opts = {"visibility_timeout": 60, "wait_time_seconds": 1}
+    q = _queue(qname)
+    _publish(q, list(range(12)), **opts)
+    with Connection(URL, transport_options=opts) as conn:
+        channel = conn.channel()
+        assert sorted(m.payload for m in _take(q(channel), 12)) == list(range(12))
+        calls = _api_calls(channel)
+        channel.close()
+    assert calls.count("ChangeMessageVisibilityBatch") == 2, calls
+    assert calls.count("DeleteMessageBatch") == 0, calls
+    assert sorted(b for b, _ in _get(q, opts, wait=4.0)) == list(range(12))
+
+
+def test_a_released_no_ack_message_comes_back_as_a_redelivered_copy(qname: str) -> None:
+    """basic_get(no_ack=True) deletes the message; giving it back (a message this channel
+    no longer holds) sends a copy, marked redelivered."""
+    opts = {"visibility_timeout": 1, "wait_time_seconds": 1}
+    q = _queue(qname)
+    _publish(q, ["once"], **opts)
+    with Connection(URL, transport_options=opts) as conn:
+        channel = conn.channel()
+        message = q(channel).get(no_ack=True)
+        assert message is not None and message.payload == "once"
+        assert _get(q, opts, wait=2.5) == [], "a no_ack message was not deleted"
+        channel._release_deliveries([message], rejected=False)
+    assert _get(q, opts, wait=3.0) == [("once", True)]

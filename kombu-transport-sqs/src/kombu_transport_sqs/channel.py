@@ -11,12 +11,16 @@ Acknowledgement contract (at-least-once):
   :class:`~kombu.transport.virtual.lease.LeaseKeeper` thread extends that
   timeout (``ChangeMessageVisibility``) well before it runs out, so a slow
   consumer never sees its message handed to a second worker.
+* The engine's QoS keeps the bookkeeping and calls the channel's storage
+  hooks (``_settle_deliveries``, ``_release_deliveries``).
 * ``ack`` deletes the message (``DeleteMessageBatch``; acks made inside one
   ``drain_events`` burst leave together, an ack outside one leaves at once).
 * ``reject(requeue=True)``, a clean close, a cancelled consumer's buffered
   messages and ``basic_recover`` make the message visible again at once
   (visibility 0). ``reject(requeue=False)`` deletes it, unless the queue has
   a redrive policy: then it is left to come back and be dead-lettered by SQS.
+  A rejected task under a predefined queue's ``backoff_policy`` (requeued or
+  not, as in Kombu 5.7) comes back after the policy's delay instead.
 * A process that dies stops renewing: its messages come back after the
   visibility timeout.
 """
@@ -77,57 +81,9 @@ def _renew_hook(channel: Channel, items: Sequence[tuple[str, str]]) -> None:
 
 
 class QoS(virtual.QoS):
-    """Prefetch and acks; the broker side of each is done by the channel."""
+    """The engine's prefetch and acks; the channel's storage hooks delete, release or back off."""
 
     channel: Channel
-
-    def ack(self, delivery_tag: Any, multiple: bool = False) -> None:
-        held = list(self._delivered) if multiple else None
-        super().ack(delivery_tag, multiple=multiple)
-        if held is None:
-            self.channel._settle([delivery_tag])
-        else:
-            self.channel._settle([t for t in held if t not in self._delivered])
-
-    def reject(self, delivery_tag: Any, requeue: bool = False) -> None:
-        message = self._delivered.pop(delivery_tag, None)
-        backoff = self._backoff_seconds(message) if message is not None else None
-        if backoff is not None:
-            # Kombu 5.7's backoff_policy: the task comes back after the policy's delay.
-            self.channel._release([delivery_tag], visibility=backoff)
-        elif requeue:
-            self.channel._release([delivery_tag])
-        else:
-            self.channel._discard(delivery_tag)
-
-    def _backoff_seconds(self, message: Any) -> int | None:
-        """The delay ``backoff_policy`` gives a rejected task of a predefined queue, if any.
-
-        Kombu 5.7's options: ``predefined_queues[q]['backoff_tasks']`` (task names)
-        and ``['backoff_policy']`` (receive count -> seconds until it comes back).
-        """
-        spec = self.channel.settings.predefined_queues.get(message.queue or "")
-        if not spec or not spec.get("backoff_tasks") or not spec.get("backoff_policy"):
-            return None
-        if (message.headers or {}).get("task") not in spec["backoff_tasks"]:
-            return None
-        record = message.delivery_info.get("sqs_message") or {}
-        try:
-            count = int(record.get("Attributes", {}).get("ApproximateReceiveCount", 0))
-        except (TypeError, ValueError):
-            return None
-        policy = spec["backoff_policy"]
-        value = policy.get(count, policy.get(str(count)))
-        return None if value is None else int(value)
-
-    def restore_unacked(self) -> list[tuple[BaseException, Any]]:
-        tags = list(self._delivered)
-        self._delivered.clear()
-        try:
-            self.channel._release(tags)
-        except Exception as exc:  # noqa: BLE001 - reported to the caller
-            return [(exc, tag) for tag in tags]
-        return []
 
 
 class Channel(virtual.Channel):
@@ -479,19 +435,10 @@ class Channel(virtual.Channel):
         return got[0]
 
     def basic_get(self, queue: str, no_ack: bool = False, **kwargs: Any) -> Any:
-        """Receive one message (no wait); ``None`` when none is ready."""
+        """Receive one message (no wait) once this connection's publishes are on SQS; ``None``
+        when none is ready."""
         self.connection.flush_publishes()
-        got = self._receive(queue, 1, 0)
-        if not got:
-            return None
-        payload = got[0]
-        message = self.Message(payload, channel=self)
-        message.queue = queue
-        if no_ack:
-            self._settle([message.delivery_tag])
-        else:
-            self.qos.append(message, message.delivery_tag)
-        return message
+        return super().basic_get(queue, no_ack=no_ack, **kwargs)
 
     def window(self) -> int:
         """How many more messages may be received now (bounded by prefetch and 10)."""
@@ -513,11 +460,6 @@ class Channel(virtual.Channel):
                 self._release([p["properties"]["delivery_tag"] for p in got])
         return len(got)
 
-    def queue_is_no_ack(self, queue: str) -> bool:
-        """Whether every consumer of ``queue`` on this channel is ``no_ack``."""
-        tags = [t for t, q in self._tag_to_queue.items() if q == queue]
-        return bool(tags) and all(t in self.no_ack_consumers for t in tags)
-
     def deliver_buffered(self) -> int:
         """Deliver buffered messages while the prefetch window allows; how many."""
         n = 0
@@ -528,14 +470,69 @@ class Channel(virtual.Channel):
             if queue not in self._callbacks:
                 self._release([payload["properties"]["delivery_tag"]])
                 continue
-            if self.queue_is_no_ack(queue):
-                self._settle([payload["properties"]["delivery_tag"]])
-            # The engine drops (or dead-letters) a message past its TTL instead.
+            # The engine drops (or dead-letters) a message past its TTL instead, and
+            # settles a no_ack consumer's message before its callback runs.
             if self._try_deliver(payload, queue):
                 n += 1
         return n
 
     # -- acks, rejects, restores ------------------------------------------------------
+    def _settle_deliveries(self, messages: Sequence[virtual.Message], *, rejected: bool) -> None:
+        """An ack deletes the messages; a rejected one backs off, is deleted, or is left to redrive."""
+        if not rejected:
+            self._settle([m.delivery_tag for m in messages])
+            return
+        for message in messages:
+            backoff = self._backoff_seconds(message)
+            if backoff is not None:
+                # Kombu 5.7 backs off a rejected task even without requeue.
+                self._release([message.delivery_tag], visibility=backoff)
+            else:
+                self._discard(message.delivery_tag)
+
+    def _release_deliveries(self, messages: Sequence[virtual.Message], *, rejected: bool) -> None:
+        """Make held messages visible again: at once, or a rejected task after its backoff delay.
+
+        A message this channel no longer holds (a ``no_ack`` delivery, already
+        deleted) is sent again as a copy, marked redelivered.
+        """
+        by_visibility: dict[int, list[Any]] = {}
+        copies = []
+        for message in messages:
+            if message.delivery_tag not in self._held:
+                copies.append(message)
+                continue
+            backoff = self._backoff_seconds(message) if rejected else None
+            by_visibility.setdefault(backoff or 0, []).append(message.delivery_tag)
+        for visibility, tags in by_visibility.items():
+            self._release(tags, visibility=visibility)
+        for message in copies:
+            if message.queue:
+                payload = message.serializable()
+                payload["properties"].get("delivery_info", {}).pop("sqs_message", None)
+                payload["redelivered"] = True
+                self._put(message.queue, payload)
+
+    def _backoff_seconds(self, message: Any) -> int | None:
+        """The delay ``backoff_policy`` gives a rejected task of a predefined queue, if any.
+
+        Kombu 5.7's options: ``predefined_queues[q]['backoff_tasks']`` (task names)
+        and ``['backoff_policy']`` (receive count -> seconds until it comes back).
+        """
+        spec = self.settings.predefined_queues.get(message.queue or "")
+        if not spec or not spec.get("backoff_tasks") or not spec.get("backoff_policy"):
+            return None
+        if (message.headers or {}).get("task") not in spec["backoff_tasks"]:
+            return None
+        record = message.delivery_info.get("sqs_message") or {}
+        try:
+            count = int(record.get("Attributes", {}).get("ApproximateReceiveCount", 0))
+        except (TypeError, ValueError):
+            return None
+        policy = spec["backoff_policy"]
+        value = policy.get(count, policy.get(str(count)))
+        return None if value is None else int(value)
+
     def _settle(self, tags: Iterable[Any]) -> None:
         """Delete acked messages (batched within a delivery burst)."""
         full = False
@@ -633,13 +630,7 @@ class Channel(virtual.Channel):
         return has
 
     def _restore(self, message: Any) -> None:
-        tag = message.delivery_tag
-        if tag in self._held:
-            self._release([tag])
-        elif message.queue:  # a no_ack delivery, already deleted: send a copy
-            payload = message.serializable()
-            payload["properties"].get("delivery_info", {}).pop("sqs_message", None)
-            self._put(message.queue, payload)
+        self._release_deliveries([message], rejected=False)
 
     def _restore_at_beginning(self, message: Any) -> None:
         self._restore(message)
