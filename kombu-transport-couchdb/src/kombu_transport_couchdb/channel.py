@@ -380,9 +380,11 @@ class Channel(virtual.Channel):
         self._restore_due(queue)
         for attempt in range(3):
             rows = client.view(*docs.ready_range(queue), limit=limit, include_docs=True)
-            found = [row["doc"] for row in rows if row.get("doc")]
+            # The included document is read after the index: one claimed meanwhile
+            # (``visible`` set) is someone else's, whatever its revision.
+            found = [row["doc"] for row in rows if row.get("doc") and row["doc"].get("visible") == 0]
             if not found:
-                if attempt == 0 and self._restore_due(queue, force=True):
+                if rows or (attempt == 0 and self._restore_due(queue, force=True)):
                     continue
                 return []
             now = time.time()
