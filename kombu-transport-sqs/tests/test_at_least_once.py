@@ -329,3 +329,19 @@ def test_a_released_no_ack_message_comes_back_as_a_redelivered_copy(qname: str) 
         assert _get(q, opts, wait=2.5) == [], "a no_ack message was not deleted"
         channel._release_deliveries([message], rejected=False)
     assert _get(q, opts, wait=3.0) == [("once", True)]
+
+
+def test_ack_multiple_deletes_every_delivery_up_to_the_tag_in_one_batch(qname: str) -> None:
+    """``basic_ack(tag, multiple=True)`` settles the first four in one call; the fifth stays held."""
+    opts = {"visibility_timeout": 60, "wait_time_seconds": 1}
+    q = _queue(qname)
+    _publish(q, list(range(5)), **opts)
+    with Connection(URL, transport_options=opts) as conn:
+        channel = conn.channel()
+        got = _take(q(channel), 5)
+        assert len(got) == 5
+        calls = _api_calls(channel)
+        channel.basic_ack(got[3].delivery_tag, multiple=True)
+        assert calls.count("DeleteMessageBatch") == 1 and "DeleteMessage" not in calls, calls
+    # The fifth was not acked: closing gave it back at once.
+    assert _get(q, opts, wait=4.0) == [(got[4].payload, True)]
