@@ -101,6 +101,23 @@ def test_ack_multiple_settles_every_earlier_delivery_in_one_call(conn: Connectio
     assert list(conn.default_channel.qos._delivered) == [messages[2].delivery_tag]
 
 
+def test_multiple_with_an_unknown_tag_settles_nothing(conn: Connection) -> None:
+    """A repeated ``ack``/``nack(requeue=False)`` with ``multiple`` of an acked tag loses nothing."""
+    queue = _queue(conn)
+    _publish(conn, queue, "a", "b", "c")
+    messages = _take(conn, queue, 3)
+    messages[0].ack()
+    channel = conn.default_channel
+    channel.basic_ack(messages[0].delivery_tag, multiple=True)
+    channel.basic_nack(messages[0].delivery_tag, multiple=True, requeue=False)
+    assert channel.calls == [("settle", ["a"], False)]
+    assert list(channel.qos._delivered) == [m.delivery_tag for m in messages[1:]]
+    channel.close()
+    assert channel.calls[-1] == ("release", ["b", "c"], False)
+    with Connection(transport=HookedTransport) as other:
+        assert sorted(m.payload for m in _take(other, queue, 2)) == ["b", "c"]
+
+
 def test_reject_without_requeue_settles_after_dead_lettering(conn: Connection) -> None:
     dead = _queue(conn)
     queue = _queue(conn, queue_arguments={"x-dead-letter-exchange": "", "x-dead-letter-routing-key": dead.name})

@@ -234,9 +234,12 @@ class ConsumingChannel:
         self.qos.reject(delivery_tag, requeue=requeue)
 
     def basic_nack(self, delivery_tag: Any, multiple: bool = False, requeue: bool = True) -> None:
-        """Reject ``delivery_tag`` (with ``multiple``, every unacked delivery up to it)."""
+        """Reject ``delivery_tag`` (with ``multiple``, every unacked delivery up to it).
+
+        An unknown ``delivery_tag`` rejects nothing, with or without ``multiple``.
+        """
         tags = [delivery_tag]
-        if multiple and self._qos is not None:
+        if multiple and self._qos is not None and delivery_tag in self._qos._delivered:
             tags = []
             for tag in list(self._qos._delivered):
                 tags.append(tag)

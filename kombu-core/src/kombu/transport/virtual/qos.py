@@ -82,8 +82,15 @@ class QoS:
         return self._delivered[delivery_tag]
 
     def _pop_through(self, delivery_tag: Any) -> list[Message]:
-        """Forget every delivery up to and including ``delivery_tag`` (all, if it is unknown)."""
+        """Forget every delivery up to and including ``delivery_tag`` (none, if it is unknown).
+
+        An unknown tag (acked already, say) names no place in the order, so
+        nothing is settled: settling every delivery would lose the messages
+        the application has not acknowledged.
+        """
         delivered = self._delivered
+        if delivery_tag not in delivered:
+            return []
         messages = []
         while delivered:
             tag, message = delivered.popitem(last=False)
