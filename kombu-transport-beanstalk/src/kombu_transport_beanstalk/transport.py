@@ -263,7 +263,7 @@ class Transport(virtual.Transport):
     def drain_events(self, connection: Any, timeout: float | None = None, **kwargs: Any) -> None:
         """Deliver one message to its consumer; raise ``socket.timeout`` if none came in time.
 
-        One message per call, as on every virtual transport (Kombu 5's
+        One message per call, as on Kombu 5's virtual transports (Kombu's
         counted loops count drains). Jobs are still reserved a prefetch
         window at a time; the rest wait in the channel for the next calls.
         Acks made in the callback are sent before this returns, or, while
