@@ -23,7 +23,7 @@ sys.path.insert(0, sys.argv[2])
 from kombu import Connection, plugins
 from kombu_sqlite import plugin
 plugins.register(plugin, name="kombu-sqlite-tutorial")
-conn = Connection(sys.argv[1], transport_options={"visibility_timeout": 1})
+conn = Connection(sys.argv[1], transport_options={"visibility_timeout": 3})
 message = conn.SimpleQueue("leases").get(timeout=10)
 print(message.payload, flush=True)
 os._exit(0)
@@ -61,11 +61,12 @@ def test_a_killed_consumers_message_comes_back_after_its_lease(url: str) -> None
 
 
 def test_a_slow_live_consumer_keeps_its_lease(url: str) -> None:
-    options = {"visibility_timeout": 0.3}  # renewed every 0.1 s by the LeaseKeeper
+    # Renewed every 0.4 s by the LeaseKeeper: a loaded machine may delay a renewal by 0.8 s.
+    options = {"visibility_timeout": 1.2}
     with Connection(url, transport_options=options) as slow, Connection(url, transport_options=options) as other:
         slow.SimpleQueue("leases").put("mine")
         message = slow.SimpleQueue("leases").get(timeout=10)
-        time.sleep(1.0)  # three leases long
+        time.sleep(3.6)  # three leases long
         assert other.default_channel.basic_get("leases") is None
         message.requeue()
         again = other.SimpleQueue("leases").get(timeout=10)
