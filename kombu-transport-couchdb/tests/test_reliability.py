@@ -295,3 +295,31 @@ def test_acks_kept_for_a_batch_survive_a_lost_consumer_as_redeliveries(queue: Qu
             message.ack()
         assert sorted(seen) == ["a", "b"], "a message was lost (an unwritten ack may only redeliver)"
     conn.release()
+
+
+def test_message_handed_back_by_kombu5_delivery_path_is_released_not_copied(queue: Queue) -> None:
+    # Kombu 5's loop: channel.cycle.get(transport._deliver). With no callback for the
+    # queue, the transport hands the claimed message back through its first channel.
+    publish(queue, "once")
+    delivered: list[Any] = []
+    with Connection(URL, transport_options=FAST) as conn:
+        first, second = conn.channel(), conn.channel()
+        assert conn.transport.channels[0] is first
+        with Consumer(first, [queue], callbacks=[lambda body, m: delivered.append(body)]):
+            other = Consumer(second, [queue], callbacks=[lambda body, m: delivered.append(body)])
+            other.consume()
+            other.cancel()  # the connection's callback for the queue went with it
+            first.cycle.get(conn.transport._deliver)
+    assert delivered == []
+    time.sleep(2.5)  # a claim left behind would have lapsed by now
+    seen = []
+    with Connection(URL, transport_options=FAST) as conn:
+        deadline = time.monotonic() + 3.0
+        while time.monotonic() < deadline:
+            message = queue(conn.channel()).get()
+            if message is None:
+                time.sleep(0.1)
+                continue
+            seen.append((message.payload, message.delivery_info.get("redelivered")))
+            message.ack()
+    assert seen == [("once", True)], "the message came back as a copy while its claim stayed"

@@ -6,9 +6,12 @@ Acknowledgement contract (at-least-once), see :mod:`.documents` for the layout:
   written back with its ``_rev``, a fresh claim token and ``visible`` set to
   the end of the lease. A conflict means another consumer won it; it is
   skipped. The claim token is the delivery tag.
-* ``ack`` (and ``reject`` without requeue) deletes the document with the
-  revision this consumer wrote; ``requeue`` and a clean close write it back
-  ready (``visible`` 0, ``redelivered``), in its original place in the queue.
+* The engine's QoS keeps the bookkeeping and calls the channel's storage
+  hooks (``_settle_deliveries``, ``_release_deliveries``).
+* ``ack`` (and ``reject`` without requeue, and a ``no_ack`` fetch before the
+  application sees it) deletes the document with the revision this consumer
+  wrote; ``requeue`` and a clean close write it back ready (``visible`` 0,
+  ``redelivered``), in its original place in the queue.
   When the revision went stale (a lease renewal raced), the document is read
   again and the operation retried only while it still carries our claim token:
   a message whose lease ran out and was claimed by someone else is left to them.
@@ -59,37 +62,9 @@ class Held:
 
 
 class QoS(virtual.QoS):
-    """Prefetch and acks; settling a delivery writes its document (see the module docs)."""
+    """The engine's prefetch and acks; the channel's storage hooks write the documents."""
 
     channel: Channel
-
-    def ack(self, delivery_tag: Any, multiple: bool = False) -> None:
-        if multiple:
-            tags = []
-            for tag in self._delivered:
-                tags.append(tag)
-                if tag == delivery_tag:
-                    break
-        else:
-            tags = [delivery_tag]
-        super().ack(delivery_tag, multiple=multiple)
-        self.channel._settle(tags)
-
-    def reject(self, delivery_tag: Any, requeue: bool = False) -> None:
-        self._delivered.pop(delivery_tag, None)
-        if requeue:
-            self.channel._release([delivery_tag])
-        else:
-            self.channel._settle([delivery_tag])
-
-    def restore_unacked(self) -> list[tuple[BaseException, Any]]:
-        tags = list(self._delivered)
-        self._delivered.clear()
-        try:
-            self.channel._release(tags)
-        except Exception as exc:  # noqa: BLE001 - reported to the caller
-            return [(exc, tag) for tag in tags]
-        return []
 
 
 def _renew_hook(channel: Channel, messages: Sequence[Held]) -> None:
@@ -436,35 +411,33 @@ class Channel(virtual.Channel):
             self._buffers.setdefault(queue, deque()).extend(claimed[1:])
         return self._envelope(claimed[0])
 
-    def basic_get(self, queue: str, no_ack: bool = False, **kwargs: Any) -> Any:
-        """Claim one message of ``queue`` (``None`` when there is none ready)."""
-        message = super().basic_get(queue, no_ack=no_ack, **kwargs)
-        if message is not None and no_ack:
-            self._settle([message.delivery_tag])
-        return message
-
-    def basic_consume(
-        self, queue: str, no_ack: bool = False, callback: Any = None, consumer_tag: str | None = None, **kwargs: Any
-    ) -> str:
-        tag = super().basic_consume(queue, no_ack=no_ack, callback=callback, consumer_tag=consumer_tag, **kwargs)
-        if no_ack:
-            wrapped = self._callbacks[queue]
-
-            def settle_first(raw: dict[str, Any]) -> Any:
-                # No-ack delivery: the document is deleted as it is handed over.
-                self._settle([raw["properties"]["delivery_tag"]])
-                return wrapped(raw)
-
-            self._callbacks[queue] = self.connection._callbacks[queue] = settle_first
-        return tag
-
     def basic_cancel(self, consumer_tag: str) -> None:
         queue = self._tag_to_queue.get(consumer_tag)
         super().basic_cancel(consumer_tag)
         if queue is not None and queue not in self._active_queues:
             self._release_buffered(queue)
 
-    # -- settling ----------------------------------------------------------------------
+    # -- the engine's storage hooks ---------------------------------------------------
+    def _settle_deliveries(self, messages: Sequence[virtual.Message], *, rejected: bool) -> None:
+        """Acked, dropped or no_ack deliveries: their documents are deleted (batched, :meth:`_settle`)."""
+        self._settle([m.delivery_tag for m in messages])
+
+    def _release_deliveries(self, messages: Sequence[virtual.Message], *, rejected: bool) -> None:
+        """Requeued or given-back deliveries: ready again at their original place (:meth:`_release`)."""
+        self._release([m.delivery_tag for m in messages])
+
+    def _restore(self, message: virtual.Message) -> None:
+        """Give ``message`` back: its claim is released if held here, else a copy is stored.
+
+        Reached by Kombu 5's delivery path (``Transport._deliver`` for a queue
+        nobody consumes); releasing the claim keeps one document per message.
+        """
+        if message.delivery_tag in self._held:
+            self._release([message.delivery_tag])
+        else:
+            super()._restore(message)
+
+    # -- claims settled and released ------------------------------------------------
     def _take_held(self, tags: Iterable[Any]) -> list[Held]:
         with self._held_lock:
             return [h for h in (self._held.pop(t, None) for t in tags) if h is not None]
