@@ -554,3 +554,25 @@ def test_one_message_per_drain_and_buffered_acks_reach_the_server(beanstalkd: st
                     conn.drain_events(timeout=0.5)
         finally:
             cleanup(conn, queue)
+
+
+def test_a_no_ack_consumers_jobs_are_deleted_and_the_undelivered_ones_released(beanstalkd: str, raw: Any) -> None:
+    """A no_ack delivery is gone from the server for good; a job reserved but not delivered
+    yet goes back to ready when the connection closes."""
+    with Connection(beanstalkd) as publisher:
+        queue = declared(publisher)
+        try:
+            producer = publisher.Producer()
+            for i in range(2):
+                producer.publish(i, exchange=queue.exchange, routing_key=queue.routing_key)
+            assert settled(publisher, queue) == 2
+            got: list[Any] = []
+            with Connection(beanstalkd) as conn:
+                with Consumer(conn.default_channel, [queue], callbacks=[lambda body, m: got.append(body)], no_ack=True):
+                    conn.drain_events(timeout=5)
+                    assert got == [0]
+            stats = tube_stats(raw, queue.name)
+            assert (stats["current-jobs-ready"], stats["current-jobs-reserved"]) == (1, 0)
+            assert queue(publisher.default_channel).get().payload == 1
+        finally:
+            cleanup(publisher, queue)

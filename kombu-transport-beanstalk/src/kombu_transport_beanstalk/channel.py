@@ -237,8 +237,7 @@ class Channel(virtual.Channel):
             if not self._pending and not self._fill(0):
                 return False
             payload, queue = self._pending.popleft()
-            if self.no_ack_consumers and queue in self._no_ack_queues():
-                self._delete_job(payload["properties"]["delivery_tag"])
+            # A no_ack consumer's job is settled (deleted) by the engine before its callback runs.
             if self._try_deliver(payload, queue):
                 return True
             # past its TTL: dead-lettered or dropped by the engine; try the next one
@@ -270,9 +269,6 @@ class Channel(virtual.Channel):
         elif len(got) >= asked:
             self._batch = min(asked * 2, self.connection.reserve_batch)
         return len(got)
-
-    def _no_ack_queues(self) -> set[str]:
-        return {self._tag_to_queue[tag] for tag in self.no_ack_consumers if tag in self._tag_to_queue}
 
     # -- settling held jobs -----------------------------------------------------------
     def _settle_deliveries(self, messages: Sequence[virtual.Message], *, rejected: bool) -> None:
