@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 
+import pytest
 from kombu import Connection, Exchange, Queue
 from kombu.asynchronous import Hub
 
@@ -37,6 +38,31 @@ def test_reject_requeue_goes_back_first_in_line():
         assert again.payload == 0
         assert again.delivery_info["redelivered"] is True
         again.ack()
+        bound.delete()
+
+
+@pytest.mark.parametrize("max_priority", [None, 5], ids=["fifo", "priority"])
+def test_requeue_into_a_queue_declared_again_keeps_both_messages(max_priority):
+    """Positions restart with a queue declared again: a message held from the old queue and
+    one from the new may share one, and both requeues must still land."""
+    name = f"mem.declared-again.{max_priority}"
+    queue = Queue(name, max_priority=max_priority)
+    with Connection("memory://") as conn:
+        bound = queue(conn)
+        bound.declare()
+        producer = conn.Producer()
+        producer.publish("old", routing_key=name)
+        old = bound.get()
+        bound.delete()
+        bound.declare()
+        producer.publish("new", routing_key=name)
+        new = bound.get()
+        new.requeue()
+        old.requeue()
+        payloads = []
+        while (m := bound.get(no_ack=True)) is not None:
+            payloads.append(m.payload)
+        assert sorted(payloads) == ["new", "old"]
         bound.delete()
 
 

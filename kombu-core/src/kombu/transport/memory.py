@@ -34,18 +34,22 @@ class MemoryQueue:
     Every message gets a position when it is put; :meth:`take` hands it out
     with the message, and a message put back with its position (a requeue)
     returns to where it was, ahead of everything put after it, as RabbitMQ
-    requeues.
+    requeues. Positions are unique within one queue object, not across a
+    queue deleted and declared again, so heap entries carry a tie-breaker.
     """
 
-    __slots__ = ("max_priority", "_fifo", "_returned", "_heap", "_seq", "_front")
+    __slots__ = ("max_priority", "_fifo", "_returned", "_heap", "_seq", "_front", "_ties")
 
     def __init__(self, max_priority: int | None = None) -> None:
         self.max_priority = max_priority
         self._fifo: deque[tuple[int, dict[str, Any]]] = deque()
-        self._returned: list[tuple[int, dict[str, Any]]] = []  # requeued FIFO messages, a heap
-        self._heap: list[tuple[int, int, dict[str, Any]]] = []
+        #: Requeued FIFO messages, a heap of (position, tie-breaker, message).
+        self._returned: list[tuple[int, int, dict[str, Any]]] = []
+        #: Messages of a priority queue, a heap of (-priority, position, tie-breaker, message).
+        self._heap: list[tuple[int, int, int, dict[str, Any]]] = []
         self._seq = count(1)
         self._front = count(0, -1)  # positions ahead of every other, for put(front=True)
+        self._ties = count()
 
     def _priority(self, message: Mapping[str, Any]) -> int:
         try:
@@ -64,21 +68,22 @@ class MemoryQueue:
                 self._fifo.append((position, message))
                 return
         elif self.max_priority is None:
-            heapq.heappush(self._returned, (position, message))
+            heapq.heappush(self._returned, (position, next(self._ties), message))
             return
-        heapq.heappush(self._heap, (-self._priority(message), position, message))
+        heapq.heappush(self._heap, (-self._priority(message), position, next(self._ties), message))
 
     def take(self) -> tuple[int, dict[str, Any]]:
         """Remove the next message; return its position and the message. Raises ``Empty``."""
         if self.max_priority is None:
             if self._returned:
-                return heapq.heappop(self._returned)
+                position, _, message = heapq.heappop(self._returned)
+                return position, message
             if not self._fifo:
                 raise Empty()
             return self._fifo.popleft()
         if not self._heap:
             raise Empty()
-        _, position, message = heapq.heappop(self._heap)
+        _, position, _, message = heapq.heappop(self._heap)
         return position, message
 
     def get(self) -> dict[str, Any]:
@@ -98,9 +103,9 @@ class MemoryQueue:
         total = 0
         for _, message in self._fifo:
             total += _body_size(message)
-        for _, message in self._returned:
+        for _, _, message in self._returned:
             total += _body_size(message)
-        for _, _, message in self._heap:
+        for _, _, _, message in self._heap:
             total += _body_size(message)
         return total
 
