@@ -8,6 +8,7 @@ message stays observable on the in-process broker.
 from __future__ import annotations
 
 import itertools
+import logging
 import time
 from collections.abc import Iterator, Sequence
 from typing import Any
@@ -180,6 +181,19 @@ def test_a_failed_release_at_close_reports_every_message(conn: Connection) -> No
     errors = channel.qos.restore_unacked()
     assert [(type(e), m.payload) for e, m in errors] == [(ConnectionError, "a"), (ConnectionError, "b")]
     assert channel.qos._delivered == {}
+
+
+def test_a_failed_release_at_close_is_logged_per_message(conn: Connection, caplog: pytest.LogCaptureFixture) -> None:
+    queue = _queue(conn)
+    _publish(conn, queue, "a", "b")
+    messages = _take(conn, queue, 2)
+    channel = conn.default_channel
+    channel.fail_release = ConnectionError("gone")
+    with caplog.at_level(logging.WARNING, logger="kombu.transport.virtual.qos"):
+        channel.close()
+    logged = [r.getMessage() for r in caplog.records if "not given back at close" in r.getMessage()]
+    assert len(logged) == 2 and all("gone" in text for text in logged)
+    assert repr(messages[0].delivery_tag) in logged[0]
 
 
 def test_no_ack_deliveries_are_settled_before_the_application_sees_them(conn: Connection) -> None:

@@ -22,6 +22,7 @@ again (``_restore_at_beginning`` for a requeue, ``_restore`` at close).
 
 from __future__ import annotations
 
+import logging
 from collections import OrderedDict
 from typing import TYPE_CHECKING, Any
 
@@ -30,6 +31,8 @@ if TYPE_CHECKING:
     from kombu.transport.virtual.message import Message
 
 __all__ = ("QoS", "default_hook", "overrides_hook")
+
+logger = logging.getLogger(__name__)
 
 
 def default_hook(function: Any) -> Any:
@@ -147,13 +150,20 @@ class QoS:
         return []
 
     def restore_unacked_once(self, stderr: Any = None) -> None:
-        """Restore unacked messages at shutdown, at most once."""
+        """Restore unacked messages at shutdown, at most once.
+
+        Each message that could not be given back is reported: printed to
+        ``stderr`` when given, else logged as a warning (on a transport that
+        leases, it comes back when its lease ends).
+        """
         if self._restored_once or not self.restore_at_shutdown or not self.channel.do_restore:
             return
         self._restored_once = True
         for exc, message in self.restore_unacked():
             if stderr is not None:
                 print(f"Unable to restore message {message.delivery_tag!r}: {exc!r}", file=stderr)
+            else:
+                logger.warning("virtual: unacked message %r not given back at close: %r", message.delivery_tag, exc)
 
     def restore_visible(self, *args: Any, **kwargs: Any) -> None:
         """Restore messages whose visibility timeout passed (transports that lease)."""
