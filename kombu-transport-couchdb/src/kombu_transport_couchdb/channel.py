@@ -423,8 +423,16 @@ class Channel(virtual.Channel):
         self._settle([m.delivery_tag for m in messages])
 
     def _release_deliveries(self, messages: Sequence[virtual.Message], *, rejected: bool) -> None:
-        """Requeued or given-back deliveries: ready again at their original place (:meth:`_release`)."""
-        self._release([m.delivery_tag for m in messages])
+        """Requeued or given-back deliveries: ready again at their original place (:meth:`_release`).
+
+        A message whose claim this channel does not hold is stored again as a
+        copy (the contract's rule), never dropped.
+        """
+        held = self._held
+        unheld = [m for m in messages if m.delivery_tag not in held]
+        self._release([m.delivery_tag for m in messages if m.delivery_tag in held])
+        for message in unheld:
+            super()._restore(message)
 
     def _restore(self, message: virtual.Message) -> None:
         """Give ``message`` back: its claim is released if held here, else a copy is stored.
