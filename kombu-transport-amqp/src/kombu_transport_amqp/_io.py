@@ -140,7 +140,15 @@ class BufferedIO:
     write_mode: str = "direct"
     on_write: Any = None
 
-    def _init_buffers(self, write_buffer_size: int, write_mode: str | None) -> None:
+    def __init__(
+        self,
+        host: str,
+        *args: Any,
+        write_buffer_size: int = DEFAULT_WRITE_BUFFER,
+        write_mode: str | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(host, *args, **kwargs)  # type: ignore[call-arg]  # the py-amqp transport after this mixin
         if write_mode is None:
             write_mode = "direct"
         if write_mode not in WRITE_MODES:
@@ -457,17 +465,6 @@ class BufferedIO:
 class BufferedTCPTransport(BufferedIO, TCPTransport):  # type: ignore[misc]  # py-amqp ships no type information
     """Plain TCP transport with :class:`BufferedIO`."""
 
-    def __init__(
-        self,
-        host: str,
-        *args: Any,
-        write_buffer_size: int = DEFAULT_WRITE_BUFFER,
-        write_mode: str | None = None,
-        **kwargs: Any,
-    ) -> None:
-        super().__init__(host, *args, **kwargs)
-        self._init_buffers(write_buffer_size, write_mode)
-
 
 class BufferedSSLTransport(BufferedIO, SSLTransport):  # type: ignore[misc]  # py-amqp ships no type information
     """TLS transport with :class:`BufferedIO`."""
@@ -477,14 +474,3 @@ class BufferedSSLTransport(BufferedIO, SSLTransport):  # type: ignore[misc]  # p
         if sock is not None and sock.pending():
             return True
         return super()._peer_spoke()
-
-    def __init__(
-        self,
-        host: str,
-        *args: Any,
-        write_buffer_size: int = DEFAULT_WRITE_BUFFER,
-        write_mode: str | None = None,
-        **kwargs: Any,
-    ) -> None:
-        super().__init__(host, *args, **kwargs)
-        self._init_buffers(write_buffer_size, write_mode)
