@@ -108,6 +108,9 @@ class ConformanceBase:
     quiet_period: ClassVar[float] = 0.5
     redelivery_timeout: ClassVar[float] = 10.0
     name_prefix: ClassVar[str] = "kit"
+    #: What a publish the broker refuses (``x-overflow: reject-publish``) may raise,
+    #: on itself or on a later call of its connection (AMQP publisher confirms' nack).
+    publish_refused_errors: ClassVar[tuple[type[BaseException], ...]] = ()
 
     _kit_connections: list[Connection]
     _kit_queues: list[Queue]
