@@ -52,6 +52,10 @@ for group in "${selected[@]}"; do
   printf 'run-tests: %-8s %s\n' "$group" "$(grep -E '[0-9]+ (passed|failed)' "$LOGS/$group.log" | tail -1)"
 done
 if [ ${#failed[@]} -gt 0 ]; then
+  for group in "${failed[@]}"; do
+    # the names of the failed tests, so a truncated CI log still says what broke
+    grep -E '^(FAILED|ERROR) ' "$LOGS/$group.log" | sed "s/^/run-tests: [$group] /" | head -20
+  done
   echo "run-tests: FAILED groups: ${failed[*]} (logs in .test-logs/)"
   exit 1
 fi
