@@ -247,6 +247,67 @@ def test_binding_made_elsewhere_routes_at_once_with_a_warm_cache(queue: Queue) -
             exchange(other.channel()).delete()
 
 
+def wait_for(predicate: Any, timeout: float = 10.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.02)
+    return True
+
+
+def test_publisher_feed_reports_only_topology_changes(queue: Queue) -> None:
+    exchange = Exchange(f"{queue.name}-fan", "fanout")
+    with Connection(URL) as publisher, Connection(URL) as other:
+        producer = Producer(publisher.channel(), exchange=exchange)
+        producer.publish("unrouted", declare=[exchange])  # the table is cached from here
+        watcher = publisher.transport.watcher
+        assert wait_for(lambda: watcher.ready)
+        assert watcher.filtered, "a connection that consumes nothing follows only the epoch document"
+        queue(other.channel()).declare()
+        cache = publisher.transport.bindings
+        time.sleep(1.0)  # the declare's own topology change has reached the feed
+        before = cache.generation
+        sender = Producer(other.channel(), exchange=queue.exchange, routing_key=queue.routing_key)
+        for n in range(20):
+            sender.publish(n)  # message writes elsewhere: nothing for this feed
+        time.sleep(1.0)
+        assert cache.generation == before
+        bound = Queue(f"{queue.name}-f", exchange)
+        bound(other.channel()).declare()  # another process binds: the epoch document is rewritten
+        try:
+            assert wait_for(lambda: cache.generation != before), "the binding never reached the cache"
+            producer.publish("routed")
+            message = get(other, bound)
+            assert message is not None and message.payload == "routed"
+            message.ack()
+        finally:
+            bound(other.channel()).delete()
+            exchange(other.channel()).delete()
+
+
+def test_publisher_that_starts_consuming_is_woken_by_the_feed(queue: Queue) -> None:
+    # polling_interval 60: only the (now unfiltered) changes feed can deliver within the bound.
+    with Connection(URL, transport_options={"polling_interval": 60}) as conn:
+        producer = Producer(conn.channel(), exchange=queue.exchange, routing_key=queue.routing_key)
+        producer.publish("first", declare=[queue])
+        watcher = conn.transport.watcher
+        assert wait_for(lambda: watcher.ready) and watcher.filtered
+        got: list[Any] = []
+
+        def on_message(body: Any, message: Any) -> None:
+            got.append(body)
+            message.ack()
+
+        with Consumer(conn.channel(), [queue], callbacks=[on_message]):
+            conn.drain_events(timeout=10)
+            assert got == ["first"]
+            assert wait_for(lambda: watcher.following_messages, timeout=10), "the feed stayed filtered"
+            threading.Timer(0.5, publish, (queue, "wake")).start()
+            conn.drain_events(timeout=20)
+        assert got == ["first", "wake"]
+
+
 def test_one_message_per_drain_events_call(queue: Queue) -> None:
     publish(queue, *range(3))
     with Connection(URL) as conn:

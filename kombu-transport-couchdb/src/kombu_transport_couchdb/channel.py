@@ -156,7 +156,7 @@ class Channel(virtual.Channel):
         if doc is not None:
             doomed.append({"_id": doc["_id"], "_rev": doc["_rev"], "_deleted": True})
         self.client.bulk_docs(doomed)
-        self.connection.bindings.invalidate()
+        self._topology_changed()
         self.connection.persisted_exchanges.discard(exchange)
         self.connection.persisted_bindings.difference_update(
             [b for b in self.connection.persisted_bindings if b[0] == exchange]
@@ -188,7 +188,7 @@ class Channel(virtual.Channel):
 
     def _queue_bind(self, exchange: str, routing_key: str, pattern: Any, queue: str) -> None:
         self.client.put(docs.binding_doc(exchange, routing_key, pattern, queue), ok=(201, 202, 409))
-        self.connection.bindings.invalidate()
+        self._topology_changed()
         self.connection.persisted_bindings.add((exchange, routing_key, pattern, queue))
 
     def _queue_unbind(self, exchange: str, routing_key: str, pattern: Any, queue: str) -> None:
@@ -196,7 +196,16 @@ class Channel(virtual.Channel):
         doc = self.client.get(docs.binding_id(exchange, routing_key, pattern, queue))
         if doc is not None:
             self.client.bulk_docs([{"_id": doc["_id"], "_rev": doc["_rev"], "_deleted": True}])
+        self._topology_changed()
+
+    def _topology_changed(self) -> None:
+        """After writing binding or exchange documents: drop cached tables, here and in every process.
+
+        The epoch document is rewritten after the write, so a publisher
+        following only that document on its changes feed learns of it too.
+        """
         self.connection.bindings.invalidate()
+        self.client.touch(docs.TOPOLOGY_EPOCH_ID)
 
     def get_table(self, exchange: str) -> list[tuple[str, Any, str]]:
         """The bindings of ``exchange`` as stored in the database (every process's).
@@ -289,7 +298,7 @@ class Channel(virtual.Channel):
         if qdoc is not None:
             doomed.append({"_id": qdoc["_id"], "_rev": qdoc["_rev"], "_deleted": True})
         client.bulk_docs(doomed)
-        self.connection.bindings.invalidate()
+        self._topology_changed()
         self.connection.declared_queues.discard(queue)
         self.connection.stored_arguments.pop(queue, None)
         self.connection.persisted_bindings.difference_update(

@@ -14,6 +14,7 @@ status. Neither names the password: it is only in the session's ``auth``.
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -139,6 +140,19 @@ class CouchClient:
     def put(self, doc: Mapping[str, Any], ok: Sequence[int] = (201, 202)) -> Any:
         return self.request("PUT", "/" + _quote_id(doc["_id"]), body=doc, ok=ok)
 
+    def touch(self, doc_id: str) -> None:
+        """Write a new revision of ``doc_id`` (creating it), so that the changes feed reports it.
+
+        Done when the write succeeds, or conflicts: a conflict means another
+        writer changed the document after it was read here, and that change
+        is on the feed after everything this client wrote before the touch.
+        """
+        current = self.get(doc_id)
+        body: dict[str, Any] = {"_id": doc_id, "touched": time.time()}
+        if current is not None:
+            body["_rev"] = current["_rev"]
+        self.put(body, ok=(201, 202, 409))
+
     def bulk_docs(self, docs: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
         """``_bulk_docs``: one result per document, in order (``ok``/``rev`` or ``error``)."""
         if not docs:
@@ -170,14 +184,18 @@ class CouchClient:
         }
         return self.request("GET", "/_all_docs", params=params)["rows"]  # type: ignore[no-any-return]
 
-    def changes_stream(self, since: Any, heartbeat: float) -> Any:
+    def changes_stream(self, since: Any, heartbeat: float, doc_ids: Sequence[str] | None = None) -> Any:
         """Open the continuous ``_changes`` feed after ``since`` (a streaming reply; close it).
 
-        Unfiltered, ids only, with a heartbeat line every ``heartbeat`` seconds
-        and ``Accept-Encoding: identity`` (see :mod:`.quirks`); a silence of
-        three heartbeats ends it with a read timeout.
+        Ids only, with a heartbeat line every ``heartbeat`` seconds and
+        ``Accept-Encoding: identity`` (see :mod:`.quirks`); a silence of three
+        heartbeats ends it with a read timeout. Unfiltered, or with
+        ``doc_ids`` only the changes of those documents (CouchDB's built-in
+        ``_doc_ids`` filter).
         """
         params = {"feed": "continuous", "since": since, "heartbeat": int(heartbeat * 1000)}
+        if doc_ids is not None:
+            params.update(filter="_doc_ids", doc_ids=json.dumps(list(doc_ids)))
         try:
             reply = self.session.get(
                 self.db_url + "/_changes",

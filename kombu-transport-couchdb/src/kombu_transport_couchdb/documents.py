@@ -59,6 +59,7 @@ __all__ = (
     "parse_binding",
     "queue_of_message_id",
     "TOPOLOGY_PREFIXES",
+    "TOPOLOGY_EPOCH_ID",
     "MAX_RANK",
     "Sequence",
 )
@@ -204,8 +205,11 @@ def parse_binding(doc: dict[str, Any]) -> tuple[str, Any, str] | None:
         return None
 
 
+#: The document rewritten after every change of a binding or exchange document:
+#: a publisher that consumes nothing follows only this id on the changes feed.
+TOPOLOGY_EPOCH_ID = "kombu.topology"
 #: Ids of the documents that make the routing topology.
-TOPOLOGY_PREFIXES = ("kombu.binding:", "kombu.exchange:")
+TOPOLOGY_PREFIXES = ("kombu.binding:", "kombu.exchange:", TOPOLOGY_EPOCH_ID)
 
 
 def queue_of_message_id(doc_id: str) -> str | None:

@@ -228,7 +228,7 @@ class Transport(virtual.Transport):
             remaining = None if deadline is None else deadline - time.monotonic()
             if remaining is not None and remaining <= 0:
                 raise TimeoutError()  # socket.timeout
-            wait = self.polling_interval if watcher.ready else min(self.polling_interval, 0.1)
+            wait = self.polling_interval if watcher.following_messages else min(self.polling_interval, 0.1)
             watcher.wait(token, wait if remaining is None else min(remaining, wait))
 
     # -- event loop (kombu.asynchronous.Hub) -------------------------------------------------

@@ -9,14 +9,19 @@ carries a document id (see :mod:`.documents`):
   not a deletion): the watcher's ``version`` goes up, which wakes
   ``drain_events`` waiting in :meth:`FeedWatcher.wait` and pokes the
   registered wakers (the ``kombu.asynchronous.Hub`` pipe);
-* a binding or exchange document: the :class:`BindingCache` is invalidated.
+* a binding or exchange document, or the topology epoch document rewritten
+  after each of their changes: the :class:`BindingCache` is invalidated.
 
-The feed is not filtered on the server: ids are enough, and one long-lived
-feed per connection leaves nothing behind on the server (a longpoll abandoned
-by its client read timeout lingers on pouchdb-server, see :mod:`.quirks`).
-``ready`` is true while the feed is followed from a known point; after an
-error it is false (waiters fall back to polling, the binding cache to reads)
-until the feed is followed again.
+While the connection consumes nothing (a publisher) the feed is filtered to
+the epoch document alone (CouchDB's built-in ``_doc_ids`` filter), so message
+writes cost the server nothing on this listener and the client reads no line
+for them; it is followed unfiltered from the heartbeat after the first
+consumer appears. An unfiltered feed is not filtered on the server at all:
+ids are enough, and one long-lived feed per connection leaves nothing behind
+on the server (a longpoll abandoned by its client read timeout lingers on
+pouchdb-server, see :mod:`.quirks`). ``ready`` is true while the feed is
+followed from a known point; after an error it is false (waiters fall back
+to polling, the binding cache to reads) until the feed is followed again.
 """
 
 from __future__ import annotations
@@ -38,8 +43,11 @@ __all__ = ("FeedWatcher", "BindingCache", "HEARTBEAT")
 
 logger = logging.getLogger(__name__)
 
-#: Seconds between the server's heartbeats on the feed.
+#: Seconds between the server's heartbeats on the unfiltered feed.
 HEARTBEAT = 5.0
+#: Seconds between heartbeats on a publisher's filtered feed: the longest a new
+#: consumer on the connection waits (polling meanwhile) for the unfiltered feed.
+FILTERED_HEARTBEAT = 0.5
 
 
 class FeedWatcher:
@@ -50,6 +58,8 @@ class FeedWatcher:
         self._info = transport.conninfo
         self._invalidate = transport.bindings.invalidate
         self.ready = False
+        #: Whether the feed followed is the publisher's (epoch document only).
+        self.filtered = False
         self.version = 0
         #: Queues whose message changes wake this connection (replaced, never mutated).
         self.interest: frozenset[str] = frozenset()
@@ -66,6 +76,11 @@ class FeedWatcher:
     @property
     def running(self) -> bool:
         return self._thread.is_alive() and not self._stop.is_set()
+
+    @property
+    def following_messages(self) -> bool:
+        """Whether new messages of the consumed queues wake waiters (else: poll)."""
+        return self.ready and not self.filtered
 
     def stop(self) -> None:
         """Ask the thread to end (it does at its next heartbeat); never blocks."""
@@ -104,9 +119,14 @@ class FeedWatcher:
             while not self._stop.is_set():
                 if self._transport() is None:
                     return
+                refollow = False
                 try:
                     since = client.db_info().get("update_seq")
-                    with client.changes_stream(since, HEARTBEAT) as reply:
+                    self.filtered = filtered = not self.interest
+                    doc_ids, heartbeat = (
+                        ([docs.TOPOLOGY_EPOCH_ID], FILTERED_HEARTBEAT) if filtered else (None, HEARTBEAT)
+                    )
+                    with client.changes_stream(since, heartbeat, doc_ids) as reply:
                         self.ready = True
                         self._invalidate()  # whatever changed before the feed was followed
                         self._bump()
@@ -115,6 +135,9 @@ class FeedWatcher:
                                 return
                             if line:
                                 self._on_line(line)
+                            if filtered and self.interest:
+                                refollow = True  # a consumer appeared: follow its messages
+                                break
                 except (CouchDBConnectionError, CouchDBError, OSError, ValueError) as exc:
                     logger.debug("couchdb: changes feed interrupted (%r); following it again", exc)
                 except Exception as exc:  # noqa: BLE001 - e.g. requests' errors while streaming
@@ -122,7 +145,8 @@ class FeedWatcher:
                 self.ready = False
                 self._invalidate()
                 self._bump()
-                self._stop.wait(1.0)
+                if not refollow:
+                    self._stop.wait(1.0)
         finally:
             self.ready = False
             client.close()
