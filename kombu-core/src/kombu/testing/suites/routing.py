@@ -170,7 +170,7 @@ class RoutingConformance(ExchangeTypeRoutingConformance):
             for k in keys
             if (f"key:{k}" in got[labels[p]]) != (f"key:{k}" in expected[labels[p]])
         ]
-        assert not wrong, "topic routing differs from AMQP 0-9-1 for " + ", ".join(wrong)
+        assert not wrong, "topic routing differs from AMQP 0-9-1 for " + ", ".join(wrong) + f"; received: {got}"
 
     def test_topic_hash_matches_zero_or_more_words(self) -> None:
         self._check_topic([c for c in self.TOPIC_CASES if "#" in c[0]])
