@@ -215,7 +215,7 @@ def test_fanout_copies_from_stored_bindings(mongodb_url: str, uname: str) -> Non
 
     transport._STATES.clear()
     with Connection(mongodb_url) as publisher:
-        Producer(publisher.channel(), exchange=uname + ".f").publish({"to": "all"})
+        Producer(publisher.channel(), exchange=fanout).publish({"to": "all"})
     with Connection(mongodb_url) as conn:
         for q in queues:
             bound = q(conn.channel())
@@ -223,6 +223,35 @@ def test_fanout_copies_from_stored_bindings(mongodb_url: str, uname: str) -> Non
             assert message is not None and message.payload == {"to": "all"}, q.name
             message.ack()
             bound.delete()
+
+
+def test_a_process_that_never_declared_an_exchange_learns_its_stored_type(mongodb_url: str, uname: str) -> None:
+    """Passive declare, typeof and a conflicting redeclare, in a process that only sees the stored bindings."""
+    from kombu.exceptions import ChannelError
+    from kombu.transport.virtual import NotEquivalentError
+    from kombu_transport_mongodb import transport
+
+    topic = Exchange(uname + ".t", "topic")
+    queue = Queue(uname + ".tq", topic, routing_key="stock.#")
+    with Connection(mongodb_url) as binder:
+        queue(binder.channel()).declare()
+    transport._STATES.clear()
+    with Connection(mongodb_url) as fresh:
+        channel = fresh.channel()
+        channel.exchange_declare(topic.name, passive=True)
+        assert channel.typeof(topic.name).type == "topic"
+        with pytest.raises(NotEquivalentError):  # RabbitMQ's PRECONDITION_FAILED
+            Producer(fresh.channel(), exchange=topic.name).publish({"as": "direct"})  # declares it direct
+        Producer(channel, exchange=topic).publish({"n": 1}, routing_key="stock.usd")
+        message = queue(channel).get()
+        assert message is not None and message.payload == {"n": 1}
+        message.ack()
+        channel.exchange_delete(topic.name)
+    transport._STATES.clear()
+    with Connection(mongodb_url) as after:
+        with pytest.raises(ChannelError, match="NOT_FOUND"):
+            after.channel().exchange_declare(topic.name, passive=True)
+        queue(after.channel()).delete()
 
 
 def test_an_unreadable_document_is_set_aside_and_consuming_goes_on(mongodb_url: str, mdb: Any, queue: Queue) -> None:

@@ -124,12 +124,19 @@ def test_sns_fanout_reaches_every_bound_queue_across_connections(uname: str) -> 
         assert _collect(conn, [q1, q2], 2) == [{"to": "all"}] * 2
 
 
+def _declare_elsewhere(opts: dict[str, Any], queue: Queue) -> None:
+    """Declare ``queue``, its exchange and binding as another process would: this one forgets them."""
+    from kombu_transport_sqs import transport
+
+    with Connection(URL, transport_options=opts) as conn:
+        queue(conn.channel()).declare()
+        transport._STATES.pop(conn.transport._state_key, None)
+
+
 def test_bindings_stored_on_the_server_route_for_a_fresh_process(uname: str) -> None:
     opts = {"queue_name_prefix": uname, "wait_time_seconds": 1}
-    ex = Exchange("logs", "topic")
-    q = Queue("errors", ex, routing_key="*.error")
-    with Connection(URL, transport_options=opts) as conn:
-        q(conn.channel()).declare()
+    q = Queue("errors", Exchange("logs", "topic"), routing_key="*.error")
+    _declare_elsewhere(opts, q)
     code = (
         "import sys; from kombu import Connection, Exchange, Producer\n"
         f"with Connection({URL!r}, transport_options={opts!r}) as c:\n"
@@ -140,6 +147,27 @@ def test_bindings_stored_on_the_server_route_for_a_fresh_process(uname: str) -> 
     subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
     with Connection(URL, transport_options=opts) as conn:
         assert _collect(conn, [q], 2, timeout=4) == ["boom"]
+
+
+def test_a_fresh_process_learns_a_stored_exchange_type(uname: str) -> None:
+    """Passive declare, a conflicting redeclare and delete, through the engine's exchange-record hooks."""
+    from kombu.exceptions import ChannelError
+    from kombu.transport.virtual import NotEquivalentError
+    from kombu_transport_sqs import transport
+
+    opts = {"queue_name_prefix": uname, "wait_time_seconds": 1}
+    _declare_elsewhere(opts, Queue("usd", Exchange("prices", "topic"), routing_key="stock.#"))
+    with Connection(URL, transport_options=opts) as fresh:
+        channel = fresh.channel()
+        with pytest.raises(NotEquivalentError):  # RabbitMQ's PRECONDITION_FAILED
+            channel.exchange_declare("prices", "direct")
+        channel.exchange_declare("prices", passive=True)
+        assert channel.typeof("prices").type == "topic"
+        channel.exchange_delete("prices")
+        transport._STATES.pop(fresh.transport._state_key)
+    with Connection(URL, transport_options=opts) as after:
+        with pytest.raises(ChannelError, match="NOT_FOUND"):
+            after.channel().exchange_declare("prices", passive=True)
 
 
 def test_endpoint_from_environment(monkeypatch: Any, uname: str) -> None:

@@ -183,9 +183,21 @@ class Channel(virtual.Channel):
         )
         self.connection.routes.invalidate(exchange)
 
-    def exchange_delete(self, exchange: str, if_unused: bool = False, nowait: bool = False) -> None:
-        """Delete an exchange and its bindings, stored ones included."""
-        super().exchange_delete(exchange, if_unused=if_unused, nowait=nowait)
+    # -- exchanges: the type is stored with each binding ------------------------------------
+    def _store_exchange_record(self, exchange: str, record: Mapping[str, Any]) -> None:
+        """Nothing to store: each binding document carries ``exchange_type`` (:mod:`.layout`).
+
+        Kombu 5.7's layout has no exchange documents; an exchange is known to
+        other processes from its first binding on, which is when it routes.
+        """
+
+    def _load_exchange_record(self, exchange: str) -> Mapping[str, Any] | None:
+        """The ``exchange_type`` stored with ``exchange``'s bindings (cached, see :mod:`.routes`)."""
+        stored = self.connection.routes.exchange_type(exchange)
+        return None if stored is None else {"type": stored}
+
+    def _delete_exchange_record(self, exchange: str) -> None:
+        """Delete ``exchange``'s stored bindings (also those another process made)."""
         self.connection.collection("routing").delete_many({"exchange": exchange})
         self.connection.routes.invalidate(exchange)
 
@@ -193,12 +205,6 @@ class Channel(virtual.Channel):
         """Bindings of ``exchange``: declared here plus stored in the routing collection."""
         local = self.state.exchanges.get(exchange)
         return self.connection.routes.table(exchange, local["table"] if local is not None else ())
-
-    def typeof(self, exchange: str, default: str = "direct") -> Any:
-        if exchange in self.state.exchanges or not exchange:
-            return super().typeof(exchange, default)
-        stored = self.connection.routes.exchange_type(exchange)
-        return self.exchange_types.get(stored or default) or super().typeof(exchange, default)
 
     def _lookup(
         self, exchange: str, routing_key: str, default: str | None = None, headers: Mapping[str, Any] | None = None

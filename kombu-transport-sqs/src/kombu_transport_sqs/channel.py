@@ -35,7 +35,7 @@ import threading
 import time
 import uuid
 from collections import deque
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
@@ -217,49 +217,31 @@ class Channel(virtual.Channel):
         value = tags.get(ARGUMENTS_TAG)
         return json.loads(value) if value else None
 
-    # -- bindings stored on the server ---------------------------------------------------
-    def _stored(self, exchange: str) -> bool:
-        """Learn ``exchange`` from the server if this process has not declared it."""
-        if exchange in self.state.exchanges:
-            return True
+    # -- exchanges and bindings stored on the server -------------------------------------
+    def _store_exchange_record(self, exchange: str, record: Mapping[str, Any]) -> None:
+        """Nothing to store yet: the type is stored with the exchange's first binding.
+
+        An exchange's table queue (:mod:`.bindings`) holds its type and
+        bindings; an exchange without bindings routes nowhere, so it gets no
+        table queue of its own (one SQS queue per exchange otherwise).
+        """
+
+    def _load_exchange_record(self, exchange: str) -> Mapping[str, Any] | None:
+        """The type stored in ``exchange``'s binding table, if it has one (cached, see :mod:`.bindings`)."""
         store = self.connection.bindings
-        if store is None or not exchange:
-            return False
+        if store is None:
+            return None
         type_, _ = store.load(exchange)
-        if type_ is None or type_ not in self.exchange_types:
-            return False
-        self.state.exchanges.setdefault(
-            exchange, {"type": type_, "durable": True, "auto_delete": False, "arguments": {}, "table": []}
-        )
-        return True
+        return None if type_ is None else {"type": type_}
 
-    def typeof(self, exchange: str, default: str = "direct") -> Any:
-        if exchange and exchange not in self.state.exchanges:
-            self._stored(exchange)
-        return super().typeof(exchange, default)
-
-    def exchange_declare(
-        self,
-        exchange: str | None = None,
-        type: str = "direct",
-        durable: bool = False,
-        auto_delete: bool = False,
-        arguments: Any = None,
-        nowait: bool = False,
-        passive: bool = False,
-    ) -> None:
-        if passive and exchange:
-            self._stored(exchange)
-        super().exchange_declare(exchange, type, durable, auto_delete, arguments, nowait, passive)
-
-    def exchange_delete(self, exchange: str, if_unused: bool = False, nowait: bool = False) -> None:
-        super().exchange_delete(exchange, if_unused, nowait)
-        if self.connection.bindings is not None and exchange:
+    def _delete_exchange_record(self, exchange: str) -> None:
+        """Delete ``exchange``'s binding table (its stored type and bindings)."""
+        if self.connection.bindings is not None:
             self.connection.bindings.drop(exchange)
 
     def get_table(self, exchange: str) -> list[tuple[str, Any, str]]:
         """This process's bindings of ``exchange`` merged with those stored on the server."""
-        if not self._stored(exchange):
+        if self._exchange_record(exchange) is None:
             raise KeyError(exchange)
         local = super().get_table(exchange)
         store = self.connection.bindings

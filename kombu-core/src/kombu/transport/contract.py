@@ -154,6 +154,14 @@ class VirtualStorageHooks(Protocol):
     Kombu 5's virtual transports: ``_get`` removes the message, and giving it
     back stores it again (:meth:`_restore_at_beginning` for a requeue,
     :meth:`_restore` at close).
+
+    Shared topology: a transport whose processes do not share the engine's
+    state keeps declarations on the broker for processes that never made
+    them: a queue's policy arguments (:meth:`_store_queue_arguments`), an
+    exchange's declaration (:meth:`_store_exchange_record`, found again by
+    :meth:`_load_exchange_record` when a process meets an exchange it does
+    not know, removed by :meth:`_delete_exchange_record`) and bindings
+    (``supports_fanout`` with :meth:`_queue_bind` and :meth:`get_table`).
     """
 
     #: ``True`` when the broker broadcasts fanout itself (``_put_fanout``) and
@@ -177,6 +185,26 @@ class VirtualStorageHooks(Protocol):
 
     def _load_queue_arguments(self, queue: str) -> Mapping[str, Any] | None:
         """Return what ``_store_queue_arguments`` kept; a connection error propagates."""
+
+    def _store_exchange_record(self, exchange: str, record: Mapping[str, Any]) -> None:
+        """Persist an exchange's declaration (``type``, ``durable``, ``auto_delete``, ``arguments``).
+
+        Called once per new exchange by a non-passive ``exchange_declare``,
+        when :meth:`_load_exchange_record` found none; a concurrent store of
+        the same exchange by another process must not fail.
+        """
+
+    def _load_exchange_record(self, exchange: str) -> Mapping[str, Any] | None:
+        """The declaration of an exchange this process does not know, or ``None``.
+
+        Needs ``type``; fields left out never make a redeclare conflict. A
+        found record is kept by the engine (``typeof`` on a known exchange
+        stays a dict lookup); a miss is asked again next time, so a lookup
+        that is a round trip caches misses itself. A connection error propagates.
+        """
+
+    def _delete_exchange_record(self, exchange: str) -> None:
+        """Remove a stored declaration (and bindings stored with it); a missing one is no error."""
 
     def _queue_bytes(self, queue: str) -> int:
         """The total body size of ``queue``'s ready messages (enables ``x-max-length-bytes``)."""

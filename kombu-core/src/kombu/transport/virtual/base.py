@@ -27,7 +27,11 @@ expired and overflowed messages (:mod:`~kombu.transport.virtual.deadletter`).
 A queue's arguments are recorded at declare time in the
 :class:`BrokerState`; a transport whose consumers may run in processes that
 never declared the queue persists them through ``_store_queue_arguments``
-and ``_load_queue_arguments``. ``x-expires`` is enforced by the engine only
+and ``_load_queue_arguments``; likewise an exchange's declaration through
+``_store_exchange_record``, ``_load_exchange_record`` and
+``_delete_exchange_record``, so that a process that publishes to, binds to
+or passively declares an exchange it never declared routes by its type and
+a conflicting redeclare is refused. ``x-expires`` is enforced by the engine only
 for transports that set ``engine_queue_expiry`` (the broker is in-process,
 like memory://); others expire queues natively (redis) or refuse it.
 Queues and messages without these arguments pay one dict lookup per message.
@@ -75,6 +79,11 @@ __all__ = (
 )
 
 ARRAY_TYPE_H = "H"
+#: The fields of an exchange's declaration (``_store_exchange_record``).
+_EXCHANGE_FIELDS = ("type", "durable", "auto_delete", "arguments")
+#: Key of a learned exchange record: the fields its stored record did not
+#: state, taken from the next declare in this process instead of compared.
+_UNSTATED = "unstated"
 
 _time = time.time
 
@@ -173,6 +182,41 @@ class AbstractChannel:
         of a queue this process never declared is fetched or published.
         """
         return None
+
+    def _store_exchange_record(self, exchange: str, record: Mapping[str, Any]) -> None:
+        """Optional: persist the declaration of ``exchange`` for processes that did not declare it.
+
+        Called by a non-passive ``exchange_declare`` of an exchange that this
+        process does not know and :meth:`_load_exchange_record` did not find,
+        once, after it is recorded here; ``record`` holds ``type``,
+        ``durable``, ``auto_delete`` and ``arguments``. Another process may
+        store the same exchange at the same moment: that must not fail.
+        Default: kept in this process only.
+        """
+
+    def _load_exchange_record(self, exchange: str) -> Mapping[str, Any] | None:
+        """Optional: the declaration kept by :meth:`_store_exchange_record`, or ``None``.
+
+        Called when this process meets an exchange it does not know: an
+        ``exchange_declare`` (passive or not), ``typeof`` (a publish, a bind)
+        and ``get_table`` where the transport asks for it. The record needs
+        ``type``; ``durable``, ``auto_delete`` and ``arguments`` where the
+        transport stores them (one it leaves out never makes a redeclare
+        conflict, and the next declare in this process fills it in). A found
+        record is kept in this process's state, so it is asked at most once
+        per exchange that exists; a miss is asked again the next time (a
+        transport whose lookup is a round trip caches misses itself). A type
+        this channel does not support counts as a miss. A connection error
+        propagates.
+        """
+        return None
+
+    def _delete_exchange_record(self, exchange: str) -> None:
+        """Optional: remove what :meth:`_store_exchange_record` kept (and bindings stored with it).
+
+        Called by ``exchange_delete`` whether or not this process knew the
+        exchange; an exchange with no record is not an error.
+        """
 
     def _queue_bytes(self, queue: str) -> int:
         """Optional: the total body size of ``queue``'s ready messages (``x-max-length-bytes``)."""
@@ -300,33 +344,60 @@ class Channel(QueuePolicies, ConsumingChannel, AbstractChannel, base.StdChannel)
             )
         if exchange is None:
             return
-        state = self.state
+        record = self._exchange_record(exchange)
         if passive:
-            if exchange not in state.exchanges:
+            if record is None:
                 raise ChannelError(f"NOT_FOUND - no exchange {exchange!r} in vhost {self._vhost!r}")
             return
-        prev = state.exchanges.get(exchange)
-        if prev is not None:
+        declared = {"type": type, "durable": durable, "auto_delete": auto_delete, "arguments": dict(arguments or {})}
+        if record is not None:
+            unstated = record.get(_UNSTATED)
+            prev = {**record, **{k: declared[k] for k in unstated}} if unstated else record
             if not self.exchange_types[type].equivalent(prev, exchange, type, durable, auto_delete, arguments):
                 raise NotEquivalentError(
                     f"PRECONDITION_FAILED - cannot redeclare exchange {exchange!r} in vhost "
                     f"{self._vhost!r} with different type, durable, or autodelete value"
                 )
+            if unstated:
+                record.update(prev)
+                del record[_UNSTATED]
             return
-        state.exchanges[exchange] = {
-            "type": type,
-            "durable": durable,
-            "auto_delete": auto_delete,
-            "arguments": dict(arguments or {}),
+        self.state.exchanges[exchange] = {**declared, "table": []}
+        if exchange:
+            self._store_exchange_record(exchange, declared)
+
+    def _exchange_record(self, exchange: str) -> dict[str, Any] | None:
+        """This process's record of ``exchange``; one another process stored is learned here.
+
+        ``None`` when neither this process nor :meth:`_load_exchange_record`
+        knows it (or it has a type this channel does not support).
+        """
+        record = self.state.exchanges.get(exchange)
+        if record is not None or not exchange:
+            return record
+        stored = self._load_exchange_record(exchange)
+        if stored is None or stored.get("type") not in self.exchange_types:
+            return None
+        learned = {
+            "type": stored["type"],
+            "durable": stored.get("durable", True),
+            "auto_delete": stored.get("auto_delete", False),
+            "arguments": dict(stored.get("arguments") or {}),
             "table": [],
         }
+        unstated = tuple(k for k in _EXCHANGE_FIELDS if k not in stored)
+        if unstated:
+            learned[_UNSTATED] = unstated
+        return self.state.exchanges.setdefault(exchange, learned)
 
     def exchange_delete(self, exchange: str, if_unused: bool = False, nowait: bool = False) -> None:
-        """Delete an exchange and its bindings."""
+        """Delete an exchange, its bindings and its stored record (:meth:`_delete_exchange_record`)."""
         for rkey, _, queue in self.get_table(exchange) if exchange in self.state.exchanges else ():
             self.state.binding_delete(queue, exchange, rkey)
         self.state.exchanges.pop(exchange, None)
         self._routers.pop(exchange, None)
+        if exchange:
+            self._delete_exchange_record(exchange)
 
     def exchange_bind(
         self,
@@ -349,11 +420,17 @@ class Channel(QueuePolicies, ConsumingChannel, AbstractChannel, base.StdChannel)
         raise CapabilityNotSupported("exchange-to-exchange bindings are not supported by virtual transports")
 
     def typeof(self, exchange: str, default: str = "direct") -> ExchangeType:
-        """Return the exchange type object of ``exchange``."""
+        """Return the exchange type object of ``exchange``.
+
+        A known exchange costs a dict lookup (the publish path); an unknown
+        one is looked up once through :meth:`_load_exchange_record`, else it
+        is ``default``.
+        """
         try:
             type_name = self.state.exchanges[exchange]["type"]
         except KeyError:
-            type_name = default
+            record = self._exchange_record(exchange)
+            type_name = default if record is None else record["type"]
         return self.exchange_types[type_name]  # type: ignore[no-any-return]
 
     def get_exchanges(self) -> list[str]:
@@ -416,8 +493,8 @@ class Channel(QueuePolicies, ConsumingChannel, AbstractChannel, base.StdChannel)
         exchange = exchange or "amq.direct"
         if self.state.has_binding(queue, exchange, routing_key):
             return
-        if exchange not in self.state.exchanges:
-            self.exchange_declare(exchange, self.typeof(exchange).type)
+        if self._exchange_record(exchange) is None:
+            self.exchange_declare(exchange, "direct")
         self.state.binding_declare(queue, exchange, routing_key, arguments)
         meta = self.typeof(exchange).prepare_bind(queue, exchange, routing_key, arguments)
         self._set_table(exchange, [*self.state.exchanges[exchange]["table"], meta])
