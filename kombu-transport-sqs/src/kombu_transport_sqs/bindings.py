@@ -13,6 +13,11 @@ Limits (SQS's tag limits): at most 49 bindings per exchange, and a binding
 whose JSON is longer than 256 characters is kept in this process only; both
 are logged. Fanout exchanges with ``supports_fanout`` use SNS subscriptions
 instead (:mod:`.fanout`).
+
+:class:`BindingStore` is the table queues' side (one per connection);
+:class:`StoredBindings` the channel's: a bind or unbind is written to the
+table, a queue deleted drops its stored bindings, and routing reads the
+bindings of this process merged with the stored ones.
 """
 
 from __future__ import annotations
@@ -25,13 +30,15 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from botocore import exceptions as boto_exc
+from kombu.transport import virtual
+from kombu.transport.virtual.state import binding_key_t
 
 from .naming import MAX_NAME_LENGTH
 
 if TYPE_CHECKING:
     from .transport import Transport
 
-__all__ = ("BindingStore", "TABLE_PREFIX")
+__all__ = ("BindingStore", "StoredBindings", "TABLE_PREFIX")
 
 logger = logging.getLogger(__name__)
 
@@ -151,3 +158,63 @@ class BindingStore:
     def _forget(self, exchange: str) -> None:
         with self._lock:
             self._cache.pop(exchange, None)
+
+
+class StoredBindings(virtual.Channel):
+    """The channel's side of stored bindings (:class:`.channel.Channel` is built on it)."""
+
+    if TYPE_CHECKING:
+        connection: Transport
+
+    def _sns_fanout(self, ex_type: Any) -> bool:
+        """Whether bindings of an exchange of ``ex_type`` are SNS subscriptions (not stored here)."""
+        return self.supports_fanout and ex_type.type == "fanout"
+
+    def get_table(self, exchange: str) -> list[Binding]:
+        """This process's bindings of ``exchange`` merged with those stored on the server."""
+        if self._exchange_record(exchange) is None:
+            raise KeyError(exchange)
+        local = super().get_table(exchange)
+        store = self.connection.bindings
+        if store is None or self._sns_fanout(self.typeof(exchange)):
+            return local
+        _, stored = store.load(exchange)
+        extra = [b for b in stored if b not in local]
+        return [*local, *extra] if extra else local
+
+    def queue_bind(
+        self, queue: str, exchange: str | None = None, routing_key: str = "", arguments: Any = None, **kwargs: Any
+    ) -> None:
+        """Bind ``queue`` to ``exchange``; a new binding is stored for every process."""
+        new = not self.state.has_binding(queue, exchange or "amq.direct", routing_key)
+        super().queue_bind(queue, exchange, routing_key, arguments, **kwargs)
+        exchange = exchange or "amq.direct"
+        ex_type = self.typeof(exchange)
+        store = self.connection.bindings
+        if new and store is not None and not self._sns_fanout(ex_type):
+            binding = ex_type.prepare_bind(queue, exchange, routing_key, arguments)
+            store.add(exchange, ex_type.type, binding)
+
+    def queue_unbind(
+        self, queue: str, exchange: str | None = None, routing_key: str = "", arguments: Any = None, **kwargs: Any
+    ) -> None:
+        """Remove a binding, from the server too."""
+        exchange = exchange or "amq.direct"
+        ex_type = self.typeof(exchange)
+        binding = ex_type.prepare_bind(
+            queue,
+            exchange,
+            routing_key,
+            self.state.bindings.get(binding_key_t(queue, exchange, routing_key), arguments),
+        )
+        super().queue_unbind(queue, exchange, routing_key, arguments, **kwargs)
+        store = self.connection.bindings
+        if store is not None and not self._sns_fanout(ex_type):
+            store.remove(exchange, binding)
+
+    def _drop_stored_binding(self, queue: str, exchange: str, binding: Binding) -> None:
+        """Drop one binding of a deleted ``queue``: its SNS subscription or its stored table entry."""
+        if self._sns_fanout(self.typeof(exchange)):
+            self.connection.fanout.unsubscribe(exchange, queue)
+        elif self.connection.bindings is not None:
+            self.connection.bindings.remove(exchange, binding)

@@ -1,7 +1,10 @@
 """The SQS channel: storage primitives, leases and acknowledgements.
 
 One SQS queue per Kombu queue (named by :mod:`.naming`), the message body
-encoded as Kombu 5.7 encodes it (:mod:`.envelope`).
+encoded as Kombu 5.7 encodes it (:mod:`.envelope`). Receiving into the
+channel's buffer is in :mod:`.receiving`, bindings stored on the server in
+:mod:`.bindings`; this module holds the storage primitives and the hooks the
+engine calls.
 
 Acknowledgement contract (at-least-once):
 
@@ -34,7 +37,6 @@ import math
 import threading
 import time
 import uuid
-from collections import deque
 from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -43,11 +45,12 @@ from kombu.exceptions import ChannelError
 from kombu.transport import virtual
 from kombu.transport.virtual.base import Empty
 from kombu.transport.virtual.lease import LeaseKeeper
-from kombu.transport.virtual.state import binding_key_t
 
 from . import envelope
+from .bindings import StoredBindings
 from .naming import is_fifo
 from .publisher import MAX_MESSAGE_BYTES, entry_size
+from .receiving import SQS_MAX_MESSAGES, ReceivingChannel
 
 if TYPE_CHECKING:
     from .transport import Transport
@@ -56,8 +59,6 @@ __all__ = ("Channel", "QoS", "MAX_DELAY_SECONDS", "SQS_MAX_MESSAGES")
 
 logger = logging.getLogger(__name__)
 
-#: ReceiveMessage and the batch calls take at most 10 entries.
-SQS_MAX_MESSAGES = 10
 #: SQS's longest per-message delay.
 MAX_DELAY_SECONDS = 900
 #: Property holding the epoch time before which a long-delayed message is
@@ -86,8 +87,12 @@ class QoS(virtual.QoS):
     channel: Channel
 
 
-class Channel(virtual.Channel):
-    """A channel of the SQS transport."""
+class Channel(StoredBindings, ReceivingChannel):
+    """A channel of the SQS transport: storage primitives and the engine's hooks.
+
+    Receiving into the buffer is :class:`.receiving.ReceivingChannel`'s,
+    bindings stored on the server :class:`.bindings.StoredBindings`'.
+    """
 
     QoS = QoS
     connection: Transport
@@ -99,8 +104,6 @@ class Channel(virtual.Channel):
         #: receipt handle -> (queue, queue URL) of every message this channel
         #: holds: received and not yet acked, rejected or given back.
         self._held: dict[str, tuple[str, str]] = {}
-        #: received, not yet delivered: (queue, envelope).
-        self._buffer: deque[tuple[str, dict[str, Any]]] = deque()
         #: queue URL -> receipt handles acked but not yet deleted.
         self._deletes: dict[str, list[str]] = {}
         self._lock = threading.RLock()
@@ -177,11 +180,7 @@ class Channel(virtual.Channel):
         """Drop one binding of ``queue`` (``args``: exchange, routing key, pattern, queue)
         or, without ``args``, the SQS queue itself."""
         if args:
-            exchange, binding = args[0], tuple(args[1:4])
-            if self.supports_fanout and self.typeof(exchange).type == "fanout":
-                self.connection.fanout.unsubscribe(exchange, queue)
-            elif self.connection.bindings is not None:
-                self.connection.bindings.remove(exchange, binding)
+            self._drop_stored_binding(queue, args[0], (args[1], args[2], args[3]))
             return
         if self.settings.predefined_queues:
             return  # predefined queues are the operator's, never deleted
@@ -238,46 +237,6 @@ class Channel(virtual.Channel):
         """Delete ``exchange``'s binding table (its stored type and bindings)."""
         if self.connection.bindings is not None:
             self.connection.bindings.drop(exchange)
-
-    def get_table(self, exchange: str) -> list[tuple[str, Any, str]]:
-        """This process's bindings of ``exchange`` merged with those stored on the server."""
-        if self._exchange_record(exchange) is None:
-            raise KeyError(exchange)
-        local = super().get_table(exchange)
-        store = self.connection.bindings
-        if store is None or (self.supports_fanout and self.typeof(exchange).type == "fanout"):
-            return local
-        _, stored = store.load(exchange)
-        extra = [b for b in stored if b not in local]
-        return [*local, *extra] if extra else local
-
-    def queue_bind(
-        self, queue: str, exchange: str | None = None, routing_key: str = "", arguments: Any = None, **kwargs: Any
-    ) -> None:
-        new = not self.state.has_binding(queue, exchange or "amq.direct", routing_key)
-        super().queue_bind(queue, exchange, routing_key, arguments, **kwargs)
-        exchange = exchange or "amq.direct"
-        ex_type = self.typeof(exchange)
-        store = self.connection.bindings
-        if new and store is not None and not (self.supports_fanout and ex_type.type == "fanout"):
-            binding = ex_type.prepare_bind(queue, exchange, routing_key, arguments)
-            store.add(exchange, ex_type.type, binding)
-
-    def queue_unbind(
-        self, queue: str, exchange: str | None = None, routing_key: str = "", arguments: Any = None, **kwargs: Any
-    ) -> None:
-        exchange = exchange or "amq.direct"
-        ex_type = self.typeof(exchange)
-        binding = ex_type.prepare_bind(
-            queue,
-            exchange,
-            routing_key,
-            self.state.bindings.get(binding_key_t(queue, exchange, routing_key), arguments),
-        )
-        super().queue_unbind(queue, exchange, routing_key, arguments, **kwargs)
-        store = self.connection.bindings
-        if store is not None and not (self.supports_fanout and ex_type.type == "fanout"):
-            store.remove(exchange, binding)
 
     # -- fanout through SNS -------------------------------------------------------------
     def _queue_bind(self, exchange: str, routing_key: str, pattern: Any, queue: str) -> None:
@@ -354,29 +313,7 @@ class Channel(virtual.Channel):
             known = self._fifo_dedup[url] = str(attrs.get("ContentBasedDeduplication")).lower() == "true"
         return known
 
-    # -- receiving ------------------------------------------------------------------------
-    def _receive(self, queue: str, count: int, wait: int) -> list[dict[str, Any]]:
-        """ReceiveMessage up to ``count`` (<= 10) envelopes from ``queue``; they are held."""
-        url = self._url(queue)
-        resp = self.sqs(queue).receive_message(
-            QueueUrl=url,
-            MaxNumberOfMessages=max(1, min(count, SQS_MAX_MESSAGES)),
-            WaitTimeSeconds=wait,
-            **self.connection.attribute_request,
-        )
-        records = resp.get("Messages")
-        if not records:
-            return []
-        out = []
-        with self._lock:
-            for record in records:
-                payload = envelope.received_payload(record, url)
-                self._held[record["ReceiptHandle"]] = (queue, url)
-                out.append(payload)
-        if self.settings.visibility_timeout:
-            self._ensure_lease()
-        return [p for p in out if not self._defer_if_early(queue, url, p)]
-
+    # -- long delays, in hops (sent by _put, sent on when received early) ---------------------
     def _defer_if_early(self, queue: str, url: str, payload: dict[str, Any]) -> bool:
         """Send a long-delayed message on for its next hop; whether it was deferred.
 
@@ -421,42 +358,6 @@ class Channel(virtual.Channel):
         when none is ready."""
         self.connection.flush_publishes()
         return super().basic_get(queue, no_ack=no_ack, **kwargs)
-
-    def window(self) -> int:
-        """How many more messages may be received now (bounded by prefetch and 10)."""
-        est = self.qos.can_consume_max_estimate()
-        if est is None:
-            return SQS_MAX_MESSAGES
-        return max(min(est - len(self._buffer), SQS_MAX_MESSAGES), 0)
-
-    def fetch(self, queue: str, wait: int = 0) -> int:
-        """Receive what the prefetch window allows from ``queue`` into the buffer; how many."""
-        count = self.window()
-        if not count:
-            return 0
-        got = self._receive(queue, count, wait)
-        if got:
-            if queue in self._active_queues:
-                self._buffer.extend((queue, p) for p in got)
-            else:  # cancelled while the long poll ran (Kombu #1819)
-                self._release([p["properties"]["delivery_tag"] for p in got])
-        return len(got)
-
-    def deliver_buffered(self) -> int:
-        """Deliver buffered messages while the prefetch window allows; how many."""
-        n = 0
-        buf = self._buffer
-        qos = self.qos
-        while buf and qos.can_consume():
-            queue, payload = buf.popleft()
-            if queue not in self._callbacks:
-                self._release([payload["properties"]["delivery_tag"]])
-                continue
-            # The engine drops (or dead-letters) a message past its TTL instead, and
-            # settles a no_ack consumer's message before its callback runs.
-            if self._try_deliver(payload, queue):
-                n += 1
-        return n
 
     # -- acks, rejects, restores ------------------------------------------------------
     def _settle_deliveries(self, messages: Sequence[virtual.Message], *, rejected: bool) -> None:
@@ -617,18 +518,6 @@ class Channel(virtual.Channel):
     def _restore_at_beginning(self, message: Any) -> None:
         self._restore(message)
 
-    def give_back_buffer(self, queue: str | None = None) -> int:
-        """Release buffered (received, undelivered) messages of ``queue`` (all if None)."""
-        keep: deque[tuple[str, dict[str, Any]]] = deque()
-        back = []
-        for entry in self._buffer:
-            if queue is None or entry[0] == queue:
-                back.append(entry[1]["properties"]["delivery_tag"])
-            else:
-                keep.append(entry)
-        self._buffer = keep
-        return self._release(back) if back else 0
-
     # -- leases ------------------------------------------------------------------------
     def _ensure_lease(self) -> None:
         if self._lease is not None and self._lease.running:
@@ -657,12 +546,6 @@ class Channel(virtual.Channel):
                 self._change_visibility(by_url, vt)
 
     # -- lifecycle ------------------------------------------------------------------------
-    def basic_cancel(self, consumer_tag: str) -> None:
-        queue = self._tag_to_queue.get(consumer_tag)
-        super().basic_cancel(consumer_tag)
-        if queue is not None and queue not in self._active_queues:
-            self.give_back_buffer(queue)
-
     def close(self) -> None:
         if self.closed:
             return
