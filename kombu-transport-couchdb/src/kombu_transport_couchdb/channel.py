@@ -96,59 +96,29 @@ class Channel(virtual.Channel):
     def client(self) -> Any:
         return self.connection.client_api
 
-    # -- exchanges ---------------------------------------------------------------------
-    def _load_exchange(self, exchange: str) -> bool:
-        """Copy an exchange declared by another process into the local state."""
+    # -- exchanges (the engine's exchange-record hooks) ------------------------------------
+    def _load_exchange_record(self, exchange: str) -> Mapping[str, Any] | None:
+        """The declaration another process stored in ``kombu.exchange:<exchange>``, or ``None``."""
         doc = self.client.get(docs.exchange_id(exchange))
         if doc is None:
-            return False
-        self.state.exchanges.setdefault(
-            exchange,
-            {
-                "type": doc.get("type", "direct"),
-                "durable": bool(doc.get("durable")),
-                "auto_delete": bool(doc.get("auto_delete")),
-                "arguments": doc.get("arguments") or {},
-                "table": [],
-            },
-        )
-        return True
+            return None
+        return {
+            "type": doc.get("type", "direct"),
+            "durable": bool(doc.get("durable")),
+            "auto_delete": bool(doc.get("auto_delete")),
+            "arguments": doc.get("arguments") or {},
+        }
 
-    def exchange_declare(
-        self,
-        exchange: str | None = None,
-        type: str = "direct",
-        durable: bool = False,
-        auto_delete: bool = False,
-        arguments: Mapping[str, Any] | None = None,
-        nowait: bool = False,
-        passive: bool = False,
-    ) -> None:
-        """Declare an exchange; it is stored so that every process knows its type."""
-        if exchange and exchange not in self.state.exchanges:
-            self._load_exchange(exchange)
-        super().exchange_declare(exchange, type, durable, auto_delete, arguments, nowait, passive)
-        if not exchange or passive:
-            return
+    def _store_exchange_record(self, exchange: str, record: Mapping[str, Any]) -> None:
+        """Store the declaration once per connection (again if another process deleted it since)."""
         persisted = self.connection.persisted_exchanges
         if exchange in persisted:
             return
-        info = self.state.exchanges[exchange]
-        doc = {
-            "_id": docs.exchange_id(exchange),
-            "type": info["type"],
-            "durable": info["durable"],
-            "auto_delete": info["auto_delete"],
-            "arguments": info["arguments"],
-        }
-        self.client.put(doc, ok=(201, 202, 409))
+        self.client.put({"_id": docs.exchange_id(exchange), **record}, ok=(201, 202, 409))
         persisted.add(exchange)
 
-    def exchange_delete(self, exchange: str, if_unused: bool = False, nowait: bool = False) -> None:
-        """Delete an exchange, its bindings and its stored documents."""
-        if exchange not in self.state.exchanges:
-            self._load_exchange(exchange)
-        super().exchange_delete(exchange, if_unused, nowait)
+    def _delete_exchange_record(self, exchange: str) -> None:
+        """Delete the exchange's document and its binding documents."""
         start, end = docs.binding_range(exchange)
         rows = self.client.all_docs(start, end, include_docs=False)
         doc = self.client.get(docs.exchange_id(exchange))
@@ -161,11 +131,6 @@ class Channel(virtual.Channel):
         self.connection.persisted_bindings.difference_update(
             [b for b in self.connection.persisted_bindings if b[0] == exchange]
         )
-
-    def typeof(self, exchange: str, default: str = "direct") -> Any:
-        if exchange and exchange not in self.state.exchanges:
-            self._load_exchange(exchange)
-        return super().typeof(exchange, default)
 
     # -- bindings ----------------------------------------------------------------------
     def queue_bind(

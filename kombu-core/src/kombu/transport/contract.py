@@ -189,9 +189,9 @@ class VirtualStorageHooks(Protocol):
     def _store_exchange_record(self, exchange: str, record: Mapping[str, Any]) -> None:
         """Persist an exchange's declaration (``type``, ``durable``, ``auto_delete``, ``arguments``).
 
-        Called once per new exchange by a non-passive ``exchange_declare``,
-        when :meth:`_load_exchange_record` found none; a concurrent store of
-        the same exchange by another process must not fail.
+        Called by every successful non-passive ``exchange_declare`` (the
+        transport decides how often it writes); a concurrent store of the
+        same exchange by another process must not fail.
         """
 
     def _load_exchange_record(self, exchange: str) -> Mapping[str, Any] | None:

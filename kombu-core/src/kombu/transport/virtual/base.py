@@ -186,11 +186,13 @@ class AbstractChannel:
     def _store_exchange_record(self, exchange: str, record: Mapping[str, Any]) -> None:
         """Optional: persist the declaration of ``exchange`` for processes that did not declare it.
 
-        Called by a non-passive ``exchange_declare`` of an exchange that this
-        process does not know and :meth:`_load_exchange_record` did not find,
-        once, after it is recorded here; ``record`` holds ``type``,
-        ``durable``, ``auto_delete`` and ``arguments``. Another process may
-        store the same exchange at the same moment: that must not fail.
+        Called by every non-passive ``exchange_declare`` that succeeds (a new
+        exchange, or one equivalent to the record this process has), after it
+        is recorded here; ``record`` holds ``type``, ``durable``,
+        ``auto_delete`` and ``arguments``. A transport that writes to a server
+        decides how often to write (once per connection, say, so that a
+        record deleted by another process is stored again). Another process
+        may store the same exchange at the same moment: that must not fail.
         Default: kept in this process only.
         """
 
@@ -361,8 +363,9 @@ class Channel(QueuePolicies, ConsumingChannel, AbstractChannel, base.StdChannel)
             if unstated:
                 record.update(prev)
                 del record[_UNSTATED]
-            return
-        self.state.exchanges[exchange] = {**declared, "table": []}
+            declared = {k: record[k] for k in _EXCHANGE_FIELDS}
+        else:
+            self.state.exchanges[exchange] = {**declared, "table": []}
         if exchange:
             self._store_exchange_record(exchange, declared)
 
