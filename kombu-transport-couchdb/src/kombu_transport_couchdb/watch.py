@@ -126,10 +126,13 @@ class FeedWatcher:
                     doc_ids, heartbeat = (
                         ([docs.TOPOLOGY_EPOCH_ID], FILTERED_HEARTBEAT) if filtered else (None, HEARTBEAT)
                     )
+                    # Ready from here: every change after ``since`` will be on the feed, and
+                    # tables cached before are dropped. Not after the reply's headers: the
+                    # server sends them with the first line, a heartbeat away on a quiet feed.
+                    self.ready = True
+                    self._invalidate()
+                    self._bump()
                     with client.changes_stream(since, heartbeat, doc_ids) as reply:
-                        self.ready = True
-                        self._invalidate()  # whatever changed before the feed was followed
-                        self._bump()
                         for line in reply.iter_lines(chunk_size=4096):
                             if self._stop.is_set() or self._transport() is None:
                                 return
