@@ -267,16 +267,18 @@ def test_publisher_feed_reports_only_topology_changes(queue: Queue) -> None:
         queue(other.channel()).declare()
         cache = publisher.transport.bindings
         time.sleep(1.0)  # the declare's own topology change has reached the feed
-        before = cache.generation
+        before, seen = cache.generation, watcher.changes_seen
         sender = Producer(other.channel(), exchange=queue.exchange, routing_key=queue.routing_key)
         for n in range(20):
             sender.publish(n)  # message writes elsewhere: nothing for this feed
         time.sleep(1.0)
+        assert watcher.changes_seen == seen, "the server sent message changes to a publisher's feed"
         assert cache.generation == before
         bound = Queue(f"{queue.name}-f", exchange)
         bound(other.channel()).declare()  # another process binds: the epoch document is rewritten
         try:
             assert wait_for(lambda: cache.generation != before), "the binding never reached the cache"
+            assert watcher.changes_seen > seen
             producer.publish("routed")
             message = get(other, bound)
             assert message is not None and message.payload == "routed"

@@ -119,18 +119,17 @@ class Channel(virtual.Channel):
 
     def _delete_exchange_record(self, exchange: str) -> None:
         """Delete the exchange's document and its binding documents."""
+        self.connection.persisted_exchanges.discard(exchange)
+        self.connection.persisted_bindings.difference_update(
+            [b for b in self.connection.persisted_bindings if b[0] == exchange]
+        )
         start, end = docs.binding_range(exchange)
         rows = self.client.all_docs(start, end, include_docs=False)
         doc = self.client.get(docs.exchange_id(exchange))
         doomed = [{"_id": r["id"], "_rev": r["value"]["rev"], "_deleted": True} for r in rows]
         if doc is not None:
             doomed.append({"_id": doc["_id"], "_rev": doc["_rev"], "_deleted": True})
-        self.client.bulk_docs(doomed)
-        self._topology_changed()
-        self.connection.persisted_exchanges.discard(exchange)
-        self.connection.persisted_bindings.difference_update(
-            [b for b in self.connection.persisted_bindings if b[0] == exchange]
-        )
+        self._write_topology(doomed)
 
     # -- bindings ----------------------------------------------------------------------
     def queue_bind(
@@ -152,25 +151,39 @@ class Channel(virtual.Channel):
             self._queue_bind(exchange, *meta)
 
     def _queue_bind(self, exchange: str, routing_key: str, pattern: Any, queue: str) -> None:
-        self.client.put(docs.binding_doc(exchange, routing_key, pattern, queue), ok=(201, 202, 409))
-        self._topology_changed()
+        (result,) = self._write_topology([docs.binding_doc(exchange, routing_key, pattern, queue)])
+        if "error" in result and result["error"] != "conflict":  # a conflict: it is stored already
+            raise CouchDBError(f"binding {queue!r} to {exchange!r} not stored: {result['error']}")
         self.connection.persisted_bindings.add((exchange, routing_key, pattern, queue))
 
     def _queue_unbind(self, exchange: str, routing_key: str, pattern: Any, queue: str) -> None:
         self.connection.persisted_bindings.discard((exchange, routing_key, pattern, queue))
         doc = self.client.get(docs.binding_id(exchange, routing_key, pattern, queue))
         if doc is not None:
-            self.client.bulk_docs([{"_id": doc["_id"], "_rev": doc["_rev"], "_deleted": True}])
-        self._topology_changed()
+            self._write_topology([{"_id": doc["_id"], "_rev": doc["_rev"], "_deleted": True}])
 
-    def _topology_changed(self) -> None:
-        """After writing binding or exchange documents: drop cached tables, here and in every process.
+    def _write_topology(self, changes: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+        """Write binding (or exchange, queue) documents with the topology epoch; return their results.
 
-        The epoch document is rewritten after the write, so a publisher
-        following only that document on its changes feed learns of it too.
+        The epoch document rides in the same ``_bulk_docs`` request, so no
+        binding change is stored without it: publishers that follow only the
+        epoch on the changes feed (:mod:`.watch`) drop their cached tables. If
+        the epoch changed since it was read here, it is rewritten once more
+        after the batch (the other writer's change may precede this one on
+        the feed). This connection's cached tables are dropped at once.
         """
+        if not changes:
+            return []
+        client = self.client
+        current = client.get(docs.TOPOLOGY_EPOCH_ID)
+        epoch: dict[str, Any] = {"_id": docs.TOPOLOGY_EPOCH_ID, "touched": time.time()}
+        if current is not None:
+            epoch["_rev"] = current["_rev"]
+        results: list[dict[str, Any]] = client.bulk_docs([*changes, epoch])
         self.connection.bindings.invalidate()
-        self.client.touch(docs.TOPOLOGY_EPOCH_ID)
+        if "error" in results[-1]:
+            client.touch(docs.TOPOLOGY_EPOCH_ID)
+        return results[:-1]
 
     def get_table(self, exchange: str) -> list[tuple[str, Any, str]]:
         """The bindings of ``exchange`` as stored in the database (every process's).
@@ -245,6 +258,12 @@ class Channel(virtual.Channel):
             exchange, routing_key, pattern = args[0], args[1], args[2]
             self._queue_unbind(exchange, routing_key, pattern, queue)
             return
+        # Forgotten first: if a write below fails, the next declare stores them again.
+        self.connection.declared_queues.discard(queue)
+        self.connection.stored_arguments.pop(queue, None)
+        self.connection.persisted_bindings.difference_update(
+            [b for b in self.connection.persisted_bindings if b[3] == queue]
+        )
         for keys in (docs.ready_range(queue), docs.waiting_range(queue)):
             while True:
                 rows = client.view(*keys, limit=docs.PAGE)
@@ -262,13 +281,7 @@ class Channel(virtual.Channel):
         qdoc = client.get(docs.queue_id(queue))
         if qdoc is not None:
             doomed.append({"_id": qdoc["_id"], "_rev": qdoc["_rev"], "_deleted": True})
-        client.bulk_docs(doomed)
-        self._topology_changed()
-        self.connection.declared_queues.discard(queue)
-        self.connection.stored_arguments.pop(queue, None)
-        self.connection.persisted_bindings.difference_update(
-            [b for b in self.connection.persisted_bindings if b[3] == queue]
-        )
+        self._write_topology(doomed)
         for held in list(self._buffers.pop(queue, ())):
             with self._held_lock:
                 self._held.pop(held.tag, None)

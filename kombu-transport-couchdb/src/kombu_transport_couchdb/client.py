@@ -184,14 +184,16 @@ class CouchClient:
         }
         return self.request("GET", "/_all_docs", params=params)["rows"]  # type: ignore[no-any-return]
 
-    def changes_stream(self, since: Any, heartbeat: float, doc_ids: Sequence[str] | None = None) -> Any:
+    def changes_stream(
+        self, since: Any, heartbeat: float, doc_ids: Sequence[str] | None = None, silence: float | None = None
+    ) -> Any:
         """Open the continuous ``_changes`` feed after ``since`` (a streaming reply; close it).
 
         Ids only, with a heartbeat line every ``heartbeat`` seconds and
-        ``Accept-Encoding: identity`` (see :mod:`.quirks`); a silence of three
-        heartbeats ends it with a read timeout. Unfiltered, or with
-        ``doc_ids`` only the changes of those documents (CouchDB's built-in
-        ``_doc_ids`` filter).
+        ``Accept-Encoding: identity`` (see :mod:`.quirks`); a silence of
+        ``silence`` seconds (default: three heartbeats) ends it with a read
+        timeout. Unfiltered, or with ``doc_ids`` only the changes of those
+        documents (CouchDB's built-in ``_doc_ids`` filter).
         """
         params = {"feed": "continuous", "since": since, "heartbeat": int(heartbeat * 1000)}
         if doc_ids is not None:
@@ -202,7 +204,7 @@ class CouchClient:
                 params=params,
                 stream=True,
                 headers={**_JSON, **quirks.FEED_HEADERS},
-                timeout=(self.timeout[0], heartbeat * 3),
+                timeout=(self.timeout[0], heartbeat * 3 if silence is None else silence),
             )
         except requests.RequestException as exc:
             raise CouchDBConnectionError(f"cannot reach {self.info.describe()}: {type(exc).__name__}") from None

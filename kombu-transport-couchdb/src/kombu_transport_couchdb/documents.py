@@ -30,7 +30,9 @@ index to bring up to date per query), value the document's ``_rev``, reduce
     messages that came due are found here and made ready again
     (:meth:`Channel._restore_due`).
 
-The changes feed is read unfiltered: the ids say what changed.
+A consumer's changes feed is read unfiltered: the ids say what changed. A
+publisher's feed follows only ``kombu.topology``, the document rewritten in
+the same ``_bulk_docs`` as every binding change (:mod:`.watch`).
 """
 
 from __future__ import annotations
@@ -205,8 +207,9 @@ def parse_binding(doc: dict[str, Any]) -> tuple[str, Any, str] | None:
         return None
 
 
-#: The document rewritten after every change of a binding or exchange document:
-#: a publisher that consumes nothing follows only this id on the changes feed.
+#: The document rewritten with every write or delete of binding documents (and
+#: the deletes of exchanges and queues that take bindings with them): a
+#: publisher that consumes nothing follows only this id on the changes feed.
 TOPOLOGY_EPOCH_ID = "kombu.topology"
 #: Ids of the documents that make the routing topology.
 TOPOLOGY_PREFIXES = ("kombu.binding:", "kombu.exchange:", TOPOLOGY_EPOCH_ID)

@@ -7,7 +7,13 @@ met on pouchdb-server 4.2 is handled here, by name, and nowhere else.
     ``_changes?filter=_selector`` (CouchDB's selector filter) makes
     pouchdb-server look for a design document ``_design/_selector``, and a
     longpoll feed whose filter design document is missing *crashes the whole
-    server*. The transport reads the feed unfiltered (:mod:`.watch`).
+    server*. The transport uses no selector: a consumer reads the feed
+    unfiltered, a publisher with the built-in ``_doc_ids`` filter (:mod:`.watch`).
+``POUCHDB_FEED_HEADERS_WITH_FIRST_LINE``
+    A continuous feed's reply headers come with its first line (a change or a
+    heartbeat), not when the request is taken. The watcher counts as
+    following the feed once it has read the starting sequence, not once the
+    headers arrive (:mod:`.watch`).
 ``POUCHDB_LONGPOLL_IGNORES_TIMEOUT``
     A longpoll feed with nothing to report never ends (``timeout=`` is
     ignored), and when the client gives up, the server keeps the listener

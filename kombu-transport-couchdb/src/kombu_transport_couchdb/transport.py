@@ -86,7 +86,7 @@ class Transport(virtual.Transport):
         self._state_key = (self.conninfo.server_url, self.conninfo.database)
         self._hub: Any = None
         self._loop_timer: Any = None
-        self.bindings = BindingCache()
+        self.bindings = BindingCache(float(opts.get("binding_cache_max_age", 10.0)))
         self._watcher: FeedWatcher | None = None
         self.binding_cache = _as_bool(opts.get("binding_cache", True))
         self._room_freed = False

@@ -29,6 +29,7 @@ from __future__ import annotations
 import json
 import logging
 import threading
+import time
 import weakref
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
@@ -60,6 +61,8 @@ class FeedWatcher:
         self.ready = False
         #: Whether the feed followed is the publisher's (epoch document only).
         self.filtered = False
+        #: Change lines read from the feed (heartbeats not counted).
+        self.changes_seen = 0
         self.version = 0
         #: Queues whose message changes wake this connection (replaced, never mutated).
         self.interest: frozenset[str] = frozenset()
@@ -106,6 +109,7 @@ class FeedWatcher:
             doc_id = change["id"]
         except (ValueError, KeyError, TypeError):
             return  # a heartbeat, the closing last_seq, or noise
+        self.changes_seen += 1
         queue = docs.queue_of_message_id(doc_id)
         if queue is not None:
             if not change.get("deleted") and queue in self.interest:
@@ -132,7 +136,7 @@ class FeedWatcher:
                     self.ready = True
                     self._invalidate()
                     self._bump()
-                    with client.changes_stream(since, heartbeat, doc_ids) as reply:
+                    with client.changes_stream(since, heartbeat, doc_ids, silence=3 * HEARTBEAT) as reply:
                         for line in reply.iter_lines(chunk_size=4096):
                             if self._stop.is_set() or self._transport() is None:
                                 return
@@ -161,12 +165,15 @@ class BindingCache:
     Valid only while the connection's :class:`FeedWatcher` is ``ready``;
     otherwise every lookup reads the database. A binding made by another
     process reaches this cache as fast as the changes feed reports it
-    (milliseconds); one made on this connection at once.
+    (milliseconds); one made on this connection at once. A table is read
+    again after ``max_age`` seconds whatever the feed says: the bound on
+    staleness if a change ever reached the database without its report.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, max_age: float = 10.0) -> None:
         self.generation = 0
-        self._tables: dict[str, tuple[int, list[tuple[str, Any, str]]]] = {}
+        self.max_age = max_age
+        self._tables: dict[str, tuple[int, float, list[tuple[str, Any, str]]]] = {}
 
     def invalidate(self) -> None:
         self.generation += 1
@@ -177,9 +184,10 @@ class BindingCache:
         if not ready:
             return fetch()
         generation = self.generation
+        now = time.monotonic()
         hit = self._tables.get(exchange)
-        if hit is not None and hit[0] == generation:
-            return hit[1]
+        if hit is not None and hit[0] == generation and now - hit[1] < self.max_age:
+            return hit[2]
         table = fetch()
-        self._tables[exchange] = (generation, table)
+        self._tables[exchange] = (generation, now, table)
         return table

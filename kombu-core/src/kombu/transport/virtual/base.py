@@ -207,7 +207,9 @@ class AbstractChannel:
         conflict, and the next declare in this process fills it in). A found
         record is kept in this process's state, so it is asked at most once
         per exchange that exists; a miss is asked again the next time (a
-        transport whose lookup is a round trip caches misses itself). A type
+        transport whose lookup is a round trip may cache misses, as sqs and
+        mongodb do with their tables, at the price of learning a new
+        exchange that much later). A type
         this channel does not support counts as a miss. A connection error
         propagates.
         """
