@@ -348,28 +348,34 @@ class Channel(QueuePolicies, ConsumingChannel, AbstractChannel, base.StdChannel)
             )
         if exchange is None:
             return
-        record = self._exchange_record(exchange)
-        if passive:
-            if record is None:
-                raise ChannelError(f"NOT_FOUND - no exchange {exchange!r} in vhost {self._vhost!r}")
-            return
-        declared = {"type": type, "durable": durable, "auto_delete": auto_delete, "arguments": dict(arguments or {})}
-        if record is not None:
-            unstated = record.get(_UNSTATED)
-            prev = {**record, **{k: declared[k] for k in unstated}} if unstated else record
-            if not self.exchange_types[type].equivalent(prev, exchange, type, durable, auto_delete, arguments):
-                raise NotEquivalentError(
-                    f"PRECONDITION_FAILED - cannot redeclare exchange {exchange!r} in vhost "
-                    f"{self._vhost!r} with different type, durable, or autodelete value"
-                )
-            if unstated:
-                record.update(prev)
-                del record[_UNSTATED]
-            declared = {k: record[k] for k in _EXCHANGE_FIELDS}
-        else:
-            self.state.exchanges[exchange] = {**declared, "table": []}
-        if exchange:
-            self._store_exchange_record(exchange, declared)
+        with self.state.topology_lock:
+            record = self._exchange_record(exchange)
+            if passive:
+                if record is None:
+                    raise ChannelError(f"NOT_FOUND - no exchange {exchange!r} in vhost {self._vhost!r}")
+                return
+            declared = {
+                "type": type,
+                "durable": durable,
+                "auto_delete": auto_delete,
+                "arguments": dict(arguments or {}),
+            }
+            if record is not None:
+                unstated = record.get(_UNSTATED)
+                prev = {**record, **{k: declared[k] for k in unstated}} if unstated else record
+                if not self.exchange_types[type].equivalent(prev, exchange, type, durable, auto_delete, arguments):
+                    raise NotEquivalentError(
+                        f"PRECONDITION_FAILED - cannot redeclare exchange {exchange!r} in vhost "
+                        f"{self._vhost!r} with different type, durable, or autodelete value"
+                    )
+                if unstated:
+                    record.update(prev)
+                    del record[_UNSTATED]
+                declared = {k: record[k] for k in _EXCHANGE_FIELDS}
+            else:
+                self.state.exchanges[exchange] = {**declared, "table": []}
+            if exchange:
+                self._store_exchange_record(exchange, declared)
 
     def _exchange_record(self, exchange: str) -> dict[str, Any] | None:
         """This process's record of ``exchange``; one another process stored is learned here.
@@ -397,12 +403,13 @@ class Channel(QueuePolicies, ConsumingChannel, AbstractChannel, base.StdChannel)
 
     def exchange_delete(self, exchange: str, if_unused: bool = False, nowait: bool = False) -> None:
         """Delete an exchange, its bindings and its stored record (:meth:`_delete_exchange_record`)."""
-        for rkey, _, queue in self.get_table(exchange) if exchange in self.state.exchanges else ():
-            self.state.binding_delete(queue, exchange, rkey)
-        self.state.exchanges.pop(exchange, None)
-        self._routers.pop(exchange, None)
-        if exchange:
-            self._delete_exchange_record(exchange)
+        with self.state.topology_lock:
+            for rkey, _, queue in self.get_table(exchange) if exchange in self.state.exchanges else ():
+                self.state.binding_delete(queue, exchange, rkey)
+            self.state.exchanges.pop(exchange, None)
+            self._routers.pop(exchange, None)
+            if exchange:
+                self._delete_exchange_record(exchange)
 
     def exchange_bind(
         self,
@@ -496,15 +503,16 @@ class Channel(QueuePolicies, ConsumingChannel, AbstractChannel, base.StdChannel)
     ) -> None:
         """Bind ``queue`` to ``exchange``; binding twice is a no-op."""
         exchange = exchange or "amq.direct"
-        if self.state.has_binding(queue, exchange, routing_key):
-            return
-        if self._exchange_record(exchange) is None:
-            self.exchange_declare(exchange, "direct")
-        self.state.binding_declare(queue, exchange, routing_key, arguments)
-        meta = self.typeof(exchange).prepare_bind(queue, exchange, routing_key, arguments)
-        self._set_table(exchange, [*self.state.exchanges[exchange]["table"], meta])
-        if self.supports_fanout:
-            self._queue_bind(exchange, *meta)
+        with self.state.topology_lock:
+            if self.state.has_binding(queue, exchange, routing_key):
+                return
+            if self._exchange_record(exchange) is None:
+                self.exchange_declare(exchange, "direct")
+            self.state.binding_declare(queue, exchange, routing_key, arguments)
+            meta = self.typeof(exchange).prepare_bind(queue, exchange, routing_key, arguments)
+            self._set_table(exchange, [*self.state.exchanges[exchange]["table"], meta])
+            if self.supports_fanout:
+                self._queue_bind(exchange, *meta)
 
     def queue_unbind(
         self,
@@ -516,14 +524,15 @@ class Channel(QueuePolicies, ConsumingChannel, AbstractChannel, base.StdChannel)
     ) -> None:
         """Remove a binding made with :meth:`queue_bind`."""
         exchange = exchange or "amq.direct"
-        if not self.state.has_binding(queue, exchange, routing_key):
-            return
-        arguments = self.state.bindings.get(binding_key_t(queue, exchange, routing_key), arguments)
-        self.state.binding_delete(queue, exchange, routing_key)
-        meta = self.typeof(exchange).prepare_bind(queue, exchange, routing_key, arguments)
-        self._drop_from_table(exchange, meta)
-        if self.supports_fanout:
-            self._queue_unbind(exchange, *meta)
+        with self.state.topology_lock:
+            if not self.state.has_binding(queue, exchange, routing_key):
+                return
+            arguments = self.state.bindings.get(binding_key_t(queue, exchange, routing_key), arguments)
+            self.state.binding_delete(queue, exchange, routing_key)
+            meta = self.typeof(exchange).prepare_bind(queue, exchange, routing_key, arguments)
+            self._drop_from_table(exchange, meta)
+            if self.supports_fanout:
+                self._queue_unbind(exchange, *meta)
 
     def _drop_from_table(self, exchange: str, meta: tuple[str, Any, str]) -> None:
         state = self.state.exchanges.get(exchange)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections import defaultdict
 from typing import Any, NamedTuple
 
@@ -38,6 +39,11 @@ class BrokerState:
     cost nothing, when no queue uses them). ``queue_used`` is when each
     expiring queue was last used and ``queue_consumers`` how many
     consumers of this process consume it.
+
+    ``topology_lock`` is held by the engine while it changes exchanges and
+    bindings, so that threads declaring and binding the same exchange at
+    once (each with its own connection, as Kombu 5 applications do) never
+    lose a binding.
     """
 
     def __init__(self, exchanges: dict[str, dict[str, Any]] | None = None) -> None:
@@ -49,6 +55,7 @@ class BrokerState:
         self.expiring: dict[str, int] = {}
         self.queue_used: dict[str, float] = {}
         self.queue_consumers: defaultdict[str, int] = defaultdict(int)
+        self.topology_lock = threading.RLock()
 
     def clear(self) -> None:
         self.exchanges.clear()
